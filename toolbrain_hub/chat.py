@@ -1,0 +1,186 @@
+"""One chat-model interface over local transformers models and OpenAI-compatible endpoints.
+
+The task generator, the LLM judge, the distillation teacher, the schema-only tool simulator and the app's
+Playground all talk to models through `ChatModel.chat(...)`, so any of them can be a local model (a built-in name,
+a folder, a Hub id) or a remote endpoint (HF Inference Providers, TGI, vLLM, Ollama) without code changes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from .models import DEFAULT_MODEL
+
+
+class ChatError(RuntimeError):
+    """A chat model failed to answer (endpoint error, bad reply)."""
+
+
+class ChatTimeout(ChatError):
+    """The endpoint did not answer within the timeout."""
+
+
+@dataclass
+class ChatReply:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+
+
+class ChatModel:
+    """Base class: subclasses implement `chat`; `chat_batch` defaults to one call per conversation."""
+
+    model_id: str = ""
+
+    def chat(self, messages: list[dict], *, tools: list[dict] | None = None, max_new_tokens: int = 256,
+             temperature: float = 0.0, seed: int | None = None, timeout: float | None = None) -> ChatReply:
+        raise NotImplementedError
+
+    def chat_batch(self, conversations: list[list[dict]], **kwargs) -> list[ChatReply]:
+        return [self.chat(messages, **kwargs) for messages in conversations]
+
+
+class LocalChatModel(ChatModel):
+    """A transformers causal LM, run in this process with its own chat template.
+
+    Args:
+        model: Built-in name, folder or Hub id (ignored when `loaded` is given).
+        loaded: An already loaded `(model, tokenizer)` pair to reuse.
+        device: "auto", "cpu" or "cuda".
+        dtype: "auto", "float32", "bfloat16"...
+        quantization: None, "8bit" or "4bit".
+        threads: torch threads (None: torch's default).
+    """
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, loaded: tuple | None = None, device: str = "auto",
+                 dtype: str = "auto", quantization: str | None = None, threads: int | None = None):
+        from .models import load_model, set_threads
+
+        set_threads(threads)
+        self.model_id = str(model)
+        if loaded is not None:
+            self.model, self.tokenizer = loaded
+        else:
+            self.model, self.tokenizer = load_model(model, device=device, dtype=dtype, quantization=quantization)
+
+    def render(self, messages: list[dict], tools: list[dict] | None = None) -> str:
+        """The exact prompt text the model sees (chat template with tools and generation prompt)."""
+        return self.tokenizer.apply_chat_template(messages, tools=tools or None, tokenize=False,
+                                                  add_generation_prompt=True)
+
+    def chat_batch(self, conversations: list[list[dict]], *, tools: list[dict] | None = None,
+                   max_new_tokens: int = 256, temperature: float = 0.0, seed: int | None = None,
+                   timeout: float | None = None) -> list[ChatReply]:
+        import torch
+
+        if seed is not None:
+            torch.manual_seed(seed)
+        prompts = [self.render(messages, tools) for messages in conversations]
+        self.tokenizer.padding_side = "left"
+        batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        batch = batch.to(self.model.device)
+        sampling = {"do_sample": True, "temperature": temperature, "top_p": 0.95} if temperature > 0 else {
+            "do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        start = time.perf_counter()
+        with torch.inference_mode():
+            out = self.model.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
+                                      **sampling)
+        latency = (time.perf_counter() - start) / len(prompts)
+        prompt_len = batch["input_ids"].shape[1]
+        replies = []
+        for row, mask in zip(out, batch["attention_mask"], strict=True):
+            new = row[prompt_len:]
+            new = new[new != self.tokenizer.pad_token_id]
+            replies.append(ChatReply(
+                text=self.tokenizer.decode(new, skip_special_tokens=True).strip(),
+                prompt_tokens=int(mask.sum()),
+                completion_tokens=int(len(new)),
+                latency_s=latency,
+            ))
+        return replies
+
+    def chat(self, messages: list[dict], **kwargs) -> ChatReply:
+        return self.chat_batch([messages], **kwargs)[0]
+
+
+class EndpointChatModel(ChatModel):
+    """An OpenAI-compatible chat-completions endpoint through `huggingface_hub.InferenceClient`.
+
+    Args:
+        base_url: e.g. "http://localhost:8080/v1" (TGI, vLLM), "http://localhost:11434/v1" (Ollama) or
+            "https://router.huggingface.co/v1" (HF Inference Providers).
+        model: Model name the endpoint expects (needed by routers and Ollama; TGI ignores it).
+        token: Bearer token (default: none; HF_TOKEN is not sent to third-party URLs implicitly).
+        timeout: Seconds before a request counts as timed out.
+    """
+
+    def __init__(self, base_url: str, *, model: str | None = None, token: str | None = None, timeout: float = 120):
+        from huggingface_hub import InferenceClient
+
+        self.base_url = base_url
+        self.model_name = model
+        self.model_id = f"{base_url}#{model}" if model else base_url
+        self.timeout = timeout
+        self._client = InferenceClient(base_url=base_url, api_key=token or "-", timeout=timeout)
+
+    def chat(self, messages: list[dict], *, tools: list[dict] | None = None, max_new_tokens: int = 256,
+             temperature: float = 0.0, seed: int | None = None, timeout: float | None = None) -> ChatReply:
+        from huggingface_hub.errors import InferenceTimeoutError
+
+        start = time.perf_counter()
+        client = self._client
+        if timeout is not None and timeout != self.timeout:
+            from huggingface_hub import InferenceClient
+
+            client = InferenceClient(base_url=self.base_url, api_key=client.token or "-", timeout=timeout)
+        try:
+            out = client.chat_completion(messages, model=self.model_name, tools=tools or None,
+                                         max_tokens=max_new_tokens, temperature=temperature, seed=seed)
+        except InferenceTimeoutError:
+            raise ChatTimeout(f"{self.base_url} did not answer within {timeout or self.timeout} s") from None
+        except Exception as e:  # noqa: BLE001 - any transport/HTTP error becomes one clear ChatError
+            if "timed out" in str(e).lower() or "timeout" in type(e).__name__.lower():
+                raise ChatTimeout(f"{self.base_url} did not answer within {timeout or self.timeout} s") from None
+            raise ChatError(f"{self.base_url}: {type(e).__name__}: {_first_line(e)}") from None
+        message = out.choices[0].message
+        text = message.content or ""
+        # Endpoints that parse tool calls server-side return them structured: re-render them in the tagged form
+        # so one parser handles local and remote replies alike.
+        for call in message.tool_calls or []:
+            args = call.function.arguments
+            args = json.loads(args) if isinstance(args, str) else args
+            text += "\n<tool_call>\n" + json.dumps({"name": call.function.name, "arguments": args}) + "\n</tool_call>"
+        usage = out.usage
+        return ChatReply(
+            text=text.strip(),
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            latency_s=time.perf_counter() - start,
+        )
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [""])[0][:300]
+
+
+def get_chat_model(spec: str | ChatModel = DEFAULT_MODEL, *, token: str | None = None, timeout: float = 120,
+                   **local_kwargs) -> ChatModel:
+    """A ChatModel from a spec.
+
+    Args:
+        spec: A ChatModel (returned as is); an http(s) URL of an OpenAI-compatible endpoint, optionally with the
+            model name after "#" ("https://router.huggingface.co/v1#Qwen/Qwen2.5-7B-Instruct"); or a built-in
+            model name, a local folder or a Hub repo id, run locally.
+        token: Bearer token for an endpoint.
+        timeout: Endpoint timeout in seconds.
+        **local_kwargs: Passed to `LocalChatModel` (device, dtype, quantization, threads, loaded).
+    """
+    if isinstance(spec, ChatModel):
+        return spec
+    if spec.startswith(("http://", "https://")):
+        url, _, model = spec.partition("#")
+        return EndpointChatModel(url, model=model or None, token=token, timeout=timeout)
+    return LocalChatModel(spec, **local_kwargs)
