@@ -1,0 +1,279 @@
+"""Execution traces (the paper's Adapter) and the tool-call parser.
+
+A model turn is text. `parse_tool_calls` turns it into tool calls, whatever form the model used: the Qwen
+`<tool_call>{json}</tool_call>` tags the chat template asks for, a ```json fence, or a bare JSON object after some
+prose (what the default 0.5B model actually writes, see FACTS.md). Malformed calls are reported, never raised, so a
+rollout goes on and a reward can penalize them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ParsedReply", "ToolCall", "parse_tool_calls"]
+
+# Keys a JSON object may hold and still be read as a bare call: anything else means "some other JSON", not a call.
+_CALL_KEYS = {"name", "arguments", "parameters", "id", "type", "function"}
+
+_TAG_RE = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
+_OPEN_TAG = "<tool_call>"
+_FENCE_RE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n?(.*?)```", re.DOTALL)
+# Start of an object that looks like a call: used to report a truncated/broken bare call instead of ignoring it.
+_CALL_START_RE = re.compile(r'\{\s*"(?:name|function)"\s*:')
+_JSON_FENCE_LANGS = ("", "json", "jsonc", "tool_call", "tool_code")
+
+
+@dataclass
+class ToolCall:
+    """One tool call: a tool name and its arguments (a JSON object)."""
+
+    name: str
+    arguments: dict[str, Any]
+    id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "arguments": self.arguments, "id": self.id}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ToolCall:
+        return cls(name=data["name"], arguments=dict(data.get("arguments") or {}), id=data.get("id"))
+
+    def to_openai(self) -> dict[str, Any]:
+        """The message form chat templates and TRL use: `{"type": "function", "function": {name, arguments}}`."""
+        call: dict[str, Any] = {"type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+        if self.id is not None:
+            call["id"] = self.id
+        return call
+
+
+@dataclass
+class ParsedReply:
+    """A model reply split into its text and its tool calls.
+
+    Args:
+        content: the text outside the calls, stripped.
+        calls: the well-formed calls, in order.
+        errors: one message per malformed call (bad JSON, missing name, arguments not an object).
+        format: how the model wrote its calls: "tagged" (`<tool_call>` tags), "fenced" (a ``` fence), "bare" (a JSON
+            object or list in the text) or "none" (no call attempt).
+    """
+
+    content: str
+    calls: list[ToolCall] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    format: str = "none"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "content": self.content,
+            "calls": [c.to_dict() for c in self.calls],
+            "errors": list(self.errors),
+            "format": self.format,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ParsedReply:
+        return cls(
+            content=data.get("content", ""),
+            calls=[ToolCall.from_dict(c) for c in data.get("calls", [])],
+            errors=list(data.get("errors", [])),
+            format=data.get("format", "none"),
+        )
+
+
+def _looks_like_call(obj: Any) -> bool:
+    """True when a JSON value found in free text is meant as a call (or a list of calls), not arbitrary data."""
+    if isinstance(obj, list):
+        return bool(obj) and all(isinstance(item, dict) and _looks_like_call(item) for item in obj)
+    if not isinstance(obj, dict) or not obj or not set(obj) <= _CALL_KEYS:
+        return False
+    if isinstance(obj.get("function"), dict):
+        return True
+    return "name" in obj or "arguments" in obj or "parameters" in obj
+
+
+def _call_from_obj(obj: Any, where: str) -> tuple[ToolCall | None, str | None]:
+    """Read one call object; returns (call, None) or (None, error)."""
+    if not isinstance(obj, dict):
+        return None, f"{where}: a call must be a JSON object, got {type(obj).__name__}"
+    call_id = obj.get("id") if isinstance(obj.get("id"), str) else None
+    if isinstance(obj.get("function"), dict):  # OpenAI wrapper: {"type": "function", "function": {...}}
+        obj = obj["function"]
+    name = obj.get("name")
+    if not isinstance(name, str) or not name.strip():
+        return None, f"{where}: missing tool name"
+    if "arguments" in obj:
+        args = obj["arguments"]
+    else:
+        args = obj.get("parameters", {})
+    if args is None:
+        args = {}
+    if isinstance(args, str):  # OpenAI sends arguments as a JSON string
+        text = args.strip()
+        if not text:
+            args = {}
+        else:
+            try:
+                args = json.loads(text)
+            except json.JSONDecodeError as e:
+                return None, f"{where}: arguments of {name!r} are a string that is not valid JSON ({e.msg})"
+    if not isinstance(args, dict):
+        return None, f"{where}: arguments of {name!r} must be a JSON object, got {type(args).__name__}"
+    return ToolCall(name=name.strip(), arguments=args, id=call_id), None
+
+
+def _calls_from_value(value: Any, where: str, calls: list[ToolCall], errors: list[str]) -> None:
+    items = value if isinstance(value, list) else [value]
+    if isinstance(value, list) and not value:
+        errors.append(f"{where}: empty list of calls")
+    for i, item in enumerate(items):
+        call, error = _call_from_obj(item, f"{where}[{i}]" if isinstance(value, list) else where)
+        if call is not None:
+            calls.append(call)
+        else:
+            errors.append(error)
+
+
+def _parse_tagged(text: str) -> ParsedReply:
+    calls: list[ToolCall] = []
+    errors: list[str] = []
+    pieces: list[str] = []
+    pos = 0
+    n = 0
+    for m in _TAG_RE.finditer(text):
+        pieces.append(text[pos : m.start()])
+        pos = m.end()
+        n += 1
+        _parse_json_call(m.group(1), f"<tool_call> #{n}", calls, errors)
+    rest = text[pos:]
+    # An opening tag with no closing one: generation stopped (eos or length) inside or right after the call.
+    start = rest.find(_OPEN_TAG)
+    if start != -1:
+        pieces.append(rest[:start])
+        n += 1
+        inner = rest[start + len(_OPEN_TAG) :]
+        for end_marker in ("<|im_end|>", "<|endoftext|>"):
+            inner = inner.split(end_marker, 1)[0]
+        _parse_json_call(inner, f"<tool_call> #{n} (not closed)", calls, errors)
+    else:
+        pieces.append(rest)
+    return ParsedReply(content="".join(pieces).strip(), calls=calls, errors=errors, format="tagged")
+
+
+def _parse_json_call(raw: str, where: str, calls: list[ToolCall], errors: list[str]) -> None:
+    raw = raw.strip()
+    if not raw:
+        errors.append(f"{where}: empty")
+        return
+    # A fence inside the tags happens: read what is inside it.
+    fence = _FENCE_RE.fullmatch(raw)
+    if fence:
+        raw = fence.group(2).strip()
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as e:
+        errors.append(f"{where}: invalid JSON ({e.msg} at char {e.pos})")
+        return
+    _calls_from_value(value, where, calls, errors)
+
+
+def _parse_fenced(text: str) -> ParsedReply | None:
+    calls: list[ToolCall] = []
+    errors: list[str] = []
+    pieces: list[str] = []
+    pos = 0
+    found = False
+    for n, m in enumerate(_FENCE_RE.finditer(text), start=1):
+        lang, body = m.group(1).lower(), m.group(2).strip()
+        if lang not in _JSON_FENCE_LANGS:
+            continue  # a ```python block is code the model shows, not a call
+        try:
+            value = json.loads(body)
+        except json.JSONDecodeError as e:
+            if _CALL_START_RE.match(body):
+                found = True
+                errors.append(f"```{lang} block #{n}: invalid JSON ({e.msg} at char {e.pos})")
+                pieces.append(text[pos : m.start()])
+                pos = m.end()
+            continue
+        if not _looks_like_call(value):
+            continue
+        found = True
+        pieces.append(text[pos : m.start()])
+        pos = m.end()
+        _calls_from_value(value, f"```{lang} block #{n}", calls, errors)
+    if not found:
+        return None
+    pieces.append(text[pos:])
+    return ParsedReply(content="".join(pieces).strip(), calls=calls, errors=errors, format="fenced")
+
+
+def _parse_bare(text: str) -> ParsedReply | None:
+    decoder = json.JSONDecoder()
+    calls: list[ToolCall] = []
+    errors: list[str] = []
+    pieces: list[str] = []
+    pos = 0  # end of the last consumed span
+    i = 0
+    n = 0
+    found = False
+    # Code the model shows in a ```python (etc.) block is not a call, even when it contains call-shaped JSON.
+    code_blocks = {m.start(): m.end() for m in _FENCE_RE.finditer(text) if m.group(1).lower() not in _JSON_FENCE_LANGS}
+    while i < len(text):
+        if i in code_blocks:
+            i = code_blocks[i]
+            continue
+        if text[i] not in "{[":
+            i += 1
+            continue
+        try:
+            value, end = decoder.raw_decode(text, i)
+        except json.JSONDecodeError as e:
+            if _CALL_START_RE.match(text, i):
+                # A call that does not parse (truncated, a missing brace): report it and drop the rest of the text
+                # from the content, since we cannot tell where it ends.
+                found = True
+                n += 1
+                errors.append(f"JSON call #{n}: invalid JSON ({e.msg} at char {e.pos - i})")
+                pieces.append(text[pos:i])
+                pos = i = len(text)
+                break
+            i += 1
+            continue
+        if _looks_like_call(value):
+            found = True
+            n += 1
+            pieces.append(text[pos:i])
+            _calls_from_value(value, f"JSON call #{n}", calls, errors)
+            pos = i = end
+        else:
+            i = end  # skip over data JSON as a whole so its inner objects are not read as calls
+    if not found:
+        return None
+    pieces.append(text[pos:])
+    return ParsedReply(content="".join(pieces).strip(), calls=calls, errors=errors, format="bare")
+
+
+def parse_tool_calls(text: str) -> ParsedReply:
+    """Split a model reply into text and tool calls.
+
+    Accepts, in this order of precedence: Qwen `<tool_call>{json}</tool_call>` tags (several per turn, an unclosed last
+    tag included); ```json (or bare ```) fences holding a call; bare JSON in the text. A call is
+    `{"name": ..., "arguments": {...}}`, with `"parameters"` accepted for `"arguments"`, arguments given as a JSON
+    string, an OpenAI `{"function": {...}}` wrapper, or a list of such calls. Outside tags, JSON that does not look
+    like a call (no "name", or keys a call does not have) stays text.
+
+    Args:
+        text: the model's reply (special tokens may be present; they are kept in `content`).
+
+    Returns:
+        A ParsedReply; malformed calls are listed in `errors` and never raise.
+    """
+    if text is None:
+        text = ""
+    if _OPEN_TAG in text:
+        return _parse_tagged(text)
+    return _parse_fenced(text) or _parse_bare(text) or ParsedReply(content=text.strip())
