@@ -37,7 +37,8 @@ def ask(tools_text: str, question: str, model_name: str, max_new_tokens: int):
     if not question.strip():
         return "**Error:** type a question first.", "", None
     try:
-        tools = load_tools(tools_text, source_name="pasted tools") if tools_text.strip() else []
+        # Bytes, never str: a pasted string that isn't JSON must not be read as a server-side file path.
+        tools = load_tools(tools_text.encode(), name="pasted tools") if tools_text.strip() else []
     except ToolSchemaError as e:
         return f"**Invalid tool schemas:** {e}", "", None
     try:
