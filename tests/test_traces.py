@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from toolbrain_hub.traces import ParsedReply, ToolCall, parse_tool_calls
+from toolbrain_hub.traces import ParsedReply, ToolCall, Trace, load_traces, parse_tool_calls, save_traces
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Parser
@@ -167,3 +167,236 @@ def test_parser_output_renders_through_the_chat_template(tiny_model):
 @pytest.mark.parametrize("bad", [None])
 def test_none_text_is_no_call(bad):
     assert parse_tool_calls(bad).format == "none"
+
+
+def test_parsed_reply_to_message_keeps_format_through_from_messages():
+    reply = parse_tool_calls('Checking. {"name": "get_weather", "arguments": {"city": "Oslo"}} <tool_call>{oops')
+    assert reply.format == "tagged"  # a tag anywhere makes the reply tagged; the bare JSON stays text
+    bare = parse_tool_calls('Checking. {"name": "get_weather", "arguments": {"city": "Oslo"}}')
+    message = bare.to_message()
+    assert message["tool_calls"] == [
+        {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}
+    ]
+    trace = Trace.from_messages([{"role": "user", "content": "Oslo weather?"}, message])
+    assert trace.turns[0].format == "bare" and trace.turns[0].text == "Checking."
+    assert [c.name for c in trace.calls] == ["get_weather"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Trace from TRL messages (the exact shapes GRPOTrainer builds: parse_response dicts and {"role": "tool", ...})
+
+
+def _trl_episode() -> list[dict]:
+    prompt = [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "What is the weather in Paris and in Atlantis?"},
+    ]
+    completion = [
+        {
+            "role": "assistant",
+            "content": "Let me check.",
+            "tool_calls": [
+                {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}},
+                {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Atlantis"}}},
+            ],
+        },
+        {"role": "tool", "name": "get_weather", "content": "Sunny, 21 C"},
+        {"role": "tool", "name": "get_weather", "content": "{'error': 'unknown city Atlantis'}"},
+        {"role": "assistant", "content": "Paris: sunny, 21 C. Atlantis: unknown."},
+    ]
+    return prompt + completion
+
+
+def test_from_trl_messages():
+    trace = Trace.from_messages(_trl_episode(), task_id="t-1")
+    assert trace.query == "What is the weather in Paris and in Atlantis?"
+    assert trace.task_id == "t-1"
+    first, last = trace.turns
+    assert first.format == "tagged" and first.text == "Let me check."
+    assert [c.arguments["city"] for c in first.calls] == ["Paris", "Atlantis"]
+    assert first.call_outcomes() == [True, False]
+    assert last.calls == [] and last.format == "none"
+    assert trace.final_answer == "Paris: sunny, 21 C. Atlantis: unknown."
+    assert trace.totals() == {
+        "turns": 2,
+        "tool_calls": 2,
+        "invalid_calls": 0,
+        "errors": 1,
+        "unexecuted_calls": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+    }
+
+
+def test_from_messages_bare_and_malformed_calls_trl_did_not_execute():
+    messages = [
+        {"role": "user", "content": "weather in Rome?"},
+        # What TRL gives for the default model's bare JSON: text only, nothing executed.
+        {"role": "assistant", "content": '{"name": "get_weather", "arguments": {"city": "Rome"}}'},
+    ]
+    trace = Trace.from_messages(messages)
+    (turn,) = trace.turns
+    assert turn.format == "bare" and turn.call_outcomes() == [None]
+    assert trace.final_answer is None  # it ended on a call, not an answer
+    assert trace.totals()["unexecuted_calls"] == 1
+    # TRL's fallback when a tag holds bad JSON: the raw text comes back as content.
+    bad = Trace.from_messages(
+        [{"role": "user", "content": "x"}, {"role": "assistant", "content": "<tool_call>\n{bad}\n</tool_call>"}]
+    )
+    assert bad.turns[0].format == "tagged" and bad.turns[0].calls == [] and len(bad.turns[0].errors) == 1
+    assert bad.totals()["invalid_calls"] == 1 and bad.final_answer is None
+
+
+def test_from_messages_ids_content_blocks_and_tokens(tiny_model):
+    _, tokenizer = tiny_model
+    messages = [
+        {"role": "user", "content": [{"type": "text", "text": "Add 2 and 3"}]},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "add", "arguments": '{"a": 2, "b": 3}'}},
+                {"id": "c2", "type": "function", "function": {"name": "add", "arguments": {"a": 1, "b": 1}}},
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c2", "name": "add", "content": "2"},
+        {"role": "tool", "tool_call_id": "c1", "name": "add", "content": '{"error": "overflow"}'},
+        {"role": "user", "content": "Only the first sum, please."},
+        {"role": "assistant", "content": "5"},
+    ]
+    trace = Trace.from_messages(messages, tokenizer=tokenizer)
+    assert trace.query == "Add 2 and 3"
+    assert [t.role for t in trace.turns] == ["assistant", "user", "assistant"]
+    assert trace.turns[0].call_outcomes() == [False, True]  # matched by id, not by order
+    assert trace.turns[0].calls[0].arguments == {"a": 2, "b": 3}
+    assert trace.turns[2].completion_tokens == len(tokenizer.encode("5", add_special_tokens=False))
+    assert trace.turns[0].completion_tokens > 10  # the calls are counted even though TRL removed the tags
+    assert trace.totals()["completion_tokens"] == trace.turns[0].completion_tokens + trace.turns[2].completion_tokens
+    assert trace.final_answer == "5"
+
+
+def test_from_messages_rejects_unknown_role():
+    with pytest.raises(ValueError, match=r"message 1 has an unknown role 'robot'"):
+        Trace.from_messages([{"role": "user", "content": "x"}, {"role": "robot", "content": "y"}])
+
+
+def test_trace_jsonl_round_trip(tmp_path):
+    traces = [
+        Trace.from_messages(_trl_episode(), task_id="t-1", metadata={"step": 3, "model": "tiny"}),
+        Trace.from_text("2+2?", "4", task_id="t-2"),
+        Trace(query="nothing happened"),
+    ]
+    path = tmp_path / "sub" / "traces.jsonl"
+    save_traces(traces, str(path))
+    lines = path.read_text().splitlines()
+    assert len(lines) == 3 and json.loads(lines[0])["totals"]["errors"] == 1
+    loaded = load_traces(str(path))
+    assert loaded == traces
+    assert [t.fingerprint() for t in loaded] == [t.fingerprint() for t in traces]
+    assert traces[0].fingerprint() != traces[1].fingerprint()
+
+
+def test_load_traces_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps(Trace(query="ok").to_dict()) + "\n\n{not json\n")
+    with pytest.raises(ValueError, match=r"bad\.jsonl, line 3: not a valid trace"):
+        load_traces(str(path))
+    path.write_text('{"query": "x", "turns": 5}\n')
+    with pytest.raises(ValueError, match=r"line 1: .*'turns' must be a list"):
+        load_traces(str(path))
+
+
+def test_render_is_compact_and_complete():
+    trace = Trace.from_messages(_trl_episode())
+    trace.turns[0].results[0].content = "x" * 5000
+    text = trace.render(max_chars=200)
+    assert "Task: What is the weather in Paris and in Atlantis?" in text
+    assert 'call get_weather({"city": "Atlantis"})' in text
+    assert "-> get_weather: ERROR {'error': 'unknown city Atlantis'}" in text
+    assert "chars cut" in text and len(text) < 1200
+    assert "Final answer: Paris: sunny, 21 C. Atlantis: unknown." in text
+    assert "(2 turns, 2 tool calls, 0 malformed, 1 failed)" in text
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Trace from a real smolagents run (ToolCallingAgent driven by a scripted smolagents Model)
+
+
+def get_weather(city: str) -> str:
+    """Current weather for a city.
+
+    Args:
+        city: the city name
+    """
+    if city == "Atlantis":
+        raise ValueError("unknown city Atlantis")
+    return f"Sunny, 21 C in {city}"
+
+
+def _scripted_agent(replies: list[str], max_steps: int = 8):
+    from smolagents import ToolCallingAgent, tool
+    from smolagents.models import ChatMessage, MessageRole, Model
+    from smolagents.monitoring import TokenUsage
+
+    class ScriptedModel(Model):
+        """Returns the given replies in order, like a model that writes its calls as text."""
+
+        def __init__(self, replies):
+            super().__init__(model_id="scripted")
+            self.replies = list(replies)
+
+        def generate(self, messages, stop_sequences=None, response_format=None, tools_to_call_from=None, **kwargs):
+            text = self.replies.pop(0)
+            return ChatMessage(
+                role=MessageRole.ASSISTANT, content=text, token_usage=TokenUsage(input_tokens=120, output_tokens=15)
+            )
+
+    agent = ToolCallingAgent(tools=[tool(get_weather)], model=ScriptedModel(replies), verbosity_level=-1)
+    return agent, agent.run("What is the weather in Paris?", max_steps=max_steps)
+
+
+def test_from_smolagents_real_run():
+    agent, output = _scripted_agent(
+        [
+            'I will check. {"name": "get_weather", "arguments": {"city": "Atlantis"}}',
+            '```json\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n```',
+            "I think it is sunny.",  # no call: a parsing error for a ToolCallingAgent
+            '{"name": "get_time", "arguments": {}}',
+            '{"name": "final_answer", "arguments": {"answer": "Sunny, 21 C"}}',
+        ]
+    )
+    assert output == "Sunny, 21 C"
+    trace = Trace.from_smolagents(agent, task_id="w-1")
+    assert trace.query == "What is the weather in Paris?" and trace.task_id == "w-1"
+    assert trace.final_answer == "Sunny, 21 C"
+    t1, t2, t3, t4, t5 = trace.turns
+    assert t1.text == "I will check." and t1.format == "bare"
+    assert t1.call_outcomes() == [False] and "unknown city Atlantis" in t1.results[0].content
+    assert t2.format == "fenced" and t2.call_outcomes() == [True]
+    assert t2.results[0].content == "Sunny, 21 C in Paris" and t2.results[0].call_id == t2.calls[0].id
+    assert t3.calls == [] and "JSON blob" in t3.errors[0]
+    assert t4.calls[0].name == "get_time" and t4.call_outcomes() == [False]
+    assert t5.calls == []  # the final_answer call is the answer, not a tool call
+    assert trace.totals() == {
+        "turns": 5,
+        "tool_calls": 3,
+        "invalid_calls": 1,
+        "errors": 2,
+        "unexecuted_calls": 0,
+        "prompt_tokens": 600,
+        "completion_tokens": 75,
+    }
+    # Same trace from the memory object, and it survives JSON.
+    assert Trace.from_smolagents(agent.memory, task_id="w-1") == trace
+    assert Trace.from_dict(json.loads(json.dumps(trace.to_dict()))) == trace
+
+
+def test_from_smolagents_max_steps_and_bad_input():
+    # The scripted model keeps calling; smolagents then asks it for a final answer without tools.
+    agent, output = _scripted_agent(['{"name": "get_weather", "arguments": {"city": "Paris"}}'] * 2 + ["Sunny."], 2)
+    assert output == "Sunny."
+    trace = Trace.from_smolagents(agent)
+    assert trace.final_answer == "Sunny."
+    assert len(trace.turns) == 2 and trace.metadata["agent_errors"] == ["Reached max steps."]
+    with pytest.raises(TypeError, match="expected a smolagents agent or AgentMemory"):
+        Trace.from_smolagents(object())
