@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
 
 import pytest
 
 from toolbrain_hub import retrieval
 from toolbrain_hub.models import ModelError
 from toolbrain_hub.retrieval import DEFAULT_EMBEDDER, ToolRetriever, embedder_path, load_embedder, tool_text
+from toolbrain_hub.tools import ToolSchemaError, ToolSpec
 
-
-@dataclass
-class Tool:  # anything with .name/.description/.parameters is accepted, like tools.ToolSpec
-    name: str
-    description: str
-    parameters: dict = field(default_factory=dict)
-
+Tool = ToolSpec
 
 def _params(**props: str) -> dict:
     return {"type": "object", "properties": {k: {"type": "string", "description": v} for k, v in props.items()}}
@@ -62,7 +57,7 @@ def test_tool_text_has_name_words_description_and_parameters():
     text = tool_text(TOOLS[2])
     assert text.startswith("convert_currency (convert currency): Convert an amount of money")
     assert "amount (Amount)" in text and "target (ISO code to convert to)" in text
-    assert tool_text({"name": "ping", "description": "Check the server."}) == "ping: Check the server."
+    assert tool_text(ToolSpec("ping", "Check the server.")) == "ping: Check the server."
 
 
 def test_top_k_finds_the_right_tool_first(retriever):
@@ -83,13 +78,15 @@ def test_batched_search_matches_single_queries_and_scores_are_sorted(retriever):
     assert retriever.search([], k=2) == []
 
 
-def test_openai_and_plain_dicts_are_accepted_and_returned():
-    openai = [{"type": "function", "function": {"name": t.name, "description": t.description,
-                                                "parameters": t.parameters}} for t in TOOLS]
-    plain = [{"name": t.name, "description": t.description, "parameters": t.parameters} for t in TOOLS]
+def test_openai_and_mcp_json_are_accepted(tmp_path):
+    openai = [t.to_openai() for t in TOOLS]
+    mcp = {"tools": [{"name": t.name, "description": t.description, "inputSchema": t.parameters} for t in TOOLS]}
+    path = tmp_path / "tools.json"
+    path.write_text(json.dumps(openai))
     query = "Find the message Bob sent me about the quarterly report"
-    assert ToolRetriever(openai).top_k(query, 1) == [openai[1]]
-    assert ToolRetriever(plain).top_k(query, 1) == [plain[1]]
+    for source in (openai, mcp, str(path)):
+        best = ToolRetriever(source).top_k(query, 1)
+        assert isinstance(best[0], ToolSpec) and best[0].to_dict() == TOOLS[1].to_dict()
 
 
 def test_tool_embeddings_are_cached_across_retrievers(retriever):
@@ -121,13 +118,18 @@ def test_k_is_clipped_and_validated(retriever):
         retriever.search("a bare string", k=1)
 
 
-def test_bad_tool_sets_are_rejected():
-    with pytest.raises(ValueError, match="at least one tool"):
+def test_bad_tool_sets_are_rejected_like_load_tools_does():
+    with pytest.raises(ToolSchemaError, match="no tools found"):
         ToolRetriever([])
-    with pytest.raises(ValueError, match="Duplicate tool name 'get_weather'"):
+    with pytest.raises(ToolSchemaError, match="duplicate tool name"):
         ToolRetriever([TOOLS[0], TOOLS[0]])
-    with pytest.raises(ValueError, match="has no name"):
+    with pytest.raises(ToolSchemaError, match="missing tool name"):
         ToolRetriever([{"description": "nameless"}])
+
+
+def test_more_tools_than_the_upload_limit_are_fine():
+    many = [ToolSpec(f"tool_{i}", f"Does thing number {i}.") for i in range(300)]
+    assert len(ToolRetriever(many).top_k("thing number 7", k=5)) == 5
 
 
 def test_a_folder_works_as_model(retriever):

