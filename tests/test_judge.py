@@ -11,6 +11,7 @@ from openai_server import Scripted, ScriptedOpenAIServer
 
 from toolbrain_hub.chat import LocalChatModel
 from toolbrain_hub.judge import GroupJudge, JudgeError, JudgeResult, parse_scores, render_task, render_trace
+from toolbrain_hub.traces import Trace
 
 TASK = {"query": "What is the weather in Paris?",
         "expected_calls": json.dumps([{"name": "get_weather", "arguments": {"city": "Paris"}}]),
@@ -169,7 +170,7 @@ def test_reward_func_scores_each_prompt_group_once(server):
         found = re.search(r'Expected tool calls.*?"name": "(\w+)"', user)
         expected = found.group(1) if found else None
         traces = re.findall(r'<trace id="(\d+)">\n(.*?)\n</trace>', user, re.DOTALL)
-        return _reply([1.0 if f'"name": "{expected}"' in text else 0.0 for _, text in traces],
+        return _reply([1.0 if f"call {expected}(" in text else 0.0 for _, text in traces],
                       [tid for tid, _ in traces])
 
     server_fn = ScriptedOpenAIServer(scripted_judge).start()
@@ -250,9 +251,12 @@ def test_rendering_of_tasks_and_traces():
 
     assert render_trace(Rendered()) == "turn 1: called get_weather"
     assert json.loads(render_trace(Dictish())) == {"final_answer": "42"}
-    text = render_trace(_traces(1)[0])
-    assert text.splitlines()[1] == '  tool call: {"name": "get_weather", "arguments": {"city": "Paris"}}'
-    assert "[tool] {\"sky\": \"sunny\", \"temp_c\": 21}" in text
+    # TRL messages become a Trace: calls, results and the final answer on their own lines.
+    text = render_trace(_traces(1)[0], query="Weather in Paris?")
+    assert text == render_trace(Trace.from_messages(_traces(1)[0], query="Weather in Paris?"))
+    assert '  call get_weather({"city": "Paris"})' in text and "Final answer: It is sunny and 21 C" in text
+    assert 'call lookup({"q": 1}) (not executed)' in render_trace(
+        [{"role": "assistant", "content": '{"name": "lookup", "arguments": {"q": 1}}'}])
     cut = render_trace("a" * 50 + "b" * 50, max_chars=20)
     assert cut.startswith("a" * 10) and cut.endswith("b" * 10) and "[80 characters cut]" in cut
     assert render_task("Say hi") == "Task: Say hi"

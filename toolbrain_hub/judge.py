@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from .chat import ChatError, ChatModel, ChatTimeout, get_chat_model
+from .traces import Trace
 
 logger = logging.getLogger(__name__)
 
@@ -116,32 +117,25 @@ class JudgeStats:
         return {**asdict(self), "mean_latency_s": self.mean_latency_s, "mean_score": self.mean_score}
 
 
-def render_trace(trace: Any, max_chars: int | None = None) -> str:
+def render_trace(trace: Any, max_chars: int | None = None, query: str | None = None) -> str:
     """Text of one trace for the judge prompt.
 
     A `traces.Trace` (anything with `render()`) renders itself; a list of chat messages (TRL's conversational
-    completions) becomes one line per message; a string is used as is; other objects go through `to_dict()` and JSON.
+    completion) becomes a `Trace` first, so calls written as bare JSON or malformed tags show up as such; a string is
+    used as is; other objects go through `to_dict()` and JSON.
 
     Args:
         trace: The trace.
         max_chars: Cut the middle of longer texts (the start and end of an episode say the most).
+        query: The task's query, for traces built from messages that lack the user turn.
     """
+    if isinstance(trace, list) and all(isinstance(m, dict) and "role" in m for m in trace):
+        trace = Trace.from_messages(trace, query=query)
     if hasattr(trace, "render"):
-        text = trace.render()
+        # The task is shown once above all traces; don't repeat it in each.
+        text = trace.render().removeprefix(f"Task: {query}\n" if query else "")
     elif isinstance(trace, str):
         text = trace
-    elif isinstance(trace, list) and all(isinstance(m, dict) and "role" in m for m in trace):
-        lines = []
-        for message in trace:
-            content = message.get("content")
-            if isinstance(content, list):
-                content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-            line = f"[{message['role']}] {content or ''}".rstrip()
-            for call in message.get("tool_calls") or []:
-                fn = call.get("function", call)
-                line += f"\n  tool call: {json.dumps({'name': fn.get('name'), 'arguments': fn.get('arguments')})}"
-            lines.append(line)
-        text = "\n".join(lines)
     else:
         data = trace.to_dict() if hasattr(trace, "to_dict") else trace
         text = json.dumps(data, ensure_ascii=False, indent=1, default=str)
@@ -155,6 +149,21 @@ _QUERY_KEYS = ("query", "question", "prompt", "task")
 _ANSWER_KEYS = ("answer", "expected_answer", "gold_answer", "reference_answer")
 
 
+def task_query(task: Any) -> str:
+    """The task's request: a string task itself, else its first query/question/prompt/task field (for a chat
+    prompt, the last user message)."""
+    if isinstance(task, str):
+        return task
+    data = task.to_dict() if hasattr(task, "to_dict") else dict(task)
+    query = next((data[k] for k in _QUERY_KEYS if data.get(k)), None)
+    if query is None:
+        raise ValueError(f"The judge needs the task's query: none of {', '.join(_QUERY_KEYS)} in {sorted(data)}")
+    if isinstance(query, list):  # a chat prompt: the last user message is the request
+        users = [m.get("content", "") for m in query if isinstance(m, dict) and m.get("role") == "user"]
+        query = users[-1] if users else json.dumps(query, ensure_ascii=False)
+    return str(query)
+
+
 def render_task(task: Any) -> str:
     """Text of the task for the judge: the query, and the expected calls and gold answer when known.
 
@@ -165,13 +174,7 @@ def render_task(task: Any) -> str:
     if isinstance(task, str):
         return f"Task: {task}"
     data = task.to_dict() if hasattr(task, "to_dict") else dict(task)
-    query = next((data[k] for k in _QUERY_KEYS if data.get(k)), None)
-    if query is None:
-        raise ValueError(f"The judge needs the task's query: none of {', '.join(_QUERY_KEYS)} in {sorted(data)}")
-    if isinstance(query, list):  # a chat prompt: the last user message is the request
-        users = [m.get("content", "") for m in query if isinstance(m, dict) and m.get("role") == "user"]
-        query = users[-1] if users else json.dumps(query, ensure_ascii=False)
-    parts = [f"Task: {query}"]
+    parts = [f"Task: {task_query(data)}"]
     calls = data.get("expected_calls")
     if isinstance(calls, str) and calls.strip():
         try:
@@ -302,8 +305,9 @@ class GroupJudge:
         ids = [str(i) for i in range(1, len(traces) + 1)]
         system = _SYSTEM.format(n=len(traces), rubric=self.rubric, ids=", ".join(ids))
         blocks = [render_task(task), ""]
+        query = task_query(task)
         for tid, trace in zip(ids, traces, strict=True):
-            blocks += [f'<trace id="{tid}">', render_trace(trace, self.max_trace_chars), "</trace>", ""]
+            blocks += [f'<trace id="{tid}">', render_trace(trace, self.max_trace_chars, query), "</trace>", ""]
         blocks.append(f"Score all {len(traces)} traces (ids {', '.join(ids)}). Reply with the JSON object only.")
         return [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(blocks)}]
 
