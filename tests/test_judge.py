@@ -253,7 +253,9 @@ def test_rendering_of_tasks_and_traces():
     assert json.loads(render_trace(Dictish())) == {"final_answer": "42"}
     # TRL messages become a Trace: calls, results and the final answer on their own lines.
     text = render_trace(_traces(1)[0], query="Weather in Paris?")
-    assert text == render_trace(Trace.from_messages(_traces(1)[0], query="Weather in Paris?"))
+    trace = Trace.from_messages(_traces(1)[0], query="Weather in Paris?")
+    assert text == render_trace(trace, query="Weather in Paris?") == trace.render().removeprefix(
+        "Task: Weather in Paris?\n")  # the task is shown once, above the traces
     assert '  call get_weather({"city": "Paris"})' in text and "Final answer: It is sunny and 21 C" in text
     assert 'call lookup({"q": 1}) (not executed)' in render_trace(
         [{"role": "assistant", "content": '{"name": "lookup", "arguments": {"q": 1}}'}])
