@@ -44,3 +44,53 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_gpu)
         if "default_model" in item.keywords:
             item.add_marker(pytest.mark.slow)
+
+
+# =====================================================================================================================
+# Hub test server (tests/hub_server.py): an isolated Hugging Face environment + the session fixture `hub_server`.
+# huggingface_hub and datasets read HF_ENDPOINT, HF_HOME, HF_HUB_DISABLE_XET... once, at import. So the server's port
+# is bound (reserved) and the environment is set here, while conftest is imported, before any test module imports
+# them. Tests never see the real Hub, the user's token or the user's ~/.cache/huggingface. Local model folders and
+# the prepared default model (TOOLBRAIN_HUB_CACHE / platformdirs cache) are unaffected.
+# =====================================================================================================================
+import atexit  # noqa: E402
+import shutil  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+if "huggingface_hub" in sys.modules or "datasets" in sys.modules:
+    raise RuntimeError("huggingface_hub/datasets were imported before tests/conftest.py could point them at the test "
+                       "Hub server: tests would talk to the real Hub. Don't import them from a pytest plugin.")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hub_server import HubApp, HubServer  # noqa: E402
+
+_HUB_SERVER = HubServer()  # binds 127.0.0.1:<free port> now; accepts connections once the fixture starts it
+atexit.register(_HUB_SERVER.stop)
+_HF_HOME = tempfile.mkdtemp(prefix="toolbrain-test-hf-home-")
+atexit.register(shutil.rmtree, _HF_HOME, ignore_errors=True)
+for _var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE",
+             "HF_DATASETS_CACHE", "HF_XET_CACHE", "HF_ASSETS_CACHE", "HF_STORED_TOKENS_PATH", "HF_HUB_OFFLINE",
+             "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    os.environ.pop(_var, None)
+os.environ.update({"HF_ENDPOINT": _HUB_SERVER.url, "HF_HOME": _HF_HOME, "HF_HUB_DISABLE_XET": "1"})
+
+
+@dataclass(frozen=True)
+class HubTestServer:
+    """What tests get from `hub_server`: the endpoint, two users' tokens, and the server's state for inspection."""
+
+    endpoint: str
+    app: HubApp
+    token: str = "hf_test_alice"
+    user: str = "alice"
+    other_token: str = "hf_test_bob"
+    other_user: str = "bob"
+
+
+@pytest.fixture(scope="session")
+def hub_server():
+    """The wire-compatible Hub test server on 127.0.0.1, at the HF_ENDPOINT every client in this session uses."""
+    _HUB_SERVER.start()
+    yield HubTestServer(endpoint=_HUB_SERVER.url, app=_HUB_SERVER.app)
+    _HUB_SERVER.stop()

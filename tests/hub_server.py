@@ -162,9 +162,11 @@ class Repo:
 class HTTPError(Exception):
     """An error answer: JSON body {"error": message}, plus the Hub's X-Error-Code/X-Error-Message headers."""
 
-    def __init__(self, status: int, message: str, *, code: str | None = None, headers: dict | None = None):
+    def __init__(self, status: int, message: str, *, code: str | None = None, headers: dict | None = None,
+                 extra: dict | None = None):
         super().__init__(message)
         self.status, self.message, self.code, self.headers = status, message, code, headers or {}
+        self.extra = extra or {}  # more JSON fields for the body
 
 
 @dataclass
@@ -254,7 +256,7 @@ class HubApp:
             headers = {"X-Error-Message": err.message, **err.headers}
             if err.code:
                 headers["X-Error-Code"] = err.code
-            response = json_response({"error": err.message}, err.status, headers)
+            response = json_response({"error": err.message, **err.extra}, err.status, headers)
         self.log.append((request.method, request.path, response.status))
         return response
 
@@ -312,7 +314,8 @@ class HubApp:
         repo_id = f"{namespace}/{name}"
         url = f"{self.base_url}/{TYPE_PREFIX[repo_type]}{repo_id}"
         if (repo_type, repo_id) in self.repos:
-            raise HTTPError(409, f"You already created this {repo_type} repo: {repo_id}")
+            # The client reads "url" even from the 409 when exist_ok=True, as the Hub sends it.
+            raise HTTPError(409, f"You already created this {repo_type} repo: {repo_id}", extra={"url": url})
         private = body.get("visibility") == "private" or bool(body.get("private"))
         repo = Repo(repo_type, repo_id, private)
         self.blobs[hashlib.sha256(GITATTRIBUTES).hexdigest()] = GITATTRIBUTES
