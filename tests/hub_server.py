@@ -218,7 +218,7 @@ class HubApp:
         self.uploads: dict[str, tuple[str, int]] = {}  # LFS upload ticket -> (sha256, size)
         self.lock = threading.RLock()
         self.log: list[tuple[str, str, int]] = []  # (method, path, status): paths only, never headers
-        self.routes: list[tuple[str, re.Pattern, Handler]] = []
+        self.routes: list[tuple[str, re.Pattern, Handler, bool]] = []
         for method, pattern, handler in [
             ("GET", r"/api/whoami-v2", self.whoami),
             ("POST", r"/api/repos/create", self.create_repo),
@@ -235,23 +235,32 @@ class HubApp:
         ]:
             self.add_route(method, pattern, handler)
 
-    def add_route(self, method: str, pattern: str, handler: Handler) -> None:
-        """Register `handler` for `method` on paths fully matching `pattern` (HEAD is served by GET routes)."""
-        self.routes.append((method.upper(), re.compile(pattern), handler))
+    def add_route(self, method: str, pattern: str, handler: Handler, *, locked: bool = True) -> None:
+        """Register `handler` for `method` on paths fully matching `pattern` (HEAD is served by GET routes).
+
+        Handlers run one at a time under `self.lock`; pass `locked=False` for one that waits (e.g. on a running job)
+        and guards its own state.
+        """
+        self.routes.append((method.upper(), re.compile(pattern), handler, locked))
 
     def dispatch(self, request: Request) -> Response:
         try:
             request.user = self._authenticate(request.headers)
             method = "GET" if request.method == "HEAD" else request.method
-            for route_method, pattern, handler in self.routes:
+            for route_method, pattern, handler, locked in self.routes:
                 match = pattern.fullmatch(request.path)
                 if match and route_method == method:
                     request.params = {k: unquote(v) for k, v in match.groupdict().items() if v is not None}
-                    with self.lock:
+                    if locked:
+                        with self.lock:
+                            response = handler(request)
+                    else:
                         response = handler(request)
                     break
             else:
                 raise HTTPError(404, f"No route for {request.method} {request.path} on this test server")
+        except (KeyError, TypeError, ValueError) as err:  # malformed request bodies: a clear 400, not a dropped socket
+            response = json_response({"error": f"Bad request: {type(err).__name__}: {err}"}, 400)
         except HTTPError as err:
             headers = {"X-Error-Message": err.message, **err.headers}
             if err.code:

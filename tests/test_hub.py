@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -59,7 +60,8 @@ def no_ambient_token(monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
 
 
-def test_push_folder_and_download_byte_identical(hub_server, tmp_path):
+def test_push_folder_and_download_byte_identical(hub_server, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
     src = make_artifact(tmp_path / "artifact")
     repo_id = f"alice/{unique()}"
     url = hub.push_folder(src, repo_id, token=hub_server.token)
@@ -76,6 +78,11 @@ def test_push_folder_and_download_byte_identical(hub_server, tmp_path):
     assert {k: v for k, v in got.items() if k != ".gitattributes"} == files_of(src)
     # A public repo needs no token to read.
     assert files_of(hub.download(repo_id)) == got
+
+    # The token reached neither the logs nor any file of the HF home (cache, refs, metadata).
+    assert hub_server.token not in caplog.text
+    home = Path(os.environ["HF_HOME"])
+    assert not [p for p in home.rglob("*") if p.is_file() and hub_server.token.encode() in p.read_bytes()]
 
 
 def test_repo_info_and_tree(hub_server, tmp_path):
@@ -98,6 +105,9 @@ def test_repo_info_and_tree(hub_server, tmp_path):
     assert "data" in top and "data/train.parquet" not in top
     assert [e.path for e in api.list_repo_tree(repo_id, path_in_repo="data")] == ["data/train.parquet"]
     assert [e.path for e in api.get_paths_info(repo_id, ["config.json", "missing.txt"])] == ["config.json"]
+    expanded = {e.path: e for e in api.list_repo_tree(repo_id, expand=True)}
+    assert expanded["config.json"].last_commit.oid == info.sha  # added by the upload commit
+    assert expanded[".gitattributes"].last_commit.oid != info.sha  # unchanged since the repo was created
 
 
 def test_revisions_resolve_to_old_content(hub_server, tmp_path):
@@ -126,6 +136,7 @@ def test_private_repo_is_invisible_to_others(hub_server, tmp_path):
     hub.push_folder(make_artifact(tmp_path / "p"), repo_id, token=hub_server.token, private=True)
     assert (hub.download(repo_id, token=hub_server.token) / "config.json").exists()
 
+    # alice's copy is in this machine's shared cache: bob must still get a 404, not the cached files.
     with pytest.raises(hub.RepoNotFoundError, match=f"'{repo_id}' was not found") as excinfo:
         hub.download(repo_id, token=hub_server.other_token)
     assert_token_absent(excinfo, hub_server.token, hub_server.other_token)
@@ -298,3 +309,24 @@ def test_server_resolve_headers_and_ranges(hub_server, tmp_path):
     with pytest.raises(urllib.error.HTTPError) as excinfo:
         urllib.request.urlopen(url.replace("model.safetensors", "nope.bin"))
     assert excinfo.value.code == 404 and excinfo.value.headers["X-Error-Code"] == "EntryNotFound"
+
+
+def test_server_rejects_bad_requests_clearly(hub_server, tmp_path):
+    repo_id = f"alice/{unique()}"
+    hub.push_folder(make_artifact(tmp_path / "a"), repo_id, token=hub_server.token)
+
+    def call(method, path, body=b"", token=hub_server.token):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(hub_server.endpoint + path, data=body or None, method=method, headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as excinfo:
+            urllib.request.urlopen(request)
+        return excinfo.value.code, json.loads(excinfo.value.read())["error"]
+
+    status, message = call("POST", f"/api/models/{repo_id}/commit/main", b"not json")
+    assert status == 400 and "Bad request" in message
+    status, message = call("POST", f"/api/models/{repo_id}/commit/main", b'{"key": "file"}\n')
+    assert status == 400 and "header" in message
+    assert call("GET", "/api/no/such/endpoint")[0] == 404
+    assert call("PUT", "/lfs-upload/" + "0" * 32, b"x")[0] == 404  # unknown upload ticket
+    assert call("POST", "/api/repos/create", b'{"name": "x"}', token=None)[0] == 401
+    assert call("POST", "/api/repos/create", b'{"name": "x", "organization": "bob"}')[0] == 403
