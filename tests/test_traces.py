@@ -400,3 +400,15 @@ def test_from_smolagents_max_steps_and_bad_input():
     assert len(trace.turns) == 2 and trace.metadata["agent_errors"] == ["Reached max steps."]
     with pytest.raises(TypeError, match="expected a smolagents agent or AgentMemory"):
         Trace.from_smolagents(object())
+
+
+def test_stray_closing_tags_are_reported():
+    missing_opener = parse_tool_calls('{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>')
+    assert missing_opener.calls == [ToolCall("get_weather", {"city": "Paris"})] and missing_opener.format == "bare"
+    assert missing_opener.errors == ["</tool_call> without an opening <tool_call>"]
+    # What the tiny model wrote after a tool result in a real TRL rollout.
+    junk = parse_tool_calls('{"namecitycitycity":get "Paris"}}\n</tool_call>')
+    assert junk.calls == [] and junk.format == "tagged" and len(junk.errors) == 1
+    assert junk.content == '{"namecitycitycity":get "Paris"}}'
+    mixed = parse_tool_calls('<tool_call>{"name": "a", "arguments": {}}</tool_call></tool_call>')
+    assert _names(mixed) == ["a"] and mixed.errors == ["</tool_call> without an opening <tool_call>"]

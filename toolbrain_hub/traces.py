@@ -22,6 +22,7 @@ __all__ = [
     "is_error_result",
     "load_traces",
     "parse_tool_calls",
+    "read_calls",
     "save_traces",
 ]
 
@@ -30,6 +31,8 @@ _CALL_KEYS = {"name", "arguments", "parameters", "id", "type", "function"}
 
 _TAG_RE = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
 _OPEN_TAG = "<tool_call>"
+_CLOSE_TAG = "</tool_call>"
+_STRAY_CLOSE = f"{_CLOSE_TAG} without an opening {_OPEN_TAG}"
 _FENCE_RE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n?(.*?)```", re.DOTALL)
 # Start of an object that looks like a call: used to report a truncated/broken bare call instead of ignoring it.
 _CALL_START_RE = re.compile(r'\{\s*"(?:name|function)"\s*:')
@@ -160,6 +163,38 @@ def _calls_from_value(value: Any, where: str, calls: list[ToolCall], errors: lis
             errors.append(error)
 
 
+def read_calls(value: Any, where: str = "calls") -> list[ToolCall]:
+    """Read a list of calls given as JSON text or parsed data (e.g. a task's `expected_calls` column).
+
+    Each call is `{"name", "arguments"}` in any form `parse_tool_calls` accepts inside a tag (`parameters`, a
+    JSON-string `arguments`, an OpenAI `function` wrapper). None or "" is no calls.
+
+    Args:
+        value: JSON text, a list of call dicts, or one call dict.
+        where: how to name the value in errors.
+
+    Raises:
+        ValueError: naming the value and the bad call.
+    """
+    if value is None:
+        return []
+    if isinstance(value, str):
+        if not value.strip():
+            return []
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{where}: not valid JSON ({e.msg} at char {e.pos})") from None
+    if isinstance(value, list) and not value:
+        return []
+    calls: list[ToolCall] = []
+    errors: list[str] = []
+    _calls_from_value(value, where, calls, errors)
+    if errors:
+        raise ValueError("; ".join(errors))
+    return calls
+
+
 def _parse_tagged(text: str) -> ParsedReply:
     calls: list[ToolCall] = []
     errors: list[str] = []
@@ -183,7 +218,9 @@ def _parse_tagged(text: str) -> ParsedReply:
         _parse_json_call(inner, f"<tool_call> #{n} (not closed)", calls, errors)
     else:
         pieces.append(rest)
-    return ParsedReply(content="".join(pieces).strip(), calls=calls, errors=errors, format="tagged")
+    content = "".join(pieces)
+    errors += [_STRAY_CLOSE] * content.count(_CLOSE_TAG)
+    return ParsedReply(content=content.replace(_CLOSE_TAG, "").strip(), calls=calls, errors=errors, format="tagged")
 
 
 def _parse_json_call(raw: str, where: str, calls: list[ToolCall], errors: list[str]) -> None:
@@ -283,11 +320,11 @@ def _parse_bare(text: str) -> ParsedReply | None:
 def parse_tool_calls(text: str) -> ParsedReply:
     """Split a model reply into text and tool calls.
 
-    Accepts, in this order of precedence: Qwen `<tool_call>{json}</tool_call>` tags (several per turn, an unclosed last
-    tag included); ```json (or bare ```) fences holding a call; bare JSON in the text. A call is
-    `{"name": ..., "arguments": {...}}`, with `"parameters"` accepted for `"arguments"`, arguments given as a JSON
-    string, an OpenAI `{"function": {...}}` wrapper, or a list of such calls. Outside tags, JSON that does not look
-    like a call (no "name", or keys a call does not have) stays text.
+    Accepts, in this order of precedence: Qwen `<tool_call>{json}</tool_call>` tags (several per turn, an unclosed
+    last tag included; a `</tool_call>` with no opening tag is reported as malformed); ```json (or bare ```) fences
+    holding a call; bare JSON in the text. A call is `{"name": ..., "arguments": {...}}`, with `"parameters"` accepted
+    for `"arguments"`, arguments given as a JSON string, an OpenAI `{"function": {...}}` wrapper, or a list of such
+    calls. Outside tags, JSON that does not look like a call (no "name", or keys a call does not have) stays text.
 
     Args:
         text: the model's reply (special tokens may be present; they are kept in `content`).
@@ -299,6 +336,13 @@ def parse_tool_calls(text: str) -> ParsedReply:
         text = ""
     if _OPEN_TAG in text:
         return _parse_tagged(text)
+    if _CLOSE_TAG in text:
+        # Closing tags only: the model dropped the opener. Read any JSON call as usual, and flag each stray tag.
+        stray = text.count(_CLOSE_TAG)
+        text = text.replace(_CLOSE_TAG, "")
+        reply = _parse_fenced(text) or _parse_bare(text) or ParsedReply(content=text.strip(), format="tagged")
+        reply.errors += [_STRAY_CLOSE] * stray
+        return reply
     return _parse_fenced(text) or _parse_bare(text) or ParsedReply(content=text.strip())
 
 

@@ -1,0 +1,509 @@
+"""Tests for the built-in rewards, their combination, and their wrapping into TRL reward functions."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from toolbrain_hub.rewards import (
+    REWARDS,
+    RewardError,
+    answer_exact,
+    answer_match,
+    batch_reward,
+    combine,
+    expected_calls_match,
+    format_reward,
+    get_reward,
+    invented_tool_penalty,
+    schema_valid_rate,
+    score,
+    step_efficiency,
+    to_trl_reward,
+    to_trl_rewards,
+    tool_success_rate,
+    unneeded_tool_penalty,
+)
+from toolbrain_hub.traces import Trace, parse_tool_calls
+
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Current weather for a city.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "city": {"type": "string", "description": "the city name"},
+                    "unit": {"type": "string", "enum": ["C", "F"]},
+                },
+                "required": ["city"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "add",
+            "description": "Add two integers.",
+            "parameters": {
+                "type": "object",
+                "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+                "required": ["a", "b"],
+            },
+        },
+    },
+]
+PARIS = json.dumps([{"name": "get_weather", "arguments": {"city": "Paris"}}])
+ROW = {"id": "w1", "tools": json.dumps(TOOLS), "expected_calls": PARIS, "gold_answer": "Sunny, 21 C", "kind": "single"}
+NO_TOOL_ROW = {
+    "id": "n1", "tools": json.dumps(TOOLS), "expected_calls": "[]", "gold_answer": "Hello!", "kind": "no_tool"
+}
+
+
+def episode(*replies: str, results: list[str] | None = None, query: str = "Weather in Paris?") -> Trace:
+    """A trace from raw model replies: each reply is parsed like a rollout would; `results` answer the calls."""
+    results = list(results or [])
+    messages = [{"role": "user", "content": query}]
+    for reply in replies:
+        message = parse_tool_calls(reply).to_message()
+        messages.append(message)
+        for call in message.get("tool_calls", []):
+            if results:  # calls beyond the given results were not executed
+                messages.append({"role": "tool", "name": call["function"]["name"], "content": results.pop(0)})
+    return Trace.from_messages(messages, task_id="w1")
+
+
+TAGGED_PARIS = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+GOOD = episode(TAGGED_PARIS, "Sunny, 21 C", results=["Sunny, 21 C"])
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Answers
+
+
+def test_answer_exact_and_normalized():
+    assert answer_exact(GOOD, **ROW) == 1.0
+    loose = episode(TAGGED_PARIS, "  sunny 21 c. ", results=["Sunny, 21 C"])
+    assert answer_exact(loose, **ROW) == 0.0
+    assert answer_match(loose, **ROW) == 1.0
+    wrong = episode(TAGGED_PARIS, "Rainy, 12 C", results=["Rainy, 12 C"])
+    assert answer_exact(wrong, **ROW) == 0.0 and answer_match(wrong, **ROW) == 0.0
+    assert answer_match(episode("The answer: 42.0"), gold_answer="The answer: 42") == 0.0  # text differs
+    assert answer_match(episode("42.0"), gold_answer="42") == 1.0  # numbers compare as numbers
+    assert answer_match(episode("An apple"), gold_answer="apple") == 1.0
+    # No final answer (ended on a call) and no gold answer both give 0.
+    assert answer_match(episode(TAGGED_PARIS, results=["x"]), **ROW) == 0.0
+    assert answer_match(GOOD, gold_answer=None) == 0.0
+
+
+def test_answer_reward_needs_its_column():
+    with pytest.raises(RewardError, match=r"reward 'answer_match' needs the dataset column 'gold_answer'"):
+        answer_match(GOOD, id="w1")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Expected calls
+
+
+def test_expected_calls_partial_credit():
+    assert expected_calls_match(GOOD, **ROW) == 1.0
+    case_only = episode(
+        '<tool_call>{"name": "get_weather", "arguments": {"city": " paris "}}</tool_call>', results=["x"]
+    )
+    assert expected_calls_match(case_only, **ROW) == 1.0  # case and spacing of strings do not count
+    wrong_city = episode('<tool_call>{"name": "get_weather", "arguments": {"city": "Rome"}}</tool_call>', results=["x"])
+    assert expected_calls_match(wrong_city, **ROW) == 0.5  # right tool, wrong argument
+    extra_arg = episode(
+        '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris", "unit": "F"}}</tool_call>', results=["x"]
+    )
+    assert expected_calls_match(extra_arg, **ROW) == 0.75  # 1 of 2 keys matches
+    wrong_tool = episode('<tool_call>{"name": "add", "arguments": {"a": 1, "b": 2}}</tool_call>', results=["3"])
+    assert expected_calls_match(wrong_tool, **ROW) == 0.0
+    repeated = episode(TAGGED_PARIS, TAGGED_PARIS, "Sunny", results=["Sunny", "Sunny"])
+    assert expected_calls_match(repeated, **ROW) == 0.5  # the repeat halves the score
+    none_made = episode("It is sunny.")
+    assert expected_calls_match(none_made, **ROW) == 0.0
+    malformed = episode('<tool_call>{"name": "get_weather", "arguments": {"city": }}</tool_call>')
+    assert expected_calls_match(malformed, **ROW) == 0.0
+
+
+def test_expected_calls_several_calls_any_order_and_no_tool_tasks():
+    row = {"expected_calls": [{"name": "add", "arguments": {"a": 1, "b": 2}}, {"name": "get_weather", "parameters": {
+        "city": "Oslo"}}]}
+    both = episode(
+        '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>'
+        '<tool_call>{"name": "add", "arguments": {"a": 1, "b": "2"}}</tool_call>',
+        results=["cold", "3"],
+    )
+    assert expected_calls_match(both, **row) == 1.0
+    one = episode('<tool_call>{"name": "add", "arguments": {"a": 1, "b": 2}}</tool_call>', results=["3"])
+    assert expected_calls_match(one, **row) == 0.5
+    assert expected_calls_match(episode("Hello!"), **NO_TOOL_ROW) == 1.0
+    assert expected_calls_match(GOOD, **NO_TOOL_ROW) == 0.0
+
+
+def test_expected_calls_bad_column_is_a_clear_error():
+    with pytest.raises(RewardError, match=r"'expected_calls'.*task 'w1'.*not valid JSON"):
+        expected_calls_match(GOOD, id="w1", expected_calls="[{name: x}]")
+    with pytest.raises(RewardError, match=r"task 'w1'.*missing tool name"):
+        expected_calls_match(GOOD, id="w1", expected_calls='[{"arguments": {}}]')
+    with pytest.raises(RewardError, match=r"needs the dataset column 'expected_calls'"):
+        expected_calls_match(GOOD, id="w1")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Schema validity, tool success, efficiency
+
+
+def test_schema_valid_rate():
+    assert schema_valid_rate(GOOD, **ROW) == 1.0
+    bad = episode(
+        '<tool_call>{"name": "get_weather", "arguments": {"unit": "K"}}</tool_call>'  # no city, unit not in enum
+        '<tool_call>{"name": "add", "arguments": {"a": 1, "b": 2}}</tool_call>'
+        '<tool_call>{"name": "add", "arguments": {"a": "one", "b": 2}}</tool_call>'  # a is not an integer
+        '<tool_call>{"name": "search_web", "arguments": {"q": "x"}}</tool_call>'  # no such tool
+        "<tool_call>{broken</tool_call>",  # malformed
+        results=["e1", "3", "e2", "e3"],
+    )
+    assert schema_valid_rate(bad, **ROW) == pytest.approx(1 / 5)
+    assert schema_valid_rate(episode("no calls"), **ROW) == 1.0
+    with pytest.raises(RewardError, match=r"reward 'schema_valid' needs the dataset column 'tools'"):
+        schema_valid_rate(GOOD, id="w1")
+    with pytest.raises(RewardError, match=r"reward 'schema_valid': bad tools column in task 'w1'"):
+        schema_valid_rate(GOOD, id="w1", tools='[{"type": "function", "function": {"description": "no name"}}]')
+
+
+def test_tool_success_rate():
+    assert tool_success_rate(GOOD, **ROW) == 1.0
+    failed = episode(TAGGED_PARIS, TAGGED_PARIS, results=["{'error': 'timeout'}", "Sunny"])
+    assert tool_success_rate(failed, **ROW) == 0.5
+    # A bare call TRL did not execute did not succeed.
+    unexecuted = Trace.from_messages(
+        [{"role": "user", "content": "x"}, {"role": "assistant", "content": '{"name": "add", "arguments": {}}'}]
+    )
+    assert tool_success_rate(unexecuted) == 0.0
+    assert tool_success_rate(episode("no calls")) == 1.0
+
+
+def test_step_efficiency():
+    assert step_efficiency(GOOD, **ROW) == 1.0
+    repeated = episode(TAGGED_PARIS, TAGGED_PARIS, TAGGED_PARIS, "Sunny", results=["S", "S", "S"])
+    assert step_efficiency(repeated, **ROW) == pytest.approx(1 / 3)
+    assert step_efficiency(episode("Hello!"), **NO_TOOL_ROW) == 1.0
+    assert step_efficiency(GOOD, **NO_TOOL_ROW) == 0.5
+    assert step_efficiency(GOOD) == 0.5  # without expected calls: 1 / model turns
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Format, invented tools, unneeded calls
+
+
+def test_format_reward_prefers_tags():
+    bare = episode('{"name": "get_weather", "arguments": {"city": "Paris"}}')
+    fenced = episode('```json\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n```')
+    malformed = episode('<tool_call>{"name": "get_weather", "arguments": {"city": "Paris"}</tool_call>')
+    half = episode(TAGGED_PARIS + "<tool_call>{oops}</tool_call>", results=["S"])
+    scores = [format_reward(t) for t in (GOOD, bare, fenced, malformed, half)]
+    assert scores == [1.0, 0.3, 0.3, -1.0, 0.0]
+    assert format_reward(episode("Just text.")) == 0.0
+
+
+def test_invented_tool_and_unneeded_tool_penalties():
+    invented = episode(
+        '<tool_call>{"name": "get_time", "arguments": {}}</tool_call>' + TAGGED_PARIS, results=["e", "S"]
+    )
+    assert invented_tool_penalty(invented, **ROW) == -0.5
+    assert invented_tool_penalty(GOOD, **ROW) == 0.0
+    assert unneeded_tool_penalty(GOOD, **NO_TOOL_ROW) == -1.0
+    assert unneeded_tool_penalty(episode("Hello!"), **NO_TOOL_ROW) == 0.0
+    assert unneeded_tool_penalty(GOOD, **ROW) == 0.0
+    # Without `kind`, an empty expected_calls means no tool was needed; a malformed attempt is still an attempt.
+    attempt = episode("<tool_call>{oops}</tool_call>")
+    assert unneeded_tool_penalty(attempt, expected_calls="[]") == -1.0
+    with pytest.raises(RewardError, match="needs the dataset column 'kind' or 'expected_calls'"):
+        unneeded_tool_penalty(GOOD, id="x")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Registry, combination, user rewards
+
+
+def test_registry_and_combine():
+    assert set(REWARDS) >= {
+        "answer_exact", "answer_match", "expected_calls", "schema_valid", "tool_success", "step_efficiency",
+        "format", "invented_tool", "unneeded_tool",
+    }
+    with pytest.raises(KeyError, match="unknown reward 'nope'.*answer_match"):
+        get_reward("nope")
+
+    def length_penalty(trace, **row):
+        return -0.1 * len(trace.model_turns)
+
+    total = combine({"expected_calls": 1.0, "format": 0.5, length_penalty: 2.0}, name="total")
+    assert total.__name__ == "total" and total.parts == {"expected_calls": 1.0, "format": 0.5, "length_penalty": 2.0}
+    wrong = episode('{"name": "add", "arguments": {"a": 1, "b": 2}}')
+    values = score(total, [GOOD, wrong], [ROW, ROW])
+    assert values == pytest.approx([1.0 + 0.5 - 0.4, 0.0 + 0.15 - 0.2])
+    with pytest.raises(ValueError, match="weight of reward 'format' must be a finite number"):
+        combine({"format": math.nan})
+
+
+def test_user_rewards_per_trace_and_batch():
+    def uses_answer(trace, gold_answer):  # names only the column it needs
+        return float(trace.final_answer == gold_answer)
+
+    @batch_reward
+    def rank(traces, **rows):
+        assert rows["id"] == ["w1", "n1"]
+        return [float(i) for i in range(len(traces))]
+
+    def relative(traces, expected_calls):  # batch because its first parameter is `traces`
+        return [len(t.calls) - len(json.loads(e)) for t, e in zip(traces, expected_calls, strict=True)]
+
+    assert score(uses_answer, [GOOD, GOOD], [ROW, NO_TOOL_ROW]) == [1.0, 0.0]
+    assert score(rank, [GOOD, GOOD], [ROW, NO_TOOL_ROW]) == [0.0, 1.0]
+    assert score(relative, [GOOD, GOOD], [ROW, NO_TOOL_ROW]) == [0.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (math.nan, r"reward 'bad' returned nan for trace 0 \(task 'w1'\): a reward must be finite"),
+        (None, r"reward 'bad' returned None \(NoneType\) for trace 0 \(task 'w1'\): a reward must be a finite number"),
+        ("1.0", r"returned '1.0' \(str\)"),
+        (math.inf, "returned inf"),
+    ],
+)
+def test_bad_reward_values_raise_naming_the_reward(value, message):
+    def bad(trace, **row):
+        return value
+
+    with pytest.raises(RewardError, match=message):
+        score(bad, [GOOD], [ROW])
+    with pytest.raises(RewardError, match=r"'total/bad'"):
+        score(combine({bad: 1.0}, name="total"), [GOOD], [ROW])
+
+
+def test_raising_and_short_batch_rewards_raise_naming_the_reward():
+    def boom(trace, **row):
+        if row["id"] == "n1":
+            raise KeyError("score")
+        return 1.0
+
+    with pytest.raises(RewardError, match=r"reward 'boom' failed on trace 1 \(task 'n1'\): KeyError: 'score'"):
+        score(boom, [GOOD, GOOD], [ROW, NO_TOOL_ROW])
+
+    @batch_reward
+    def short(traces, **rows):
+        return [1.0]
+
+    with pytest.raises(RewardError, match=r"batch reward 'short' returned 1 values for 2 traces"):
+        score(short, [GOOD, GOOD], [ROW, NO_TOOL_ROW])
+    import numpy as np
+    import torch
+
+    assert score(lambda_free(np.float32(0.5)), [GOOD], [ROW]) == [0.5]
+    assert score(lambda_free(torch.tensor(2.0)), [GOOD], [ROW]) == [2.0]
+    with pytest.raises(ValueError, match="has no name"):
+        to_trl_reward(lambda trace, **row: 1.0)
+
+
+def lambda_free(value):
+    def constant(trace, **row):
+        return value
+
+    return constant
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# TRL wrapping with the exact structures GRPOTrainer passes
+
+
+def _trl_kwargs(n_repeat: int = 1) -> dict:
+    # What GRPOTrainer._calculate_rewards passes besides prompts/completions: dataset columns (minus "prompt") as
+    # lists, completion_ids, trainer_state, log_extra, log_metric.
+    rows = [ROW, NO_TOOL_ROW]
+    keys = ["id", "tools", "expected_calls", "gold_answer", "kind"]
+    columns = {k: [r[k] for r in rows for _ in range(n_repeat)] for k in keys}
+    return {
+        **columns,
+        "completion_ids": [[1, 2, 3]] * (2 * n_repeat),
+        "trainer_state": object(),
+        "log_extra": lambda *a: None,
+        "log_metric": lambda *a: None,
+    }
+
+
+def test_to_trl_reward_with_tool_completions():
+    prompts = [
+        [{"role": "user", "content": "Weather in Paris?"}],
+        [{"role": "user", "content": "Say hello."}],
+    ]
+    completions = [
+        [
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+                ],
+            },
+            {"role": "tool", "name": "get_weather", "content": "Sunny, 21 C"},
+            {"role": "assistant", "content": "Sunny, 21 C"},
+        ],
+        [{"role": "assistant", "content": '{"name": "get_weather", "arguments": {"city": "Hello"}}'}],
+    ]
+    funcs = to_trl_rewards(["expected_calls", "format", "unneeded_tool", "answer_exact", "format"])
+    assert [f.__name__ for f in funcs] == ["expected_calls", "format", "unneeded_tool", "answer_exact", "format_2"]
+    values = {f.__name__: f(prompts=prompts, completions=completions, **_trl_kwargs()) for f in funcs}
+    assert values == {
+        "expected_calls": [1.0, 0.0],
+        "format": [1.0, 0.3],
+        "unneeded_tool": [0.0, -1.0],
+        "answer_exact": [1.0, 0.0],
+        "format_2": [1.0, 0.3],
+    }
+
+
+def test_to_trl_reward_passes_traces_and_rows():
+    received = []
+
+    def spy(trace, **row):
+        received.append((trace, row))
+        return 0.0
+
+    prompts = ["Weather in Paris?", "Say hello."]  # a non-chat dataset: strings in, strings out
+    completions = ['{"name": "get_weather", "arguments": {"city": "Paris"}}', "Hello!"]
+    assert to_trl_reward(spy)(prompts=prompts, completions=completions, **_trl_kwargs()) == [0.0, 0.0]
+    (t1, r1), (t2, r2) = received
+    assert t1.query == "Weather in Paris?" and t1.task_id == "w1" and t1.calls[0].name == "get_weather"
+    assert t1.metadata["completion_ids"] == 3
+    assert t2.final_answer == "Hello!"
+    assert r1 == ROW and r2 == NO_TOOL_ROW  # dataset columns only: no trainer_state, log_metric...
+
+
+def test_to_trl_reward_error_names_reward_and_task():
+    def broken(trace, **row):
+        return float("nan") if row["id"] == "n1" else 1.0
+
+    wrapped = to_trl_reward(broken, name="my_reward")
+    with pytest.raises(RewardError, match=r"reward 'my_reward' returned nan for trace 1 \(task 'n1'\)"):
+        wrapped(prompts=["a", "b"], completions=["x", "y"], **_trl_kwargs())
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Real TRL: a GRPO step with tools, on a tiny model taught to emit one tool call
+
+
+def get_weather(city: str) -> str:
+    """Current weather for a city.
+
+    Args:
+        city: the city name
+    """
+    return f"Sunny, 21 C in {city}"
+
+
+@pytest.fixture(scope="module")
+def tool_calling_tiny_model(tiny_model_dir, tmp_path_factory):
+    """The tiny model, overfit in a few seconds to answer "Weather in Paris?" with a tagged get_weather call and
+    "Say hello." with "Hello!", so that TRL's real tool loop runs (a random model never writes a call)."""
+    import torch
+
+    from toolbrain_hub.models import load_model
+
+    model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
+    pairs = [
+        ("Weather in Paris?", TAGGED_PARIS + "<|im_end|>"),
+        ("Say hello.", "Hello!<|im_end|>"),
+    ]
+    batches = []
+    for query, target in pairs:
+        prompt = tokenizer.apply_chat_template(
+            [{"role": "user", "content": query}], tools=[get_weather], add_generation_prompt=True, tokenize=False
+        )
+        p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        t_ids = tokenizer(target, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([p_ids + t_ids])
+        labels = ids.clone()
+        labels[0, : len(p_ids)] = -100
+        batches.append((ids, labels))
+    torch.manual_seed(0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(300):
+        losses = [model(input_ids=ids, labels=labels).loss for ids, labels in batches]
+        loss = sum(losses)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if max(x.item() for x in losses) < 0.01:
+            break
+    out = tmp_path_factory.mktemp("tiny-tool-caller")
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def test_grpo_with_tools_calls_wrapped_rewards(tool_calling_tiny_model, tmp_path):
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    tools_json = json.dumps(
+        [{"type": "function", "function": {"name": "get_weather", "description": "Current weather for a city.",
+                                           "parameters": {"type": "object", "properties": {
+                                               "city": {"type": "string", "description": "the city name"}},
+                                               "required": ["city"]}}}]
+    )
+    dataset = Dataset.from_list(
+        [
+            {"prompt": [{"role": "user", "content": "Weather in Paris?"}], "id": "w1", "tools": tools_json,
+             "expected_calls": PARIS, "gold_answer": "Sunny", "kind": "single"},
+            {"prompt": [{"role": "user", "content": "Say hello."}], "id": "n1", "tools": tools_json,
+             "expected_calls": "[]", "gold_answer": "Hello!", "kind": "no_tool"},
+        ]
+    )
+    seen: list[tuple[Trace, dict]] = []
+
+    def recorder(trace, **row):
+        seen.append((trace, row))
+        return float(len(trace.calls))
+
+    reward_funcs = to_trl_rewards(
+        ["expected_calls", "format", "tool_success", combine({"answer_match": 1.0, "unneeded_tool": 0.5}), recorder]
+    )
+    args = GRPOConfig(
+        output_dir=str(tmp_path), use_cpu=True, bf16=False, per_device_train_batch_size=4, num_generations=2,
+        max_completion_length=128, temperature=0.3, max_tool_calling_iterations=1, max_steps=1, logging_steps=1,
+        report_to=[], save_strategy="no", gradient_checkpointing=False, seed=0,
+    )
+    trainer = GRPOTrainer(
+        model=str(tool_calling_tiny_model), reward_funcs=reward_funcs, args=args, train_dataset=dataset,
+        tools=[get_weather],
+    )
+    trainer.train()
+
+    assert len(seen) == 4
+    by_task = {}
+    for trace, row in seen:
+        assert row["id"] == trace.task_id and set(row) == {"id", "tools", "expected_calls", "gold_answer", "kind"}
+        by_task.setdefault(trace.task_id, []).append(trace)
+    # TRL ran the tool: the completion held assistant tool_calls, then a role "tool" message with its result.
+    for trace in by_task["w1"]:
+        first = trace.turns[0]
+        assert first.format == "tagged" and first.calls[0].name == "get_weather"
+        assert first.calls[0].arguments == {"city": "Paris"}
+        assert first.results[0].content == "Sunny, 21 C in Paris" and first.call_outcomes() == [True]
+    for trace in by_task["n1"]:
+        assert trace.calls == [] and trace.final_answer == "Hello!"
+    logged = trainer.state.log_history[0]
+    for name in ("expected_calls", "format", "tool_success", "combined", "recorder"):
+        assert f"rewards/{name}/mean" in logged, name
+    assert logged["tools/call_frequency"] > 0
+    assert logged["rewards/expected_calls/mean"] == pytest.approx(
+        sum(expected_calls_match(t, **r) for t, r in seen) / 4
+    )
