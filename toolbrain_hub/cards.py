@@ -1,0 +1,181 @@
+"""Dataset and model cards rendered from the Jinja templates in `datasets_cards/`.
+
+`render_card(template_name, metadata=..., **fields)` is the one renderer: `metadata` becomes the card's YAML header
+(dumped by huggingface_hub's `CardData`, so it is valid YAML whatever the values are) and `fields` fill the body.
+Missing fields raise (StrictUndefined) instead of leaving blanks. Text that comes from users (tool descriptions)
+goes through the `md_cell` / `md_text` filters, so it cannot break tables or inject HTML.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "datasets_cards"
+# Hub size categories for the `size_categories` metadata field.
+_SIZE_BOUNDS = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+
+
+class CardError(ValueError):
+    """A card template is missing, or a field it needs was not given."""
+
+
+def template_path(template_name: str) -> Path:
+    """The file of a template: "dataset_card" -> datasets_cards/dataset_card.md.
+
+    Args:
+        template_name: A template name in `datasets_cards/` (with or without ".md"), or a path to a template file.
+    """
+    candidate = Path(template_name)
+    if candidate.suffix == ".md" and candidate.is_file():
+        return candidate
+    path = TEMPLATES_DIR / (template_name if template_name.endswith(".md") else f"{template_name}.md")
+    if not path.is_file():
+        available = sorted(p.stem for p in TEMPLATES_DIR.glob("*.md"))
+        raise CardError(f"no card template {template_name!r} in {TEMPLATES_DIR} (available: {', '.join(available)})")
+    return path
+
+
+def md_cell(value: Any) -> str:
+    """Text safe inside a Markdown table cell: one line, pipes and HTML escaped."""
+    text = " ".join(str(value).split())
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def md_text(value: Any) -> str:
+    """User text safe in a Markdown paragraph: HTML escaped, no heading/fence/front-matter markers at line starts."""
+    text = str(value).replace("<", "&lt;").replace(">", "&gt;")
+    lines = []
+    for line in text.splitlines():
+        stripped = line.lstrip()
+        if stripped.startswith(("#", "```", "---", "~~~")):
+            line = "\\" + stripped
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def size_category(n: int) -> str:
+    """The Hub's size category for n examples ("n<1K", "1K<n<10K", ...)."""
+    for bound, label in _SIZE_BOUNDS:
+        if n < bound:
+            return label
+    return "n>1B"
+
+
+def render_card(template_name: str, *, metadata: dict[str, Any], **fields: Any) -> str:
+    """Render a card template: YAML metadata header + Markdown body.
+
+    Args:
+        template_name: Template in `datasets_cards/` ("dataset_card", ...) or a path to one.
+        metadata: The YAML header (license, tags, configs, ...). Must not hold secrets: it is published.
+        **fields: Values for the template body.
+
+    Returns:
+        The card text (front matter + body).
+    """
+    import jinja2
+    from huggingface_hub import CardData
+
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters.update({"md_cell": md_cell, "md_text": md_text, "tojson_compact": _json_compact,
+                        "pct": lambda x: f"{100 * float(x):.0f}%"})
+    try:
+        template = env.from_string(template_path(template_name).read_text())
+        body = template.render(card_data=CardData(**metadata).to_yaml(), **fields)
+    except jinja2.UndefinedError as e:
+        raise CardError(f"card template {template_name!r}: {e.message}") from None
+    except jinja2.TemplateSyntaxError as e:
+        raise CardError(f"card template {template_name!r}, line {e.lineno}: {e.message}") from None
+    return body
+
+
+def _json_compact(value: Any, limit: int = 300) -> str:
+    text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _argument_summary(tool) -> str:
+    from .tools import resolve_pointer
+
+    parts = []
+    required = set(tool.required)
+    for key, prop in tool.properties.items():
+        prop = prop if isinstance(prop, dict) else {}
+        if isinstance(prop.get("$ref"), str):
+            prop = resolve_pointer(tool.parameters, prop["$ref"]) or prop
+        kind = prop.get("type", "any")
+        kind = "/".join(kind) if isinstance(kind, list) else kind
+        if prop.get("enum"):
+            kind = " \\| ".join(json.dumps(v) for v in prop["enum"][:6]) + (" ..." if len(prop["enum"]) > 6 else "")
+        parts.append(f"`{key}` ({kind}{', required' if key in required else ''})")
+    return ", ".join(parts) or "none"
+
+
+def render_dataset_card(taskset, *, license: str = "apache-2.0", pretty_name: str | None = None,
+                        repo_id: str | None = None) -> str:
+    """The README.md of a task dataset (see `toolbrain_hub.tasks.save_tasks`).
+
+    Args:
+        taskset: A `toolbrain_hub.tasks.TaskSet`.
+        license: The dataset's license id.
+        pretty_name: Card title (default: from the tool names).
+        repo_id: Repo id shown in the usage snippet (default: a placeholder folder).
+    """
+    from huggingface_hub import DatasetCard
+
+    from .tasks import COLUMNS
+
+    report = taskset.report
+    names = [t.name for t in taskset.tools]
+    pretty_name = pretty_name or ("Tool-use tasks: " + ", ".join(names[:4]) + (" ..." if len(names) > 4 else ""))
+    splits = {name: len(split) for name, split in taskset.dataset.items()}
+    total = sum(splits.values())
+    metadata = {
+        "license": license,
+        "language": ["en"],
+        "pretty_name": pretty_name,
+        "task_categories": ["text-generation"],
+        "tags": ["toolbrain", "toolbrain-hub", "tool-calling", "function-calling", "agents", "synthetic"],
+        "size_categories": [size_category(total)],
+        "configs": [{"config_name": "default",
+                     "data_files": [{"split": s, "path": f"data/{s}-*.parquet"} for s in splits]}],
+    }
+    first = taskset.train[0] if len(taskset.train) else None
+    example = None
+    if first is not None:
+        example = {"query": first["query"], "expected_calls": json.loads(first["expected_calls"]),
+                   "gold_answer": first["gold_answer"], "kind": first["kind"], "difficulty": first["difficulty"]}
+    cov = report.coverage
+    text = render_card(
+        "dataset_card",
+        metadata=metadata,
+        pretty_name=pretty_name,
+        tools=[{"name": t.name, "description": t.description, "arguments": _argument_summary(t)}
+               for t in taskset.tools],
+        generator=report.generator,
+        seed=report.seed,
+        system_prompt=report.settings.get("system_prompt", ""),
+        settings={k: v for k, v in report.settings.items() if k != "system_prompt"},
+        requested=report.requested,
+        kept=report.kept,
+        attempts=report.attempts,
+        retries=report.retries,
+        acceptance_rate=report.acceptance_rate,
+        elapsed_s=report.elapsed_s,
+        rejected=report.rejected,
+        dropped=report.dropped,
+        splits=splits,
+        total=total,
+        coverage=cov,
+        per_tool=[{"name": n, "tasks": cov.get("tools", {}).get(n, 0),
+                   "used": len(cov.get("arguments", {}).get(n, {}).get("used", [])),
+                   "total": cov.get("arguments", {}).get(n, {}).get("total", 0)} for n in names],
+        columns=COLUMNS,
+        example=example,
+        repo_id=repo_id or "path/to/this/folder",
+    )
+    DatasetCard(text)  # parses the front matter: a broken header fails here, not on the Hub
+    return text

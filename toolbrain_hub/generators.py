@@ -1,0 +1,1027 @@
+"""Task generators behind one interface: each turns a `Slot` (what kind of task, which tools) into a `Candidate`.
+
+- `SchemaGenerator`: offline and deterministic for a seed. Samples valid arguments from each JSON Schema (types,
+  enums, ranges, string formats, patterns, examples, defaults, nested objects and arrays) and writes the request
+  from the tool and parameter descriptions with varied templates; also "no tool needed" negatives.
+- `LLMGenerator`: asks any `toolbrain_hub.chat.ChatModel` (local model or OpenAI-compatible endpoint) to propose
+  `{query, expected_calls, gold_answer}` as JSON; replies are parsed leniently and retried with feedback.
+
+Validation, de-duplication, retries and the report live in `toolbrain_hub.tasks`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import re
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from .tools import ToolSpec, resolve_pointer
+
+KINDS = ("single", "multi", "no_tool")
+DIFFICULTIES = ("easy", "medium", "hard")
+
+
+@dataclass
+class Slot:
+    """One task to produce: its kind and the tools it should exercise (empty for no_tool)."""
+
+    kind: str
+    tools: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Candidate:
+    """A proposed task, before validation. `error` is set when the generator could not propose one."""
+
+    query: str = ""
+    expected_calls: list[dict] = field(default_factory=list)
+    gold_answer: str = ""
+    difficulty: str | None = None
+    error: str | None = None  # "reason: detail" when the proposal failed
+    raw: str = ""  # the model's raw reply (LLM generator), for retry feedback
+
+
+class SamplingError(ValueError):
+    """No valid value could be sampled for a schema."""
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Value pools, chosen by parameter-name words (then description words). Plain data, varied enough to read naturally.
+_CITIES = ["Paris", "Tokyo", "Berlin", "Madrid", "Toronto", "Sydney", "Cairo", "Lima", "Oslo", "Seoul", "Mumbai",
+           "Chicago", "Lisbon", "Nairobi", "Vienna", "Denver", "Austin", "Dublin", "Prague", "Boston", "Istanbul",
+           "Bangkok", "Rome", "Amsterdam", "Buenos Aires", "Cape Town", "Vancouver", "Singapore", "Helsinki", "Zurich"]
+_COUNTRIES = ["France", "Japan", "Germany", "Spain", "Canada", "Australia", "Egypt", "Peru", "Norway", "Brazil",
+              "India", "Mexico", "Italy", "Kenya", "Chile", "Portugal", "Ireland", "Sweden", "Vietnam", "Greece"]
+_FIRST = ["Alice", "Bruno", "Chen", "Dana", "Elif", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kofi", "Lena",
+          "Maya", "Nikhil", "Olga", "Pablo", "Quinn", "Rosa", "Sami", "Tara", "Umar", "Vera", "Wei", "Yara", "Zoe"]
+_LAST = ["Martin", "Tanaka", "Schmidt", "Garcia", "Okafor", "Rossi", "Novak", "Kim", "Silva", "Dubois", "Khan",
+         "Larsen", "Moreau", "Patel", "Costa", "Nguyen", "Weber", "Haddad", "Ito", "Lopez"]
+_TOPICS = ["electric cars", "sourdough bread", "machine learning", "climate change", "home workouts", "solar panels",
+           "the Roman empire", "vegan recipes", "remote work", "coral reefs", "jazz history", "quantum computing",
+           "marathon training", "urban gardening", "black holes", "budget travel", "chess openings", "honey bees",
+           "renewable energy", "ancient Egypt", "sleep hygiene", "3D printing", "volcanoes", "street photography"]
+_SENTENCES = ["Running ten minutes late, start without me.", "Can we move our call to Thursday?",
+              "The report is ready for review.", "Happy birthday, have a great day!",
+              "Please bring the signed contract tomorrow.", "Lunch is on me today.",
+              "The server is back online.", "Don't forget the team meeting at noon.",
+              "Thanks for your help with the launch.", "The package arrived this morning.",
+              "I left the keys at the front desk.", "Let's review the budget next week."]
+_TITLES = ["Quarterly review", "Team lunch", "Project kickoff", "Dentist appointment", "Budget planning",
+           "Weekly sync", "Product demo", "Code review", "Book club", "Yoga class", "Client call", "Design workshop"]
+_COMPANIES = ["Acme Corp", "Globex", "Initech", "Umbrella Labs", "Stark Industries", "Wayne Enterprises",
+              "Hooli", "Vandelay Imports", "Soylent", "Wonka Foods"]
+_LANGS = ["French", "Spanish", "German", "Japanese", "Italian", "Portuguese", "Korean", "Dutch", "Arabic", "Hindi"]
+_LANG_CODES = ["fr", "es", "de", "ja", "it", "pt", "ko", "nl", "ar", "hi"]
+_CURRENCIES = ["USD", "EUR", "GBP", "JPY", "CAD", "AUD", "CHF", "INR", "BRL", "SEK"]
+_TICKERS = ["AAPL", "MSFT", "GOOGL", "AMZN", "NVDA", "TSLA", "META", "IBM", "ORCL", "NFLX"]
+_COLORS = ["red", "blue", "green", "yellow", "purple", "orange", "black", "white", "teal", "pink"]
+_PRODUCTS = ["wireless headphones", "running shoes", "coffee grinder", "standing desk", "yoga mat", "air purifier",
+             "mechanical keyboard", "water bottle", "desk lamp", "backpack", "smart watch", "blender"]
+_FOODS = ["pasta carbonara", "chicken curry", "caesar salad", "pad thai", "mushroom risotto", "tacos", "ramen",
+          "lentil soup", "banana bread", "paella"]
+_GENRES = ["jazz", "rock", "classical", "hip hop", "electronic", "folk", "blues", "reggae", "pop", "soul"]
+_STREETS = ["12 Oak Street", "221B Baker Street", "5 Rue de Rivoli", "742 Evergreen Terrace", "18 Harbour Road",
+            "9 Maple Avenue", "44 King Street", "3 Elm Court"]
+_TIMEZONES = ["Europe/Paris", "America/New_York", "Asia/Tokyo", "Australia/Sydney", "Europe/London", "UTC"]
+_AIRPORTS = ["JFK", "CDG", "LHR", "NRT", "SFO", "FRA", "MAD", "SYD", "YYZ", "DXB"]
+_CATEGORIES = ["electronics", "books", "clothing", "groceries", "sports", "toys", "garden", "music", "travel", "health"]
+_WORDS = ["apple", "river", "journey", "bright", "garden", "silent", "window", "rocket", "harbor", "meadow"]
+_FILES = ["reports/q3-summary.pdf", "notes/meeting.txt", "data/sales.csv", "images/logo.png", "docs/plan.md"]
+_STATUSES = ["open", "pending", "active", "closed", "done"]
+
+
+def _person(rng: random.Random) -> str:
+    return f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
+
+
+def _email(rng: random.Random) -> str:
+    return f"{rng.choice(_FIRST).lower()}.{rng.choice(_LAST).lower()}@example.com"
+
+
+def _slug(rng: random.Random) -> str:
+    return "-".join(rng.sample(_WORDS, 2))
+
+
+# (name or description words) -> value maker. Checked in order; the first match wins.
+_STRING_RULES: list[tuple[set[str], Any]] = [
+    ({"email", "mail", "recipient", "sender"}, _email),
+    ({"url", "uri", "link", "website", "homepage", "endpoint"}, lambda r: f"https://www.example.com/{_slug(r)}"),
+    ({"airport", "iata"}, lambda r: r.choice(_AIRPORTS)),
+    ({"timezone", "tz"}, lambda r: r.choice(_TIMEZONES)),
+    ({"currency"}, lambda r: r.choice(_CURRENCIES)),
+    ({"ticker", "symbol", "stock"}, lambda r: r.choice(_TICKERS)),
+    ({"language", "lang", "locale"}, lambda r: r.choice(_LANGS)),
+    ({"company", "organization", "organisation", "org", "employer", "vendor"}, lambda r: r.choice(_COMPANIES)),
+    ({"username", "handle", "login"}, lambda r: f"{r.choice(_FIRST).lower()}_{r.randint(1, 99)}"),
+    ({"address", "street"}, lambda r: f"{r.choice(_STREETS)}, {r.choice(_CITIES)}"),
+    ({"phone", "mobile", "telephone"}, lambda r: f"+1 555 {r.randint(100, 999)} {r.randint(1000, 9999)}"),
+    ({"color", "colour"}, lambda r: r.choice(_COLORS)),
+    ({"file", "path", "filename", "filepath"}, lambda r: r.choice(_FILES)),
+    ({"product", "item"}, lambda r: r.choice(_PRODUCTS)),
+    ({"dish", "recipe", "food", "meal", "ingredient"}, lambda r: r.choice(_FOODS)),
+    ({"genre", "style"}, lambda r: r.choice(_GENRES)),
+    ({"category", "tag", "label", "section"}, lambda r: r.choice(_CATEGORIES)),
+    ({"status", "state"}, lambda r: r.choice(_STATUSES)),
+    ({"city", "town", "location", "place", "destination", "origin"}, lambda r: r.choice(_CITIES)),
+    ({"country", "nation", "region"}, lambda r: r.choice(_COUNTRIES)),
+    ({"title", "subject", "event", "summary", "headline"}, lambda r: r.choice(_TITLES)),
+    ({"message", "text", "body", "content", "note", "comment", "description", "sentence", "prompt"},
+     lambda r: r.choice(_SENTENCES)),
+    ({"query", "keyword", "keywords", "search", "topic", "term", "q", "question"}, lambda r: r.choice(_TOPICS)),
+    ({"name", "person", "contact", "user", "author", "attendee", "guest", "customer", "owner", "assignee"},
+     _person),
+    ({"id", "identifier", "key", "code", "number", "ref", "reference", "order", "ticket", "sku"},
+     lambda r: f"{r.choice(['A', 'B', 'C', 'X', 'K'])}{r.randint(1000, 99999)}"),
+    ({"word"}, lambda r: r.choice(_WORDS)),
+    # "from"/"to" alone (no better hint in the description) are usually places.
+    ({"from", "to"}, lambda r: r.choice(_CITIES)),
+]
+
+# (words) -> (low, high) for numbers without explicit bounds.
+_NUMBER_RULES: list[tuple[set[str], tuple[float, float]]] = [
+    ({"latitude", "lat"}, (-60.0, 70.0)),
+    ({"longitude", "lon", "lng", "long"}, (-170.0, 170.0)),
+    ({"year"}, (2018, 2026)),
+    ({"month"}, (1, 12)),
+    ({"day", "days"}, (1, 28)),
+    ({"hour", "hours"}, (0, 23)),
+    ({"minute", "minutes"}, (0, 59)),
+    ({"age"}, (18, 80)),
+    ({"percent", "percentage"}, (1, 100)),
+    ({"rating", "stars", "score"}, (1, 5)),
+    ({"temperature", "temp"}, (-10, 35)),
+    ({"limit", "count", "num", "max", "top", "k", "size", "results", "n", "page", "quantity", "guests", "people",
+      "adults", "nights", "seats", "rooms", "items", "servings", "attempts", "retries"}, (1, 20)),
+    ({"price", "amount", "budget", "cost", "salary", "total", "value", "balance", "income"}, (5, 500)),
+    ({"weight", "kg", "lbs"}, (1, 120)),
+    ({"distance", "radius", "km", "miles", "meters"}, (1, 50)),
+]
+
+_STOP = {"the", "a", "an", "of", "for", "to", "in", "on", "and", "or", "is", "be", "by", "with", "at", "as", "this",
+         "that", "it", "its", "from", "are", "will", "can", "which", "e.g", "eg", "if", "optional", "default", "your",
+         "you", "use", "used", "given", "specified", "value", "values", "tool", "function", "returns", "return"}
+
+
+def words_of(text: str) -> list[str]:
+    """Lowercase words of an identifier or sentence: 'startDate' / 'start_date' -> ['start', 'date']."""
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(text))
+    return [w for w in re.split(r"[^A-Za-z0-9]+", text.lower()) if w]
+
+
+def humanize(name: str) -> str:
+    return " ".join(words_of(name)) or name
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Argument sampling
+
+
+class ArgumentSampler:
+    """Samples JSON values that validate against a schema; deterministic for a given `random.Random`.
+
+    Args:
+        optional_p: Probability of including each optional property.
+        base_date: Dates are drawn within two years of this day (fixed, so output doesn't depend on today).
+    """
+
+    def __init__(self, *, optional_p: float = 0.4, base_date: dt.date = dt.date(2025, 1, 1)):
+        from jsonschema import FormatChecker
+
+        self.optional_p = optional_p
+        self.base_date = base_date
+        self._formats = FormatChecker()
+
+    def arguments(self, tool: ToolSpec, rng: random.Random, *, attempts: int = 8, optional_p: float | None = None
+                  ) -> dict:
+        """Valid arguments for `tool` (checked with `tool.validate_arguments`), or raise SamplingError."""
+        last = ""
+        p = self.optional_p if optional_p is None else optional_p
+        for _ in range(attempts):
+            try:
+                value = self.value(tool.parameters, rng, root=tool.parameters, optional_p=p)
+            except SamplingError as e:
+                last = str(e)
+                continue
+            problems = tool.validate_arguments(value)
+            if not problems:
+                return value
+            last = problems[0]
+        raise SamplingError(f"no valid arguments for {tool.name!r} after {attempts} tries ({last})")
+
+    def value(self, schema: Any, rng: random.Random, *, name: str = "", description: str = "", root: Any = None,
+              depth: int = 0, optional_p: float | None = None) -> Any:
+        if depth > 12:
+            raise SamplingError("schema too deeply nested to sample")
+        if schema is True or schema is None:
+            schema = {}
+        if schema is False:
+            raise SamplingError(f"{name or 'value'}: schema 'false' accepts nothing")
+        p = self.optional_p if optional_p is None else optional_p
+        kw = {"root": root, "depth": depth + 1, "optional_p": p}
+        description = schema.get("description") or description
+        if "$ref" in schema:
+            target = resolve_pointer(root, schema["$ref"])
+            if target is None:
+                raise SamplingError(f"unresolvable $ref {schema['$ref']}")
+            merged = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
+            return self.value(merged, rng, name=name, description=description, **kw)
+        if "allOf" in schema:
+            merged = {k: v for k, v in schema.items() if k != "allOf"}
+            for part in schema["allOf"]:
+                part = resolve_pointer(root, part["$ref"]) if isinstance(part, dict) and "$ref" in part else part
+                if isinstance(part, dict):
+                    merged = _merge_schemas(merged, part)
+            return self.value(merged, rng, name=name, description=description, **kw)
+        if "const" in schema:
+            return schema["const"]
+        if schema.get("enum"):
+            options = [v for v in schema["enum"] if v is not None] or schema["enum"]
+            return rng.choice(options)
+        examples = schema.get("examples")
+        if isinstance(examples, list) and examples and rng.random() < 0.3:
+            return rng.choice(examples)
+        if "default" in schema and rng.random() < 0.15:
+            return schema["default"]
+        for key in ("anyOf", "oneOf"):
+            if key in schema:
+                branches = [b for b in schema[key] if not (isinstance(b, dict) and b.get("type") == "null")]
+                branch = rng.choice(branches or schema[key])
+                rest = {k: v for k, v in schema.items() if k not in ("anyOf", "oneOf")}
+                merged = _merge_schemas(rest, branch) if isinstance(branch, dict) else rest
+                return self.value(merged, rng, name=name, description=description, **kw)
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            kind = rng.choice([k for k in kind if k != "null"] or kind)
+        kind = kind or _infer_type(schema)
+        if kind == "string":
+            return self.string(schema, rng, name, description)
+        if kind in ("integer", "number"):
+            return self.number(schema, rng, name, integer=kind == "integer")
+        if kind == "boolean":
+            return rng.random() < 0.5
+        if kind == "null":
+            return None
+        if kind == "array":
+            return self.array(schema, rng, name, description, **kw)
+        if kind == "object":
+            return self.object(schema, rng, name, **kw)
+        raise SamplingError(f"{name or 'value'}: unknown type {kind!r}")
+
+    def object(self, schema: dict, rng: random.Random, name: str, *, root: Any, depth: int, optional_p: float
+               ) -> dict:
+        props = schema.get("properties") or {}
+        required = set(schema.get("required") or [])
+        out = {}
+        for key, sub in props.items():
+            if key in required or rng.random() < optional_p:
+                out[key] = self.value(sub, rng, name=key, root=root, depth=depth, optional_p=optional_p)
+        extra = schema.get("additionalProperties")
+        want = int(schema.get("minProperties") or 0)
+        i = 1
+        while len(out) < want and extra is not False:
+            out[f"{humanize(name).replace(' ', '_') or 'key'}_{i}"] = self.value(
+                extra if isinstance(extra, dict) else {"type": "string"}, rng, name="value", root=root, depth=depth,
+                optional_p=optional_p)
+            i += 1
+        return out
+
+    def array(self, schema: dict, rng: random.Random, name: str, description: str, *, root: Any, depth: int,
+              optional_p: float) -> list:
+        lo = int(schema.get("minItems") or 1)
+        hi = int(schema.get("maxItems") if schema.get("maxItems") is not None else max(lo, 3))
+        hi = max(lo, min(hi, lo + 3))
+        count = rng.randint(lo, hi)
+        prefix = schema.get("prefixItems") or []
+        items = schema.get("items", {})
+        # An item is named after the array ("tags" -> "tag") so the string pools still apply.
+        item_name = name[:-1] if name.endswith("s") and len(name) > 3 else name
+        out: list = []
+        for i in range(count):
+            sub = prefix[i] if i < len(prefix) else items
+            for _ in range(10):
+                value = self.value(sub, rng, name=item_name, description=description, root=root, depth=depth,
+                                   optional_p=optional_p)
+                if not schema.get("uniqueItems") or value not in out:
+                    break
+            else:
+                if len(out) >= lo:
+                    break
+                raise SamplingError(f"{name}: could not draw {lo} unique items")
+            out.append(value)
+        return out
+
+    def number(self, schema: dict, rng: random.Random, name: str, *, integer: bool) -> int | float:
+        lo, hi = None, None
+        for words, bounds in _NUMBER_RULES:
+            if words & set(words_of(name)):
+                lo, hi = bounds
+                break
+        if lo is None:
+            lo, hi = (1, 100) if integer else (0.5, 100.0)
+        minimum, maximum = schema.get("minimum"), schema.get("maximum")
+        ex_min, ex_max = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
+        step = 1 if integer else 0.01
+        if isinstance(ex_min, bool):  # draft 4: a boolean modifier of minimum/maximum
+            ex_min, minimum = (minimum, None) if ex_min else (None, minimum)
+        if isinstance(ex_max, bool):
+            ex_max, maximum = (maximum, None) if ex_max else (None, maximum)
+        floors = [v for v in (minimum, None if ex_min is None else ex_min + step) if v is not None]
+        ceils = [v for v in (maximum, None if ex_max is None else ex_max - step) if v is not None]
+        floor, ceil = (max(floors) if floors else None), (min(ceils) if ceils else None)
+        if integer:
+            floor = None if floor is None else int(-(-floor // 1))
+            ceil = None if ceil is None else int(ceil // 1)
+        # Natural range for the name, moved or clipped into the allowed range.
+        width = hi - lo
+        if floor is not None and ceil is not None:
+            lo, hi = (max(lo, floor), min(hi, ceil)) if max(lo, floor) <= min(hi, ceil) else (floor, ceil)
+        elif floor is not None and floor > lo:
+            lo, hi = floor, max(hi, floor + width)
+        elif ceil is not None and ceil < hi:
+            lo, hi = min(lo, ceil - width), ceil
+        if lo > hi:
+            raise SamplingError(f"{name or 'number'}: empty range [{lo}, {hi}]")
+        multiple = schema.get("multipleOf")
+        if multiple:
+            first, last = -(-lo // multiple), hi // multiple
+            if first > last:
+                raise SamplingError(f"{name or 'number'}: no multiple of {multiple} in [{lo}, {hi}]")
+            value = rng.randint(int(first), int(last)) * multiple
+            return int(value) if integer or float(value).is_integer() else round(value, 10)
+        if integer:
+            lo_i, hi_i = int(-(-lo // 1)), int(hi // 1)
+            if lo_i > hi_i:
+                raise SamplingError(f"{name or 'integer'}: no integer in [{lo}, {hi}]")
+            return rng.randint(lo_i, hi_i)
+        value = round(rng.uniform(lo, hi), 4 if {"latitude", "lat", "longitude", "lon", "lng"} & set(words_of(name))
+                      else 2)
+        return min(max(value, lo), hi)
+
+    def string(self, schema: dict, rng: random.Random, name: str, description: str) -> str:
+        fmt = schema.get("format")
+        pattern = schema.get("pattern")
+        value = self._formatted(fmt, rng) if fmt else None
+        if value is None:
+            value = self._by_name(name, description, schema, rng)
+        if pattern and not _search(pattern, value):
+            value = sample_regex(pattern, rng)
+            examples = [e for e in schema.get("examples") or [] if isinstance(e, str) and _search(pattern, e)]
+            if examples and not _search(pattern, value):  # lookarounds the sampler ignores
+                value = rng.choice(examples)
+        lo, hi = int(schema.get("minLength") or 0), schema.get("maxLength")
+        if hi is not None and len(value) > hi:
+            value = value[: int(hi)].rstrip() or value[: int(hi)]
+        while len(value) < lo:
+            value = f"{value} {rng.choice(_WORDS)}".strip()
+        if hi is not None and len(value) > hi:
+            value = value[: int(hi)]
+        return value
+
+    def _formatted(self, fmt: str, rng: random.Random) -> str | None:
+        day = self.base_date + dt.timedelta(days=rng.randint(0, 729))
+        clock = dt.time(rng.randint(7, 20), rng.choice([0, 15, 30, 45]))
+        candidates: list[str]
+        if fmt == "date":
+            candidates = [day.isoformat()]
+        elif fmt == "date-time":
+            candidates = [f"{day.isoformat()}T{clock.isoformat()}Z"]
+        elif fmt == "time":
+            candidates = [f"{clock.isoformat()}Z", clock.isoformat()]
+        elif fmt in ("email", "idn-email"):
+            candidates = [_email(rng)]
+        elif fmt in ("uri", "url", "iri", "uri-reference", "iri-reference"):
+            candidates = [f"https://www.example.com/{_slug(rng)}"]
+        elif fmt in ("hostname", "idn-hostname"):
+            candidates = [f"{rng.choice(_WORDS)}.example.com"]
+        elif fmt == "ipv4":
+            candidates = [f"192.168.{rng.randint(0, 255)}.{rng.randint(1, 254)}"]
+        elif fmt == "ipv6":
+            candidates = [f"2001:db8::{rng.randint(1, 0xFFFF):x}"]
+        elif fmt == "uuid":
+            candidates = [str(uuid.UUID(int=rng.getrandbits(128), version=4))]
+        elif fmt == "duration":
+            candidates = [f"PT{rng.randint(1, 12)}H"]
+        else:
+            return None
+        # Prefer a form the installed format checker accepts (RFC 3339 times need an offset with rfc3339-validator).
+        for candidate in candidates:
+            if self._formats.conforms(candidate, fmt):
+                return candidate
+        return candidates[-1]
+
+    def _by_name(self, name: str, description: str, schema: dict, rng: random.Random) -> str:
+        name_words = set(words_of(name))
+        if name_words & {"date", "day", "birthday", "deadline", "checkin", "checkout"} or name.endswith("_on"):
+            return (self.base_date + dt.timedelta(days=rng.randint(0, 729))).isoformat()
+        if name_words & {"datetime", "timestamp"} or name.endswith("_at"):
+            return self._formatted("date-time", rng) or ""
+        if name_words & {"time"}:
+            return f"{rng.randint(7, 20):02d}:{rng.choice([0, 15, 30, 45]):02d}"
+        if name_words & {"language", "lang", "locale"} and (schema.get("maxLength") or 99) <= 5 or "code" in \
+                name_words and name_words & {"language", "lang"}:
+            return rng.choice(_LANG_CODES)
+        desc_words = set(words_of(description)) - _STOP
+        for words in (name_words, desc_words):
+            for keys, make in _STRING_RULES:
+                if keys & words:
+                    return make(rng)
+        return f"{rng.choice(_WORDS)} {rng.choice(_WORDS)}" if rng.random() < 0.5 else rng.choice(_TOPICS)
+
+
+def _infer_type(schema: dict) -> str:
+    if "properties" in schema or "additionalProperties" in schema or "required" in schema:
+        return "object"
+    if "items" in schema or "prefixItems" in schema or "minItems" in schema:
+        return "array"
+    if "minimum" in schema or "maximum" in schema or "multipleOf" in schema:
+        return "number"
+    return "string"
+
+
+def _merge_schemas(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for key, value in b.items():
+        if key == "properties" and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        elif key == "required" and isinstance(out.get(key), list):
+            out[key] = sorted(set(out[key]) | set(value))
+        else:
+            out[key] = value
+    return out
+
+
+def _search(pattern: str, value: str) -> bool:
+    try:
+        return re.search(pattern, value) is not None
+    except re.error:
+        return False
+
+
+def sample_regex(pattern: str, rng: random.Random, *, max_repeat: int = 4) -> str:
+    """A string matching a regular expression (JSON Schema `pattern`), built from Python's regex parse tree.
+
+    Handles literals, classes, ranges, categories (\\d \\w \\s), repeats, groups, alternation and backreferences;
+    lookarounds are ignored (the caller validates the result).
+    """
+    try:
+        from re import _constants as c
+        from re import _parser as parser
+    except ImportError:  # Python < 3.11
+        import sre_constants as c  # type: ignore[no-redef]
+        import sre_parse as parser  # type: ignore[no-redef]
+    try:
+        tree = parser.parse(pattern)
+    except re.error as e:
+        raise SamplingError(f"bad pattern {pattern!r}: {e}") from None
+    groups: dict[int, str] = {}
+    printable = [chr(i) for i in range(33, 127)]
+    categories = {
+        c.CATEGORY_DIGIT: "0123456789",
+        c.CATEGORY_WORD: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_",
+        c.CATEGORY_SPACE: " ",
+        c.CATEGORY_NOT_DIGIT: "abcdefghijklmnopqrstuvwxyz",
+        c.CATEGORY_NOT_WORD: "-.,:; ",
+        c.CATEGORY_NOT_SPACE: "abcdefghijklmnopqrstuvwxyz0123456789",
+    }
+
+    def chars_of(items) -> list[str]:
+        out: list[str] = []
+        negate = False
+        for op, av in items:
+            if op is c.NEGATE:
+                negate = True
+            elif op is c.LITERAL:
+                out.append(chr(av))
+            elif op is c.RANGE:
+                out.extend(chr(i) for i in range(av[0], min(av[1], av[0] + 200) + 1))
+            elif op is c.CATEGORY:
+                out.extend(categories.get(av, "a"))
+        if negate:
+            banned = set(out)
+            return [ch for ch in printable if ch not in banned] or ["~"]
+        return out or ["a"]
+
+    def emit(seq) -> str:
+        text = ""
+        for op, av in seq:
+            if op is c.LITERAL:
+                text += chr(av)
+            elif op is c.NOT_LITERAL:
+                text += rng.choice([ch for ch in "abcxyz0123" if ord(ch) != av])
+            elif op is c.ANY:
+                text += rng.choice("abcdefghijklmnopqrstuvwxyz0123456789")
+            elif op is c.IN:
+                text += rng.choice(chars_of(av))
+            elif op in (c.MAX_REPEAT, c.MIN_REPEAT) or op is getattr(c, "POSSESSIVE_REPEAT", None):
+                lo, hi, sub = av
+                hi = lo + max_repeat if hi == c.MAXREPEAT else min(hi, lo + max_repeat)
+                text += "".join(emit(sub) for _ in range(rng.randint(lo, hi)))
+            elif op is c.SUBPATTERN:
+                group, sub = av[0], av[-1]
+                piece = emit(sub)
+                if group:
+                    groups[group] = piece
+                text += piece
+            elif op is c.BRANCH:
+                text += emit(rng.choice(av[1]))
+            elif op is c.GROUPREF:
+                text += groups.get(av, "")
+            elif op is getattr(c, "ATOMIC_GROUP", None):
+                text += emit(av)
+            # AT (anchors), ASSERT, ASSERT_NOT: nothing to emit
+        return text
+
+    return emit(tree)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Natural-language requests from tool descriptions
+
+# Verbs that can start an imperative request ("get", "search", ...); descriptions starting otherwise get "get".
+_VERBS = set("""get fetch retrieve list search find create add delete remove update send book schedule cancel convert
+calculate compute translate check look lookup return set play order buy generate summarize read write post upload
+download query track reserve open close start stop turn move rename share invite subscribe estimate predict analyze
+analyse validate verify count sort filter compare recommend suggest show display provide give lookup resolve record
+log save store load run execute submit approve reject assign mark mute unmute pause resume archive restore reply
+forward call text message notify remind email publish edit modify change replace insert append fill rate review
+register sign transfer pay charge refund withdraw deposit apply plan draft format parse extract classify detect
+identify measure monitor ping test scan encode decode encrypt decrypt hash shorten expand lock unlock enable disable
+tell explain describe answer solve suggest""".split())
+_THIRD_PERSON = {"does": "do", "has": "have", "goes": "go", "is": "be"}
+_OPENERS = [("", "."), ("Please ", "."), ("Could you ", "?"), ("Can you ", "?"), ("Would you ", "?"),
+            ("I need you to ", "."), ("I'd like you to ", "."), ("Help me ", "."), ("Go ahead and ", "."),
+            ("Quick request: ", "."), ("Hey, can you ", "?"), ("When you get a chance, ", "."), ("I want to ", "."),
+            ("Let's ", "."), ("Could you please ", "?"), ("Kindly ", "."), ("I'd like to ", "."),
+            ("Hi! Please ", "."), ("Would you mind helping me ", "?"), ("Can I ask you to ", "?")]
+_QUESTION_OPENERS = [("What's ", "?"), ("What is ", "?"), ("Tell me ", "."), ("I'd like to know ", "."),
+                     ("Do you know ", "?"), ("Show me ", "."), ("Give me ", "."), ("Any idea what ", " is?")]
+_CLOSERS = ["", "", "", " for me", " please", ", thanks", " right away", " when you can", ", if possible"]
+_THEN = [", and then ", ". After that, ", ". Then ", ", and also ", ". Also, ", "; once that's done, ",
+         ". Next, ", ", then ", ". ", ". And "]
+_MULTI_OPENERS = ["", "", "Two things: ", "I need a couple of things. ", "First, ", "Hi! "]
+
+
+def action_phrase(tool: ToolSpec, rng: random.Random) -> str:
+    """An imperative verb phrase for the tool: 'Gets the weather for a city.' -> 'get the weather for a city'."""
+    name_words = words_of(tool.name)
+    first = re.split(r"(?<=[.!?])\s|\n|;|\s-\s|\s\(|:\s", tool.description.strip(), maxsplit=1)[0].strip().rstrip(".")
+    first = re.sub(r"^(this (tool|function|endpoint|api)( will)?|tool (to|that|for)|use (this|it) to|"
+                   r"a (tool|function) (that|to|for)|function (to|that)|allows? (you|users?) to|lets? (you|users?)|"
+                   r"used to|helps? (you )?(to )?)\s+", "", first, flags=re.I)
+    words = first.split()
+    name_phrase = " ".join(name_words) if len(name_words) > 1 and name_words[0] in _VERBS else None
+    if words:
+        verb = words[0].lower()
+        base = _THIRD_PERSON.get(verb) or _base_verb(verb, name_words[0] if name_words else "")
+        if (base in _VERBS or name_words and base == name_words[0]) and len(words) <= 18:
+            # Now and then use the tool name as the phrase ("get_current_weather" -> "get current weather").
+            if name_phrase and rng.random() < 0.15:
+                return name_phrase
+            return " ".join([base] + words[1:])
+    if name_phrase:
+        return name_phrase
+    if words and len(words) <= 12:
+        return "get " + _lower_first(first)
+    return "use " + humanize(tool.name)
+
+
+def _base_verb(word: str, name_verb: str = "") -> str:
+    """'gets' -> 'get', 'searches' -> 'search', 'queries' -> 'query'; `name_verb` is the tool name's first word."""
+    known = _VERBS | ({name_verb} if name_verb else set())
+    if word in known:
+        return word
+    if word.endswith("ies") and word[:-3] + "y" in known:
+        return word[:-3] + "y"
+    if word.endswith("es") and word[:-2] in known:
+        return word[:-2]
+    if word.endswith("s") and word[:-1] in known:
+        return word[:-1]
+    return word
+
+
+def _lower_first(word: str) -> str:
+    # Keep acronyms and names ("URL", "GitHub") as they are.
+    if len(word) > 1 and (word[1:].lower() != word[1:] or word.isupper()):
+        return word
+    return word[:1].lower() + word[1:]
+
+
+_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"]
+
+
+def say_value(value: Any, rng: random.Random) -> str:
+    """A value as it would appear in a request: dates sometimes spelled out, free text in quotes."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        date = _ISO_DATE.match(value)
+        if date and 1 <= int(date[2]) <= 12 and rng.random() < 0.4:
+            return f"{_MONTHS[int(date[2]) - 1]} {int(date[3])}, {date[1]}"
+        if _is_free_text(value):
+            return f'"{value}"'
+        return value
+    if isinstance(value, list):
+        parts = [say_value(v, rng) for v in value]
+        if len(parts) == 1:
+            return parts[0]
+        return ", ".join(parts[:-1]) + " and " + parts[-1]
+    if isinstance(value, dict):
+        inner = ", ".join(f"{humanize(k)} {say_value(v, rng)}" for k, v in value.items())
+        return f"({inner})" if inner else "(empty)"
+    return json.dumps(value)
+
+
+def _is_free_text(value: str) -> bool:
+    """Multi-word text that would blur into the sentence without quotes ("remote work", "Lunch is on me.")."""
+    if " " not in value.strip():
+        return False
+    if re.search(r"[.,!?;:]", value) or len(value.split()) > 3:
+        return True
+    return not all(w[:1].isupper() or w[:1].isdigit() for w in value.split())  # "Buenos Aires" needs no quotes
+
+
+def _is_proper(value: Any) -> bool:
+    """Values that read well on their own in place of 'a city' / 'a date': names, ids, dates, numbers."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return True
+    return isinstance(value, str) and bool(value) and not _is_free_text(value) and (
+        value[:1].isupper() or value[:1].isdigit() or "@" in value or "/" in value)
+
+
+def _arg_phrase(key: str, value: Any, rng: random.Random) -> tuple[str, bool]:
+    """(phrase, is_label_colon_form) for an argument not mentioned by the action phrase."""
+    label = humanize(key)
+    if isinstance(value, bool):
+        choices = [(f"with {label} {'on' if value else 'off'}", False), (f"{label}: {'yes' if value else 'no'}", True),
+                   (f"with {label} set to {str(value).lower()}", False)]
+        return rng.choice(choices)
+    spoken = say_value(value, rng)
+    verb = "are" if isinstance(value, list) and len(value) > 1 else "is"
+    return rng.choice([(f"with {label} {spoken}", False), (f"with {label} set to {spoken}", False),
+                       (f"using {spoken} as the {label}", False), (f"where the {label} {verb} {spoken}", False),
+                       (f"{label}: {spoken}", True), (f"for {label} {spoken}", False),
+                       (f"with the {label} {spoken}", False)])
+
+
+def _slot_into(phrase: str, key: str, value: Any, rng: random.Random) -> str | None:
+    """Put a value where the description names its parameter: 'weather for a city' -> 'weather for Paris'."""
+    if isinstance(value, (bool, dict, list)) or value is None:
+        return None
+    label = humanize(key)
+    parts = label.split()
+    names = [re.escape(label)]
+    if len(parts) > 1 and len(parts[-1]) >= 4:
+        names.append(re.escape(parts[-1]))  # "city name" -> "a city"? no: "start date" -> "a date"
+    head = None
+    if len(parts) > 1 and parts[-1] in ("id", "name", "code", "number", "key", "ref"):
+        head = parts[0]  # "order id" -> "an order" becomes "order A12345"
+    regex = re.compile(r"\b(?:a|an|the|some|any|given|specified|provided|one|specific)\s+"
+                       r"(?:given\s+|specified\s+|particular\s+|specific\s+)?(" + "|".join(
+                           names + ([re.escape(head)] if head else [])) + r")s?\b", re.I)
+    match = regex.search(phrase)
+    if not match:
+        return None
+    spoken = say_value(value, rng)
+    if head and match.group(1).lower() == head:
+        replacement = f"{head} {spoken}"
+    elif _is_proper(value):
+        replacement = spoken
+    else:
+        replacement = f"the {label} {spoken}"
+    return phrase[: match.start()] + replacement + phrase[match.end():]
+
+
+def describe_call(tool: ToolSpec, arguments: dict, rng: random.Random) -> str:
+    """A verb phrase asking for this call, mentioning every argument value."""
+    phrase = action_phrase(tool, rng)
+    rest = []
+    for key, value in arguments.items():
+        slotted = _slot_into(phrase, key, value, rng)
+        if slotted is not None:
+            phrase = slotted
+        else:
+            rest.append(_arg_phrase(key, value, rng))
+    if not rest:
+        return phrase
+    texts = [text for text, _ in rest]
+    if all(colon for _, colon in rest):
+        return phrase + rng.choice([" (" + "; ".join(texts) + ")", ", " + ", ".join(texts)])
+    if len(texts) == 1:
+        return phrase + (", " if rest[0][1] else " ") + texts[0]
+    return phrase + (", " if rest[0][1] else " ") + ", ".join(texts[:-1]) + " and " + texts[-1]
+
+
+def single_request(tool: ToolSpec, arguments: dict, rng: random.Random) -> str:
+    phrase = describe_call(tool, arguments, rng)
+    verb, _, obj = phrase.partition(" ")
+    if verb in ("get", "fetch", "retrieve", "return", "find", "check", "show") and obj and rng.random() < 0.35:
+        opener, end = rng.choice(_QUESTION_OPENERS)
+        return _sentence(opener + obj, end)
+    opener, end = rng.choice(_OPENERS)
+    return _sentence(opener + phrase + rng.choice(_CLOSERS), end)
+
+
+def multi_request(calls: list[tuple[ToolSpec, dict]], rng: random.Random) -> str:
+    parts = [describe_call(tool, args, rng) for tool, args in calls]
+    opener, end = rng.choice(_OPENERS)
+    lead = rng.choice(_MULTI_OPENERS)
+    if lead.endswith(", "):  # "First, could you ..." continues the sentence
+        opener = opener[:1].lower() + opener[1:]
+    text = lead + opener + parts[0]
+    for part in parts[1:]:
+        joiner = rng.choice(_THEN)
+        new_sentence = joiner.startswith(".")
+        if new_sentence:  # the question mark of "Could you ...?" no longer fits the end
+            end = "."
+        text += joiner + (_upper_first(part) if new_sentence and joiner.endswith(". ") else part)
+    return _sentence(text, end)
+
+
+def _upper_first(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _sentence(text: str, end: str) -> str:
+    text = re.sub(r"\s+", " ", text).strip().rstrip(".?!,;")
+    return _upper_first(text) + end
+
+
+# "No tool needed" requests: (category, difficulty, template, answer maker). Categories are skipped when the tools
+# cover the same ground (a calculator makes arithmetic a tool task).
+_NEGATIVE_BLOCKERS = {
+    "arithmetic": {"calculate", "calculator", "math", "arithmetic", "add", "sum", "multiply", "compute", "divide",
+                   "subtract", "number", "numbers", "expression", "evaluate"},
+    "knowledge": {"search", "wikipedia", "knowledge", "encyclopedia", "lookup", "web", "answer", "question", "fact",
+                  "facts", "capital", "country", "countries", "trivia", "wiki"},
+    "writing": {"write", "poem", "haiku", "text", "generate", "story", "synonym", "dictionary", "thesaurus", "joke"},
+    "small_talk": set(),
+}
+_CAPITALS = {"France": "Paris", "Japan": "Tokyo", "Italy": "Rome", "Canada": "Ottawa", "Egypt": "Cairo",
+             "Kenya": "Nairobi", "Peru": "Lima", "Norway": "Oslo", "Portugal": "Lisbon", "Ireland": "Dublin",
+             "Greece": "Athens", "Chile": "Santiago", "Sweden": "Stockholm", "Austria": "Vienna", "Spain": "Madrid",
+             "Germany": "Berlin", "Poland": "Warsaw", "Thailand": "Bangkok", "Argentina": "Buenos Aires"}
+_FACTS = [("How many days are in a leap year?", "366"), ("How many continents are there?", "7"),
+          ("Who wrote Romeo and Juliet?", "William Shakespeare"), ("What is the chemical symbol for gold?", "Au"),
+          ("What is the boiling point of water at sea level in Celsius?", "100"),
+          ("How many sides does a hexagon have?", "6"), ("What planet is known as the Red Planet?", "Mars"),
+          ("How many minutes are in an hour?", "60"), ("What is the largest ocean on Earth?", "Pacific Ocean"),
+          ("Which gas do plants absorb from the air for photosynthesis?", "Carbon dioxide")]
+_SMALL_TALK = ["Hi there! How's your day going?", "Thanks a lot, that was really helpful.", "Good morning!",
+               "What kinds of things can you help me with?", "Hello! Who am I talking to?",
+               "That's all for now, have a nice evening.", "Nice to meet you, {name}.",
+               "I'm {name}, just saying hello.", "How are you doing today?", "You've been great, thank you!",
+               "Hey {name} here, hope you're well.", "Ok, sounds good. Bye!", "Can you keep things short from now on?",
+               "Just testing whether you're online.", "Good night, talk tomorrow."]
+_WRITING = ["Write a haiku about {topic}.", "Give me a one-line motivational quote.", "Suggest a name for a cat.",
+            "Explain in one sentence what {topic} is.", "Give me a synonym for the word '{word}'.",
+            "Write a two-sentence story about a {word}.", "Tell me a short joke about {topic}.",
+            "Rephrase this more politely: '{sentence}'"]
+
+
+def negative_request(rng: random.Random, tool_words: set[str]) -> tuple[str, str, str] | None:
+    """A (query, gold answer, difficulty) that needs no tool, or None if every category overlaps the tools."""
+    categories = [cat for cat, block in _NEGATIVE_BLOCKERS.items() if not block & tool_words]
+    if not categories:
+        return None
+    for _ in range(6):
+        cat = rng.choice(categories)
+        if cat == "arithmetic":
+            a, b = rng.randint(2, 99), rng.randint(2, 99)
+            op, word = rng.choice([("+", "plus"), ("-", "minus"), ("*", "times")])
+            answer = str({"+": a + b, "-": a - b, "*": a * b}[op])
+            query = rng.choice([f"What is {a} {word} {b}?", f"Quick math: {a} {word} {b}?",
+                                f"Can you work out {a} {word} {b} in your head?"])
+            result = (query, answer, "medium")
+        elif cat == "knowledge":
+            if rng.random() < 0.5:
+                country = rng.choice(sorted(_CAPITALS))
+                query = rng.choice([f"What is the capital of {country}?", f"Which city is the capital of {country}?"])
+                result = (query, _CAPITALS[country], "medium")
+            else:
+                query, answer = rng.choice(_FACTS)
+                result = (query, answer, "medium")
+        elif cat == "writing":
+            query = rng.choice(_WRITING).format(topic=rng.choice(_TOPICS), word=rng.choice(_WORDS),
+                                                sentence=rng.choice(_SENTENCES))
+            result = (query, "", "medium")
+        else:
+            result = (rng.choice(_SMALL_TALK).format(name=rng.choice(_FIRST)), "", "easy")
+        # Skip a request that shares content words with the tools (e.g. "weather" small talk for a weather tool).
+        if not (set(words_of(result[0])) - _STOP) & tool_words:
+            return result
+    return None
+
+
+def tool_vocabulary(tools: list[ToolSpec]) -> set[str]:
+    vocab: set[str] = set()
+    for tool in tools:
+        vocab |= set(words_of(tool.name)) | set(words_of(tool.description))
+        for key in tool.properties:
+            vocab |= set(words_of(key))
+    return {w for w in vocab if len(w) >= 3} - _STOP
+
+
+def difficulty_of(calls: list[dict]) -> str:
+    """easy: one call with <= 2 plain arguments; hard: several calls with > 3 values in all, or deep nesting."""
+    if not calls:
+        return "easy"
+    leaves = sum(_leaves(c.get("arguments") or {}) for c in calls)
+    nested = any(isinstance(v, (dict, list)) for c in calls for v in (c.get("arguments") or {}).values())
+    if len(calls) > 1:
+        return "hard" if leaves > 3 or nested else "medium"
+    if leaves <= 2 and not nested:
+        return "easy"
+    return "hard" if leaves > 5 else "medium"
+
+
+def _leaves(value: Any) -> int:
+    if isinstance(value, dict):
+        return sum(_leaves(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_leaves(v) for v in value) or 1
+    return 1
+
+
+class SchemaGenerator:
+    """Offline generator: arguments sampled from schemas, requests written from descriptions.
+
+    Args:
+        tools: The tool set.
+        optional_p: Probability of including each optional argument.
+    """
+
+    name = "schema"
+
+    def __init__(self, tools: list[ToolSpec], *, optional_p: float = 0.4):
+        self.tools = {t.name: t for t in tools}
+        self.sampler = ArgumentSampler(optional_p=optional_p)
+        self.vocabulary = tool_vocabulary(tools)
+
+    def propose(self, slots: list[Slot], rng: random.Random, feedback: list[Candidate | None] | None = None
+                ) -> list[Candidate]:
+        return [self._one(slot, rng) for slot in slots]
+
+    def _one(self, slot: Slot, rng: random.Random) -> Candidate:
+        if slot.kind == "no_tool":
+            negative = negative_request(rng, self.vocabulary)
+            if negative is None:
+                return Candidate(error="no_negative: every no-tool request overlaps the tools' vocabulary")
+            query, gold, difficulty = negative
+            return Candidate(query=query, gold_answer=gold, difficulty=difficulty)
+        calls = []
+        try:
+            for name in slot.tools:
+                tool = self.tools[name]
+                calls.append((tool, self.sampler.arguments(tool, rng)))
+        except SamplingError as e:
+            return Candidate(error=f"sampling_failed: {e}")
+        query = single_request(*calls[0], rng) if len(calls) == 1 else multi_request(calls, rng)
+        expected = [{"name": tool.name, "arguments": args} for tool, args in calls]
+        return Candidate(query=query, expected_calls=expected, difficulty=difficulty_of(expected))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# LLM generator
+
+LLM_SYSTEM_PROMPT = ("You write test cases for an assistant that can call tools. You always answer with one JSON "
+                     "object and nothing else.")
+
+
+class LLMGenerator:
+    """Asks a chat model to propose tasks as JSON.
+
+    Args:
+        model: A `toolbrain_hub.chat.ChatModel` (or any object with `chat(messages, **kw)`).
+        tools: The tool set.
+        temperature: Sampling temperature (> 0 for variety).
+        max_new_tokens: Reply budget.
+        workers: Threads for models without batched generation (endpoints); local models batch instead.
+        max_prompt_tools: At most this many tools shown in one prompt (the targets first).
+    """
+
+    def __init__(self, model: Any, tools: list[ToolSpec], *, temperature: float = 0.7, max_new_tokens: int = 256,
+                 workers: int = 2, max_prompt_tools: int = 8):
+        self.model = model
+        self.name = getattr(model, "model_id", "") or type(model).__name__
+        self.tools = {t.name: t for t in tools}
+        self.temperature = temperature
+        self.max_new_tokens = max_new_tokens
+        self.workers = max(1, workers)
+        self.max_prompt_tools = max_prompt_tools
+        self.example_maker = SchemaGenerator(tools)
+        self.calls = 0
+
+    def messages(self, slot: Slot, rng: random.Random) -> list[dict]:
+        others = [n for n in self.tools if n not in slot.tools]
+        rng.shuffle(others)
+        shown = list(dict.fromkeys(slot.tools + others))[: max(self.max_prompt_tools, len(slot.tools))]
+        listing = json.dumps([self.tools[n].to_openai()["function"] for n in shown], ensure_ascii=False)
+        if slot.kind == "no_tool":
+            ask = ("a request that needs NO tool: small talk or a general question none of these tools can help "
+                   'with. Use "expected_calls": [] and put the answer in "gold_answer" if it is a fact, else ""')
+            example = {"query": "What is the capital of Italy?", "expected_calls": [], "gold_answer": "Rome"}
+        else:
+            named = " and then ".join(f"`{n}`" for n in slot.tools)
+            ask = (f"a realistic user request that needs {'one call to ' if slot.kind == 'single' else 'a call to '}"
+                   f"{named}. The request must state every argument value the call{'s' if len(slot.tools) > 1 else ''}"
+                   " use; arguments must follow the tool's JSON Schema. gold_answer is \"\" unless the final answer is"
+                   " known without running the tools")
+            example = self._example(slot, rng)
+        user = (f"Tools:\n{listing}\n\nWrite {ask}.\n\nAnswer with only a JSON object like this example:\n"
+                f"{json.dumps(example, ensure_ascii=False)}")
+        return [{"role": "system", "content": LLM_SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+    def _example(self, slot: Slot, rng: random.Random) -> dict:
+        # A one-shot example built by the schema generator shows the exact shape (small models copy it).
+        candidate = self.example_maker.propose([slot], random.Random(rng.random()))[0]
+        if candidate.error:
+            return {"query": "...", "expected_calls": [{"name": slot.tools[0], "arguments": {}}], "gold_answer": ""}
+        return {"query": candidate.query, "expected_calls": candidate.expected_calls, "gold_answer": ""}
+
+    def propose(self, slots: list[Slot], rng: random.Random, feedback: list[Candidate | None] | None = None
+                ) -> list[Candidate]:
+        from .chat import ChatError
+
+        conversations = []
+        for i, slot in enumerate(slots):
+            messages = self.messages(slot, rng)
+            previous = feedback[i] if feedback else None
+            if previous is not None and previous.raw:
+                # Retry with the reason, so the model can fix its own answer.
+                messages += [{"role": "assistant", "content": previous.raw[:2000]},
+                             {"role": "user", "content": f"That is not valid ({previous.error}). Answer again with "
+                                                         "only the corrected JSON object."}]
+            conversations.append(messages)
+        seed = rng.randint(0, 2**31 - 1)
+        kwargs = {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "seed": seed}
+        self.calls += len(conversations)
+        try:
+            replies = self._chat_all(conversations, kwargs)
+        except ChatError as e:
+            return [Candidate(error=f"model_error: {e}") for _ in slots]
+        return [parse_proposal(getattr(reply, "text", reply)) for reply in replies]
+
+    def _chat_all(self, conversations: list[list[dict]], kwargs: dict) -> list[Any]:
+        from .chat import LocalChatModel
+
+        if isinstance(self.model, LocalChatModel) or self.workers == 1 or len(conversations) == 1:
+            if hasattr(self.model, "chat_batch"):
+                return self.model.chat_batch(conversations, **kwargs)
+            return [self.model.chat(m, **kwargs) for m in conversations]
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            return list(pool.map(lambda m: self.model.chat(m, **kwargs), conversations))
+
+
+def extract_json_object(text: str) -> Any:
+    """The first JSON object in a reply: fenced (```json ...```), bare, or after prose. Raises ValueError."""
+    text = re.sub(r"<think>.*?</think>", "", text, flags=re.S)
+    candidates = [m.group(1) for m in re.finditer(r"```(?:json|JSON)?\s*\n?(.*?)```", text, re.S)] + [text]
+    decoder = json.JSONDecoder()
+    for chunk in candidates:
+        for match in re.finditer(r"\{", chunk):
+            try:
+                value, _ = decoder.raw_decode(chunk, match.start())
+            except json.JSONDecodeError:
+                continue
+            if isinstance(value, dict):
+                return value
+    raise ValueError("no JSON object in the reply")
+
+
+def parse_proposal(text: str) -> Candidate:
+    """Read `{query, expected_calls, gold_answer}` from a model reply, leniently (aliases, fences, string args)."""
+    from .traces import _call_from_obj
+
+    raw = text or ""
+    try:
+        data = extract_json_object(raw)
+    except ValueError as e:
+        return Candidate(error=f"unparseable: {e}", raw=raw)
+    query = data.get("query", data.get("request", data.get("user_query", data.get("question"))))
+    if not isinstance(query, str) or not query.strip():
+        return Candidate(error='missing_query: no "query" string in the JSON', raw=raw)
+    calls_value = data.get("expected_calls", data.get("calls", data.get("tool_calls", [])))
+    if isinstance(calls_value, dict):
+        calls_value = [calls_value]
+    if not isinstance(calls_value, list):
+        return Candidate(error='bad_calls: "expected_calls" must be a list', raw=raw)
+    calls = []
+    for i, item in enumerate(calls_value):
+        call, error = _call_from_obj(item, f"expected_calls[{i}]")
+        if error:
+            return Candidate(error=f"bad_calls: {error}", raw=raw)
+        calls.append({"name": call.name, "arguments": call.arguments})
+    gold = data.get("gold_answer", data.get("answer", ""))
+    gold = "" if gold is None else gold if isinstance(gold, str) else json.dumps(gold)
+    return Candidate(query=" ".join(query.split()), expected_calls=calls, gold_answer=gold.strip(), raw=raw)
