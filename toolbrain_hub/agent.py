@@ -1,0 +1,639 @@
+"""The agent spec ("train what you deploy") and the smolagents agent that runs it.
+
+An `AgentSpec` records everything that shapes what the model sees and how its replies are read: the base model and
+revision, the system prompt, the tool schemas exactly as the chat template rendered them in training, the chat
+template itself, the parser, the turn limit and the generation settings. Training writes it next to the adapter;
+inference reads it, so the deployed agent prompts the model token for token as in training:
+
+- `render_prompt_ids(spec, tokenizer, messages)` builds the ids the way TRL's GRPO tool loop does: the prompt is
+  rendered once with the tools and the generation prompt, each assistant turn contributes the ids the model
+  generated, and each run of tool results contributes the template's suffix for it (TRL's `_get_tool_suffix_ids`).
+- `SpecModel` is a smolagents `Model` that renders with that function, generates with a local transformers model,
+  and reads the reply with `toolbrain_hub.traces.parse_tool_calls`.
+- `build_agent` returns a smolagents `ToolCallingAgent` (`SpecAgent`) whose system prompt is the spec's (not
+  smolagents' 2.3k-token default), whose memory is replayed to the model in the training format (raw assistant
+  turns, one tool message per result), and whose tools run in the same `ToolEnvironment` used in training, so results
+  and errors read the same.
+
+Final answers: in training an episode ends when the model replies without a tool call; that reply is the answer.
+`SpecModel` maps such a reply to smolagents' `final_answer` tool call, so `agent.run(...)` returns that text.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from smolagents.agents import ToolCallingAgent, ToolOutput
+from smolagents.memory import ActionStep, TaskStep
+from smolagents.models import ChatMessage, ChatMessageToolCall, ChatMessageToolCallFunction, MessageRole, Model
+from smolagents.monitoring import TokenUsage
+
+from .environment import (
+    EnvironmentFactory,
+    ToolCallRecord,
+    ToolEnvironment,
+    environment_class,
+    make_environment_factory,
+)
+from .tools import ToolSpec, load_tools
+from .traces import parse_tool_calls
+
+__all__ = [
+    "PARSER_NAME",
+    "SPEC_FILE",
+    "AgentSpec",
+    "AgentSpecError",
+    "SpecAgent",
+    "SpecModel",
+    "build_agent",
+    "render_prompt_ids",
+    "training_chat_template",
+]
+
+PARSER_NAME = "toolbrain-json"  # toolbrain_hub.traces.parse_tool_calls: tagged, fenced or bare JSON calls
+PARSERS = (PARSER_NAME,)
+SPEC_FILE = "agent_spec.json"
+SPEC_VERSION = 1
+
+
+class AgentSpecError(ValueError):
+    """An agent spec is missing, malformed, or from a newer version; the message names the file and field."""
+
+    def __init__(self, problem: str):
+        self.problem = problem
+        super().__init__(problem)
+
+
+@dataclass
+class AgentSpec:
+    """What a trained agent needs to be prompted and read exactly as in training.
+
+    Args:
+        base_model: Base model name, folder or Hub repo id.
+        base_model_revision: Hub revision (commit) of the base model, when known.
+        system_prompt: The system message, or None for none (the chat template may then add its own default).
+        tools: Tool schemas in the chat-template (OpenAI) format, exactly as rendered in training.
+        tool_definitions: The full ToolSpecs (`ToolSpec.to_dict()`): their JSON Schemas validate calls.
+        chat_template: The exact Jinja chat template used in training.
+        chat_template_kwargs: Extra template variables used in training (e.g. `enable_thinking`).
+        parser: How replies are read; "toolbrain-json" is `toolbrain_hub.traces.parse_tool_calls`.
+        max_turns: Model turns per episode (TRL's `max_tool_calling_iterations` is `max_turns - 1`).
+        max_new_tokens: Tokens per model turn at inference.
+        temperature: Sampling temperature at inference (0: greedy).
+        top_p: Nucleus sampling at inference.
+        tool_top_k: When set, only the k tools most relevant to the task are shown (embedding retrieval).
+        retrieval_model: Embedder for `tool_top_k` (default: the offline all-MiniLM-L6-v2).
+        version: Format version of this spec.
+    """
+
+    base_model: str
+    base_model_revision: str | None = None
+    system_prompt: str | None = None
+    tools: list[dict] = field(default_factory=list)
+    tool_definitions: list[dict] = field(default_factory=list)
+    chat_template: str = ""
+    chat_template_kwargs: dict = field(default_factory=dict)
+    parser: str = PARSER_NAME
+    max_turns: int = 4
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    tool_top_k: int | None = None
+    retrieval_model: str | None = None
+    version: int = SPEC_VERSION
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise AgentSpecError naming the field of the first problem."""
+
+        def fail(field_name: str, problem: str):
+            raise AgentSpecError(f"field '{field_name}': {problem}")
+
+        if not isinstance(self.base_model, str) or not self.base_model:
+            fail("base_model", "must be a non-empty string")
+        if self.base_model_revision is not None and not isinstance(self.base_model_revision, str):
+            fail("base_model_revision", "must be a string or null")
+        if not isinstance(self.version, int) or self.version > SPEC_VERSION:
+            fail("version", f"{self.version!r} is not a version this toolbrain-hub understands ({SPEC_VERSION})")
+        if self.system_prompt is not None and not isinstance(self.system_prompt, str):
+            fail("system_prompt", "must be a string or null")
+        if self.parser not in PARSERS:
+            fail("parser", f"unknown parser {self.parser!r} (known: {list(PARSERS)})")
+        if not isinstance(self.chat_template, str) or not self.chat_template.strip():
+            fail("chat_template", "must be the chat template text")
+        if not isinstance(self.chat_template_kwargs, dict):
+            fail("chat_template_kwargs", "must be an object")
+        if not isinstance(self.tools, list):
+            fail("tools", "must be a list of tool schemas")
+        for i, tool in enumerate(self.tools):
+            if not (isinstance(tool, dict) and isinstance(tool.get("function"), dict)
+                    and isinstance(tool["function"].get("name"), str)):
+                fail(f"tools[{i}]", 'must be {"type": "function", "function": {"name": ...}}')
+        if not isinstance(self.tool_definitions, list):
+            fail("tool_definitions", "must be a list")
+        defined = [d.get("name") if isinstance(d, dict) else None for d in self.tool_definitions]
+        if self.tool_definitions and sorted(map(str, defined)) != sorted(self.tool_names):
+            fail("tool_definitions", f"names {sorted(map(str, defined))} differ from tools {sorted(self.tool_names)}")
+        if not isinstance(self.max_turns, int) or self.max_turns < 1:
+            fail("max_turns", "must be an integer >= 1")
+        if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
+            fail("max_new_tokens", "must be an integer >= 1")
+        if not isinstance(self.temperature, (int, float)) or self.temperature < 0:
+            fail("temperature", "must be a number >= 0")
+        if not isinstance(self.top_p, (int, float)) or not 0 < self.top_p <= 1:
+            fail("top_p", "must be a number in (0, 1]")
+        if self.tool_top_k is not None and (not isinstance(self.tool_top_k, int) or self.tool_top_k < 1):
+            fail("tool_top_k", "must be null or an integer >= 1")
+        if self.retrieval_model is not None and not isinstance(self.retrieval_model, str):
+            fail("retrieval_model", "must be a string or null")
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [tool["function"]["name"] for tool in self.tools]
+
+    @property
+    def max_tool_calling_iterations(self) -> int:
+        """The value for TRL's `GRPOConfig(max_tool_calling_iterations=...)`."""
+        return self.max_turns - 1
+
+    def tool_specs(self) -> list[ToolSpec]:
+        """The full ToolSpecs (from `tool_definitions`; from the rendered `tools` if the spec has none)."""
+        return load_tools(self.tool_definitions or self.tools, name="agent spec tools")
+
+    def initial_messages(self, task: str) -> list[dict]:
+        """The conversation an episode starts from: the training dataset's `prompt` and the agent's first input."""
+        messages = [] if self.system_prompt is None else [{"role": "system", "content": self.system_prompt}]
+        return messages + [{"role": "user", "content": task}]
+
+    def to_dict(self) -> dict:
+        return {f.name: json.loads(json.dumps(getattr(self, f.name))) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "agent spec") -> AgentSpec:
+        """Build and validate a spec; errors name `source` (e.g. the file) and the field."""
+        if not isinstance(data, dict):
+            raise AgentSpecError(f"{source}: must be a JSON object, got {type(data).__name__}")
+        if isinstance(data.get("version"), int) and data["version"] > SPEC_VERSION:
+            raise AgentSpecError(f"{source}: field 'version': {data['version']} is newer than this toolbrain-hub "
+                                 f"understands ({SPEC_VERSION}); upgrade toolbrain-hub")
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise AgentSpecError(f"{source}: unknown fields {unknown}")
+        if "base_model" not in data:
+            raise AgentSpecError(f"{source}: field 'base_model': missing")
+        try:
+            return cls(**data)
+        except AgentSpecError as e:
+            raise AgentSpecError(f"{source}: {e.problem}") from None
+
+    def save(self, folder: str | Path) -> Path:
+        """Write `agent_spec.json` into `folder` (created if missing) and return its path."""
+        path = Path(folder) / SPEC_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, folder: str | Path) -> AgentSpec:
+        """Read `agent_spec.json` from a folder (or the file itself)."""
+        path = Path(folder)
+        if path.is_dir():
+            path = path / SPEC_FILE
+        if not path.is_file():
+            raise AgentSpecError(f"{path}: no agent spec here (expected {SPEC_FILE} written by a ToolBrain Hub run)")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise AgentSpecError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from e
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def for_training(cls, base_model: str, tokenizer: Any, tools: Any, *, revision: str | None = None,
+                     system_prompt: str | None = None, max_turns: int = 4, max_new_tokens: int = 256,
+                     temperature: float = 0.0, top_p: float = 1.0, chat_template_kwargs: dict | None = None,
+                     tool_top_k: int | None = None, retrieval_model: str | None = None) -> AgentSpec:
+        """The spec of a training run: the chat template TRL will train with and the tools as TRL renders them.
+
+        Args:
+            base_model: Base model name, folder or Hub id.
+            tokenizer: The training tokenizer.
+            tools: An EnvironmentFactory, a dict of them (`make_routed_environments`), an environment class, or
+                ToolSpecs / anything `load_tools` reads.
+            revision: Base model revision.
+            system_prompt: System message of every episode (None: none).
+            max_turns: Model turns per episode.
+            max_new_tokens, temperature, top_p: Inference generation settings.
+            chat_template_kwargs: The `GRPOConfig.chat_template_kwargs` of the run.
+            tool_top_k, retrieval_model: Tool retrieval settings of the run.
+        """
+        specs = _training_tool_specs(tools)
+        env_cls = environment_class(specs)
+        return cls(base_model=base_model, base_model_revision=revision, system_prompt=system_prompt,
+                   tools=json.loads(json.dumps(env_cls.tool_schemas)),
+                   tool_definitions=[s.to_dict() for s in env_cls.tool_specs],
+                   chat_template=training_chat_template(tokenizer),
+                   chat_template_kwargs=dict(chat_template_kwargs or {}),
+                   max_turns=max_turns, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                   tool_top_k=tool_top_k, retrieval_model=retrieval_model)
+
+
+def training_chat_template(tokenizer: Any) -> str:
+    """The chat template TRL's GRPOTrainer trains with for this tokenizer: its own if prefix-preserving, else TRL's
+    patched training template (same rule as `GRPOTrainer.__init__`)."""
+    from trl.chat_template_utils import get_training_chat_template, is_chat_template_prefix_preserving
+
+    if not tokenizer.chat_template:
+        raise AgentSpecError("the tokenizer has no chat template")
+    if is_chat_template_prefix_preserving(tokenizer):
+        return tokenizer.chat_template
+    return get_training_chat_template(tokenizer) or tokenizer.chat_template
+
+
+def _training_tool_specs(tools: Any) -> list[ToolSpec]:
+    if isinstance(tools, EnvironmentFactory):
+        return list(tools.tool_specs)
+    if isinstance(tools, type) and issubclass(tools, ToolEnvironment):
+        return list(tools.tool_specs)
+    if isinstance(tools, ToolEnvironment):
+        return list(tools.tool_specs)
+    if isinstance(tools, dict) and tools and all(isinstance(f, EnvironmentFactory) for f in tools.values()):
+        union: dict[str, ToolSpec] = {}
+        for factory in tools.values():
+            for spec in factory.tool_specs:
+                union.setdefault(spec.name, spec)
+        return list(union.values())
+    if isinstance(tools, (list, tuple)) and tools and all(isinstance(t, ToolSpec) for t in tools):
+        return list(tools)
+    return load_tools(tools)
+
+
+# ------------------------------------------------------------------------------------------------------- rendering
+
+
+def render_prompt_ids(spec: AgentSpec, tokenizer: Any, messages: list[dict], *, tools: list[dict] | None = None,
+                      add_generation_prompt: bool = True) -> list[int]:
+    """Token ids of a conversation, built exactly as TRL's GRPO tool loop builds them in training.
+
+    The leading messages up to the first assistant turn are rendered once with the tools (and the generation prompt);
+    each assistant message adds its `completion_ids` if it carries them (the ids the model generated, as TRL keeps
+    them), else the template's rendering of it up to its end-of-turn token; each run of tool (or user) messages adds
+    the template's suffix for them, which ends with the next generation prompt.
+
+    Args:
+        spec: The agent spec (chat template, template kwargs, tools).
+        tokenizer: The model's tokenizer.
+        messages: Dicts with "role" and "content"; assistant messages may carry "completion_ids" or "tool_calls";
+            tool messages should carry "name".
+        tools: Tool schemas to show instead of `spec.tools` (a retrieved subset).
+        add_generation_prompt: End with the assistant generation prompt when the last message is not the assistant's
+            (ignored after an assistant message, as in TRL).
+
+    Raises:
+        ValueError: no message before the first assistant turn, or a template that is not prefix-preserving.
+    """
+    tools = spec.tools if tools is None else tools
+    first = next((i for i, m in enumerate(messages) if m["role"] == "assistant"), len(messages))
+    if first == 0:
+        raise ValueError("a conversation must start with a system or user message, not an assistant one")
+    head = [_template_message(m) for m in messages[:first]]
+    ids = list(_apply(spec, tokenizer, head, tools=tools or None,
+                      add_generation_prompt=add_generation_prompt or first < len(messages)))
+    i = first
+    while i < len(messages):
+        message = messages[i]
+        if message["role"] == "assistant":
+            completion = message.get("completion_ids")
+            ids += list(completion) if completion is not None else _assistant_ids(spec, tokenizer, message)
+            i += 1
+            continue
+        j = i
+        while j < len(messages) and messages[j]["role"] != "assistant":
+            j += 1
+        ids += _suffix_ids(spec, tokenizer, [_template_message(m) for m in messages[i:j]])
+        i = j
+    return ids
+
+
+def _template_message(message: dict) -> dict:
+    out = {"role": message["role"], "content": message.get("content") or ""}
+    if message["role"] == "tool":
+        out["name"] = message.get("name") or "tool"
+    if message.get("tool_calls"):
+        out["tool_calls"] = message["tool_calls"]
+    return out
+
+
+def _apply(spec: AgentSpec, tokenizer: Any, messages: list[dict], **kwargs) -> list[int]:
+    ids = tokenizer.apply_chat_template(messages, chat_template=spec.chat_template, tokenize=True, return_dict=False,
+                                        **kwargs, **spec.chat_template_kwargs)
+    if hasattr(ids, "keys"):  # some processors return a dict even with return_dict=False
+        ids = ids["input_ids"]
+    return list(ids)
+
+
+def _eos_trimmed(tokenizer: Any, ids: list[int]) -> list[int]:
+    # Templates render "<|im_end|>\n" after a turn; a generated turn ends at the end-of-turn token itself.
+    positions = [k for k, token in enumerate(ids) if token == tokenizer.eos_token_id]
+    return ids[: positions[-1] + 1] if positions else ids
+
+
+def _suffix_ids(spec: AgentSpec, tokenizer: Any, run: list[dict]) -> list[int]:
+    # Same construction as TRL's `GRPOTrainer._get_tool_suffix_ids`: render a dummy turn with and without the new
+    # messages and keep the difference, so the ids match TRL's even for templates that look back at earlier turns.
+    assistant: dict = {"role": "assistant", "content": ""}
+    if run[0]["role"] == "tool":
+        assistant["tool_calls"] = [{"type": "function", "function": {"name": run[0]["name"], "arguments": {}}}]
+    dummy = [{"role": "user", "content": "dummy"}, assistant]
+    prefix = _eos_trimmed(tokenizer, _apply(spec, tokenizer, dummy, add_generation_prompt=False))
+    full = _apply(spec, tokenizer, dummy + run, add_generation_prompt=True)
+    if full[: len(prefix)] != prefix:
+        raise ValueError("the chat template is not prefix-preserving: the rendered turn does not extend the "
+                         "conversation; use training_chat_template(tokenizer)")
+    return full[len(prefix):]
+
+
+def _assistant_ids(spec: AgentSpec, tokenizer: Any, message: dict) -> list[int]:
+    # What the model would have generated for this turn: the template's rendering of it, up to end-of-turn.
+    dummy = [{"role": "user", "content": "dummy"}]
+    prefix = _apply(spec, tokenizer, dummy, add_generation_prompt=True)
+    full = _apply(spec, tokenizer, dummy + [_template_message(message)], add_generation_prompt=False)
+    if full[: len(prefix)] != prefix:
+        raise ValueError("the chat template is not prefix-preserving for assistant turns")
+    turn = full[len(prefix):]
+    end = next((k for k, token in enumerate(turn) if token == tokenizer.eos_token_id), None)
+    return turn if end is None else turn[: end + 1]
+
+
+# --------------------------------------------------------------------------------------------------- smolagents
+
+
+def _text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text")
+
+
+def _spec_messages(messages: list[Any]) -> list[dict]:
+    """smolagents ChatMessages (or dicts) -> the template messages `render_prompt_ids` takes."""
+    out = []
+    for message in messages:
+        if isinstance(message, dict):
+            role, content, raw = message["role"], message.get("content"), message.get("raw")
+        else:
+            role, content, raw = message.role, message.content, message.raw
+        role = getattr(role, "value", role)
+        raw = raw if isinstance(raw, dict) else {}
+        if role == "tool-call":
+            continue  # smolagents' own summary of the calls; they are already in the assistant's text
+        if role == "tool-response":
+            role = "tool"
+        item = {"role": role, "content": _text(content)}
+        if role == "tool":
+            item["name"] = raw.get("name") or (message.get("name") if isinstance(message, dict) else None) or "tool"
+        if role == "assistant" and raw.get("completion_ids") is not None:
+            item["completion_ids"] = list(raw["completion_ids"])
+        if isinstance(message, dict) and message.get("completion_ids") is not None:
+            item["completion_ids"] = list(message["completion_ids"])
+        out.append(item)
+    return out
+
+
+class SpecModel(Model):
+    """A smolagents Model that prompts a local transformers model exactly as in training.
+
+    Rendering: `render_prompt_ids` with the spec's chat template, system prompt and tools (a top-k subset when the
+    spec asks for retrieval). Generation: the spec's settings, up to the first end-of-turn token. Reading:
+    `parse_tool_calls`; a reply without a tool call becomes a `final_answer` call holding its text. smolagents'
+    stop sequences and `tools_to_call_from` are ignored: training used neither.
+
+    Args:
+        spec: The agent spec.
+        model: A transformers causal LM (not needed with `generate_fn`).
+        tokenizer: Its tokenizer.
+        generate_fn: Replaces the model's generation: `generate_fn(prompt_ids) -> new token ids` (scripted runs,
+            tests, or a custom backend).
+    """
+
+    def __init__(self, spec: AgentSpec, model: Any = None, tokenizer: Any = None, *, generate_fn=None):
+        super().__init__(model_id=spec.base_model)
+        if tokenizer is None:
+            raise ValueError("SpecModel needs the model's tokenizer")
+        if model is None and generate_fn is None:
+            raise ValueError("SpecModel needs a model or a generate_fn")
+        self.spec = spec
+        self.model = model
+        self.tokenizer = tokenizer
+        self.generate_fn = generate_fn
+        self.last_prompt_ids: list[int] = []
+        self.last_completion_ids: list[int] = []
+        self._calls_made = 0
+        self._retriever = None
+        eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+        eos = [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+        self.eos_token_ids = list(dict.fromkeys([tokenizer.eos_token_id, *eos]))
+
+    def select_tools(self, task: str) -> list[dict]:
+        """The tool schemas shown for a task: all of them, or with `spec.tool_top_k` the k most relevant, in the
+        order TRL renders an environment's tools (by name)."""
+        if self.spec.tool_top_k is None or self.spec.tool_top_k >= len(self.spec.tools):
+            return self.spec.tools
+        if self._retriever is None:
+            from .retrieval import DEFAULT_EMBEDDER, ToolRetriever
+
+            self._retriever = ToolRetriever(self.spec.tool_specs(), model=self.spec.retrieval_model or DEFAULT_EMBEDDER)
+        names = {tool.name for tool in self._retriever.top_k(task, self.spec.tool_top_k)}
+        return sorted((t for t in self.spec.tools if t["function"]["name"] in names),
+                      key=lambda t: t["function"]["name"])
+
+    def render(self, messages: list[Any]) -> list[int]:
+        """The prompt ids for smolagents messages (or template dicts)."""
+        conversation = _spec_messages(messages)
+        task = next((m["content"] for m in conversation if m["role"] == "user"), "")
+        return render_prompt_ids(self.spec, self.tokenizer, conversation, tools=self.select_tools(task))
+
+    def _generate_ids(self, prompt_ids: list[int]) -> list[int]:
+        if self.generate_fn is not None:
+            new = list(self.generate_fn(list(prompt_ids)))
+        else:
+            import torch
+
+            sampling = ({"do_sample": True, "temperature": self.spec.temperature, "top_p": self.spec.top_p}
+                        if self.spec.temperature > 0 else
+                        {"do_sample": False, "temperature": None, "top_p": None, "top_k": None})
+            device = getattr(self.model, "device", "cpu")
+            input_ids = torch.tensor([prompt_ids], device=device)
+            pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos_token_ids[0]
+            with torch.inference_mode():
+                out = self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
+                                          max_new_tokens=self.spec.max_new_tokens, eos_token_id=self.eos_token_ids,
+                                          pad_token_id=pad, **sampling)
+            new = out[0, len(prompt_ids):].tolist()
+        end = next((k for k, token in enumerate(new) if token in self.eos_token_ids), None)
+        return new if end is None else new[: end + 1]  # a turn ends at its end-of-turn token, kept as in TRL
+
+    def generate(self, messages, stop_sequences=None, response_format=None, tools_to_call_from=None, **kwargs):
+        prompt_ids = self.render(messages)
+        completion_ids = self._generate_ids(prompt_ids)
+        self.last_prompt_ids, self.last_completion_ids = prompt_ids, completion_ids
+        body = completion_ids[:-1] if completion_ids and completion_ids[-1] in self.eos_token_ids else completion_ids
+        text = self.tokenizer.decode(body, skip_special_tokens=True)
+        parsed = parse_tool_calls(text)
+        calls = [(call.name, call.arguments) for call in parsed.calls]
+        if not calls:
+            calls = [("final_answer", {"answer": text.strip()})]
+        tool_calls = []
+        for name, arguments in calls:
+            self._calls_made += 1
+            tool_calls.append(ChatMessageToolCall(
+                function=ChatMessageToolCallFunction(name=name, arguments=arguments),
+                id=f"call_{self._calls_made:06d}", type="function"))
+        return ChatMessage(role=MessageRole.ASSISTANT, content=text, tool_calls=tool_calls,
+                           raw={"completion_ids": completion_ids, "parsed": parsed.to_dict()},
+                           token_usage=TokenUsage(input_tokens=len(prompt_ids), output_tokens=len(completion_ids)))
+
+
+class SpecAgent(ToolCallingAgent):
+    """A smolagents ToolCallingAgent that talks to its model exactly as the model was trained.
+
+    - The system prompt is the spec's (smolagents' default prompt templates are not used).
+    - Memory is replayed in the training format: the raw assistant turns (with their generated ids) and one tool
+      message per call holding the environment's result text.
+    - Tools run in a ToolEnvironment, without smolagents' own argument checks or state substitution: invalid
+      arguments, unknown tools and exceptions come back as the same `{"error": ...}` text as in training.
+    - Calls run one after another in the order the model wrote them, as in TRL.
+    - Hitting `max_turns` ends the run without an answer (None), as an episode ends in training.
+
+    Args:
+        spec: The agent spec.
+        model: A SpecModel for this spec.
+        environment: The ToolEnvironment running the tools (`env.calls` records them).
+        **kwargs: Passed to `ToolCallingAgent` (e.g. `verbosity_level`).
+    """
+
+    def __init__(self, spec: AgentSpec, model: SpecModel, environment: ToolEnvironment, **kwargs):
+        missing = [name for name in spec.tool_names if name not in environment.tool_names]
+        if missing:
+            raise AgentSpecError(f"the tools {missing} of the agent spec have no implementation in the environment "
+                                 f"(it has {list(environment.tool_names)})")
+        self.spec = spec
+        self.environment = environment
+        self._active_tools: set[str] = set(spec.tool_names)
+        specs = {s.name: s for s in environment.tool_specs}
+        tools = [specs[name].to_smolagents_tool(function=self._dispatcher(name)) for name in spec.tool_names]
+        kwargs.setdefault("max_steps", spec.max_turns)
+        kwargs.setdefault("max_tool_threads", 1)
+        super().__init__(tools=tools, model=model, **kwargs)
+
+    def _dispatcher(self, name: str):
+        def call(**arguments):
+            return self.environment(name, arguments)
+
+        return call
+
+    def initialize_system_prompt(self) -> str:
+        return self.spec.system_prompt or ""
+
+    def run(self, task: str, *args, reset: bool = True, **kwargs):
+        if reset:
+            self.environment.reset(query=task, prompt=self.spec.initial_messages(task))
+            self._active_tools = {t["function"]["name"] for t in self.model.select_tools(task)} \
+                if isinstance(self.model, SpecModel) else set(self.spec.tool_names)
+        return super().run(task, *args, reset=reset, **kwargs)
+
+    def write_memory_to_messages(self, summary_mode: bool = False):
+        messages = []
+        if self.spec.system_prompt is not None:
+            messages.append(ChatMessage(role=MessageRole.SYSTEM,
+                                        content=[{"type": "text", "text": self.spec.system_prompt}]))
+        for step in self.memory.steps:
+            if isinstance(step, TaskStep):
+                messages.append(ChatMessage(role=MessageRole.USER, content=[{"type": "text", "text": step.task}]))
+            elif isinstance(step, ActionStep):
+                output = step.model_output_message
+                if output is not None:
+                    messages.append(ChatMessage(role=MessageRole.ASSISTANT, content=output.content, raw=output.raw))
+                results = getattr(step, "_toolbrain_results", [])
+                for name, call_id, observation in results:
+                    if name != "final_answer":
+                        messages.append(ChatMessage(role=MessageRole.TOOL_RESPONSE,
+                                                    content=[{"type": "text", "text": observation}],
+                                                    raw={"name": name, "tool_call_id": call_id}))
+                if step.error is not None and output is not None and not results:
+                    error = json.dumps({"error": str(step.error)}, ensure_ascii=False)
+                    messages.append(ChatMessage(role=MessageRole.TOOL_RESPONSE,
+                                                content=[{"type": "text", "text": error}], raw={"name": "error"}))
+        return messages
+
+    def process_tool_calls(self, chat_message, memory_step):
+        outputs = {}
+        for output in super().process_tool_calls(chat_message, memory_step):
+            if isinstance(output, ToolOutput):
+                outputs[output.id] = output
+            yield output
+        # One result per call, in the order the model wrote them (smolagents' memory only keeps them joined).
+        memory_step._toolbrain_results = [(call.function.name, call.id, outputs[call.id].observation)
+                                          for call in chat_message.tool_calls if call.id in outputs]
+
+    def execute_tool_call(self, tool_name: str, arguments: Any) -> Any:
+        if tool_name == "final_answer":
+            return super().execute_tool_call(tool_name, arguments)
+        if tool_name not in self._active_tools:
+            # Not shown to the model for this task (retrieval): in training TRL answers such calls itself.
+            error = f"Tool {tool_name} not found."
+            text = str({"error": error})
+            self.environment.calls.append(ToolCallRecord(name=tool_name, arguments=arguments, result=text,
+                                                         error=error))
+            return text
+        return self.environment(tool_name, arguments)
+
+    def provide_final_answer(self, task: str):
+        # Training never asks for a forced answer after the last turn: the episode just ends unanswered.
+        return ChatMessage(role=MessageRole.ASSISTANT, content=None)
+
+
+def build_agent(spec: AgentSpec, model: Any = None, tokenizer: Any = None, tools: Any = None, *,
+                generate_fn=None, **agent_kwargs) -> SpecAgent:
+    """A smolagents ToolCallingAgent that runs `spec` with a local model and real tools.
+
+    Args:
+        spec: The agent spec (e.g. `AgentSpec.load(run_dir)`).
+        model: A transformers causal LM, or a ready SpecModel (then `tokenizer` may be omitted).
+        tokenizer: The model's tokenizer.
+        tools: The implementations: a ToolEnvironment, an EnvironmentFactory, a dict `{name: callable}`, or a list of
+            functions / smolagents Tools (named as in the spec). Calls are validated against the spec's schemas.
+        generate_fn: Scripted generation instead of the model (see SpecModel).
+        **agent_kwargs: Passed to the agent (`verbosity_level`, `max_steps`...).
+
+    Raises:
+        AgentSpecError: no tools given, or tools missing for some of the spec's tools.
+    """
+    if isinstance(model, SpecModel):
+        spec_model = model
+    else:
+        spec_model = SpecModel(spec, model, tokenizer, generate_fn=generate_fn)
+    if isinstance(tools, ToolEnvironment):
+        environment = tools
+    elif isinstance(tools, EnvironmentFactory):
+        environment = tools()
+    elif tools is None:
+        raise AgentSpecError(f"pass tools= with implementations for {spec.tool_names} (a dict name -> callable, a "
+                             "list of functions or smolagents Tools, or a ToolEnvironment)")
+    else:
+        if isinstance(tools, dict):
+            implementations = dict(tools)
+        else:
+            implementations = {getattr(t, "name", None) or t.__name__: t for t in tools}
+        missing = [name for name in spec.tool_names if name not in implementations]
+        if missing:
+            raise AgentSpecError(f"no implementation for the spec's tools {missing}")
+        specs = [s for s in spec.tool_specs() if s.name in implementations]
+        implementations = {s.name: implementations[s.name] for s in specs}
+        environment = make_environment_factory(specs, implementations=implementations)()
+    return SpecAgent(spec, spec_model, environment, **agent_kwargs)
