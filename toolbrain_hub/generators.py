@@ -913,7 +913,7 @@ class LLMGenerator:
     def __init__(self, model: Any, tools: list[ToolSpec], *, temperature: float = 0.7, max_new_tokens: int = 256,
                  workers: int = 2, max_prompt_tools: int = 8):
         self.model = model
-        self.name = getattr(model, "model_id", "") or type(model).__name__
+        self.name = public_model_name(getattr(model, "model_id", "") or type(model).__name__)
         self.tools = {t.name: t for t in tools}
         self.temperature = temperature
         self.max_new_tokens = max_new_tokens
@@ -981,6 +981,18 @@ class LLMGenerator:
             return [self.model.chat(m, **kwargs) for m in conversations]
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             return list(pool.map(lambda m: self.model.chat(m, **kwargs), conversations))
+
+
+def public_model_name(model_id: str) -> str:
+    """A model id safe to publish in a dataset: URLs lose user:password@ and query strings (may hold keys)."""
+    if not model_id.startswith(("http://", "https://")):
+        return model_id
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(model_id)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", parts.fragment))
 
 
 def extract_json_object(text: str) -> Any:

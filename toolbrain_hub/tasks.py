@@ -388,9 +388,15 @@ def _split(rows: list[dict], test_size: float, seed: int):
     rng.shuffle(test)
     for r in test:
         r["split"] = "test"
-    splits = {"train": Dataset.from_list(train, features=task_features())}
+    features = task_features()
+
+    def build(rows: list[dict]):
+        # from_dict with every column keeps the schema even when no task survived.
+        return Dataset.from_dict({c: [r[c] for r in rows] for c in COLUMNS}, features=features)
+
+    splits = {"train": build(train)}
     if test:
-        splits["test"] = Dataset.from_list(test, features=task_features())
+        splits["test"] = build(test)
     return DatasetDict(splits)
 
 
@@ -450,7 +456,8 @@ def save_tasks(taskset: TaskSet, folder: str | Path, *, license: str = "apache-2
 
     for name, split in taskset.dataset.items():
         # The Arrow table carries datasets' feature metadata, so `load_dataset` restores the exact features.
-        pq.write_table(split.flatten_indices().data.table, data / f"{name}-00000-of-00001.parquet")
+        split = split.flatten_indices() if split._indices is not None else split
+        pq.write_table(split.data.table, data / f"{name}-00000-of-00001.parquet")
     (folder / "tools.json").write_text(json.dumps([t.to_openai() for t in taskset.tools], indent=2,
                                                   ensure_ascii=False) + "\n")
     (folder / "generation_report.json").write_text(json.dumps(taskset.report.to_dict(), indent=2,
