@@ -473,13 +473,19 @@ def test_grpo_with_tools_calls_wrapped_rewards(tool_calling_tiny_model, tmp_path
         seen.append((trace, row))
         return float(len(trace.calls))
 
+    raw: list[tuple[list, list, dict]] = []
+
+    def raw_inputs(prompts, completions, **kwargs):  # unwrapped: records exactly what TRL passes
+        raw.append((prompts, completions, kwargs))
+        return [0.0] * len(completions)
+
     reward_funcs = to_trl_rewards(
         ["expected_calls", "format", "tool_success", combine({"answer_match": 1.0, "unneeded_tool": 0.5}), recorder]
-    )
+    ) + [raw_inputs]
     args = GRPOConfig(
         output_dir=str(tmp_path), use_cpu=True, bf16=False, per_device_train_batch_size=4, num_generations=2,
         max_completion_length=128, temperature=0.3, max_tool_calling_iterations=1, max_steps=1, logging_steps=1,
-        report_to=[], save_strategy="no", gradient_checkpointing=False, seed=0,
+        report_to=[], save_strategy="no", activation_checkpointing=False, seed=0,
     )
     trainer = GRPOTrainer(
         model=str(tool_calling_tiny_model), reward_funcs=reward_funcs, args=args, train_dataset=dataset,
@@ -488,6 +494,14 @@ def test_grpo_with_tools_calls_wrapped_rewards(tool_calling_tiny_model, tmp_path
     trainer.train()
 
     assert len(seen) == 4
+    ((prompts, completions, kwargs),) = raw
+    assert {"trainer_state", "log_metric", "completion_ids", "id", "expected_calls"} <= set(kwargs)
+    for prompt, completion, task_id in zip(prompts, completions, kwargs["id"], strict=True):
+        assert prompt[-1]["role"] == "user" and completion[0]["role"] == "assistant"
+        if task_id == "w1":  # the structure from_messages reads: assistant tool_calls, a tool message, more text
+            assert completion[0]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": {"city": "Paris"}}
+            assert completion[1] == {"role": "tool", "name": "get_weather", "content": "Sunny, 21 C in Paris"}
+            assert completion[2]["role"] == "assistant"
     by_task = {}
     for trace, row in seen:
         assert row["id"] == trace.task_id and set(row) == {"id", "tools", "expected_calls", "gold_answer", "kind"}

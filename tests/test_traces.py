@@ -412,3 +412,34 @@ def test_stray_closing_tags_are_reported():
     assert junk.content == '{"namecitycitycity":get "Paris"}}'
     mixed = parse_tool_calls('<tool_call>{"name": "a", "arguments": {}}</tool_call></tool_call>')
     assert _names(mixed) == ["a"] and mixed.errors == ["</tool_call> without an opening <tool_call>"]
+
+
+@pytest.mark.default_model
+def test_default_model_reply_parses_as_a_bare_call(default_model_dir):
+    # The real default model, greedy: it answers a tool question with bare JSON (FACTS.md), which must parse.
+    from toolbrain_hub.models import load_model
+
+    model, tokenizer = load_model(str(default_model_dir), device="cpu")
+    inputs = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "What is 17 plus 25?"}],
+        tools=[get_weather, add],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
+    out = model.generate(**inputs, max_new_tokens=32, do_sample=False)
+    text = tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+    reply = parse_tool_calls(text)
+    assert reply.errors == [], text
+    assert reply.calls == [ToolCall("add", {"a": 17, "b": 25})], text
+    assert reply.format in ("bare", "fenced", "tagged"), text
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers.
+
+    Args:
+        a: the first integer
+        b: the second integer
+    """
+    return a + b
