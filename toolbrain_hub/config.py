@@ -7,7 +7,7 @@ everywhere::
     algorithm: grpo
     model: qwen2.5-coder-0.5b-instruct
     tasks: ./my_tasks
-    rewards: {tool_call_match: 1.0, format: 0.1}
+    rewards: {expected_calls: 1.0, format: 0.2}
     lora: {r: 16, alpha: 32}
 
     $ toolbrain-hub train run.yaml --learning_rate 1e-4 --lora.r 8 --max_steps 30
@@ -38,6 +38,10 @@ ALGORITHMS = ("grpo", "dpo", "sft", "distill")
 QUANTIZATIONS = ("none", "8bit", "4bit")
 UNSLOTH_MODES = ("auto", "on", "off")
 DEVICES = ("auto", "cpu", "cuda")
+# Right tool and arguments first; the tagged call format (what the template parses at inference) a little; no
+# invented tools, no calls when none is needed; the gold answer where the task has one.
+DEFAULT_REWARDS = {"expected_calls": 1.0, "answer_match": 0.5, "format": 0.2, "invented_tool": 0.5,
+                   "unneeded_tool": 0.5}
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -98,6 +102,8 @@ class TrainConfig:
         implementations: A Python file (or module) whose functions implement the tools. Without it (and without
             `mcp_server`) tools run schema-only: calls are validated and answered from the task's expected results.
         mcp_server: An MCP server to run the tools: an http(s) URL or a stdio command line.
+        simulator: Schema-only tools: a chat model (local or endpoint) that invents plausible results.
+        tool_top_k: Show each task only its k most relevant tools (embedding retrieval); None: all.
         system_prompt: System prompt of the agent (default: the agent spec's own).
         rewards: Built-in reward names (or "module:function" for your own) and their weights.
         judge: An LLM group judge as an extra reward, or None.
@@ -145,8 +151,10 @@ class TrainConfig:
     tools: str | None = None
     implementations: str | None = None
     mcp_server: str | None = None
+    simulator: str | None = None
+    tool_top_k: int | None = None
     system_prompt: str | None = None
-    rewards: dict[str, float] = field(default_factory=lambda: {"tool_call_match": 1.0, "format": 0.1})
+    rewards: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_REWARDS))
     judge: JudgeSettings | None = None
     lora: LoraSettings = field(default_factory=LoraSettings)
     quantization: str = "none"
@@ -290,6 +298,12 @@ class TrainConfig:
             _check_text("mcp_server", self.mcp_server)
         if self.implementations and self.mcp_server:
             raise ConfigError("implementations and mcp_server are exclusive: the tools run in one place")
+        if self.simulator is not None:
+            _check_text("simulator", self.simulator)
+            if self.implementations or self.mcp_server:
+                raise ConfigError("simulator is for schema-only tools; it cannot be combined with implementations "
+                                  "or mcp_server")
+            _check_model_ref("simulator", self.simulator)
         if self.system_prompt is not None and not isinstance(self.system_prompt, str):
             raise ConfigError(f"system_prompt must be text, got {type(self.system_prompt).__name__}")
 
@@ -326,7 +340,7 @@ class TrainConfig:
             _check_int(name, getattr(self, name), minimum=1)
         for name in ("seed", "eval_steps", "save_steps", "trace_samples", "distill_grpo_steps"):
             _check_int(name, getattr(self, name), minimum=0)
-        for name in ("threads", "max_tasks", "save_total_limit"):
+        for name in ("threads", "max_tasks", "save_total_limit", "tool_top_k"):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), minimum=1)
         if self.algorithm in ("grpo", "dpo") or (self.algorithm == "distill" and self.distill_grpo_steps):

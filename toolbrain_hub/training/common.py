@@ -1,0 +1,1046 @@
+"""What every algorithm shares: the run folder, metrics and status, progress, model loading, TRL arguments.
+
+A run folder holds everything a run produces, so nothing is lost and a UI can follow it by polling files:
+
+    <run>/config.yaml        the resolved config
+    <run>/status.json        {"state": "running"|"completed"|"failed", "step", "total", "error", ...}
+    <run>/metrics.jsonl      one row per logged step (each reward's mean/std, loss, KL, tool-call and failure
+                             frequency, tokens/s, step time, judge stats); rows are unique by (phase, step)
+    <run>/traces.jsonl       sampled rollouts (GRPO), rollouts and pairs (DPO), teacher traces (distill)
+    <run>/train.log          the log
+    <run>/checkpoints/       resumable trainer checkpoints (adapter, optimizer, scheduler, RNG, trainer state)
+    <run>/adapter/           the final LoRA adapter, the tokenizer and the agent spec (agent_spec.json)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from ..config import ConfigError, TrainConfig
+
+logger = logging.getLogger("toolbrain_hub.training")
+
+STATUS_FILE = "status.json"
+METRICS_FILE = "metrics.jsonl"
+TRACES_FILE = "traces.jsonl"
+LOG_FILE = "train.log"
+CONFIG_FILE = "config.yaml"
+CHECKPOINTS_DIR = "checkpoints"
+ADAPTER_DIR = "adapter"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the run folder
+
+
+class RunFolder:
+    """Paths and writers of one run folder. Only the main process writes (multi-GPU runs share one folder).
+
+    Args:
+        root: The run folder (created if missing).
+        main_process: Whether this process writes files.
+    """
+
+    def __init__(self, root: str | Path, *, main_process: bool = True):
+        self.root = Path(root)
+        self.main_process = main_process
+        if main_process:
+            self.root.mkdir(parents=True, exist_ok=True)
+        self._status: dict[str, Any] = {}
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.root / METRICS_FILE
+
+    @property
+    def traces_file(self) -> Path:
+        return self.root / TRACES_FILE
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / LOG_FILE
+
+    @property
+    def status_file(self) -> Path:
+        return self.root / STATUS_FILE
+
+    @property
+    def adapter_dir(self) -> Path:
+        return self.root / ADAPTER_DIR
+
+    def checkpoints_dir(self, phase: str | None = None) -> Path:
+        return self.root / CHECKPOINTS_DIR / phase if phase else self.root / CHECKPOINTS_DIR
+
+    def last_checkpoint(self, phase: str | None = None) -> Path | None:
+        """The newest complete `checkpoint-N` folder of a phase, or None."""
+        folder = self.checkpoints_dir(phase)
+        if not folder.is_dir():
+            return None
+        done = []
+        for path in folder.glob("checkpoint-*"):
+            # A checkpoint counts once its trainer state is written (the Trainer writes it last).
+            if path.is_dir() and path.name.split("-")[-1].isdigit() and (path / "trainer_state.json").is_file():
+                done.append((int(path.name.split("-")[-1]), path))
+        return max(done)[1] if done else None
+
+    # -- phases (multi-phase runs: teacher traces -> sft -> grpo; rollouts -> dpo) --
+
+    @property
+    def phases_file(self) -> Path:
+        return self.root / "phases.json"
+
+    def phases(self) -> dict[str, dict[str, Any]]:
+        """{phase: {"offset": first run step, "done": bool, "end_step": last run step}} in run order."""
+        if not self.phases_file.is_file():
+            return {}
+        return json.loads(self.phases_file.read_text(encoding="utf-8"))
+
+    def mark_phase(self, phase: str, **fields: Any) -> None:
+        if not self.main_process:
+            return
+        phases = self.phases()
+        phases.setdefault(phase, {}).update(fields)
+        _atomic_write(self.phases_file, json.dumps(phases, indent=2))
+
+    def phase_done(self, phase: str) -> bool:
+        return bool(self.phases().get(phase, {}).get("done"))
+
+    def trim_for_resume(self) -> dict[str, int]:
+        """Before a resumed run appends: keep the metrics/trace rows its checkpoints account for, drop the rest.
+
+        A finished phase keeps all its rows; an unfinished one keeps rows up to its last checkpoint (later rows are
+        redone by the resumed run); a row cut by the kill is dropped. Returns {phase: last step kept}.
+        """
+        limits: dict[str, int] = {}
+        for phase, info in self.phases().items():
+            if info.get("done"):
+                limits[phase] = int(info.get("end_step", 0))
+            else:
+                sub = info.get("checkpoints")
+                limits[phase] = int(info.get("offset", 0)) + checkpoint_step(self.last_checkpoint(sub))
+        kept = self.keep_rows_up_to(self.metrics_file, limits)
+        self.keep_rows_up_to(self.traces_file, limits)
+        logger.info("resume: kept %d metrics rows (last step per phase: %s)", kept, limits)
+        return limits
+
+    # -- status --
+
+    def write_status(self, state: str | None = None, **fields: Any) -> dict[str, Any]:
+        """Update status.json atomically (write + rename), so a poller never reads half a file."""
+        if state is not None:
+            self._status["state"] = state
+        self._status.update(fields)
+        self._status["updated_at"] = time.time()
+        if self.main_process:
+            _atomic_write(self.status_file, json.dumps(self._status, indent=2, default=str))
+        return dict(self._status)
+
+    # -- metrics and traces --
+
+    def append_jsonl(self, path: Path, rows: list[dict[str, Any]]) -> None:
+        if not self.main_process or not rows:
+            return
+        with path.open("a", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def keep_rows_up_to(self, path: Path, steps: dict[str, int]) -> int:
+        """Rewrite a JSONL file keeping, per phase, the rows with step <= steps[phase] (one per step and kind).
+
+        Called on resume: rows written after the checkpoint are redone by the resumed run, and a row cut by a kill
+        (a partial last line) is dropped, so no step is lost or counted twice. Returns the number of rows kept.
+        """
+        if not self.main_process or not path.is_file():
+            return 0
+        kept: dict[tuple, dict] = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by the kill
+            phase = row.get("phase", "train")
+            limit = steps.get(phase, 0)
+            step = row.get("step")
+            if isinstance(step, int) and step <= limit:
+                key = (phase, step, row.get("kind", "train"), row.get("index"))
+                kept[key] = row  # the last write of a step wins
+        rows = sorted(kept.values(), key=lambda r: r.get("step", 0))  # stable: order within a step is kept
+        _atomic_write(path, "".join(json.dumps(r, ensure_ascii=False, default=_json_default) + "\n" for r in rows))
+        return len(rows)
+
+
+def checkpoint_step(checkpoint: Path | None) -> int:
+    """The global step a trainer checkpoint was saved at (0 for None)."""
+    if checkpoint is None:
+        return 0
+    state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    return int(state.get("global_step", 0))
+
+
+def read_status(run_dir: str | Path) -> dict[str, Any]:
+    """A run's status for a UI: status.json, with a "running" run whose process is gone reported as "failed".
+
+    Args:
+        run_dir: The run folder.
+    """
+    path = Path(run_dir) / STATUS_FILE
+    if not path.is_file():
+        return {"state": "missing", "error": f"no {STATUS_FILE} in {run_dir}"}
+    try:
+        status = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        return {"state": "unknown", "error": f"unreadable {STATUS_FILE}: {e}"}
+    if status.get("state") == "running" and status.get("host") == socket.gethostname() and status.get("pid"):
+        try:
+            os.kill(int(status["pid"]), 0)
+        except ProcessLookupError:
+            status["state"] = "failed"
+            status["error"] = (f"the training process (pid {status['pid']}) exited without finishing; resume with "
+                               f"--resume true --output_dir {run_dir}")
+        except PermissionError:
+            pass
+    return status
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """All metrics rows of a run (a partial last line, from a run being written or killed, is skipped)."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if hasattr(obj, "item"):
+        return obj.item()
+    return str(obj)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# logging to train.log
+
+
+class RunLog:
+    """Sends the library's, TRL's and transformers' log records to <run>/train.log."""
+
+    LOGGERS = ("toolbrain_hub", "trl", "transformers", "peft", "accelerate")
+
+    def __init__(self, run: RunFolder):
+        self.handler: logging.Handler | None = None
+        if run.main_process:
+            self.handler = logging.FileHandler(run.log_file, encoding="utf-8")
+            self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            self.handler.setLevel(logging.INFO)
+        self._levels: dict[str, int] = {}
+
+    def __enter__(self) -> RunLog:
+        if self.handler is not None:
+            for name in self.LOGGERS:
+                log = logging.getLogger(name)
+                self._levels[name] = log.level
+                if log.getEffectiveLevel() > logging.INFO and name == "toolbrain_hub":
+                    log.setLevel(logging.INFO)
+                log.addHandler(self.handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.handler is not None:
+            for name in self.LOGGERS:
+                log = logging.getLogger(name)
+                log.removeHandler(self.handler)
+                log.setLevel(self._levels.get(name, logging.NOTSET))
+            self.handler.close()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# callbacks
+
+
+class ZeroVarianceMonitor:
+    """Watches the fraction of GRPO groups whose rewards were all equal (zero advantage: nothing learned).
+
+    Warns loudly (a WARNING in the log and on stderr, and `zero_variance/alarm` = 1 in the metrics) when, over the
+    last `window` logged steps, more than `threshold` of the groups had zero reward variance. The usual cause is
+    that no tool call was recognized, so every rollout scored the same.
+
+    Args:
+        threshold: Fraction of zero-variance groups above which to warn.
+        window: Number of logged steps to average over.
+    """
+
+    def __init__(self, threshold: float = 0.5, window: int = 10):
+        self.threshold = threshold
+        self.window = window
+        self.values: deque[float] = deque(maxlen=window)
+        self.calls: deque[float] = deque(maxlen=window)
+        self.warnings = 0
+        self._last_warned_step: int | None = None
+
+    def update(self, step: int, logs: dict[str, Any]) -> dict[str, float]:
+        """Feed one log row; returns the metrics to add to it."""
+        frac = logs.get("frac_reward_zero_std")
+        if not isinstance(frac, int | float) or math.isnan(frac):
+            return {}
+        self.values.append(float(frac))
+        calls = logs.get("tools/call_frequency")
+        if isinstance(calls, int | float) and not math.isnan(calls):
+            self.calls.append(float(calls))
+        mean = sum(self.values) / len(self.values)
+        enough = len(self.values) >= min(self.window, 3)
+        alarm = enough and mean > self.threshold
+        if alarm and (self._last_warned_step is None or step - self._last_warned_step >= self.window):
+            self._last_warned_step = step
+            self.warnings += 1
+            calls_mean = sum(self.calls) / len(self.calls) if self.calls else None
+            cause = ""
+            if calls_mean is not None and calls_mean == 0:
+                cause = (" No tool call was recognized in any rollout: check that the model writes calls the parser "
+                         "reads (tagged, fenced or bare JSON) and that max_completion_length leaves room for one.")
+            elif calls_mean is not None:
+                cause = f" Tool calls per rollout: {calls_mean:.2f}."
+            logger.warning(
+                "ZERO-VARIANCE REWARDS at step %d: in %.0f%% of the groups over the last %d logged steps every "
+                "rollout of a task got the same reward, so GRPO's advantages are zero and nothing is learned.%s "
+                "Consider more generations per task, a higher temperature, or rewards that separate the rollouts "
+                "(partial credit, a judge).", step, 100 * mean, len(self.values), cause)
+        return {"zero_variance/frac_groups": mean, "zero_variance/alarm": 1.0 if alarm else 0.0}
+
+
+class RunCallback(TrainerCallback):
+    """Writes metrics rows, sampled traces and status for one training phase, and runs the eval cadence.
+
+    Args:
+        run: The run folder.
+        phase: Phase name written in every row ("train" for single-phase runs; "sft"/"grpo" in distillation).
+        step_offset: Added to the trainer's step (steps of earlier phases), so steps increase over the run.
+        total_steps: Steps of the whole run, for status.json.
+        zero_variance: A monitor for GRPO, or None.
+        trace_samples: Rollouts per logged step to write to traces.jsonl (GRPO; read from the trainer's logs).
+        evaluate: Called as `evaluate(step)` every `eval_steps` steps; returns a dict of metrics.
+        eval_steps: Evaluation cadence (0: never during training).
+    """
+
+    def __init__(self, run: RunFolder, *, phase: str = "train", step_offset: int = 0, total_steps: int | None = None,
+                 zero_variance: ZeroVarianceMonitor | None = None, trace_samples: int = 0,
+                 evaluate: Any = None, eval_steps: int = 0):
+        self.run = run
+        self.phase = phase
+        self.step_offset = step_offset
+        self.total_steps = total_steps
+        self.zero_variance = zero_variance
+        self.trace_samples = trace_samples
+        self.evaluate = evaluate
+        self.eval_steps = eval_steps
+        self.trainer = None  # set by `attach`, to read sampled rollouts
+        self.last_row: dict[str, Any] = {}
+        self._step_start: float | None = None
+        self._step_times: list[float] = []
+        self._last_tokens: tuple[float, float] | None = None  # (num_tokens, time)
+
+    def attach(self, trainer) -> RunCallback:
+        self.trainer = trainer
+        trainer.add_callback(self)
+        return self
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._last_tokens = None
+        self.run.write_status("running", phase=self.phase, step=self.step_offset + state.global_step,
+                              total=self.total_steps)
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._step_start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self._step_start is not None:
+            self._step_times.append(time.perf_counter() - self._step_start)
+            self._step_start = None
+        step = self.step_offset + state.global_step
+        self.run.write_status(step=step)
+        if self.evaluate is not None and self.eval_steps and state.global_step % self.eval_steps == 0:
+            self.run_eval(state.global_step)
+
+    def run_eval(self, trainer_step: int) -> dict[str, Any]:
+        step = self.step_offset + trainer_step
+        start = time.perf_counter()
+        metrics = self.evaluate(step) or {}
+        row = {"step": step, "phase": self.phase, "kind": "eval", "time": time.time(),
+               "eval_time_s": time.perf_counter() - start, **{f"eval/{k}": v for k, v in metrics.items()}}
+        self.run.append_jsonl(self.run.metrics_file, [row])
+        logger.info("eval at step %d: %s", step, _short_metrics(metrics))
+        return row
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = dict(logs or {})
+        if "train_runtime" in logs:  # the end-of-training summary, not a step
+            self.run.write_status(summary={k: v for k, v in logs.items() if isinstance(v, int | float)})
+            return
+        step = self.step_offset + state.global_step
+        now = time.time()
+        row: dict[str, Any] = {"step": step, "phase": self.phase, "kind": "eval" if _is_eval(logs) else "train",
+                               "time": now}
+        for key, value in logs.items():
+            if isinstance(value, int | float | str | bool) or value is None:
+                row[key] = value
+        if row["kind"] == "train":
+            if self._step_times:
+                row.setdefault("step_time", sum(self._step_times) / len(self._step_times))
+                self._step_times = []
+            tokens = logs.get("num_tokens", logs.get("num_input_tokens_seen"))
+            if isinstance(tokens, int | float):
+                if self._last_tokens is not None and now > self._last_tokens[1]:
+                    row["tokens_per_s"] = (tokens - self._last_tokens[0]) / (now - self._last_tokens[1])
+                elif row.get("step_time"):
+                    # first row: tokens of the steps so far over their time
+                    done = max(state.global_step, 1)
+                    row["tokens_per_s"] = tokens / (row["step_time"] * done)
+                self._last_tokens = (float(tokens), now)
+            if self.zero_variance is not None:
+                row.update(self.zero_variance.update(step, logs))
+        self.run.append_jsonl(self.run.metrics_file, [row])
+        self.last_row = row
+        if row["kind"] == "train":
+            self.run.write_status(step=step, total=self.total_steps, last_metrics=_headline(row))
+            self.run.append_jsonl(self.run.traces_file, self._sampled_traces(step))
+            logger.info("step %d/%s %s", step, self.total_steps or "?", _short_metrics(row))
+
+    def _sampled_traces(self, step: int) -> list[dict[str, Any]]:
+        """Up to `trace_samples` rollouts of the last generation batch, from GRPOTrainer's completion log."""
+        logs = getattr(self.trainer, "_logs", None)
+        if not self.trace_samples or not isinstance(logs, dict) or not logs.get("completion"):
+            return []
+        from ..traces import Trace
+
+        prompts, completions = list(logs["prompt"]), list(logs["completion"])
+        advantages = list(logs.get("advantages", []))
+        rewards = {name: list(values) for name, values in logs.get("rewards", {}).items()}
+        n = len(completions)
+        picks = sorted({round(i * (n - 1) / max(self.trace_samples - 1, 1)) for i in range(min(self.trace_samples, n))})
+        rows = []
+        for index in picks:
+            prompt, completion = prompts[index], completions[index]
+            messages = (prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]) + (
+                completion if isinstance(completion, list) else [{"role": "assistant", "content": str(completion)}])
+            try:
+                trace = Trace.from_messages(messages, metadata={"step": step}).to_dict()
+            except (ValueError, TypeError) as e:
+                trace = {"error": f"could not build a trace: {e}"}
+            rows.append({
+                "step": step, "phase": self.phase, "index": index, "kind": "rollout",
+                "rewards": {name: _finite(values[index]) for name, values in rewards.items() if index < len(values)},
+                "advantage": _finite(advantages[index]) if index < len(advantages) else None,
+                "completion": completion, "trace": trace,
+            })
+        return rows
+
+
+class ProgressBar(TrainerCallback):
+    """A tqdm bar over the run's steps showing the reward (or loss) and the step time; replaces the Trainer's."""
+
+    def __init__(self, total: int, *, initial: int = 0, step_offset: int = 0, desc: str = "train",
+                 disable: bool | None = None):
+        self.total = total
+        self.initial = initial
+        self.step_offset = step_offset
+        self.desc = desc
+        self.disable = disable
+        self.bar = None
+        self._start = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        from tqdm.auto import tqdm
+
+        if state.is_world_process_zero:
+            self.bar = tqdm(total=self.total, initial=self.step_offset + state.global_step, desc=self.desc,
+                            dynamic_ncols=True, disable=self.disable, unit="step")
+            self._done = self.step_offset + state.global_step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            now = self.step_offset + state.global_step
+            self.bar.update(now - self._done)
+            self._done = now
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if self.bar is None or not logs or "train_runtime" in logs:
+            return
+        shown = {}
+        for key, label in (("reward", "reward"), ("loss", "loss"), ("step_time", "s/step"),
+                           ("tools/call_frequency", "calls")):
+            value = logs.get(key)
+            if isinstance(value, int | float) and math.isfinite(value):
+                shown[label] = f"{value:.3g}"
+        if shown:
+            self.bar.set_postfix(shown, refresh=True)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def install_callbacks(trainer, run_callback: RunCallback, progress: ProgressBar | None) -> None:
+    """Add the run callback and swap the Trainer's progress printer for our bar."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    run_callback.attach(trainer)
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
+    if progress is not None:
+        trainer.add_callback(progress)
+
+
+def _is_eval(logs: dict[str, Any]) -> bool:
+    return any(k.startswith("eval_") for k in logs)
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _headline(row: dict[str, Any]) -> dict[str, Any]:
+    keys = ("reward", "reward_std", "loss", "kl", "step_time", "tokens_per_s", "tools/call_frequency",
+            "tools/failure_frequency", "zero_variance/alarm")
+    return {k: row[k] for k in keys if k in row}
+
+
+def _short_metrics(row: dict[str, Any]) -> str:
+    parts = []
+    for key, value in row.items():
+        if key in ("step", "phase", "kind", "time", "epoch"):
+            continue
+        if isinstance(value, float):
+            parts.append(f"{key}={value:.4g}")
+        elif isinstance(value, int | bool):
+            parts.append(f"{key}={value}")
+    return " ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# devices, unsloth, model loading
+
+
+def pick_device(config: TrainConfig) -> str:
+    """"cuda" or "cpu" for this process (with accelerate, each process uses its own local GPU)."""
+    import torch
+
+    if config.device == "cpu":
+        return "cpu"
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device is 'cuda' but no CUDA GPU is visible")
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def precision_args(device: str) -> dict[str, Any]:
+    """TRL/Trainer precision flags: bf16 on a GPU that has it, fp32 on CPU (TRL defaults to bf16, an error there)."""
+    import torch
+
+    if device == "cpu":
+        return {"use_cpu": True, "bf16": False, "fp16": False}
+    bf16 = torch.cuda.is_bf16_supported()
+    return {"use_cpu": False, "bf16": bf16, "fp16": not bf16}
+
+
+def unsloth_choice(config: TrainConfig, device: str) -> tuple[bool, str]:
+    """Whether to load the model with unsloth, and why (logged either way)."""
+    import importlib.util
+
+    if config.unsloth == "off":
+        return False, "unsloth is off in the config: using transformers + peft"
+    installed = importlib.util.find_spec("unsloth") is not None
+    if device != "cuda":
+        if config.unsloth == "on":
+            raise ConfigError("unsloth is 'on' but there is no GPU: unsloth needs CUDA")
+        return False, "unsloth skipped: no GPU (it only accelerates CUDA training); using transformers + peft"
+    if not installed:
+        if config.unsloth == "on":
+            raise ConfigError("unsloth is 'on' but not installed: pip install -r requirements-unsloth.txt")
+        return False, ("unsloth not installed: falling back to transformers + peft (for ~2x faster GPU training "
+                       "install it in its own environment: pip install -r requirements-unsloth.txt)")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        if config.unsloth == "on":
+            raise ConfigError("unsloth is 'on' but this is a multi-process run; unsloth supports one GPU")
+        return False, "unsloth skipped: multi-GPU run (unsloth supports one GPU); using transformers + peft"
+    return True, "unsloth found on a GPU: loading the model and LoRA with unsloth"
+
+
+def lora_config(config: TrainConfig):
+    from peft import LoraConfig
+
+    targets = config.lora.target_modules
+    return LoraConfig(r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
+                      target_modules="all-linear" if targets == ["all-linear"] else list(targets),
+                      task_type="CAUSAL_LM")
+
+
+def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progress: bool = True):
+    """Load the policy for training: (model, tokenizer, peft_config, backend).
+
+    With unsloth the returned model already has its LoRA adapter (peft_config is None); otherwise the trainer adds
+    it from `peft_config`. With `adapter`, that adapter is loaded trainable (distillation's GRPO phase).
+
+    Args:
+        config: The run's config (model, quantization, lora, unsloth, device, threads).
+        adapter: A LoRA adapter folder to continue training.
+        progress: Show progress bars while preparing a built-in model.
+    """
+    from ..models import load_tokenizer, pick_dtype, quantization_config, resolve_model_path, set_threads
+
+    set_threads(config.threads)
+    device = pick_device(config)
+    path = resolve_model_path(config.model, progress=progress)
+    use_unsloth, reason = unsloth_choice(config, device)
+    logger.info(reason)
+    if use_unsloth:
+        return _load_with_unsloth(config, path, adapter)
+
+    from transformers import AutoModelForCausalLM
+
+    dtype = pick_dtype("auto", device)
+    quant = quantization_config(config.quantization, dtype)
+    kwargs: dict[str, Any] = {"dtype": dtype}
+    if quant is not None:
+        kwargs["quantization_config"] = quant
+        # Quantized weights are placed at load time: this process's GPU, or the CPU (bitsandbytes runs there too).
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        kwargs["device_map"] = {"": f"cuda:{local}"} if device == "cuda" else {"": "cpu"}
+    tokenizer = load_tokenizer(path)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except OSError as e:
+        from ..models import ModelError
+
+        raise ModelError(f"Cannot load model {config.model!r}: {e}") from None
+    if config.gradient_checkpointing:
+        model.config.use_cache = False
+    peft_config = lora_config(config)
+    if adapter is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter), is_trainable=True)
+        peft_config = None
+    return model, tokenizer, peft_config, "transformers"
+
+
+def _load_with_unsloth(config: TrainConfig, path: str, adapter: str | Path | None):
+    from unsloth import FastLanguageModel  # imported first so it can patch transformers/TRL
+
+    model, tokenizer = FastLanguageModel.from_pretrained(
+        model_name=str(adapter or path), max_seq_length=config.max_prompt_length + config.max_completion_length,
+        dtype=None, load_in_4bit=config.quantization == "4bit", load_in_8bit=config.quantization == "8bit")
+    if adapter is None:
+        targets = config.lora.target_modules
+        model = FastLanguageModel.get_peft_model(
+            model, r=config.lora.r, lora_alpha=config.lora.alpha, lora_dropout=config.lora.dropout,
+            target_modules=targets if targets != ["all-linear"] else
+            ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+            use_gradient_checkpointing="unsloth" if config.gradient_checkpointing else False,
+            random_state=config.seed)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer, None, "unsloth"
+
+
+def trainer_args(cls, config: TrainConfig, run: RunFolder, *, phase: str | None = None, max_steps: int | None = None,
+                 **extra: Any):
+    """TRL config (GRPOConfig, DPOConfig, SFTConfig) with the run's common settings.
+
+    Args:
+        cls: The TRL config class.
+        config: The run's config.
+        run: The run folder (checkpoints go to <run>/checkpoints[/<phase>]).
+        phase: Sub-folder of the checkpoints for multi-phase runs.
+        max_steps: Steps of this phase (default: config.max_steps).
+        **extra: Algorithm-specific fields.
+    """
+    device = pick_device(config)
+    args = {
+        "output_dir": str(run.checkpoints_dir(phase)),
+        "learning_rate": config.learning_rate,
+        "max_steps": max_steps or config.max_steps,
+        "per_device_train_batch_size": config.per_device_train_batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "logging_steps": config.logging_steps,
+        "save_strategy": "steps" if config.save_steps else "no",
+        "save_steps": config.save_steps or 500,
+        "save_total_limit": config.save_total_limit,
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "report_to": "none",
+        "dataloader_num_workers": 0,
+        "disable_tqdm": False,
+        "save_only_model": False,
+        **precision_args(device),
+    }
+    # transformers >= 5.20 renamed gradient checkpointing to activation checkpointing (the old name warns).
+    names = {f.name for f in dataclasses.fields(cls)}
+    prefix = "activation" if "activation_checkpointing" in names else "gradient"
+    args[f"{prefix}_checkpointing"] = config.gradient_checkpointing
+    args[f"{prefix}_checkpointing_kwargs"] = {"use_reentrant": False} if config.gradient_checkpointing else None
+    args.update(extra)
+    return cls(**args)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# tasks, tools, environment, rewards
+
+
+@dataclass
+class TaskData:
+    """The run's tasks with their tool environment.
+
+    Args:
+        train: Training rows (the task columns, `prompt` as chat messages; `environment` when tool sets differ).
+        eval: Held-out rows (the "test" split), or None.
+        tool_specs: Every tool of the run.
+        environment_factory: TRL's `environment_factory`: one factory, or {name: factory} routed by `environment`.
+        system_prompt: The system prompt in the prompts (the agent must be run with the same).
+        dropped: Tasks dropped because their prompt exceeds `max_prompt_length`.
+    """
+
+    train: Any
+    eval: Any
+    tool_specs: list
+    environment_factory: Any
+    system_prompt: str | None = None
+    dropped: int = 0
+
+    def factory_for(self, row: dict[str, Any]):
+        if isinstance(self.environment_factory, dict):
+            return self.environment_factory[row["environment"]]
+        return self.environment_factory
+
+    def environment_for(self, row: dict[str, Any]):
+        return self.factory_for(row)()
+
+    def tools_for(self, row: dict[str, Any]) -> list[dict]:
+        """The tool schemas a row's prompt is rendered with (exactly what TRL renders: the environment's methods)."""
+        return [{"type": "function", "function": schema} for schema in self.factory_for(row).tool_schemas]
+
+    @property
+    def tool_schemas(self) -> list[dict]:
+        """Every tool as the chat template renders it in training (for the agent spec)."""
+        factories = self.environment_factory.values() if isinstance(self.environment_factory, dict) else [
+            self.environment_factory]
+        seen: dict[str, dict] = {}
+        for factory in factories:
+            for schema in factory.tool_schemas:
+                seen.setdefault(schema["name"], {"type": "function", "function": schema})
+        return [seen[name] for name in sorted(seen)]
+
+    def close(self) -> None:
+        factories = self.environment_factory.values() if isinstance(self.environment_factory, dict) else [
+            self.environment_factory]
+        closed = set()
+        for factory in factories:
+            if id(factory.backend) not in closed:
+                closed.add(id(factory.backend))
+                factory.close()
+
+
+def load_implementations(source: str, names: list[str]) -> dict[str, Any]:
+    """The Python functions implementing the tools: from a .py file or an importable module, by tool name.
+
+    This runs the file's code: use it for your own tools, never for an uploaded file.
+    """
+    import importlib
+    import importlib.util
+
+    path = Path(source).expanduser()
+    if path.is_file():
+        spec = importlib.util.spec_from_file_location(f"toolbrain_user_tools_{abs(hash(str(path)))}", path)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:
+            raise ConfigError(f"implementations: importing {source!r} failed: {type(e).__name__}: {e}") from None
+    else:
+        try:
+            module = importlib.import_module(source)
+        except ImportError as e:
+            raise ConfigError(f"implementations: cannot import module {source!r}: {e}") from None
+    found = {name: getattr(module, name) for name in names if callable(getattr(module, name, None))}
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise ConfigError(f"implementations: {source!r} defines no function for the tools {missing}")
+    return found
+
+
+def _mcp_arg(server: str) -> Any:
+    import shlex
+
+    return server if server.startswith(("http://", "https://")) else shlex.split(server)
+
+
+def _with_system_prompt(prompt: list[dict[str, Any]], system_prompt: str) -> list[dict[str, Any]]:
+    rest = [m for m in prompt if m.get("role") != "system"]
+    return [{"role": "system", "content": system_prompt}, *rest]
+
+
+def load_task_data(config: TrainConfig, tokenizer=None, *, progress: bool = False) -> TaskData:
+    """Read the tasks and tools, build the environment, and drop tasks whose prompt is too long.
+
+    Args:
+        config: The run's config (tasks, tools, implementations/mcp_server/simulator, system_prompt, max_tasks,
+            max_prompt_length, eval_tasks).
+        tokenizer: Used to measure rendered prompts against `max_prompt_length` (skipped without one).
+        progress: Unused; for symmetry with the other loaders.
+    """
+    from ..environment import make_environment_factory, make_routed_environments
+    from ..tasks import load_task_tools, load_tasks
+    from ..tools import load_tools
+
+    if not config.tasks:
+        raise ConfigError(f"tasks is required for algorithm {config.algorithm!r}")
+    splits = load_tasks(config.tasks)
+    if "train" not in splits:
+        raise ConfigError(f"tasks: {config.tasks!r} has no 'train' split (has {', '.join(splits)})")
+    train = splits["train"]
+    evaluation = splits["test"] if "test" in splits else None
+    if config.max_tasks is not None and len(train) > config.max_tasks:
+        train = train.shuffle(seed=config.seed).select(range(config.max_tasks))
+    if evaluation is not None and len(evaluation) > config.eval_tasks:
+        evaluation = evaluation.select(range(config.eval_tasks))
+
+    if config.tools:
+        specs = load_tools(config.tools)
+    else:
+        try:
+            specs = load_task_tools(config.tasks)
+        except FileNotFoundError:
+            specs = None  # the rows' tools columns then define them
+    system_prompt = config.system_prompt
+    if system_prompt is not None:
+        train = train.map(lambda row: {"prompt": _with_system_prompt(row["prompt"], system_prompt)})
+        if evaluation is not None:
+            evaluation = evaluation.map(lambda row: {"prompt": _with_system_prompt(row["prompt"], system_prompt)})
+    else:
+        first = train[0]["prompt"] if len(train) else []
+        system_prompt = next((m["content"] for m in first if m.get("role") == "system"), None)
+
+    names = [s.name for s in specs] if specs else []
+    implementations = load_implementations(config.implementations, names) if config.implementations else None
+    mcp = _mcp_arg(config.mcp_server) if config.mcp_server else None
+    simulator = None
+    if config.simulator:
+        from ..chat import get_chat_model
+
+        simulator = get_chat_model(config.simulator)
+    options = {"implementations": implementations, "mcp": mcp, "simulator": simulator}
+    declared = set(train["tools"]) if "tools" in train.column_names else set()
+    if specs is None and not declared:
+        raise ConfigError(f"tools: {config.tasks!r} carries no tools (no tools.json, no 'tools' column); "
+                          "give tools: FILE")
+    # One environment serves every row unless rows have different tool sets (or retrieval picks per row).
+    routed = config.tool_top_k is not None or (bool(declared) and (specs is None or not _same_tools(declared, specs)))
+    if routed:
+        train, factory = make_routed_environments(train, specs, top_k=config.tool_top_k, **options)
+        if evaluation is not None:
+            evaluation, eval_factories = make_routed_environments(evaluation, specs, top_k=config.tool_top_k,
+                                                                  **options)
+            factory = {**eval_factories, **factory}
+        if specs is None:
+            pooled: dict[str, Any] = {}
+            for f in factory.values():
+                for spec in f.tool_specs:
+                    pooled.setdefault(spec.name, spec)
+            specs = list(pooled.values())
+    else:
+        factory = make_environment_factory(specs, **options)
+    data = TaskData(train=train, eval=evaluation, tool_specs=list(specs), environment_factory=factory,
+                    system_prompt=system_prompt)
+    if tokenizer is not None:
+        data.train, data.dropped = _drop_long_prompts(data, data.train, tokenizer, config.max_prompt_length, "train")
+        if data.eval is not None:
+            data.eval, _ = _drop_long_prompts(data, data.eval, tokenizer, config.max_prompt_length, "test")
+    if len(data.train) == 0:
+        raise ConfigError(f"tasks: no training task left (max_prompt_length={config.max_prompt_length} dropped "
+                          f"{data.dropped}); raise max_prompt_length or shorten the tool descriptions")
+    return data
+
+
+def _same_tools(declared: set[str], specs) -> bool:
+    """Whether every row declares exactly the run's tools (then one environment serves all)."""
+    names = {s.name for s in specs}
+    for text in declared:
+        try:
+            items = json.loads(text)
+        except (TypeError, json.JSONDecodeError):
+            return False
+        row_names = {(i.get("function") or i).get("name") for i in items if isinstance(i, dict)}
+        if row_names != names:
+            return False
+    return True
+
+
+def prompt_length(tokenizer, prompt: list[dict[str, Any]], tools: list[dict]) -> int:
+    ids = tokenizer.apply_chat_template(prompt, tools=tools or None, add_generation_prompt=True, tokenize=True,
+                                        return_dict=False)
+    return len(ids)
+
+
+def _drop_long_prompts(data: TaskData, dataset, tokenizer, limit: int, split: str):
+    lengths = [prompt_length(tokenizer, row["prompt"], data.tools_for(row)) for row in dataset]
+    keep = [i for i, n in enumerate(lengths) if n <= limit]
+    dropped = len(lengths) - len(keep)
+    if dropped:
+        logger.warning("%d of %d %s tasks dropped: their prompt (tools included) is longer than max_prompt_length=%d "
+                       "tokens (longest: %d)", dropped, len(lengths), split, limit, max(lengths))
+    if lengths:
+        logger.info("%s prompts: %d to %d tokens (tools included)", split, min(lengths), max(lengths))
+    return (dataset.select(keep) if dropped else dataset), dropped
+
+
+@dataclass
+class RewardSetup:
+    """The run's reward functions in TRL's signature, their weights, and the judge (if any)."""
+
+    funcs: list[Any]
+    weights: list[float]
+    judge: Any = None
+
+    @property
+    def names(self) -> list[str]:
+        return [getattr(f, "__name__", "reward") for f in self.funcs]
+
+
+def _import_reward(name: str):
+    import importlib
+
+    module_name, _, attr = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ConfigError(f"rewards.{name}: cannot import module {module_name!r}: {e}") from None
+    func = getattr(module, attr, None)
+    if not callable(func):
+        raise ConfigError(f"rewards.{name}: module {module_name!r} has no function {attr!r}")
+    return func
+
+
+def build_rewards(config: TrainConfig, extra: dict[Any, float] | None = None) -> RewardSetup:
+    """Built-in rewards by name, "module:function" rewards, Python callables, and the judge, with weights.
+
+    Each becomes its own TRL reward function (TRL logs `rewards/<name>/mean` and `/std` for each) and the weights
+    go to `GRPOConfig.reward_weights`.
+
+    Args:
+        config: The run's config (rewards, judge).
+        extra: More rewards from Python: {f(trace, **row) or batch reward: weight}.
+    """
+    from ..rewards import get_reward, reward_name, to_trl_reward
+
+    funcs, weights, seen = [], [], set()
+
+    def add(func, name: str, weight: float):
+        if name in seen:
+            raise ConfigError(f"rewards: two rewards are named {name!r}")
+        seen.add(name)
+        funcs.append(to_trl_reward(func, name=name))
+        weights.append(float(weight))
+
+    for name, weight in config.rewards.items():
+        if ":" in name:
+            func = _import_reward(name)
+            add(func, reward_name(func), weight)
+        else:
+            add(get_reward(name), name, weight)
+    for func, weight in (extra or {}).items():
+        add(func, reward_name(func), weight)
+    judge = None
+    if config.judge is not None:
+        from ..chat import get_chat_model
+        from ..judge import GroupJudge
+
+        settings = config.judge
+        token = os.environ.get(settings.token_env) if settings.token_env else None
+        if settings.token_env and not token:
+            raise ConfigError(f"judge.token_env: the environment variable {settings.token_env} is not set")
+        model = get_chat_model(settings.model, token=token, timeout=settings.timeout)
+        judge = GroupJudge(model, settings.rubric, max_retries=settings.max_retries, fallback=settings.fallback,
+                           timeout=settings.timeout)
+        funcs.append(judge.as_reward_func("llm_judge"))
+        weights.append(float(settings.weight))
+    if not funcs:
+        raise ConfigError("rewards: no reward function (give rewards or a judge)")
+    return RewardSetup(funcs=funcs, weights=weights, judge=judge)
+
+
+def run_trainer(trainer, config: TrainConfig, run: RunFolder, *, phase: str, checkpoints: str | None = None,
+                step_offset: int = 0) -> int:
+    """Train one phase, resuming from its last checkpoint when the config says so; returns the phase's steps.
+
+    Args:
+        trainer: A TRL trainer with the run callbacks installed.
+        config: The run's config (`resume`).
+        run: The run folder (phase bookkeeping in phases.json).
+        phase: The phase name.
+        checkpoints: Its checkpoint sub-folder (None: <run>/checkpoints).
+        step_offset: Run steps before this phase.
+    """
+    checkpoint = run.last_checkpoint(checkpoints) if config.resume else None
+    run.mark_phase(phase, offset=step_offset, checkpoints=checkpoints, done=False)
+    if checkpoint is not None:
+        logger.info("phase %s: resuming from %s (step %d)", phase, checkpoint, checkpoint_step(checkpoint))
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint is not None else None)
+    steps = int(trainer.state.global_step)
+    run.mark_phase(phase, done=True, end_step=step_offset + steps)
+    return steps
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the trained agent
+
+
+def make_agent_spec(config: TrainConfig, tokenizer, data: TaskData):
+    """The agent spec of this run: the prompt, tools, template, parser and limits the rollouts use."""
+    from ..agent import AgentSpec
+
+    return AgentSpec.for_training(
+        config.model, tokenizer, data.environment_factory, system_prompt=data.system_prompt,
+        max_turns=config.max_turns + 1, max_new_tokens=config.max_completion_length, temperature=0.0,
+        top_p=1.0, tool_top_k=config.tool_top_k)
+
+
+def save_adapter(trainer, run: RunFolder, spec) -> Path:
+    """Save the final adapter and tokenizer to <run>/adapter, with agent_spec.json there and in the run folder."""
+    trainer.save_model(str(run.adapter_dir))
+    if run.main_process:
+        spec.save(run.adapter_dir)
+        spec.save(run.root)
+    return run.adapter_dir

@@ -1,0 +1,159 @@
+"""GRPO on TRL's `GRPOTrainer`, with the tool environment and the run's rewards.
+
+TRL runs the multi-turn loop on exact token ids (generate, parse calls, run tools, append results, generate again)
+and masks tool results out of the loss. Two things are added here:
+
+- **Calls in every form are recognized.** TRL parses calls with the tokenizer's `parse_response`, which only reads
+  the template's `<tool_call>` tags; the default model writes bare or fenced JSON (FACTS.md), so no tool would ever
+  run and every reward in a group would be equal. `install_tool_call_parser` makes the tokenizer parse with
+  `traces.parse_tool_calls` (tags, fences, bare JSON), the same parser the deployed agent uses, and records how each
+  call was written so the `format` reward can pay the tagged form more.
+- **Zero-variance groups are reported loudly** (`common.ZeroVarianceMonitor`): a warning and a metric when most
+  groups have identical rewards, instead of a run that silently learns nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from ..config import TrainConfig
+from ..traces import parse_tool_calls
+from .common import (
+    ProgressBar,
+    RewardSetup,
+    RunCallback,
+    RunFolder,
+    TaskData,
+    ZeroVarianceMonitor,
+    install_callbacks,
+    trainer_args,
+)
+
+logger = logging.getLogger("toolbrain_hub.training")
+
+# A response template that only tells TRL "this tokenizer can parse responses", for chat templates TRL does not
+# know; the parsing itself is ours (`install_tool_call_parser`).
+_GENERIC_RESPONSE_TEMPLATE = {"defaults": {"role": "assistant"}, "fields": {}}
+
+
+def install_tool_call_parser(tokenizer):
+    """Make TRL (and anything calling `tokenizer.parse_response`) read tool calls with `traces.parse_tool_calls`.
+
+    TRL's GRPO loop calls `tokenizer.parse_response(ids, prefix=..., tools=...)` on every generated turn when the
+    tokenizer has a response template; the returned message's `tool_calls` are what it executes. This sets TRL's
+    template for known chat templates (a generic one otherwise) and overrides `parse_response` on this tokenizer
+    instance: the turn's text is decoded and parsed for tagged, fenced and bare-JSON calls. The message also carries
+    `tool_call_format` ("tagged", "fenced", "bare") and `tool_call_errors`, which traces and rewards read.
+
+    Args:
+        tokenizer: A tokenizer (or a processor with `.tokenizer`).
+
+    Returns:
+        The same tokenizer.
+    """
+    inner = getattr(tokenizer, "tokenizer", tokenizer)
+    if getattr(inner, "_toolbrain_parser", False):
+        return tokenizer
+    if getattr(inner, "response_template", None) is None and getattr(inner, "response_schema", None) is None:
+        from trl.chat_template_utils import add_response_schema
+
+        try:
+            add_response_schema(tokenizer)
+        except ValueError:
+            logger.info("chat template unknown to TRL: tool calls are parsed by toolbrain_hub's parser alone")
+            inner.response_template = dict(_GENERIC_RESPONSE_TEMPLATE)
+
+    def parse_response(ids, prefix=None, tools=None, **kwargs) -> dict[str, Any]:
+        text = inner.decode(list(ids), skip_special_tokens=True)
+        return parse_tool_calls(text).to_message()
+
+    inner.parse_response = parse_response
+    inner._toolbrain_parser = True
+    return tokenizer
+
+
+def grpo_args(config: TrainConfig, run: RunFolder, rewards: RewardSetup, *, phase: str | None = None,
+              max_steps: int | None = None):
+    """The GRPOConfig of a run."""
+    from trl import GRPOConfig
+
+    return trainer_args(
+        GRPOConfig, config, run, phase=phase, max_steps=max_steps,
+        num_generations=config.num_generations,
+        max_completion_length=config.max_completion_length,
+        max_tool_calling_iterations=config.max_turns,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        beta=config.beta,
+        reward_weights=rewards.weights,
+        log_completions=False,
+        remove_unused_columns=False,
+        shuffle_dataset=True,
+    )
+
+
+def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft_config, data: TaskData,
+                  rewards: RewardSetup, phase: str = "train", checkpoint_phase: str | None = None,
+                  max_steps: int | None = None, step_offset: int = 0, total_steps: int | None = None,
+                  evaluate=None, progress: bool = True):
+    """A GRPOTrainer wired to the run folder: metrics, sampled traces, status, zero-variance alarm, progress bar.
+
+    Args:
+        config: The run's config.
+        run: The run folder.
+        model: The policy (a PEFT model when `peft_config` is None).
+        tokenizer: Its tokenizer; gets the lenient tool-call parser.
+        peft_config: LoRA config for TRL to apply, or None.
+        data: Tasks and environment.
+        rewards: Reward functions and weights.
+        phase: Name in the metrics rows.
+        checkpoint_phase: Checkpoint sub-folder (multi-phase runs).
+        max_steps: Steps of this phase.
+        step_offset: Steps of earlier phases.
+        total_steps: Steps of the whole run.
+        evaluate: `evaluate(step) -> dict` for the eval cadence, or None.
+        progress: Show the progress bar.
+
+    Returns:
+        (trainer, run_callback)
+    """
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # environment_factory is experimental in TRL 1.16
+    from trl import GRPOTrainer
+
+    install_tool_call_parser(tokenizer)
+    args = grpo_args(config, run, rewards, phase=checkpoint_phase, max_steps=max_steps)
+    trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=rewards.funcs, args=args,
+                          train_dataset=data.train, peft_config=peft_config,
+                          environment_factory=data.environment_factory)
+    steps = max_steps or config.max_steps
+    callback = RunCallback(run, phase=phase, step_offset=step_offset, total_steps=total_steps or steps,
+                           zero_variance=ZeroVarianceMonitor(config.zero_variance_threshold,
+                                                             config.zero_variance_window),
+                           trace_samples=config.trace_samples, evaluate=evaluate, eval_steps=config.eval_steps)
+    bar = ProgressBar(total_steps or steps, step_offset=step_offset, desc=f"grpo {phase}" if phase != "train"
+                      else "grpo", disable=not progress or None)
+    install_callbacks(trainer, callback, bar)
+    return trainer, callback
+
+
+def run_grpo(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | None = None, progress: bool = True):
+    """Train with GRPO: load the policy, tasks and rewards, train (resuming if asked), save the adapter and spec."""
+    from . import TrainResult
+    from .common import build_rewards, load_policy, load_task_data, make_agent_spec, run_trainer, save_adapter
+
+    model, tokenizer, peft_config, backend = load_policy(config, progress=progress)
+    data = load_task_data(config, tokenizer)
+    try:
+        rewards = build_rewards(config, extra_rewards)
+        logger.info("GRPO: %d tasks, %d tools, rewards %s (weights %s), backend %s", len(data.train),
+                    len(data.tool_specs), rewards.names, rewards.weights, backend)
+        spec = make_agent_spec(config, tokenizer, data)
+        trainer, callback = build_trainer(config, run, model=model, tokenizer=tokenizer, peft_config=peft_config,
+                                          data=data, rewards=rewards, progress=progress)
+        steps = run_trainer(trainer, config, run, phase="train")
+        adapter = save_adapter(trainer, run, spec)
+    finally:
+        data.close()
+    return TrainResult(output_dir=run.root, adapter_dir=adapter, steps=steps, metrics=callback.last_row)
