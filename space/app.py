@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import playground
+from . import playground, runs, tasks_tab, tools_tab
 
 TITLE = "ToolBrain Hub"
 
@@ -12,6 +12,10 @@ TITLE = "ToolBrain Hub"
 def build_app() -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nTeach an LLM agent to use your tools: schemas → tasks → training → published agent.")
+        runs.account_bar()
         with gr.Tabs():
+            # Each tab hands what it made (tools, a task dataset, a run, an agent) to the next one.
+            tools = tools_tab.build()
+            tasks_tab.build(tools)
             playground.build()
     return demo

@@ -1,0 +1,204 @@
+"""Tasks tab: generate a validated task dataset from the tools (schema-driven, a local model, or an endpoint), look
+at it, drop bad rows, save it to a folder or push it to the Hub with its dataset card."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import gradio as gr
+
+from . import runs, state
+
+GENERATORS = {"Schema-driven (offline, fast)": "schema", "A local model": "model",
+              "An OpenAI-compatible endpoint": "endpoint"}
+PREVIEW_HEADERS = ["id", "split", "kind", "difficulty", "query", "expected calls", "gold answer"]
+MAX_TASKS = 2000
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+
+
+def _preview(taskset) -> list[list]:
+    rows = []
+    for split_name, split in taskset.dataset.items():
+        for row in split:
+            calls = json.loads(row["expected_calls"])
+            calls_text = "; ".join(f"{c['name']}({json.dumps(c['arguments'], ensure_ascii=False)})" for c in calls)
+            rows.append([row["id"], split_name, row["kind"], row["difficulty"], row["query"], calls_text or "(none)",
+                         row["gold_answer"]])
+    return rows
+
+
+def _report(taskset) -> str:
+    report, cov = taskset.report, taskset.report.coverage
+    splits = ", ".join(f"{name} {size}" for name, size in cov.get("splits", {}).items())
+    lines = [f"**{report.kept} tasks** kept of {report.requested} requested ({splits}); generator "
+             f"`{report.generator}`, seed {report.seed}, {report.attempts} proposals, acceptance "
+             f"{report.acceptance_rate:.0%}, {report.elapsed_s:.1f} s."]
+    if report.rejected:
+        lines.append("Rejected proposals: " + ", ".join(f"{k} {v}" for k, v in sorted(report.rejected.items())) + ".")
+    if report.dropped:
+        lines.append("Dropped after retries: " + ", ".join(f"{k} {v}" for k, v in sorted(report.dropped.items())))
+    per_tool = ", ".join(f"`{name}` {n}" for name, n in cov.get("tools", {}).items())
+    lines.append(f"Per tool: {per_tool}; no-tool tasks: {cov.get('negatives', 0)}; difficulty: "
+                 + ", ".join(f"{k} {v}" for k, v in cov.get("difficulty", {}).items()) + ".")
+    if cov.get("tools_uncovered"):
+        lines.append(f"**No task uses:** {', '.join(cov['tools_uncovered'])}.")
+    return "\n\n".join(lines)
+
+
+def generate(tools, generator: str, model: str, endpoint: str, num: float, seed: float, test_size: float,
+             profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuthToken | None = None,
+             progress=gr.Progress(track_tqdm=True)):
+    """Generate tasks; returns (status, preview rows, task set state, removal choices)."""
+    from toolbrain_hub.tasks import generate_tasks
+
+    nothing = (gr.update(), None, gr.update(choices=[], value=[]))
+    if not tools:
+        return ("**No tools yet:** validate tool schemas in the **Tools** tab first.",) + nothing
+    kind = GENERATORS.get(generator, generator)
+    num = int(num or 0)
+    if not 1 <= num <= MAX_TASKS:
+        return (f"**Error:** the number of tasks must be between 1 and {MAX_TASKS}.",) + nothing
+    if kind == "schema":
+        source = "schema"
+    elif kind == "model":
+        source = (model or "").strip() or state.default_model()
+    else:
+        source = (endpoint or "").strip()
+        if not source.startswith(("http://", "https://")):
+            return ("**Error:** give the endpoint's base URL (http(s)://…, `URL#model` to name a model).",) + nothing
+    user = runs.current_user(profile, oauth_token)
+    try:
+        taskset = generate_tasks(tools, num=num, generator=source, seed=int(seed or 0), test_size=float(test_size),
+                                 token=user.token if kind == "endpoint" else None, progress=True)
+    except Exception as e:  # noqa: BLE001 - shown in the page instead of a traceback
+        return (f"**Task generation failed:** {type(e).__name__}: {e}",) + nothing
+    ids = [row[0] for row in _preview(taskset)]
+    return _report(taskset), _preview(taskset), taskset, gr.update(choices=ids, value=[])
+
+
+def pick_row(taskset, chosen: list[str], evt: gr.SelectData):
+    """Clicking a preview row toggles its task in the removal list."""
+    if taskset is None or evt.index is None:
+        return gr.update()
+    row = evt.row_value if getattr(evt, "row_value", None) else None
+    task_id = row[0] if row else None
+    chosen = list(chosen or [])
+    if task_id:
+        chosen.remove(task_id) if task_id in chosen else chosen.append(task_id)
+    return gr.update(value=chosen)
+
+
+def remove_rows(taskset, chosen: list[str]):
+    """Drop the chosen tasks; the coverage report is recomputed by the library."""
+    import dataclasses
+
+    from datasets import DatasetDict
+
+    from toolbrain_hub.tasks import TaskSet, coverage
+
+    if taskset is None:
+        return "**No tasks yet:** generate some first.", gr.update(), None, gr.update()
+    drop = set(chosen or [])
+    if not drop:
+        return "Pick rows to remove (click them in the table, or choose their ids).", gr.update(), taskset, \
+            gr.update()
+    dataset = DatasetDict({name: split.filter(lambda row: row["id"] not in drop)
+                           for name, split in taskset.dataset.items()})
+    kept = sum(len(split) for split in dataset.values())
+    report = dataclasses.replace(taskset.report, kept=kept, coverage=coverage(dataset, taskset.tools))
+    taskset = TaskSet(dataset=dataset, tools=taskset.tools, report=report)
+    ids = [row[0] for row in _preview(taskset)]
+    status = f"Removed {len(drop)} task(s).\n\n" + _report(taskset)
+    return status, _preview(taskset), taskset, gr.update(choices=ids, value=[])
+
+
+def _check_name(name: str) -> str:
+    name = (name or "").strip()
+    if not _NAME.match(name):
+        raise ValueError(f"invalid name {name!r}: use letters, digits, '.', '_' or '-' (at most 96 characters)")
+    return name
+
+
+def save(taskset, name: str, profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuthToken | None = None):
+    """Write the tasks to a local dataset folder; returns (status, dataset location for training)."""
+    from toolbrain_hub.tasks import save_tasks
+
+    if taskset is None:
+        return "**No tasks yet:** generate some first.", gr.update()
+    user = runs.current_user(profile, oauth_token)
+    if not user.signed_in:
+        return f"**Not signed in:** {user.problem}", gr.update()
+    try:
+        folder = runs.user_folder("datasets", user) / _check_name(name)
+        save_tasks(taskset, folder)
+    except Exception as e:  # noqa: BLE001
+        return f"**Saving failed:** {e}", gr.update()
+    return f"Saved {len(taskset)} tasks with their card to the folder `{folder}`.", str(folder)
+
+
+def push(taskset, name: str, private: bool, profile: gr.OAuthProfile | None = None,
+         oauth_token: gr.OAuthToken | None = None):
+    """Push the tasks with their card to the user's namespace; returns (status, dataset repo id for training)."""
+    from toolbrain_hub.hub import full_repo_id
+    from toolbrain_hub.tasks import push_tasks
+
+    if taskset is None:
+        return "**No tasks yet:** generate some first.", gr.update()
+    user = runs.current_user(profile, oauth_token)
+    if not user.token:
+        return f"**Cannot push:** {user.problem}", gr.update()
+    try:
+        repo_id = full_repo_id(_check_name(name), user.token) if "/" not in name else name.strip()
+        if repo_id.split("/")[0] != user.name:
+            return f"**Cannot push:** datasets go to your own namespace ({user.name}/…).", gr.update()
+        url = push_tasks(taskset, repo_id, token=user.token, private=bool(private))
+    except Exception as e:  # noqa: BLE001 - HubError messages say what to do, never the token
+        return f"**Push failed:** {e}", gr.update()
+    return f"Pushed {len(taskset)} tasks with their dataset card to [{repo_id}]({url}).", repo_id
+
+
+def build(tools_state: gr.State) -> gr.Textbox:
+    """Add the Tasks tab; returns the textbox holding where the task dataset is (a folder or a repo id)."""
+    taskset_state = gr.State(None)
+    with gr.Tab("2. Tasks", id="tasks"):
+        gr.Markdown("Generate tool-use tasks from the tool descriptions: each one has a request, the expected tool "
+                    "calls (validated against the schemas) and, when it is determined, the answer.")
+        with gr.Row():
+            generator = gr.Radio(list(GENERATORS), value=next(iter(GENERATORS)), label="Generator",
+                                 elem_id="tasks-generator")
+            num = gr.Number(40, label="Number of tasks", precision=0, minimum=1, maximum=MAX_TASKS,
+                            elem_id="tasks-num")
+            seed = gr.Number(0, label="Seed", precision=0, elem_id="tasks-seed")
+            test_size = gr.Slider(0, 0.5, value=0.2, step=0.05, label="Test fraction", elem_id="tasks-test-size")
+        with gr.Row():
+            model = gr.Textbox(state.default_model(), label="Local model (built-in name, folder or Hub id)",
+                               elem_id="tasks-model")
+            endpoint = gr.Textbox("", label="Endpoint URL (OpenAI-compatible; URL#model to name the model)",
+                                  placeholder="https://router.huggingface.co/v1#Qwen/Qwen2.5-7B-Instruct",
+                                  elem_id="tasks-endpoint")
+        run = gr.Button("Generate tasks", variant="primary", elem_id="tasks-generate")
+        status = gr.Markdown(elem_id="tasks-status")
+        preview = gr.Dataframe(headers=PREVIEW_HEADERS, value=[], label="Tasks (click a row to mark it for removal)",
+                               interactive=False, wrap=True, max_height=420, elem_id="tasks-preview")
+        with gr.Row():
+            chosen = gr.Dropdown([], value=[], multiselect=True, label="Tasks to remove", elem_id="tasks-remove-ids")
+            remove = gr.Button("Remove them", elem_id="tasks-remove")
+        with gr.Row():
+            name = gr.Textbox("my-tool-tasks", label="Dataset name", elem_id="tasks-name")
+            private = gr.Checkbox(True, label="Private on the Hub", elem_id="tasks-private")
+            save_btn = gr.Button("Save to a local folder", elem_id="tasks-save")
+            push_btn = gr.Button("Push to the Hub", elem_id="tasks-push")
+        saved = gr.Markdown(elem_id="tasks-saved")
+        location = gr.Textbox(label="Task dataset for training (folder or Hub repo id)", interactive=False,
+                              elem_id="tasks-location")
+
+        run.click(generate, [tools_state, generator, model, endpoint, num, seed, test_size],
+                  [status, preview, taskset_state, chosen], api_name="tasks_generate",
+                  concurrency_limit=1, concurrency_id="model")
+        preview.select(pick_row, [taskset_state, chosen], [chosen])
+        remove.click(remove_rows, [taskset_state, chosen], [status, preview, taskset_state, chosen],
+                     api_name="tasks_remove")
+        save_btn.click(save, [taskset_state, name], [saved, location], api_name="tasks_save")
+        push_btn.click(push, [taskset_state, name, private], [saved, location], api_name="tasks_push")
+    return location
