@@ -1,0 +1,415 @@
+"""The tool environment: Python, MCP (stdio and HTTP) and schema-only backends, errors, routing, TRL runs."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from toolbrain_hub.chat import ChatModel, ChatReply, LocalChatModel
+from toolbrain_hub.environment import (
+    ToolEnvironmentError,
+    environment_class,
+    episode_overhead,
+    make_environment_factory,
+    make_routed_environments,
+    row_query,
+)
+from toolbrain_hub.tools import load_tools
+
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+SERVER = str(Path(__file__).with_name("mcp_server_example.py"))
+
+
+def get_weather(city: str, unit: str = "celsius") -> dict:
+    """Current weather for a city.
+
+    Args:
+        city: City name, e.g. Paris.
+        unit: Temperature unit (choices: ["celsius", "fahrenheit"])
+    """
+    if city == "Atlantis":
+        raise LookupError("no weather station in Atlantis")
+    return {"city": city, "forecast": "sunny", "unit": unit}
+
+
+def convert(amount: float, currency: str) -> str:
+    """Convert an amount of euros to another currency.
+
+    Args:
+        amount: Amount in euros.
+        currency: Target currency code.
+    """
+    return f"{amount * 1.1:.2f} {currency}\n"
+
+
+SCHEMAS = [
+    {"type": "function", "function": {
+        "name": "search_flights", "description": "Search flights between two airports.",
+        "parameters": {"type": "object", "properties": {
+            "origin": {"type": "string", "description": "IATA code", "pattern": "^[A-Z]{3}$"},
+            "destination": {"type": "string", "description": "IATA code", "pattern": "^[A-Z]{3}$"},
+            "passengers": {"type": "integer", "minimum": 1, "maximum": 9, "description": "Travellers"}},
+            "required": ["origin", "destination"]}}},
+    {"type": "function", "function": {
+        "name": "book_hotel", "description": "Book a hotel room in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "City"},
+                                                        "nights": {"type": "integer", "description": "Nights"}},
+                       "required": ["city", "nights"]}}},
+]
+
+
+def _factory():
+    return make_environment_factory(implementations={"get_weather": get_weather, "convert": convert})
+
+
+# ------------------------------------------------------------------------------------------------ Python backend
+
+
+def test_python_tools_success_exception_invalid_unknown():
+    env = _factory()()
+    assert env.reset(prompt=[{"role": "user", "content": "Weather in Paris?"}]) is None
+    assert json.loads(env.get_weather(city="Paris")) == {"city": "Paris", "forecast": "sunny", "unit": "celsius"}
+    assert env.convert(amount=10, currency="USD") == "11.00 USD"  # stripped, as smolagents strips observations
+    assert json.loads(env.get_weather(city="Atlantis")) == {"error": "LookupError: no weather station in Atlantis"}
+    invalid = json.loads(env.get_weather(town="Paris"))["error"]
+    assert invalid.startswith("invalid arguments for get_weather") and "'city' is a required property" in invalid
+    assert "is not of type 'string'" in json.loads(env.get_weather(city=3))["error"]
+    assert "is not one of" in json.loads(env.get_weather(city="Paris", unit="kelvin"))["error"]
+    assert env("teleport", {"to": "Mars"}) == "{'error': 'Tool teleport not found.'}"  # TRL's own wording
+    assert json.loads(env("get_weather", '{"city": "Rome"}'))["city"] == "Rome"  # arguments as a JSON string
+    assert "not valid JSON" in json.loads(env("get_weather", "{city: Rome"))["error"]
+
+    calls = env.calls
+    assert [c.name for c in calls] == ["get_weather", "convert", "get_weather", "get_weather", "get_weather",
+                                       "get_weather", "teleport", "get_weather", "get_weather"]
+    assert [c.ok for c in calls] == [True, True, False, False, False, False, False, True, False]
+    assert calls[0].source == "python" and calls[0].arguments == {"city": "Paris"}
+    assert calls[2].error == "LookupError: no weather station in Atlantis" and calls[2].source == ""
+    assert all(c.latency_s > 0 for c in calls)
+    assert calls[2].to_dict()["result"] == calls[2].result
+    round_trip = type(calls[0]).from_dict(json.loads(json.dumps(calls[0].to_dict())))
+    assert round_trip == calls[0]
+    env.reset(query="next task")
+    assert env.calls == [] and env.query == "next task"
+
+
+def test_tool_methods_are_what_trl_renders():
+    from transformers.utils import get_json_schema
+
+    factory = _factory()
+    env = factory()
+    public = [name for name, _ in inspect.getmembers(type(env), predicate=inspect.isfunction)
+              if not name.startswith("_")]
+    assert public == ["convert", "get_weather", "reset"]  # what TRL lists: tools + reset, nothing else
+    rendered = [get_json_schema(getattr(env, name)) for name in ("convert", "get_weather")]
+    assert rendered == factory.tool_schemas
+    weather = factory.tool_schemas[1]["function"]
+    assert weather["name"] == "get_weather" and weather["description"] == "Current weather for a city."
+    assert weather["parameters"]["required"] == ["city"]
+    assert weather["parameters"]["properties"]["unit"]["enum"] == ["celsius", "fahrenheit"]
+    assert "self" not in str(inspect.signature(env.get_weather))
+
+
+def test_setup_errors_are_specific():
+    with pytest.raises(ToolEnvironmentError, match=r"no implementation for tools \['convert'\]"):
+        make_environment_factory([get_weather, convert], implementations={"get_weather": get_weather})
+    with pytest.raises(ToolEnvironmentError, match=r"unknown tools \['nope'\]"):
+        make_environment_factory([get_weather], implementations={"get_weather": get_weather, "nope": convert})
+    with pytest.raises(ToolEnvironmentError, match="not both"):
+        make_environment_factory([get_weather], implementations={"get_weather": get_weather}, mcp=["x"])
+    with pytest.raises(ToolEnvironmentError, match="schema-only mode needs tools"):
+        make_environment_factory()
+    reserved = {"name": "reset", "description": "Reset something.", "parameters": {"type": "object"}}
+    with pytest.raises(ToolEnvironmentError, match="'reset' cannot be an environment method"):
+        make_environment_factory([reserved])
+    env = _factory()()
+    with pytest.raises(ToolEnvironmentError, match=r"does not list \['convert'\]"):
+        env.reset(query="q", tools=json.dumps([{"type": "function", "function": {"name": "get_weather"}}]))
+
+
+# ---------------------------------------------------------------------------------------------------- schema-only
+
+
+def test_schema_only_validates_records_and_echoes():
+    factory = make_environment_factory(SCHEMAS)
+    env = factory()
+    env.reset(query="Fly me from Paris to Rome", tools=json.dumps(SCHEMAS))
+    ok = json.loads(env.search_flights(origin="CDG", destination="FCO", passengers=2))
+    assert ok == {"status": "ok", "tool": "search_flights",
+                  "arguments": {"origin": "CDG", "destination": "FCO", "passengers": 2}}
+    # Constraints not expressible in the prompt (pattern, maximum) are still enforced.
+    assert "does not match" in json.loads(env.search_flights(origin="Paris", destination="FCO"))["error"]
+    assert "greater than the maximum" in json.loads(env.search_flights(origin="CDG", destination="FCO",
+                                                                      passengers=12))["error"]
+    assert [(c.name, c.ok, c.source) for c in env.calls] == [
+        ("search_flights", True, "echo"), ("search_flights", False, ""), ("search_flights", False, "")]
+
+
+def test_schema_only_answers_from_recorded_results():
+    env = make_environment_factory(SCHEMAS)()
+    recorded = [
+        {"name": "search_flights", "arguments": {"origin": "CDG", "destination": "FCO"}, "result": {"flights": 3}},
+        {"name": "book_hotel", "result": "Booked: confirmation H-42"},
+    ]
+    env.reset(query="q", tool_results=json.dumps(recorded))
+    assert json.loads(env.search_flights(origin="CDG", destination="FCO")) == {"flights": 3}
+    assert env.book_hotel(city="Rome", nights=2) == "Booked: confirmation H-42"  # no "arguments": any call
+    assert json.loads(env.search_flights(origin="CDG", destination="LHR"))["status"] == "ok"  # no match: echo
+    assert [c.source for c in env.calls] == ["recorded", "recorded", "echo"]
+    env.reset(query="q", tool_results={"book_hotel": {"id": 7}})  # the {name: result} form, already parsed
+    assert json.loads(env.book_hotel(city="Oslo", nights=1)) == {"id": 7}
+    with pytest.raises(ToolEnvironmentError, match="column 'tool_results' is not valid JSON"):
+        env.reset(query="q", tool_results="[{")
+    with pytest.raises(ToolEnvironmentError, match="entry 0 needs 'name' and 'result'"):
+        env.reset(query="q", tool_results=[{"name": "book_hotel"}])
+
+
+class ScriptedSimulator(ChatModel):
+    """A ChatModel whose replies are given in advance (records what it was asked)."""
+
+    model_id = "scripted"
+
+    def __init__(self, replies):
+        self.replies = list(replies)
+        self.prompts = []
+
+    def chat(self, messages, **kwargs):
+        self.prompts.append(messages)
+        return ChatReply(text=self.replies.pop(0))
+
+
+def test_simulator_results_are_parsed_cached_and_checked():
+    simulator = ScriptedSimulator(['```json\n{"flights": [{"id": "AF123", "price": 99}]}\n```',
+                                   "Room booked.", "   "])
+    env = make_environment_factory(SCHEMAS, simulator=simulator)()
+    env.reset(query="Cheapest flight CDG to FCO?")
+    first = env.search_flights(origin="CDG", destination="FCO")
+    assert json.loads(first) == {"flights": [{"id": "AF123", "price": 99}]}
+    asked = simulator.prompts[0][1]["content"]
+    assert "search_flights" in asked and "Cheapest flight CDG to FCO?" in asked and '"origin": "CDG"' in asked
+    # Same task, tool and arguments (another rollout of the group): cached, the simulator is not asked again.
+    assert env.search_flights(origin="CDG", destination="FCO") == first and len(simulator.prompts) == 1
+    assert env.book_hotel(city="Rome", nights=1) == "Room booked."  # not JSON: the text is the result
+    assert "empty reply" in json.loads(env.book_hotel(city="Oslo", nights=1))["error"]
+    assert [c.source for c in env.calls] == ["simulated", "simulated", "simulated", ""]
+    # Invalid arguments never reach the simulator.
+    env.book_hotel(city="Oslo")
+    assert len(simulator.prompts) == 3 and not env.calls[-1].ok
+
+
+def test_simulator_with_a_real_local_model(tiny_model):
+    simulator = LocalChatModel(loaded=tiny_model)
+    env = make_environment_factory(SCHEMAS, simulator=simulator)()
+    env.reset(query="Book a hotel in Rome for two nights")
+    text = env.book_hotel(city="Rome", nights=2)
+    record = env.calls[0]
+    # The random tiny model writes noise or nothing: either way the call is recorded and the rollout goes on.
+    assert record.result == text and record.latency_s > 0
+    assert (record.source == "simulated" and text) or "simulator returned an empty reply" in record.error
+
+
+# ------------------------------------------------------------------------------------------------------------- MCP
+
+
+def test_mcp_over_stdio_lists_and_calls_tools():
+    factory = make_environment_factory(mcp=[sys.executable, SERVER])
+    try:
+        assert factory.tool_names == ("add", "broken", "get_weather")
+        weather = next(s for s in factory.tool_specs if s.name == "get_weather")
+        assert weather.required == ["city"] and weather.properties["city"]["type"] == "string"
+        env = factory()
+        env.reset(query="What is 2 + 3, and the weather in Paris?")
+        assert env.add(a=2, b=3) == "5"
+        assert env.get_weather(city="Paris") == "Paris: sunny, 21 C"
+        assert "unknown city: Gotham" in json.loads(env.get_weather(city="Gotham"))["error"]
+        assert "backend unavailable (test)" in json.loads(env.broken(reason="test"))["error"]
+        assert "is not of type 'integer'" in json.loads(env.add(a="two", b=3))["error"]  # checked before sending
+        assert [(c.name, c.ok, c.source) for c in env.calls] == [
+            ("add", True, "mcp"), ("get_weather", True, "mcp"), ("get_weather", False, ""), ("broken", False, ""),
+            ("add", False, "")]
+        # A second environment of the same factory shares the connection.
+        other = factory()
+        other.reset(query="x")
+        assert other.add(a=1, b=1) == "2" and len(env.calls) == 5
+        subset = make_environment_factory([s for s in factory.tool_specs if s.name == "add"], mcp=factory.backend)
+        assert subset.tool_names == ("add",)
+        with pytest.raises(ToolEnvironmentError, match=r"has no tools \['book_hotel'\]"):
+            make_environment_factory(SCHEMAS[1:], mcp=factory.backend)
+    finally:
+        factory.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_mcp_over_streamable_http():
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, SERVER, "--http", str(port)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        factory = make_environment_factory(mcp=f"http://127.0.0.1:{port}/mcp?token=secret")
+        try:
+            assert "secret" not in factory.backend.description
+            env = factory()
+            env.reset(query="add")
+            assert env.add(a=40, b=2) == "42"
+            assert "backend unavailable" in json.loads(env.broken(reason="x"))["error"]
+        finally:
+            factory.close()
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_mcp_connection_failure_is_clear():
+    with pytest.raises(ToolEnvironmentError, match="cannot connect to the MCP server"):
+        make_environment_factory(mcp=[sys.executable, "-c", "import sys; sys.exit(3)"])
+
+
+# ------------------------------------------------------------------------------------------------------- retrieval
+
+
+def _retrieval_tools():
+    def tool(name, description):
+        return {"name": name, "description": description,
+                "parameters": {"type": "object", "properties": {"q": {"type": "string", "description": "Query"}},
+                               "required": ["q"]}}
+
+    return load_tools([
+        tool("get_weather", "Current weather and temperature forecast for a city"),
+        tool("search_emails", "Search the user's email inbox by keywords, sender or date"),
+        tool("convert_currency", "Convert an amount of money between currencies at today's exchange rate"),
+        tool("translate_text", "Translate a text into another language"),
+        tool("book_restaurant", "Reserve a table at a restaurant for a number of people"),
+        tool("stock_price", "Latest share price of a company on the stock market"),
+    ])
+
+
+def test_routed_environments_expose_top_k_tools_per_row():
+    tools = _retrieval_tools()
+    rows = [{"query": "Will it rain in Oslo tomorrow?"},
+            {"query": "How many dollars is 50 euros?"},
+            {"prompt": [{"role": "user", "content": "Find the email Bob sent me about the invoice"}]}]
+    routed, factories = make_routed_environments(rows, tools, top_k=2)
+    assert len(routed) == 3 and all("environment" in row for row in routed)
+    exposed = [factories[row["environment"]].tool_names for row in routed]
+    assert all(len(names) == 2 for names in exposed)
+    assert "get_weather" in exposed[0] and "convert_currency" in exposed[1] and "search_emails" in exposed[2]
+    env = factories[routed[2]["environment"]]()
+    env.reset(**{k: v for k, v in routed[2].items() if k != "environment"})
+    assert json.loads(env.search_emails(q="invoice"))["status"] == "ok"
+    assert env("stock_price", {"q": "ACME"}) == "{'error': 'Tool stock_price not found.'}"
+    assert row_query(rows[2]) == "Find the email Bob sent me about the invoice"
+
+    from datasets import Dataset
+
+    dataset, factories2 = make_routed_environments(Dataset.from_list(rows[:2]), tools, top_k=2)
+    assert dataset.column_names == ["query", "environment"] and set(factories2) <= set(factories)
+
+
+def test_routed_environments_per_row_tool_sets():
+    rows = [{"query": "flight", "tools": json.dumps(SCHEMAS[:1])},
+            {"query": "hotel", "tools": json.dumps(SCHEMAS[1:])},
+            {"query": "both", "tools": json.dumps(SCHEMAS)}]
+    routed, factories = make_routed_environments(rows)
+    assert [factories[r["environment"]].tool_names for r in routed] == [
+        ("search_flights",), ("book_hotel",), ("book_hotel", "search_flights")]
+    env = factories[routed[1]["environment"]]()
+    env.reset(**{k: v for k, v in routed[1].items() if k != "environment"})  # its row lists its tools: accepted
+    with pytest.raises(ToolEnvironmentError, match="already has an 'environment' column"):
+        make_routed_environments(routed)
+    with pytest.raises(ToolEnvironmentError, match=r"lists tools \['book_hotel'\]"):
+        make_routed_environments(rows, SCHEMAS[:1])
+
+
+def test_episode_overhead_is_microseconds():
+    stats = episode_overhead(_factory(), {"query": "Weather in Paris?", "prompt": []},
+                             [("get_weather", {"city": "Paris"}), ("convert", {"amount": 3, "currency": "USD"}),
+                              ("get_weather", {"town": "x"})], repeats=100)
+    print("environment overhead per episode (reset + 3 calls):", stats)
+    assert stats["episodes"] == 100 and stats["calls_per_episode"] == 3
+    # Generation of one turn takes ~0.1 s even for the tiny model; the environment must be orders below it.
+    assert 0 < stats["median_us"] < 5_000
+
+
+# ------------------------------------------------------------------------------------------------------------- TRL
+
+
+def _grpo_args(tmp_path, **kwargs):
+    from trl import GRPOConfig
+
+    return GRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, per_device_train_batch_size=2,
+                      num_generations=2, max_steps=1, report_to=[], save_strategy="no", logging_steps=1,
+                      **kwargs)
+
+
+def test_grpo_one_step_with_environment_factory(tiny_model_dir, tmp_path):
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    def reward(env):
+        return float(sum(call.ok for call in env.calls))
+
+    factory = make_environment_factory(implementations={"get_weather": get_weather, "convert": convert},
+                                       reward=reward)
+    seen = []
+
+    def length_reward(completions, environments, **kwargs):
+        seen.extend(environments)
+        return [0.0 for _ in completions]
+
+    rows = [{"prompt": [{"role": "user", "content": "Weather in Paris?"}], "query": "Weather in Paris?"}] * 2
+    trainer = GRPOTrainer(model=str(tiny_model_dir), reward_funcs=[length_reward],
+                          args=_grpo_args(tmp_path, max_completion_length=16, max_tool_calling_iterations=1),
+                          train_dataset=Dataset.from_list(rows), environment_factory=factory)
+    trainer.train()
+    assert trainer.state.global_step == 1
+    assert len(seen) == 2 and all(env.query == "Weather in Paris?" for env in seen)
+    logged = trainer.state.log_history[0]
+    assert "rewards/ToolEnvironment/mean" in logged and "tools/call_frequency" in logged
+
+
+def test_grpo_routed_prompts_show_only_the_rows_tools(tiny_model_dir, tmp_path):
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    rows = [{"prompt": [{"role": "user", "content": "Will it rain in Oslo?"}], "query": "Will it rain in Oslo?"}] * 2
+    dataset, factories = make_routed_environments(Dataset.from_list(rows), _retrieval_tools(), top_k=1)
+    trainer = GRPOTrainer(model=str(tiny_model_dir), reward_funcs=[lambda completions, **kw: [0.0] * len(completions)],
+                          args=_grpo_args(tmp_path, max_completion_length=8), train_dataset=dataset,
+                          environment_factory=factories)
+    rendered = []
+    tokenize = trainer._tokenize_prompts
+
+    def capture(prompts):
+        out = tokenize(prompts)
+        rendered.extend(trainer.processing_class.decode(ids) for ids in out[0])
+        return out
+
+    trainer._tokenize_prompts = capture
+    trainer.train()
+    assert len(rendered) == 2
+    assert all('"name": "get_weather"' in text and '"name": "stock_price"' not in text for text in rendered)
+
+
+def test_environment_class_checks_names():
+    with pytest.raises(ToolEnvironmentError, match="must be Python identifiers"):
+        environment_class([{"name": "get-weather", "description": "x", "parameters": {"type": "object"}}])
