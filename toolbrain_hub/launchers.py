@@ -6,8 +6,8 @@
   the same folder, so a UI follows a run by reading files and never blocks. Cancel kills the whole process group.
 - `HFJobsLauncher` runs the same training command on Hugging Face hardware through `huggingface_hub.run_job`: a
   small bootstrap installs toolbrain-hub if the image lacks it, then `python -m toolbrain_hub.launchers job` writes
-  the config, runs the same `train` command (the task dataset is pulled from the Hub by the training itself) and
-  publishes the run folder (adapter, agent spec, card) to the output repo before the job ends: the job's disk is
+  the config, runs the same `train` command (the task dataset is pulled from the Hub by the training itself), and
+  the training pushes the adapter with its agent spec to `push_to` before the job ends: the job's disk is
   ephemeral. The user's token goes to the job as a secret, never into the config, the env or a file. A timeout is
   always set.
 - `RunManager` ties them to the run registry (`toolbrain_hub.runs`): it creates run records, starts at most
@@ -378,9 +378,9 @@ class HFJobsLauncher(Launcher):
         config = TrainConfig.from_dict(record.config)
         self.check(config, token=token)
         push_to = config.push_to
-        config.output_dir, config.push_to = "", None  # the job picks its own folder and publishes at the end
+        config.output_dir = ""  # the job picks its own folder
         env = {**self.env, "TOOLBRAIN_HUB_CONFIG": config.to_yaml(), "TOOLBRAIN_HUB_RUN_ID": record.id,
-               "TOOLBRAIN_HUB_PUSH_TO": push_to, "TOOLBRAIN_HUB_INSTALL": json.dumps(self.install),
+               "TOOLBRAIN_HUB_INSTALL": json.dumps(self.install),
                "PYTHONUNBUFFERED": "1"}
         if endpoint() != "https://huggingface.co":
             env["HF_ENDPOINT"] = endpoint()  # a mirror or a test server
@@ -464,33 +464,20 @@ def _is_builtin_model(name: str) -> bool:
 
 
 def run_job_inside() -> int:
-    """What an HF Job runs after the bootstrap: write the config, train (the same command as a local run), then
-    publish the run folder to `TOOLBRAIN_HUB_PUSH_TO` before the container goes away."""
+    """What an HF Job runs after the bootstrap: write the config, then run the same `train` command as a local run;
+    the training pushes the adapter and its agent spec to the config's `push_to` before the container goes away."""
     import tempfile
 
     work = Path(os.environ.get("TOOLBRAIN_HUB_WORK") or tempfile.mkdtemp(prefix="toolbrain-job-"))
     run_dir = work / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
-    config_file = run_dir / "config.yaml"
+    config_file = work / "config.yaml"
     config_file.write_text(os.environ["TOOLBRAIN_HUB_CONFIG"], encoding="utf-8")
-    repo = os.environ["TOOLBRAIN_HUB_PUSH_TO"]
-    print(f"toolbrain-hub job: run {os.environ.get('TOOLBRAIN_HUB_RUN_ID', '?')} -> {repo}", flush=True)
-    command = train_command(config_file) + ["--output_dir", str(run_dir)]
-    returncode = subprocess.call(command)
+    print(f"toolbrain-hub job: run {os.environ.get('TOOLBRAIN_HUB_RUN_ID', '?')}", flush=True)
+    returncode = subprocess.call(train_command(config_file) + ["--output_dir", str(run_dir)])
     if returncode != 0:
         print(f"error: training failed with exit code {returncode}", flush=True)
-        return returncode
-    returncode = subprocess.call(publish_command(run_dir, repo))
-    if returncode != 0:
-        print(f"error: publishing to {repo} failed with exit code {returncode}", flush=True)
-        return returncode
-    print(f"toolbrain-hub job: done, the trained agent is at {repo}", flush=True)
-    return 0
-
-
-def publish_command(run_dir: str | Path, repo_id: str, *, python: str | None = None) -> list[str]:
-    """`toolbrain-hub publish RUN_DIR --repo REPO_ID` as a command."""
-    return [python or sys.executable, "-m", "toolbrain_hub.cli", "publish", str(run_dir), "--repo", repo_id]
+    return returncode
 
 
 # ---------------------------------------------------------------------------------------------------------------------
