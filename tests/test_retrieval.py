@@ -8,7 +8,14 @@ import pytest
 
 from toolbrain_hub import retrieval
 from toolbrain_hub.models import ModelError
-from toolbrain_hub.retrieval import DEFAULT_EMBEDDER, ToolRetriever, embedder_path, load_embedder, tool_text
+from toolbrain_hub.retrieval import (
+    DEFAULT_EMBEDDER,
+    ToolRetriever,
+    embedder_path,
+    load_embedder,
+    split_request,
+    tool_text,
+)
 from toolbrain_hub.tools import ToolSchemaError, ToolSpec
 
 Tool = ToolSpec
@@ -78,6 +85,26 @@ def test_batched_search_matches_single_queries_and_scores_are_sorted(retriever):
     assert retriever.search([], k=2) == []
 
 
+def test_split_request_finds_the_parts_of_multi_part_requests():
+    assert split_request("Track order 7 and then get the forecast for Lima") == ["Track order 7",
+                                                                                 "get the forecast for Lima"]
+    assert split_request("Book the hotel. After that, email Ann the dates") == ["Book the hotel.",
+                                                                               "After that, email Ann the dates"]
+    assert split_request("When's the next 42 bus from Central Station?") == []
+    assert split_request("Hi! Find me a hotel in Lisbon") == []  # a one-word greeting is not a part
+
+
+def test_every_part_of_a_multi_part_request_gets_a_tool(retriever):
+    query = "Translate 'thank you' into Korean, then add a dentist appointment to my calendar for Friday at 9"
+    both = {t.name for t in retriever.top_k(query, k=2)}
+    assert both == {"translate_text", "create_calendar_event"}
+    # Each part's best tool leads the ranking; their similarities are the fused (best-part) ones.
+    scored = retriever.search_scored([query], k=len(TOOLS))[0]
+    assert {t.name for t, _ in scored[:2]} == both
+    fused = retriever.scores([query])[0]
+    assert [s for _, s in scored] == [float(fused[TOOLS.index(t)]) for t, _ in scored]
+
+
 def test_openai_and_mcp_json_are_accepted(tmp_path):
     openai = [t.to_openai() for t in TOOLS]
     mcp = {"tools": [{"name": t.name, "description": t.description, "inputSchema": t.parameters} for t in TOOLS]}
@@ -128,7 +155,7 @@ def test_bad_tool_sets_are_rejected_like_load_tools_does():
 
 
 def test_more_tools_than_the_upload_limit_are_fine():
-    many = [ToolSpec(f"tool_{i}", f"Does thing number {i}.") for i in range(300)]
+    many = [ToolSpec(f"tool_{i}", f"Does thing number {i}.") for i in range(257)]  # MAX_TOOLS + 1
     assert len(ToolRetriever(many).top_k("thing number 7", k=5)) == 5
 
 

@@ -14,6 +14,7 @@ retriever.top_k("Find emails from Alice", k=3)   # -> the 3 best tools, most rel
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from dataclasses import dataclass
 from importlib import metadata
@@ -128,6 +129,22 @@ def load_embedder(model: str = DEFAULT_EMBEDDER, device: str = "cpu"):
         return st
 
 
+# Where one request asks for several things: sentence ends, and ", then"/", also"/", next"/"and then"... A single
+# embedding of "Track order 7 and then get the forecast for Lima" sits between both tools and may miss one.
+_CLAUSE_BREAK = re.compile(
+    r"(?<=[.!?;])\s+|,\s*(?:and\s+)?(?:then|also|after that|next)\b[,:]?\s*|\s+and\s+(?:then|also)\b[,:]?\s*", re.I)
+
+
+def split_request(query: str) -> list[str]:
+    """The clauses of a multi-part request (sentences, ", then ...", "and also ..."), or [] for a one-part request.
+
+    Args:
+        query: The user request.
+    """
+    parts = [p.strip() for p in _CLAUSE_BREAK.split(query) if p and len(p.split()) >= 2]
+    return parts if len(parts) > 1 else []
+
+
 def tool_text(tool: ToolSpec) -> str:
     """The text embedded for a tool: "name: description" plus each parameter's name and description.
 
@@ -147,7 +164,9 @@ class ToolRetriever:
     """Selects the top-k tools for a query by cosine similarity of sentence embeddings.
 
     Tool embeddings are computed on first use and cached per process (by model and tool text), so building a
-    retriever again over the same tools costs no encoding.
+    retriever again over the same tools costs no encoding. A request with several parts ("Track my order, then get
+    the forecast for Lima") is also matched part by part, and each tool keeps its best similarity, so one tool per
+    part can reach the top k.
 
     Args:
         tools: ToolSpecs, or anything `tools.load_tools` reads (OpenAI or MCP tool JSON, a file path, Python
@@ -156,9 +175,11 @@ class ToolRetriever:
             a Hub model id.
         device: "cpu" (default), "cuda[:N]" or "auto".
         batch_size: Encoding batch size.
+        split_requests: Also match each part of a multi-part request (see `split_request`).
     """
 
-    def __init__(self, tools: Any, model: str = DEFAULT_EMBEDDER, device: str = "cpu", batch_size: int = 64):
+    def __init__(self, tools: Any, model: str = DEFAULT_EMBEDDER, device: str = "cpu", batch_size: int = 64,
+                 split_requests: bool = True):
         # Retrieval exists for large tool sets: lift load_tools' upload limits, keep its validation.
         specs = load_tools(tools, max_tools=_MAX_TOOLS, max_bytes=_MAX_BYTES)
         if isinstance(tools, list | tuple) and all(isinstance(t, ToolSpec) for t in tools):
@@ -169,6 +190,7 @@ class ToolRetriever:
         self.model_name = str(model)
         self.device = device
         self.batch_size = batch_size
+        self.split_requests = split_requests
         self._embeddings = None
         self._model = None
 
@@ -196,14 +218,38 @@ class ToolRetriever:
             self._embeddings = torch.stack([_tool_vectors[key] for key in keys])
         return self._embeddings
 
-    def scores(self, queries: list[str]):
-        """(num_queries, num_tools) cosine similarities as a torch tensor."""
+    def _score(self, queries: list[str]):
+        """Fused similarities (num_queries, num_tools) and, per query, the best tool of each of its parts."""
         if isinstance(queries, str) or not all(isinstance(q, str) for q in queries):
             raise TypeError("queries must be a list of strings")
-        return self._encode(list(queries)) @ self.embeddings.T
+        queries = list(queries)
+        parts = [split_request(q) if self.split_requests else [] for q in queries]
+        # One encoding call for the requests and all their parts.
+        sims = self._encode(queries + [p for ps in parts for p in ps]) @ self.embeddings.T
+        fused, offset = sims[: len(queries)].clone(), len(queries)
+        heads: list[list[int]] = []
+        for i, ps in enumerate(parts):
+            part_sims = sims[offset: offset + len(ps)]
+            offset += len(ps)
+            if not ps:
+                heads.append([])
+                continue
+            fused[i] = part_sims.max(dim=0).values.maximum(fused[i])
+            best, best_index = part_sims.max(dim=1)
+            ranked = sorted(zip(best.tolist(), best_index.tolist(), strict=True), reverse=True)
+            heads.append(list(dict.fromkeys(j for _, j in ranked)))
+        return fused, heads
+
+    def scores(self, queries: list[str]):
+        """(num_queries, num_tools) cosine similarities as a torch tensor; for a multi-part request, each tool's best
+        similarity over the whole request and its parts."""
+        return self._score(queries)[0]
 
     def search_scored(self, queries: list[str], k: int = 3) -> list[list[tuple[ToolSpec, float]]]:
-        """For each query, its k best (tool, cosine similarity) pairs, best first.
+        """For each query, its k best (tool, similarity) pairs, best first.
+
+        For a multi-part request the best tool of each part comes first (so every part is served when k is at
+        least the number of parts), then the rest by similarity.
 
         Args:
             queries: Query strings.
@@ -216,9 +262,13 @@ class ToolRetriever:
         import torch
 
         k = min(k, len(self.tools))
-        values, indices = torch.topk(self.scores(queries), k, dim=1)
-        return [[(self.tools[i], float(v)) for v, i in zip(vs.tolist(), ix.tolist(), strict=True)]
-                for vs, ix in zip(values, indices, strict=True)]
+        fused, heads = self._score(queries)
+        out = []
+        for row, head in zip(fused, heads, strict=True):
+            top = torch.topk(row, min(len(self.tools), k + len(head))).indices.tolist()
+            order = (head + [j for j in top if j not in head])[:k]
+            out.append([(self.tools[j], float(row[j])) for j in order])
+        return out
 
     def search(self, queries: list[str], k: int = 3) -> list[list[ToolSpec]]:
         """For each query, its k most relevant tools, best first (one batched embedding call).
