@@ -312,6 +312,7 @@ def test_routed_environments_expose_top_k_tools_per_row():
     assert len(routed) == 3 and all("environment" in row for row in routed)
     exposed = [factories[row["environment"]].tool_names for row in routed]
     assert all(len(names) == 2 for names in exposed)
+    assert all(len(f.tool_pool) == 6 for f in factories.values())  # what an agent spec keeps for retrieval
     assert "get_weather" in exposed[0] and "convert_currency" in exposed[1] and "search_emails" in exposed[2]
     env = factories[routed[2]["environment"]]()
     env.reset(**{k: v for k, v in routed[2].items() if k != "environment"})

@@ -262,9 +262,10 @@ def _training_tool_specs(tools: Any) -> list[ToolSpec]:
     if isinstance(tools, ToolEnvironment):
         return list(tools.tool_specs)
     if isinstance(tools, dict) and tools and all(isinstance(f, EnvironmentFactory) for f in tools.values()):
+        # Routed environments: keep every tool a row could be given, so retrieval at inference has the same pool.
         union: dict[str, ToolSpec] = {}
         for factory in tools.values():
-            for spec in factory.tool_specs:
+            for spec in factory.tool_pool:
                 union.setdefault(spec.name, spec)
         return list(union.values())
     if isinstance(tools, (list, tuple)) and tools and all(isinstance(t, ToolSpec) for t in tools):

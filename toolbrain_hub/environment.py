@@ -467,13 +467,15 @@ class EnvironmentFactory:
         environment_cls: A class from `environment_class`.
         backend: Shared by every environment this factory makes.
         reward: Optional `reward(env) -> float`, exposed as `get_reward()`.
+        pool: For a routed environment, all the tools its subset was chosen from (see `tool_pool`).
     """
 
     def __init__(self, environment_cls: type[ToolEnvironment], backend: ToolBackend,
-                 reward: Callable[[ToolEnvironment], float] | None = None):
+                 reward: Callable[[ToolEnvironment], float] | None = None, pool: list[ToolSpec] | None = None):
         self.environment_class = environment_cls
         self.backend = backend
         self.reward = reward
+        self._pool = tuple(pool) if pool is not None else None
 
     def __call__(self) -> ToolEnvironment:
         return self.environment_class(self.backend, reward=self.reward)
@@ -489,6 +491,12 @@ class EnvironmentFactory:
     @property
     def tool_names(self) -> tuple[str, ...]:
         return self.environment_class.tool_names
+
+    @property
+    def tool_pool(self) -> tuple[ToolSpec, ...]:
+        """Every tool an episode could be given: the routed set's whole pool (what an agent spec must keep for
+        retrieval at inference), else this environment's tools."""
+        return self._pool if self._pool is not None else self.tool_specs
 
     def close(self) -> None:
         """Close the backend (the MCP connection, if any)."""
@@ -601,7 +609,7 @@ def make_routed_environments(dataset: Any, tools: Any = None, *, top_k: int | No
             if not subset:
                 raise ToolEnvironmentError("a row ended up with no tools")
             cls = environment_class(subset, reward=reward is not None, tools_column=tools_column)
-            factories[key] = EnvironmentFactory(cls, backend, reward)
+            factories[key] = EnvironmentFactory(cls, backend, reward, pool=specs)
         keys.append(key)
     if hasattr(dataset, "add_column"):
         return dataset.add_column("environment", keys), factories
