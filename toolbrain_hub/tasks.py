@@ -377,13 +377,15 @@ def _split(rows: list[dict], test_size: float, seed: int):
     from datasets import Dataset, DatasetDict
 
     rng = random.Random(seed + 1)
+    groups = {kind: [r for r in rows if r["kind"] == kind] for kind in KINDS}
+    # round(N * test_size) test tasks in all, shared between kinds in proportion (largest remainder first).
+    n_test = round(len(rows) * test_size)
+    per_kind = _apportion(n_test, {k: len(g) / len(rows) for k, g in groups.items()}) if rows else {}
     train, test = [], []
-    for kind in KINDS:
-        group = [r for r in rows if r["kind"] == kind]
+    for kind, group in groups.items():
         rng.shuffle(group)
-        n_test = round(len(group) * test_size)
-        test += group[:n_test]
-        train += group[n_test:]
+        test += group[: per_kind.get(kind, 0)]
+        train += group[per_kind.get(kind, 0):]
     rng.shuffle(train)
     rng.shuffle(test)
     for r in test:
