@@ -274,3 +274,40 @@ def test_bad_settings_are_rejected(server):
         GroupJudge(server.url, max_retries=-1)
     with pytest.raises(ValueError, match="at least one trace"):
         GroupJudge(server.url).score_group(TASK, [])
+
+
+def test_judge_reward_in_a_real_grpo_step(tiny_model_dir, tmp_path):
+    """TRL calls the adapter once per batch; each prompt's generations go to the judge as one group over HTTP."""
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    def longest_wins(body: dict) -> str:  # a deterministic "judge" that prefers longer traces, so advantages vary
+        traces = re.findall(r'<trace id="(\d+)">\n(.*?)\n</trace>', body["messages"][1]["content"], re.DOTALL)
+        longest = max(len(text) for _, text in traces) or 1
+        return _reply([round(len(text) / longest, 3) for _, text in traces], [tid for tid, _ in traces])
+
+    dataset = Dataset.from_list([
+        {"prompt": [{"role": "user", "content": "Weather in Paris?"}], "query": "Weather in Paris?",
+         "expected_calls": TASK["expected_calls"], "gold_answer": "Sunny"},
+        {"prompt": [{"role": "user", "content": "Say hello."}], "query": "Say hello.", "expected_calls": "[]",
+         "gold_answer": "Hello!"},
+    ])
+    with ScriptedOpenAIServer(longest_wins) as judge_server:
+        judge = GroupJudge(judge_server.url)
+        args = GRPOConfig(
+            output_dir=str(tmp_path), use_cpu=True, bf16=False, per_device_train_batch_size=4, num_generations=2,
+            max_completion_length=12, max_steps=1, logging_steps=1, report_to=[], save_strategy="no",
+            activation_checkpointing=False, seed=0,
+        )
+        trainer = GRPOTrainer(model=str(tiny_model_dir), reward_funcs=[judge.as_reward_func()], args=args,
+                              train_dataset=dataset)
+        trainer.train()
+        assert judge_server.request_count == 2  # one judge call per prompt group, never one per completion
+        for request in judge_server.requests:
+            user = request["messages"][1]["content"]
+            assert user.count('<trace id="') == 2 and "exactly 2 entries" in request["messages"][0]["content"]
+    assert {r["messages"][1]["content"].splitlines()[0] for r in judge_server.requests} == {
+        "Task: Weather in Paris?", "Task: Say hello."}
+    logs = trainer.state.log_history[0]
+    assert "rewards/llm_judge/mean" in logs and logs["llm_judge/calls"] == 2.0 and logs["llm_judge/fallbacks"] == 0.0
+    assert judge.stats.calls == 2 and judge.stats.failures == 0
