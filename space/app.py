@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import playground, runs, tasks_tab, tools_tab
+from . import playground, runs, tasks_tab, tools_tab, train_tab
 
 TITLE = "ToolBrain Hub"
 
@@ -16,6 +16,7 @@ def build_app() -> gr.Blocks:
         with gr.Tabs():
             # Each tab hands what it made (tools, a task dataset, a run, an agent) to the next one.
             tools = tools_tab.build()
-            tasks_tab.build(tools)
+            dataset = tasks_tab.build(tools)
+            train_tab.build(dataset)
             playground.build()
     return demo
