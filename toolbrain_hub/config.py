@@ -120,7 +120,7 @@ class TrainConfig:
         max_prompt_length: Tasks whose rendered prompt (tools included) is longer are dropped, with a warning.
         temperature: Sampling temperature of rollouts.
         top_p: Nucleus sampling of rollouts.
-        beta: KL coefficient (GRPO; 0 skips the reference model pass) or DPO's beta.
+        beta: GRPO's KL coefficient (0 skips the reference model's forward pass).
         seed: Random seed.
         eval_steps: Evaluate on held-out tasks every N steps (0: only before and after, when evaluation exists).
         eval_tasks: Number of held-out tasks for that evaluation.
@@ -137,6 +137,7 @@ class TrainConfig:
         max_tasks: Use at most this many training tasks.
         preferences: DPO only: a dataset (folder or repo) with prompt/chosen/rejected instead of on-policy pairs.
         dpo_margin: DPO only: minimum reward gap between the best and worst rollout of a task to form a pair.
+        dpo_beta: DPO only: the DPO temperature (strength of the implicit KL penalty).
         traces: SFT only: a traces file (JSONL of chat messages) or dataset; default: gold traces from the tasks.
         teacher: Distill only: the teacher model (local or endpoint, as for `judge.model`).
         reward_threshold: Distill only: keep teacher traces whose total reward is at least this.
@@ -186,6 +187,7 @@ class TrainConfig:
     max_tasks: int | None = None
     preferences: str | None = None
     dpo_margin: float = 0.1
+    dpo_beta: float = 0.1
     traces: str | None = None
     teacher: str | None = None
     reward_threshold: float = 0.5
@@ -288,6 +290,9 @@ class TrainConfig:
                                   f"dataset repo id")
         if self.tasks:
             _check_data_ref("tasks", self.tasks)
+        elif not self.tools:
+            raise ConfigError(f"tools is required for {self.algorithm} without tasks: the tool schema file the "
+                              f"{'traces' if self.algorithm == 'sft' else 'preferences'} use")
         for name in ("tools", "implementations"):
             value = getattr(self, name)
             if value is not None:
@@ -387,6 +392,7 @@ class TrainConfig:
         _check_number("dpo_margin", self.dpo_margin)
         if self.dpo_margin < 0:
             raise ConfigError(f"dpo_margin must be >= 0, got {self.dpo_margin}")
+        _check_number("dpo_beta", self.dpo_beta, positive=True)
         if self.traces is not None:
             _check_text("traces", self.traces)
             _check_data_ref("traces", self.traces)

@@ -646,8 +646,6 @@ def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progr
         from ..models import ModelError
 
         raise ModelError(f"Cannot load model {config.model!r}: {e}") from None
-    if config.gradient_checkpointing:
-        model.config.use_cache = False
     peft_config = lora_config(config)
     if adapter is not None:
         from peft import PeftModel
@@ -750,7 +748,7 @@ class TaskData:
 
     def tools_for(self, row: dict[str, Any]) -> list[dict]:
         """The tool schemas a row's prompt is rendered with (exactly what TRL renders: the environment's methods)."""
-        return [{"type": "function", "function": schema} for schema in self.factory_for(row).tool_schemas]
+        return [dict(schema) for schema in self.factory_for(row).tool_schemas]
 
     @property
     def tool_schemas(self) -> list[dict]:
@@ -759,8 +757,8 @@ class TaskData:
             self.environment_factory]
         seen: dict[str, dict] = {}
         for factory in factories:
-            for schema in factory.tool_schemas:
-                seen.setdefault(schema["name"], {"type": "function", "function": schema})
+            for schema in factory.tool_schemas:  # {"type": "function", "function": {"name": ...}}
+                seen.setdefault(schema["function"]["name"], dict(schema))
         return [seen[name] for name in sorted(seen)]
 
     def close(self) -> None:
@@ -892,6 +890,18 @@ def load_task_data(config: TrainConfig, tokenizer=None, *, progress: bool = Fals
         raise ConfigError(f"tasks: no training task left (max_prompt_length={config.max_prompt_length} dropped "
                           f"{data.dropped}); raise max_prompt_length or shorten the tool descriptions")
     return data
+
+
+def tools_only_data(config: TrainConfig) -> TaskData:
+    """TaskData without tasks (SFT on a traces file, DPO on a preference dataset): the tools of `config.tools`."""
+    from ..environment import make_environment_factory
+    from ..tools import load_tools
+
+    if not config.tools:
+        raise ConfigError(f"tools is required for {config.algorithm} without tasks: the tools the traces use")
+    specs = load_tools(config.tools)
+    return TaskData(train=[], eval=None, tool_specs=specs, environment_factory=make_environment_factory(specs),
+                    system_prompt=config.system_prompt)
 
 
 def _same_tools(declared: set[str], specs) -> bool:
