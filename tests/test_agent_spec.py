@@ -168,6 +168,42 @@ def test_training_and_inference_render_identical_token_ids(tiny_model_dir, tmp_p
         assert tokenizer.encode(tokenizer.decode(turns[0]), add_special_tokens=False) != turns[0]
 
 
+@pytest.fixture(scope="module")
+def real_tokenizer_model_dir(default_model_dir, tmp_path_factory):
+    """The default model's real tokenizer and chat template on a tiny random Qwen2 with the same vocabulary: real
+    tokenization boundaries, in seconds (the weights play no part in rendering)."""
+    import torch
+    from transformers import AutoTokenizer, GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(default_model_dir)
+    torch.manual_seed(0)
+    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, tie_word_embeddings=True,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    model = Qwen2ForCausalLM(config)
+    model.generation_config = GenerationConfig(eos_token_id=tokenizer.eos_token_id,
+                                               pad_token_id=tokenizer.pad_token_id)
+    out = tmp_path_factory.mktemp("real-tokenizer")
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.mark.default_model
+@pytest.mark.parametrize("episode", ["one_call", "parallel_calls_and_errors"])
+def test_token_identity_with_the_default_models_tokenizer(real_tokenizer_model_dir, tmp_path, episode):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(real_tokenizer_model_dir)
+    task, turns = _episodes(tokenizer)[episode]
+    spec = _spec(tokenizer, real_tokenizer_model_dir, max_turns=len(turns))
+    train_ids, _ = _training_episode(real_tokenizer_model_dir, tmp_path, tokenizer, spec, task, turns)
+    agent = build_agent(spec, tokenizer=tokenizer, tools=IMPLEMENTATIONS, generate_fn=_scripted(turns),
+                        verbosity_level=QUIET)
+    agent.run(task)
+    assert agent.model.last_prompt_ids + agent.model.last_completion_ids == train_ids
+
+
 def test_spec_round_trip_and_contents(tiny_model_dir, tmp_path, tokenizer):
     spec = _spec(tokenizer, tiny_model_dir, max_turns=3, max_new_tokens=64, temperature=0.7, top_p=0.9,
                  revision="abc123")
