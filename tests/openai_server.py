@@ -64,6 +64,7 @@ class ScriptedOpenAIServer:
         self.delay = delay
         self.model = model
         self.requests: list[dict] = []  # every request body received, in order
+        self.headers: list[dict[str, str]] = []  # and its HTTP headers, names lower-cased
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, 0), self._handler_class())
         self._httpd.daemon_threads = True
@@ -101,9 +102,10 @@ class ScriptedOpenAIServer:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def _next(self, body: dict) -> Scripted | None:
+    def _next(self, body: dict, headers: dict[str, str]) -> Scripted | None:
         with self._lock:
             self.requests.append(body)
+            self.headers.append(headers)
             if self._script is not None:
                 item = self._script(body)
             elif self._queue:
@@ -152,7 +154,7 @@ class ScriptedOpenAIServer:
                     self._send(400, {"error": {"message": "'messages' must be a list"}})
                     return
                 try:
-                    item = server._next(body)
+                    item = server._next(body, {k.lower(): v for k, v in self.headers.items()})
                 except Exception as e:  # noqa: BLE001 - a failing script is reported to the client, not dropped
                     self._send(500, {"error": {"message": f"scripted reply function failed: {e!r}"}})
                     return

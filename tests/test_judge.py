@@ -267,6 +267,18 @@ def test_rendering_of_tasks_and_traces():
         render_task({"expected_calls": []})
 
 
+def test_endpoint_token_is_sent_but_never_shown(server, caplog):
+    secret = "hf_judgeSecret123"
+    server.push(_reply([0.5]), "garbage", "garbage")
+    judge = GroupJudge(server.url, token=secret, max_retries=1)
+    judge.score_group(TASK, _traces(1))
+    assert server.headers[0]["authorization"] == f"Bearer {secret}"
+    with caplog.at_level(logging.DEBUG), pytest.raises(JudgeError) as info:
+        judge.score_group(TASK, _traces(2))
+    assert secret not in str(info.value) and secret not in caplog.text and secret not in judge.model_id
+    assert secret not in json.dumps(judge.stats.to_dict())
+
+
 def test_bad_settings_are_rejected(server):
     with pytest.raises(ValueError, match="fallback must be None, 'mean' or a number in"):
         GroupJudge(server.url, fallback=2)

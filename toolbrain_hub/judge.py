@@ -273,18 +273,20 @@ class GroupJudge:
         max_new_tokens: Reply budget (default: 64 + 64 per trace).
         temperature: Judge sampling temperature (0: greedy).
         max_trace_chars: Longer traces are cut in the middle to this many characters.
+        token: Bearer token for an endpoint spec (never logged or cached).
     """
 
     def __init__(self, model: ChatModel | str, rubric: str | None = None, *, max_retries: int = 2,
                  fallback: str | float | None = None, cache: bool = True, timeout: float = 120.0,
-                 max_new_tokens: int | None = None, temperature: float = 0.0, max_trace_chars: int = 6000):
+                 max_new_tokens: int | None = None, temperature: float = 0.0, max_trace_chars: int = 6000,
+                 token: str | None = None):
         if max_retries < 0:
             raise ValueError(f"max_retries must be >= 0, got {max_retries}")
         if fallback is not None and fallback != "mean":
             if isinstance(fallback, bool) or not isinstance(fallback, int | float) or not 0.0 <= fallback <= 1.0:
                 raise ValueError(f"fallback must be None, 'mean' or a number in [0, 1], got {fallback!r}")
             fallback = float(fallback)
-        self.model = get_chat_model(model, timeout=timeout)
+        self.model = get_chat_model(model, token=token, timeout=timeout)
         self.rubric = (rubric or DEFAULT_RUBRIC).strip()
         self.max_retries = max_retries
         self.fallback = fallback
