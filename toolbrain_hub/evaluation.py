@@ -634,6 +634,12 @@ def _environments(rows: list[dict[str, Any]], spec: Any, *, implementations: Any
         from .retrieval import DEFAULT_EMBEDDER, ToolRetriever
 
         retriever = ToolRetriever(tools, model=spec.retrieval_model or DEFAULT_EMBEDDER)
+    if isinstance(implementations, (str, Path)):
+        from .training.common import load_implementations  # a .py file or module, as in a training config
+
+        if tools is None:
+            raise EvalError("implementations given as a file need the tools' names: the tasks carry no tools")
+        implementations = load_implementations(str(implementations), [t.name for t in tools])
     if isinstance(implementations, dict) and tools is not None:
         names = {t.name for t in tools}
         implementations = {k: v for k, v in implementations.items() if k in names}
@@ -772,7 +778,7 @@ def _str(value: Any) -> str | None:
 
 def evaluate(model_or_agent: Any, tasks: Any, *, split: str = "test", limit: int | None = None,
              max_turns: int | None = None, max_new_tokens: int | None = None, batch_size: int = 8,
-             progress: bool = True, implementations: dict[str, Any] | None = None, mcp: Any = None,
+             progress: bool = True, implementations: dict[str, Any] | str | None = None, mcp: Any = None,
              spec: Any = None, device: str = "auto", threads: int | None = None) -> EvalResult:
     """Run every task as a multi-turn episode and score the traces.
 
@@ -788,7 +794,8 @@ def evaluate(model_or_agent: Any, tasks: Any, *, split: str = "test", limit: int
         max_new_tokens: Tokens per model turn (default: the agent spec's).
         batch_size: Episodes generated together.
         progress: Show a tqdm bar.
-        implementations: `{tool name: callable}` to run the tools for real (default: schema-only).
+        implementations: Run the tools for real (default: schema-only): `{tool name: callable}`, or a .py file or
+            module defining functions named as the tools (this runs its code: only for your own tools).
         mcp: An MCP server to run the tools (see `environment.make_environment_factory`).
         spec: An `AgentSpec` to prompt with, overriding the one from the folder (e.g. a run's spec for an in-training
             evaluation of its model).
