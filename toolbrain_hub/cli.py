@@ -10,7 +10,8 @@ from . import __version__
 
 # Modules with a `register(subparsers)` function; each adds its own subcommands.
 COMMAND_MODULES = ["toolbrain_hub.cli_models", "toolbrain_hub.cli_tasks", "toolbrain_hub.cli_train",
-                   "toolbrain_hub.cli_agent"]
+                   "toolbrain_hub.cli_agent",
+                   "toolbrain_hub.cli_eval"]
 
 
 class UsageError(Exception):
