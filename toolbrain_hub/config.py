@@ -122,7 +122,8 @@ class TrainConfig:
         top_p: Nucleus sampling of rollouts.
         beta: GRPO's KL coefficient (0 skips the reference model's forward pass).
         seed: Random seed.
-        eval_steps: Evaluate on held-out tasks every N steps (0: only before and after, when evaluation exists).
+        eval_steps: Evaluate on the held-out tasks (the "test" split) before training, every N steps and at the
+            end (0: no evaluation during training).
         eval_tasks: Number of held-out tasks for that evaluation.
         save_steps: Save a resumable checkpoint every N steps (0: only the final adapter).
         save_total_limit: Checkpoints kept (older ones are deleted).

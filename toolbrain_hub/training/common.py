@@ -348,7 +348,8 @@ class RunCallback(TrainerCallback):
         total_steps: Steps of the whole run, for status.json.
         zero_variance: A monitor for GRPO, or None.
         trace_samples: Rollouts per logged step to write to traces.jsonl (GRPO; read from the trainer's logs).
-        evaluate: Called as `evaluate(step)` every `eval_steps` steps; returns a dict of metrics.
+        evaluate: Called as `evaluate(model, step)` before training, every `eval_steps` steps and at the end;
+            returns a dict of metrics, written as an "eval" row with `eval/` keys.
         eval_steps: Evaluation cadence (0: never during training).
     """
 
@@ -378,6 +379,8 @@ class RunCallback(TrainerCallback):
         self._last_tokens = None
         self.run.write_status("running", phase=self.phase, step=self.step_offset + state.global_step,
                               total=self.total_steps)
+        if self.evaluate is not None and self.eval_steps and state.global_step == 0:
+            self.run_eval(kwargs.get("model"), 0)  # the "before" evaluation
 
     def on_step_begin(self, args, state, control, **kwargs):
         self._step_start = time.perf_counter()
@@ -389,12 +392,17 @@ class RunCallback(TrainerCallback):
         step = self.step_offset + state.global_step
         self.run.write_status(step=step)
         if self.evaluate is not None and self.eval_steps and state.global_step % self.eval_steps == 0:
-            self.run_eval(state.global_step)
+            self.run_eval(kwargs.get("model"), state.global_step)
 
-    def run_eval(self, trainer_step: int) -> dict[str, Any]:
+    def on_train_end(self, args, state, control, **kwargs):
+        # The "after" evaluation, unless the cadence just ran it.
+        if self.evaluate is not None and self.eval_steps and state.global_step % self.eval_steps:
+            self.run_eval(kwargs.get("model"), state.global_step)
+
+    def run_eval(self, model, trainer_step: int) -> dict[str, Any]:
         step = self.step_offset + trainer_step
         start = time.perf_counter()
-        metrics = self.evaluate(step) or {}
+        metrics = self.evaluate(model, step) or {}
         row = {"step": step, "phase": self.phase, "kind": "eval", "time": time.time(),
                "eval_time_s": time.perf_counter() - start, **{f"eval/{k}": v for k, v in metrics.items()}}
         self.run.append_jsonl(self.run.metrics_file, [row])
@@ -1054,3 +1062,39 @@ def save_adapter(trainer, run: RunFolder, spec) -> Path:
         spec.save(run.adapter_dir)
         spec.save(run.root)
     return run.adapter_dir
+
+
+def make_evaluator(config: TrainConfig, run: RunFolder, data: TaskData, tokenizer, spec):
+    """`evaluate(model, step) -> metrics` on the held-out tasks for the eval cadence, or None when off.
+
+    Runs `toolbrain_hub.evaluation.evaluate` on the model being trained, prompted with the run's agent spec (the
+    same prompt, tools and parser as the rollouts), greedy; the latest full result is saved to <run>/eval.
+    """
+    if not config.eval_steps:
+        return None
+    if data.eval is None or len(data.eval) == 0:
+        logger.warning("eval_steps is %d but the tasks have no test split: no evaluation during training",
+                       config.eval_steps)
+        return None
+    from ..evaluation import evaluate
+
+    rows = [dict(row) for row in data.eval]
+    names = [s.name for s in data.tool_specs]
+    implementations = load_implementations(config.implementations, names) if config.implementations else None
+    mcp = _mcp_arg(config.mcp_server) if config.mcp_server else None
+
+    def run_evaluation(model, step: int) -> dict[str, Any]:
+        was_training = model.training
+        model.eval()
+        try:
+            result = evaluate((model, tokenizer), rows, spec=spec, progress=False, implementations=implementations,
+                              mcp=mcp, batch_size=max(config.per_device_train_batch_size, config.num_generations))
+        finally:
+            if was_training:
+                model.train()
+        if run.main_process:
+            result.save(run.root / "eval")
+        return {k: v for k, v in result.metrics.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)}
+
+    return run_evaluation

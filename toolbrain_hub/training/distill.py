@@ -56,7 +56,7 @@ def teacher_rows(config: TrainConfig, run: RunFolder, data, rewards, *, progress
 
 
 def _sft_phase(config: TrainConfig, run: RunFolder, rows, data, sft_adapter, total: int, *, keep: bool,
-               progress: bool):
+               evaluate, progress: bool):
     """Train the student on the teacher's traces; returns (steps, last metrics row, trainer if `keep`)."""
     from . import sft
     from .common import load_policy, run_trainer
@@ -65,7 +65,7 @@ def _sft_phase(config: TrainConfig, run: RunFolder, rows, data, sft_adapter, tot
     trainer, callback = sft.build_trainer(
         config, run, model=model, tokenizer=tokenizer, peft_config=peft_config,
         dataset=sft.sft_dataset(rows, data.tool_schemas), phase="sft", checkpoint_phase="sft",
-        max_steps=config.max_steps, total_steps=total, progress=progress)
+        max_steps=config.max_steps, total_steps=total, evaluate=evaluate, progress=progress)
     logger.info("distill: SFT on %d teacher traces, backend %s", len(rows), backend)
     steps = run_trainer(trainer, config, run, phase="sft", checkpoints="sft")
     trainer.save_model(str(sft_adapter))
@@ -78,7 +78,15 @@ def run_distill(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | No
 
     from ..models import load_tokenizer, resolve_model_path
     from . import TrainResult, grpo
-    from .common import build_rewards, load_policy, load_task_data, make_agent_spec, run_trainer, save_adapter
+    from .common import (
+        build_rewards,
+        load_policy,
+        load_task_data,
+        make_agent_spec,
+        make_evaluator,
+        run_trainer,
+        save_adapter,
+    )
 
     rewards = build_rewards(config, extra_rewards)
     tokenizer = load_tokenizer(resolve_model_path(config.model, progress=progress))
@@ -107,7 +115,9 @@ def run_distill(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | No
             logger.info("distill: SFT phase already done (%d steps)", sft_steps)
         else:
             sft_steps, last_row, final = _sft_phase(config, run, rows, data, sft_adapter, total,
-                                                    keep=not config.distill_grpo_steps, progress=progress)
+                                                    keep=not config.distill_grpo_steps,
+                                                    evaluate=make_evaluator(config, run, data, tokenizer, spec),
+                                                    progress=progress)
 
         # 3. optional GRPO from the SFT adapter
         grpo_steps = 0
@@ -116,7 +126,7 @@ def run_distill(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | No
             final, callback = grpo.build_trainer(
                 config, run, model=model, tokenizer=tokenizer, peft_config=None, data=data, rewards=rewards,
                 phase="grpo", checkpoint_phase="grpo", max_steps=config.distill_grpo_steps, step_offset=sft_steps,
-                total_steps=total, progress=progress)
+                total_steps=total, evaluate=make_evaluator(config, run, data, tokenizer, spec), progress=progress)
             grpo_steps = run_trainer(final, config, run, phase="grpo", checkpoints="grpo", step_offset=sft_steps)
             last_row = callback.last_row
 

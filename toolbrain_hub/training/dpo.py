@@ -120,7 +120,7 @@ def on_policy_pairs(config: TrainConfig, run: RunFolder, *, model, tokenizer, da
     return [pair_row(c, r, data.tools_for(c.row)) for c, r in pairs]
 
 
-def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft_config, dataset,
+def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft_config, dataset, evaluate=None,
                   progress: bool = True):
     """A DPOTrainer (reference = the adapter-disabled base with LoRA) wired to the run folder."""
     from trl import DPOConfig, DPOTrainer
@@ -128,7 +128,8 @@ def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft
     args = trainer_args(DPOConfig, config, run, beta=config.dpo_beta, max_length=sft_max_length(config))
     trainer = DPOTrainer(model=model, ref_model=None, processing_class=tokenizer, args=args, train_dataset=dataset,
                          peft_config=peft_config)
-    callback = RunCallback(run, phase="train", total_steps=config.max_steps)
+    callback = RunCallback(run, phase="train", total_steps=config.max_steps, evaluate=evaluate,
+                           eval_steps=config.eval_steps)
     install_callbacks(trainer, callback, ProgressBar(config.max_steps, desc="dpo", disable=not progress or None))
     return trainer, callback
 
@@ -141,6 +142,7 @@ def run_dpo(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | None =
         load_policy,
         load_task_data,
         make_agent_spec,
+        make_evaluator,
         run_trainer,
         save_adapter,
         tools_only_data,
@@ -166,7 +168,8 @@ def run_dpo(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | None =
             run.mark_phase("rollouts", done=True, end_step=0)
         spec = make_agent_spec(config, tokenizer, data)
         trainer, callback = build_trainer(config, run, model=model, tokenizer=tokenizer, peft_config=peft_config,
-                                          dataset=preference_dataset(rows), progress=progress)
+                                          dataset=preference_dataset(rows), progress=progress,
+                                          evaluate=make_evaluator(config, run, data, tokenizer, spec))
         logger.info("DPO: %d pairs, backend %s", len(rows), backend)
         steps = run_trainer(trainer, config, run, phase="train")
         adapter = save_adapter(trainer, run, spec)

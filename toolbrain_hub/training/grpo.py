@@ -113,7 +113,7 @@ def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft
         max_steps: Steps of this phase.
         step_offset: Steps of earlier phases.
         total_steps: Steps of the whole run.
-        evaluate: `evaluate(step) -> dict` for the eval cadence, or None.
+        evaluate: `evaluate(model, step) -> dict` for the eval cadence (`common.make_evaluator`), or None.
         progress: Show the progress bar.
 
     Returns:
@@ -141,7 +141,15 @@ def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft
 def run_grpo(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | None = None, progress: bool = True):
     """Train with GRPO: load the policy, tasks and rewards, train (resuming if asked), save the adapter and spec."""
     from . import TrainResult
-    from .common import build_rewards, load_policy, load_task_data, make_agent_spec, run_trainer, save_adapter
+    from .common import (
+        build_rewards,
+        load_policy,
+        load_task_data,
+        make_agent_spec,
+        make_evaluator,
+        run_trainer,
+        save_adapter,
+    )
 
     model, tokenizer, peft_config, backend = load_policy(config, progress=progress)
     data = load_task_data(config, tokenizer)
@@ -151,7 +159,8 @@ def run_grpo(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | None 
                     len(data.tool_specs), rewards.names, rewards.weights, backend)
         spec = make_agent_spec(config, tokenizer, data)
         trainer, callback = build_trainer(config, run, model=model, tokenizer=tokenizer, peft_config=peft_config,
-                                          data=data, rewards=rewards, progress=progress)
+                                          data=data, rewards=rewards, progress=progress,
+                                          evaluate=make_evaluator(config, run, data, tokenizer, spec))
         steps = run_trainer(trainer, config, run, phase="train")
         adapter = save_adapter(trainer, run, spec)
     finally:

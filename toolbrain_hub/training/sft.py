@@ -151,7 +151,7 @@ def sft_max_length(config: TrainConfig) -> int:
 
 def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft_config, dataset, phase: str = "train",
                   checkpoint_phase: str | None = None, max_steps: int | None = None, step_offset: int = 0,
-                  total_steps: int | None = None, progress: bool = True):
+                  total_steps: int | None = None, evaluate=None, progress: bool = True):
     """An SFTTrainer (assistant-only loss) wired to the run folder. Returns (trainer, run_callback)."""
     from trl import SFTConfig, SFTTrainer
 
@@ -160,7 +160,8 @@ def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft
     trainer = SFTTrainer(model=model, processing_class=tokenizer, args=args, train_dataset=dataset,
                          peft_config=peft_config)
     steps = max_steps or config.max_steps
-    callback = RunCallback(run, phase=phase, step_offset=step_offset, total_steps=total_steps or steps)
+    callback = RunCallback(run, phase=phase, step_offset=step_offset, total_steps=total_steps or steps,
+                           evaluate=evaluate, eval_steps=config.eval_steps)
     bar = ProgressBar(total_steps or steps, step_offset=step_offset, desc="sft", disable=not progress or None)
     install_callbacks(trainer, callback, bar)
     return trainer, callback
@@ -169,7 +170,15 @@ def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft
 def run_sft(config: TrainConfig, run: RunFolder, *, progress: bool = True):
     """Supervised training on traces (a file/dataset, or the tasks' gold traces); saves the adapter and spec."""
     from . import TrainResult
-    from .common import load_policy, load_task_data, make_agent_spec, run_trainer, save_adapter, tools_only_data
+    from .common import (
+        load_policy,
+        load_task_data,
+        make_agent_spec,
+        make_evaluator,
+        run_trainer,
+        save_adapter,
+        tools_only_data,
+    )
 
     model, tokenizer, peft_config, backend = load_policy(config, progress=progress)
     data = load_task_data(config, tokenizer) if config.tasks else tools_only_data(config)
@@ -186,7 +195,8 @@ def run_sft(config: TrainConfig, run: RunFolder, *, progress: bool = True):
         logger.info("SFT: %d traces from %s, backend %s", len(dataset), source, backend)
         spec = make_agent_spec(config, tokenizer, data)
         trainer, callback = build_trainer(config, run, model=model, tokenizer=tokenizer, peft_config=peft_config,
-                                          dataset=dataset, progress=progress)
+                                          dataset=dataset, progress=progress,
+                                          evaluate=make_evaluator(config, run, data, tokenizer, spec))
         steps = run_trainer(trainer, config, run, phase="train")
         adapter = save_adapter(trainer, run, spec)
     finally:
