@@ -189,17 +189,21 @@ class ScriptedSimulator(ChatModel):
 def test_simulator_results_are_parsed_cached_and_checked():
     simulator = ScriptedSimulator(['```json\n{"flights": [{"id": "AF123", "price": 99}]}\n```',
                                    "Room booked.", "   "])
-    env = make_environment_factory(SCHEMAS, simulator=simulator)()
+    factory = make_environment_factory(SCHEMAS, simulator=simulator)
+    env = factory()
     env.reset(query="Cheapest flight CDG to FCO?")
     first = env.search_flights(origin="CDG", destination="FCO")
     assert json.loads(first) == {"flights": [{"id": "AF123", "price": 99}]}
     asked = simulator.prompts[0][1]["content"]
     assert "search_flights" in asked and "Cheapest flight CDG to FCO?" in asked and '"origin": "CDG"' in asked
-    # Same task, tool and arguments (another rollout of the group): cached, the simulator is not asked again.
-    assert env.search_flights(origin="CDG", destination="FCO") == first and len(simulator.prompts) == 1
+    # Same task, tool and arguments in another rollout of the group: cached, the simulator is not asked again.
+    other = factory()
+    other.reset(query="Cheapest flight CDG to FCO?")
+    assert other.search_flights(origin="CDG", destination="FCO") == first and len(simulator.prompts) == 1
+    assert other.calls[0].source == "simulated"
     assert env.book_hotel(city="Rome", nights=1) == "Room booked."  # not JSON: the text is the result
     assert "empty reply" in json.loads(env.book_hotel(city="Oslo", nights=1))["error"]
-    assert [c.source for c in env.calls] == ["simulated", "simulated", "simulated", ""]
+    assert [c.source for c in env.calls] == ["simulated", "simulated", ""]
     # Invalid arguments never reach the simulator.
     env.book_hotel(city="Oslo")
     assert len(simulator.prompts) == 3 and not env.calls[-1].ok
