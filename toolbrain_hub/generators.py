@@ -78,7 +78,8 @@ _COMPANIES = ["Acme Corp", "Globex", "Initech", "Umbrella Labs", "Stark Industri
 _LANGS = ["French", "Spanish", "German", "Japanese", "Italian", "Portuguese", "Korean", "Dutch", "Arabic", "Hindi"]
 _LANG_CODES = ["fr", "es", "de", "ja", "it", "pt", "ko", "nl", "ar", "hi"]
 _CURRENCIES = ["USD", "EUR", "GBP", "JPY", "CAD", "AUD", "CHF", "INR", "BRL", "SEK"]
-_TICKERS = ["AAPL", "MSFT", "GOOGL", "AMZN", "NVDA", "TSLA", "META", "IBM", "ORCL", "NFLX"]
+_TICKERS = ["AAPL", "MSFT", "GOOGL", "AMZN", "NVDA", "TSLA", "META", "IBM", "ORCL", "NFLX", "BTC", "ETH", "SOL",
+            "ADA", "INTC", "AMD", "SAP", "SONY", "SHOP", "UBER", "ABNB", "DIS", "KO", "PEP", "NKE"]
 _COLORS = ["red", "blue", "green", "yellow", "purple", "orange", "black", "white", "teal", "pink"]
 _PRODUCTS = ["wireless headphones", "running shoes", "coffee grinder", "standing desk", "yoga mat", "air purifier",
              "mechanical keyboard", "water bottle", "desk lamp", "backpack", "smart watch", "blender"]
@@ -90,8 +91,10 @@ _STREETS = ["12 Oak Street", "221B Baker Street", "5 Rue de Rivoli", "742 Evergr
 _TIMEZONES = ["Europe/Paris", "America/New_York", "Asia/Tokyo", "Australia/Sydney", "Europe/London", "UTC"]
 _AIRPORTS = ["JFK", "CDG", "LHR", "NRT", "SFO", "FRA", "MAD", "SYD", "YYZ", "DXB"]
 _CATEGORIES = ["electronics", "books", "clothing", "groceries", "sports", "toys", "garden", "music", "travel", "health"]
-_WORDS = ["apple", "river", "journey", "bright", "garden", "silent", "window", "rocket", "harbor", "meadow"]
-_FILES = ["reports/q3-summary.pdf", "notes/meeting.txt", "data/sales.csv", "images/logo.png", "docs/plan.md"]
+_WORDS = ["apple", "river", "journey", "bright", "garden", "silent", "window", "rocket", "harbor", "meadow",
+          "lantern", "pebble", "canyon", "velvet", "thunder", "orchard", "compass", "glacier", "marble", "willow"]
+_FOLDERS = ["reports", "notes", "data", "images", "docs", "projects", "invoices", "backups"]
+_EXTENSIONS = ["pdf", "txt", "csv", "png", "md", "docx", "xlsx", "json"]
 _STATUSES = ["open", "pending", "active", "closed", "done"]
 
 
@@ -121,7 +124,8 @@ _STRING_RULES: list[tuple[set[str], Any]] = [
     ({"address", "street"}, lambda r: f"{r.choice(_STREETS)}, {r.choice(_CITIES)}"),
     ({"phone", "mobile", "telephone"}, lambda r: f"+1 555 {r.randint(100, 999)} {r.randint(1000, 9999)}"),
     ({"color", "colour"}, lambda r: r.choice(_COLORS)),
-    ({"file", "path", "filename", "filepath"}, lambda r: r.choice(_FILES)),
+    ({"file", "path", "filename", "filepath", "folder", "directory"},
+     lambda r: f"{r.choice(_FOLDERS)}/{_slug(r)}.{r.choice(_EXTENSIONS)}"),
     ({"product", "item"}, lambda r: r.choice(_PRODUCTS)),
     ({"dish", "recipe", "food", "meal", "ingredient"}, lambda r: r.choice(_FOODS)),
     ({"genre", "style"}, lambda r: r.choice(_GENRES)),
@@ -760,33 +764,50 @@ def _sentence(text: str, end: str) -> str:
 # "No tool needed" requests: (category, difficulty, template, answer maker). Categories are skipped when the tools
 # cover the same ground (a calculator makes arithmetic a tool task).
 _NEGATIVE_BLOCKERS = {
-    "arithmetic": {"calculate", "calculator", "math", "arithmetic", "add", "sum", "multiply", "compute", "divide",
-                   "subtract", "number", "numbers", "expression", "evaluate"},
-    "knowledge": {"search", "wikipedia", "knowledge", "encyclopedia", "lookup", "web", "answer", "question", "fact",
-                  "facts", "capital", "country", "countries", "trivia", "wiki"},
-    "writing": {"write", "poem", "haiku", "text", "generate", "story", "synonym", "dictionary", "thesaurus", "joke"},
+    "arithmetic": {"calculate", "calculator", "math", "arithmetic", "compute", "evaluate", "expression",
+                   "multiply", "divide", "subtract"},
+    "knowledge": {"web", "wikipedia", "wiki", "knowledge", "encyclopedia", "trivia", "internet", "google", "facts"},
+    "writing": {"write", "poem", "haiku", "story", "synonym", "thesaurus", "joke", "jokes", "rephrase",
+                "paraphrase", "creative", "quote", "quotes"},
     "small_talk": set(),
 }
 _CAPITALS = {"France": "Paris", "Japan": "Tokyo", "Italy": "Rome", "Canada": "Ottawa", "Egypt": "Cairo",
              "Kenya": "Nairobi", "Peru": "Lima", "Norway": "Oslo", "Portugal": "Lisbon", "Ireland": "Dublin",
              "Greece": "Athens", "Chile": "Santiago", "Sweden": "Stockholm", "Austria": "Vienna", "Spain": "Madrid",
-             "Germany": "Berlin", "Poland": "Warsaw", "Thailand": "Bangkok", "Argentina": "Buenos Aires"}
+             "Germany": "Berlin", "Poland": "Warsaw", "Thailand": "Bangkok", "Argentina": "Buenos Aires",
+             "Finland": "Helsinki", "Hungary": "Budapest", "Vietnam": "Hanoi", "Colombia": "Bogota",
+             "Denmark": "Copenhagen", "Morocco": "Rabat", "Cuba": "Havana", "Nepal": "Kathmandu"}
 _FACTS = [("How many days are in a leap year?", "366"), ("How many continents are there?", "7"),
           ("Who wrote Romeo and Juliet?", "William Shakespeare"), ("What is the chemical symbol for gold?", "Au"),
           ("What is the boiling point of water at sea level in Celsius?", "100"),
           ("How many sides does a hexagon have?", "6"), ("What planet is known as the Red Planet?", "Mars"),
           ("How many minutes are in an hour?", "60"), ("What is the largest ocean on Earth?", "Pacific Ocean"),
-          ("Which gas do plants absorb from the air for photosynthesis?", "Carbon dioxide")]
-_SMALL_TALK = ["Hi there! How's your day going?", "Thanks a lot, that was really helpful.", "Good morning!",
-               "What kinds of things can you help me with?", "Hello! Who am I talking to?",
-               "That's all for now, have a nice evening.", "Nice to meet you, {name}.",
+          ("Which gas do plants absorb from the air for photosynthesis?", "Carbon dioxide"),
+          ("How many legs does a spider have?", "8"), ("What is the chemical formula of water?", "H2O"),
+          ("Who painted the Mona Lisa?", "Leonardo da Vinci"), ("How many players are on a soccer team?", "11"),
+          ("What is the smallest prime number?", "2"), ("How many hours are in a day?", "24"),
+          ("Which planet is closest to the Sun?", "Mercury"), ("What is the freezing point of water in Celsius?", "0"),
+          ("How many strings does a standard guitar have?", "6"), ("What is the longest river in Africa?", "Nile"),
+          ("In which year did the first person walk on the Moon?", "1969"),
+          ("What is the hardest natural material?", "Diamond"), ("How many bones are in the adult human body?", "206"),
+          ("Which language has the most native speakers?", "Mandarin Chinese"),
+          ("What is the square root of 81?", "9")]
+_SMALL_TALK = ["How's your day going?", "Thanks a lot, that was really helpful.", "Good morning!",
+               "What kinds of things can you help me with?", "Who am I talking to?",
+               "That's all for now, have a nice evening.", "Nice to meet you, I'm {name}.",
                "I'm {name}, just saying hello.", "How are you doing today?", "You've been great, thank you!",
-               "Hey {name} here, hope you're well.", "Ok, sounds good. Bye!", "Can you keep things short from now on?",
-               "Just testing whether you're online.", "Good night, talk tomorrow."]
-_WRITING = ["Write a haiku about {topic}.", "Give me a one-line motivational quote.", "Suggest a name for a cat.",
-            "Explain in one sentence what {topic} is.", "Give me a synonym for the word '{word}'.",
-            "Write a two-sentence story about a {word}.", "Tell me a short joke about {topic}.",
-            "Rephrase this more politely: '{sentence}'"]
+               "{name} here, hope you're well.", "Ok, sounds good. Bye!", "Can you keep things short from now on?",
+               "Just testing whether you're online.", "Good night, talk tomorrow.", "Do you have a favorite color?",
+               "Are you a robot?", "Never mind, I figured it out myself.", "Sorry, wrong window!", "Happy Friday!",
+               "What should I call you?", "Could you be a bit more formal with me?", "I appreciate your patience.",
+               "Long day today, just wanted to say hi.", "My friend {name} says hello.", "Cool, thanks!",
+               "Please answer in shorter sentences.", "Do you ever sleep?", "That made me laugh, thanks."]
+_WRITING = ["Write a haiku about {topic}.", "Give me a one-line motivational quote about {topic}.",
+            "Suggest a name for a {color} cat.", "Explain in one sentence what {topic} is.",
+            "Give me a synonym for the word '{word}'.", "Write a two-sentence story about a {word}.",
+            "Tell me a short joke about {topic}.", "Rephrase this more politely: '{sentence}'",
+            "Write a limerick about a {color} {word}.", "Give me three fun facts about {topic}.",
+            "Write a short birthday message for {name}.", "Suggest a catchy title for a blog post on {topic}."]
 
 
 def negative_request(rng: random.Random, tool_words: set[str]) -> tuple[str, str, str] | None:
@@ -813,7 +834,8 @@ def negative_request(rng: random.Random, tool_words: set[str]) -> tuple[str, str
                 result = (query, answer, "medium")
         elif cat == "writing":
             query = rng.choice(_WRITING).format(topic=rng.choice(_TOPICS), word=rng.choice(_WORDS),
-                                                sentence=rng.choice(_SENTENCES))
+                                                sentence=rng.choice(_SENTENCES), color=rng.choice(_COLORS),
+                                                name=rng.choice(_FIRST))
             result = (query, "", "medium")
         else:
             result = (rng.choice(_SMALL_TALK).format(name=rng.choice(_FIRST)), "", "easy")

@@ -264,15 +264,16 @@ class _Planner:
     def done(self, slot: Slot, cand: Candidate) -> None:
         self.asked[slot.kind] -= 1
         self.kept[_kind_of(cand)] += 1
+        self.failures[slot.kind] = 0
 
     def failed(self, slot: Slot, reason: str) -> None:
+        # Tool usage keeps counting the failed try: a tool that yields no new tasks (no arguments, tiny value
+        # space) stops being picked first, so the others are not starved.
         self.asked[slot.kind] -= 1
-        for name in slot.tools:
-            self.usage[name] -= 1
         self.failures[slot.kind] += 1
-        # A kind that keeps failing (e.g. no negatives fit these tools) hands its share to single-call tasks.
-        if slot.kind != "single" and self.failures[slot.kind] >= max(5, self.target[slot.kind]):
-            moved = max(0, self.target[slot.kind] - self.kept[slot.kind])
+        # A kind that keeps failing (e.g. no negative request fits these tools) hands its share to single calls.
+        if slot.kind != "single" and self.failures[slot.kind] >= 5:
+            moved = max(0, self.target[slot.kind] - self.kept[slot.kind] - self.asked[slot.kind])
             self.target[slot.kind] -= moved
             self.target["single"] += moved
 
