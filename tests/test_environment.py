@@ -418,3 +418,7 @@ def test_grpo_routed_prompts_show_only_the_rows_tools(tiny_model_dir, tmp_path):
 def test_environment_class_checks_names():
     with pytest.raises(ToolEnvironmentError, match="must be Python identifiers"):
         environment_class([{"name": "get-weather", "description": "x", "parameters": {"type": "object"}}])
+    keyword = {"name": "search_emails", "description": "Search mail.",
+               "parameters": {"type": "object", "properties": {"from": {"type": "string"}}}}
+    with pytest.raises(ToolEnvironmentError, match="'search_emails' cannot be an environment method.*'from'"):
+        environment_class([keyword])

@@ -442,7 +442,11 @@ def environment_class(tools: Any, *, reward: bool = False, tools_column: str = T
 
 
 def _tool_method(spec: ToolSpec) -> Callable:
-    template = spec.to_callable()  # the function TRL's `tools=` would take: same signature, hints and docstring
+    try:
+        template = spec.to_callable()  # the function TRL's `tools=` would take: same signature, hints and docstring
+    except ValueError as e:  # e.g. an argument named like a Python keyword ("from")
+        raise ToolEnvironmentError(f"tool {spec.name!r} cannot be an environment method: {e}; rename the "
+                                   "argument") from e
     name = spec.name
 
     def method(env, /, **arguments):
@@ -563,10 +567,14 @@ def make_routed_environments(dataset: Any, tools: Any = None, *, top_k: int | No
         raise ToolEnvironmentError("the dataset already has an 'environment' column")
     row_specs: list[list[ToolSpec] | None] = []
     pooled: dict[str, ToolSpec] = {}
+    parsed: dict[str, list[ToolSpec]] = {}  # task datasets repeat one tools JSON on every row: validate it once
     for i, row in enumerate(rows):
         declared = row.get(tools_column)
         if declared:
-            own = load_tools(declared, name=f"row {i} column '{tools_column}'")
+            key = declared if isinstance(declared, str) else json.dumps(declared, sort_keys=True, default=str)
+            if key not in parsed:
+                parsed[key] = load_tools(declared, name=f"row {i} column '{tools_column}'")
+            own = parsed[key]
             for spec in own:
                 if spec.name in pooled and pooled[spec.name].to_dict() != spec.to_dict():
                     raise ToolEnvironmentError(f"row {i} defines tool {spec.name!r} differently from an earlier row")
