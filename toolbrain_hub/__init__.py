@@ -1,3 +1,49 @@
-"""ToolBrain Hub: teach LLM agents to use tools with reinforcement learning, from schemas to a published agent."""
+"""ToolBrain Hub: teach LLM agents to use tools with reinforcement learning, from schemas to a published agent.
+
+The public API, imported lazily so `import toolbrain_hub` stays fast (torch and transformers load on first use):
+
+    from toolbrain_hub import load_tools, generate_tasks, load_tasks, TrainConfig, train, evaluate, publish, load_agent
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "ToolSpec": "tools",
+    "load_tools": "tools",
+    "ToolSchemaError": "tools",
+    "generate_tasks": "tasks",
+    "load_tasks": "tasks",
+    "save_tasks": "tasks",
+    "push_tasks": "tasks",
+    "parse_tool_calls": "traces",
+    "Trace": "traces",
+    "get_chat_model": "chat",
+    "load_model": "models",
+    "GroupJudge": "judge",
+    "JudgeError": "judge",
+    "ToolRetriever": "retrieval",
+    "TrainConfig": "config",
+    "train": "training",
+    "evaluate": "evaluation",
+    "publish": "publish",
+    "AgentSpec": "agent",
+    "load_agent": "agent",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'toolbrain_hub' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
