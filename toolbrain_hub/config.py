@@ -141,6 +141,7 @@ class TrainConfig:
         dpo_beta: DPO only: the DPO temperature (strength of the implicit KL penalty).
         traces: SFT only: a traces file (JSONL of chat messages) or dataset; default: gold traces from the tasks.
         teacher: Distill only: the teacher model (local or endpoint, as for `judge.model`).
+        teacher_token_env: Distill only: the environment variable holding the teacher endpoint's token.
         reward_threshold: Distill only: keep teacher traces whose total reward is at least this.
         distill_grpo_steps: Distill only: GRPO steps after the supervised phase (0: none).
         zero_variance_threshold: Warn when more than this fraction of groups had identical rewards...
@@ -191,6 +192,7 @@ class TrainConfig:
     dpo_beta: float = 0.1
     traces: str | None = None
     teacher: str | None = None
+    teacher_token_env: str | None = None
     reward_threshold: float = 0.5
     distill_grpo_steps: int = 0
     zero_variance_threshold: float = 0.5
@@ -402,6 +404,9 @@ class TrainConfig:
             if not self.teacher or not str(self.teacher).strip():
                 raise ConfigError("teacher is required for algorithm 'distill': a local model or an endpoint URL")
             _check_model_ref("teacher", self.teacher)
+        if self.teacher_token_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*",
+                                                                   str(self.teacher_token_env)):
+            raise ConfigError(f"teacher_token_env must be an environment variable name, got {self.teacher_token_env!r}")
         return self
 
     def _validate_rewards(self) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from typing import Any
 
 from ..config import ConfigError, TrainConfig
@@ -31,8 +32,13 @@ def teacher_rows(config: TrainConfig, run: RunFolder, data, rewards, *, progress
     from ..chat import get_chat_model
     from .sft import episodes_to_rows
 
-    local = {} if config.teacher.startswith(("http://", "https://")) else {"threads": config.threads}
-    teacher = get_chat_model(config.teacher, **local)
+    if config.teacher.startswith(("http://", "https://")):
+        token = os.environ.get(config.teacher_token_env) if config.teacher_token_env else None
+        if config.teacher_token_env and not token:
+            raise ConfigError(f"teacher_token_env: the environment variable {config.teacher_token_env} is not set")
+        teacher = get_chat_model(config.teacher, token=token)
+    else:
+        teacher = get_chat_model(config.teacher, threads=config.threads)
     rows = list(data.train)
     episodes = run_episodes(teacher, rows, data.environment_for, tools_for=data.tools_for,
                             max_turns=config.max_turns, max_new_tokens=config.max_completion_length, temperature=0.0,
