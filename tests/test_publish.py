@@ -182,11 +182,26 @@ def test_model_card_metadata_and_body(tiny_run, tmp_path):
         assert f"`{reward}` x" in text
     for row in evaluation["comparison"]["rows"]:
         shown = row["before"] is not None or row["after"] is not None  # metrics without a denominator are left out
-        assert (f"| {row['metric']} |" in text) == shown
+        assert (f"| {row['metric']} " in text) == shown
     assert "![Before/after evaluation](eval_comparison.png)" in text
     assert "## Limitations" in text and "tiny random test model" in text
     assert "implementations: weather_tools.py" in text
     assert SYSTEM_PROMPT in text
+
+
+def test_card_from_a_single_evaluation(tiny_run, tmp_path):
+    """A run evaluated only after training (`EvalResult.save`'s eval.json): after values, no before column values."""
+    from huggingface_hub import ModelCard
+
+    run = copy_run(tiny_run, tmp_path / "run")
+    after = json.loads((run / "eval.json").read_text())["after"]
+    (run / "eval.json").write_text(json.dumps(after))
+    (run / "eval_comparison.png").unlink()
+    out = Path(publish(run).url_or_path)
+    card = ModelCard.load(out / "README.md")
+    expected = {k: round(v, 4) for k, v in after["metrics"].items() if isinstance(v, (int, float)) and k != "tasks"}
+    assert {r.metric_type: r.metric_value for r in card.data.eval_results} == expected
+    assert "| correctness ↑ | - |" in card.text and not (out / "eval_comparison.png").exists()
 
 
 def test_card_names_qlora_and_upstream_base_model(tiny_run, tmp_path):

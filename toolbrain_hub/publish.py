@@ -33,7 +33,7 @@ from typing import Any
 
 from . import hub
 from .cards import md_cell, render_card
-from .evaluation import COMPARISON_PNG, EVAL_FILE
+from .evaluation import COMPARISON_PNG, EVAL_FILE, METRICS
 
 logger = logging.getLogger(__name__)
 
@@ -341,20 +341,23 @@ def _number(value: Any) -> float | None:
 
 
 def _evaluation_rows(evaluation: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """`[{metric, before, after}]` from eval.json: its `comparison` rows, else its `before`/`after` metric maps."""
+    """`[{metric, before, after, better}]` from eval.json (`evaluation.Comparison.save` or `EvalResult.save`)."""
     if not evaluation:
         return []
     rows = evaluation.get("comparison")
     if isinstance(rows, dict):
         rows = rows.get("rows")
     if isinstance(rows, list) and rows:
-        out = [{"metric": str(r.get("metric")), "before": _number(r.get("before")), "after": _number(r.get("after"))}
+        out = [{"metric": str(r.get("metric")), "before": _number(r.get("before")), "after": _number(r.get("after")),
+                "better": r.get("better") or METRICS.get(str(r.get("metric")), "neutral")}
                for r in rows if isinstance(r, dict) and r.get("metric")]
         return [r for r in out if r["before"] is not None or r["after"] is not None]
+    # A Comparison's before/after sections, or a single EvalResult (after training only) with top-level metrics.
     before = _metric_map(evaluation.get("before"))
-    after = _metric_map(evaluation.get("after"))
-    names = list(after) + [name for name in before if name not in after]
-    return [{"metric": n, "before": before.get(n), "after": after.get(n)} for n in names
+    after = _metric_map(evaluation.get("after") if "after" in evaluation else evaluation)
+    names = [name for name in METRICS if name in before or name in after]  # evaluation's headline metrics, in order
+    return [{"metric": n, "before": before.get(n), "after": after.get(n), "better": METRICS.get(n, "neutral")}
+            for n in names
             if before.get(n) is not None or after.get(n) is not None]
 
 
@@ -377,7 +380,11 @@ def _metric_map(data: Any) -> dict[str, float]:
 def _format_value(value: float | None) -> str:
     if value is None:
         return "-"
-    return f"{value:.3f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def _format_delta(value: float) -> str:
+    return "0" if abs(value) < 5e-4 else f"{value:+.3f}".rstrip("0").rstrip(".")
 
 
 def _eval_meta(evaluation: dict[str, Any] | None) -> dict[str, Any]:
@@ -476,11 +483,13 @@ def render_model_card(run: RunSummary, *, config: dict[str, Any], config_yaml: s
     if evaluation:
         n_tasks = meta.get("num_tasks")
         description = (f"Measured on {n_tasks} held-out tasks" if n_tasks else "Measured on held-out tasks")
-        description += (f" of {tasks_ref}" if tasks_ref else "") + (
+        description += (f" of `{tasks_ref}`" if tasks_ref else "") + (
             ", before training (the base model with the same prompt and tools) and after (this adapter).")
+        arrows = {"higher": " ↑", "lower": " ↓"}  # which direction is better, as evaluation.METRICS says
         eval_block = {"description": description, "rows": [
-            {"metric": r["metric"], "before": _format_value(r["before"]), "after": _format_value(r["after"]),
-             "delta": _format_value(r["after"] - r["before"]) if None not in (r["before"], r["after"]) else "-"}
+            {"metric": r["metric"] + arrows.get(r.get("better", ""), ""), "before": _format_value(r["before"]),
+             "after": _format_value(r["after"]),
+             "delta": _format_delta(r["after"] - r["before"]) if None not in (r["before"], r["after"]) else "-"}
             for r in evaluation]}
 
     tool_names = [n for n in spec.tool_names if n.isidentifier()]
