@@ -533,7 +533,7 @@ def _check_model_ref(name: str, value: str) -> None:
 
 
 def _is_module_name(value: str) -> bool:
-    return all(part.isidentifier() for part in value.split("."))
+    return not value.endswith(".py") and all(part.isidentifier() for part in value.split("."))
 
 
 def _is_number(text: str) -> bool:

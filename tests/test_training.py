@@ -1,0 +1,352 @@
+"""Training end to end on the tiny random model (CPU, OMP_NUM_THREADS=1): every algorithm, QLoRA, resume after
+SIGKILL, the zero-variance alarm, and bare-JSON tool calls executed inside TRL's GRPO loop."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from toolbrain_hub.config import ConfigError, TrainConfig
+from toolbrain_hub.training import read_metrics, read_status, train
+from toolbrain_hub.training.common import RunFolder, ZeroVarianceMonitor, unsloth_choice
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOLS = ROOT / "tests" / "data" / "weather_openai.json"
+
+
+@pytest.fixture(scope="module")
+def task_dir(tmp_path_factory):
+    from toolbrain_hub.tasks import generate_tasks
+
+    folder = tmp_path_factory.mktemp("tasks")
+    generate_tasks(str(TOOLS), num=16, seed=0, test_size=0.25, progress=False).save(folder)
+    return folder
+
+
+@pytest.fixture
+def base(tiny_model_dir, task_dir, tmp_path):
+    return {"model": str(tiny_model_dir), "tasks": str(task_dir), "output_dir": str(tmp_path / "run"),
+            "max_steps": 2, "num_generations": 2, "per_device_train_batch_size": 2, "max_completion_length": 16,
+            "threads": 1, "seed": 0, "save_steps": 0, "lora": {"r": 4, "alpha": 8, "target_modules": ["q_proj",
+                                                                                                      "v_proj"]}}
+
+
+def train_rows(run_dir) -> list[dict]:
+    return [r for r in read_metrics(run_dir) if r.get("kind") == "train"]
+
+
+def assert_finished_run(run_dir: Path, steps: int) -> None:
+    status = read_status(run_dir)
+    assert status["state"] == "completed", status
+    assert status["step"] == steps and status["adapter_dir"] == str(run_dir / "adapter")
+    for name in ("config.yaml", "metrics.jsonl", "train.log", "agent_spec.json", "adapter/adapter_config.json",
+                 "adapter/adapter_model.safetensors", "adapter/agent_spec.json", "adapter/tokenizer_config.json"):
+        assert (run_dir / name).is_file(), name
+    assert [r["step"] for r in train_rows(run_dir)] == list(range(1, steps + 1))
+    # the resolved config reloads as it ran
+    assert TrainConfig.from_yaml(run_dir / "config.yaml").output_dir == str(run_dir)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# GRPO
+
+
+def test_grpo_end_to_end_with_eval_and_zero_variance_alarm(base):
+    from toolbrain_hub.agent import AgentSpec
+
+    run = Path(base["output_dir"])
+    result = train({**base, "max_steps": 3, "eval_steps": 2, "eval_tasks": 2, "trace_samples": 2,
+                    "zero_variance_window": 2}, progress=False)
+    assert result.steps == 3 and result.adapter_dir == run / "adapter"
+    assert_finished_run(run, 3)
+    rows = train_rows(run)
+    for key in ("loss", "reward", "reward_std", "rewards/expected_calls/mean", "rewards/expected_calls/std",
+                "rewards/format/mean", "tools/call_frequency", "tools/failure_frequency", "step_time",
+                "tokens_per_s", "frac_reward_zero_std", "zero_variance/alarm"):
+        assert key in rows[-1], key
+    # the random model makes no tool call: every rollout of a group scores the same, and the run says so loudly
+    assert all(r["frac_reward_zero_std"] == 1.0 for r in rows)
+    assert rows[-1]["zero_variance/alarm"] == 1.0
+    log = (run / "train.log").read_text()
+    assert "ZERO-VARIANCE REWARDS" in log and "No tool call was recognized" in log
+    # eval before (step 0), at the cadence (2) and after (3)
+    evals = [r for r in read_metrics(run) if r.get("kind") == "eval"]
+    assert [r["step"] for r in evals] == [0, 2, 3]
+    assert "eval/correctness" in evals[0] and (run / "eval").is_dir()
+    traces = [json.loads(line) for line in (run / "traces.jsonl").read_text().splitlines()]
+    assert {t["step"] for t in traces} == {1, 2, 3} and all("trace" in t and "rewards" in t for t in traces)
+    spec = AgentSpec.load(run / "adapter")
+    assert spec.base_model == base["model"] and spec.max_turns == 3  # max_turns tool iterations + the final turn
+    assert sorted(spec.tool_names) == ["get_air_quality", "get_forecast", "get_weather"]
+    assert spec.system_prompt and spec.parser == "toolbrain-json"
+
+
+def test_zero_variance_monitor_thresholds():
+    monitor = ZeroVarianceMonitor(threshold=0.5, window=3)
+    assert monitor.update(1, {"frac_reward_zero_std": 1.0})["zero_variance/alarm"] == 0.0  # too few steps yet
+    assert monitor.update(2, {"frac_reward_zero_std": 0.25})["zero_variance/alarm"] == 0.0
+    out = monitor.update(3, {"frac_reward_zero_std": 1.0, "tools/call_frequency": 0.0})
+    assert out["zero_variance/alarm"] == 1.0 and out["zero_variance/frac_groups"] == pytest.approx(0.75)
+    assert monitor.warnings == 1
+    monitor.update(4, {"frac_reward_zero_std": 1.0})
+    assert monitor.warnings == 1  # not repeated every step
+    for step in (5, 6, 7):
+        out = monitor.update(step, {"frac_reward_zero_std": 0.0})
+    assert out["zero_variance/alarm"] == 0.0
+    assert monitor.update(8, {}) == {}  # rows without the metric (SFT, DPO) are ignored
+
+
+def test_bare_json_call_is_executed_in_trls_grpo_loop(base, tiny_model_dir):
+    """A call written as bare JSON (the default model's habit) is parsed, run by the environment inside TRL's own
+    multi-turn loop, shown to the model, and scored. The policy is scripted: half the rollouts call the tool, half
+    answer in text, so the group's rewards differ."""
+    from toolbrain_hub.training import grpo
+    from toolbrain_hub.training.common import build_rewards, load_policy, load_task_data
+
+    config = TrainConfig.from_dict({**base, "max_steps": 1, "trace_samples": 2, "max_completion_length": 400,
+                                    "max_tasks": 2}).validate()
+    run = RunFolder(config.output_dir)
+    model, tokenizer, peft_config, _ = load_policy(config, progress=False)
+    data = load_task_data(config, tokenizer)
+    rewards = build_rewards(config)
+    trainer, callback = grpo.build_trainer(config, run, model=model, tokenizer=tokenizer, peft_config=peft_config,
+                                           data=data, rewards=rewards, progress=False)
+    call = '{"name": "get_weather", "arguments": {"city": "Paris"}}'
+    seen_prompts: list[str] = []
+
+    def scripted_turn(prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
+        completions = []
+        for i, ids in enumerate(prompt_ids):
+            text = tokenizer.decode(ids)
+            seen_prompts.append(text)
+            if "<tool_response>" in text:
+                reply = "It is sunny in Paris."
+            else:
+                reply = f"Let me check. {call}" if i % 2 == 0 else "I cannot tell."
+            completions.append(tokenizer.encode(reply + "<|im_end|>", add_special_tokens=False))
+        return completions, None
+
+    trainer._generate_single_turn = scripted_turn  # scripted policy; everything else is TRL's loop
+    trainer.train()
+
+    rows = train_rows(run.root)
+    assert rows[0]["tools/call_frequency"] > 0 and rows[0]["tools/failure_frequency"] == 0.0
+    assert rows[0]["frac_reward_zero_std"] == 0.0  # calling vs not calling is rewarded differently
+    # the tool's result went back to the model in the template's tool-response turn
+    assert any("<tool_response>" in p and "get_weather" in p for p in seen_prompts)
+    envs = [env for pool in trainer._environment_pool.values() for env in pool]
+    calls = [c for env in envs for c in env.calls]
+    assert calls and calls[0].name == "get_weather" and calls[0].arguments == {"city": "Paris"} and calls[0].ok
+    sampled = [json.loads(line) for line in run.traces_file.read_text().splitlines()]
+    called = [s for s in sampled if s["trace"]["totals"]["tool_calls"]]
+    assert called, sampled
+    turn = called[0]["trace"]["turns"][0]
+    assert turn["format"] == "bare" and turn["results"] and not turn["results"][0]["error"]
+    assert called[0]["rewards"]["format"] == pytest.approx(0.3)  # bare JSON earns less than the tagged form
+    data.close()
+
+
+def test_parse_hook_reads_every_call_form(tiny_model_dir):
+    from trl.chat_template_utils import parse_response
+
+    from toolbrain_hub.models import load_tokenizer
+    from toolbrain_hub.training.grpo import install_tool_call_parser
+
+    tokenizer = install_tool_call_parser(load_tokenizer(str(tiny_model_dir)))
+    forms = {
+        "tagged": '<tool_call>\n{"name": "add", "arguments": {"a": 1}}\n</tool_call><|im_end|>',
+        "fenced": 'Sure:\n```json\n{"name": "add", "arguments": {"a": 1}}\n```<|im_end|>',
+        "bare": 'Sure: {"name": "add", "arguments": {"a": 1}}<|im_end|>',
+    }
+    for form, text in forms.items():
+        ids = tokenizer.encode(text, add_special_tokens=False)
+        message = parse_response(tokenizer, ids, prefix=[], tools=[])  # exactly how TRL's GRPO loop calls it
+        assert message["tool_calls"] == [{"type": "function", "function": {"name": "add", "arguments": {"a": 1}}}]
+        assert message["tool_call_format"] == form
+    plain = parse_response(tokenizer, tokenizer.encode("Hello.<|im_end|>", add_special_tokens=False), prefix=[])
+    assert "tool_calls" not in plain and plain["content"] == "Hello."
+
+
+def test_grpo_qlora_4bit_on_cpu(base):
+    from toolbrain_hub.training.common import load_policy
+
+    run = Path(base["output_dir"])
+    train({**base, "quantization": "4bit"}, progress=False)
+    assert_finished_run(run, 2)
+    assert json.loads((run / "adapter" / "adapter_config.json").read_text())["r"] == 4
+    # the policy really is nf4-quantized (bitsandbytes on CPU)
+    model, *_ = load_policy(TrainConfig.from_dict({**base, "quantization": "4bit"}), progress=False)
+    assert any(type(m).__name__ == "Linear4bit" for m in model.modules())
+
+
+def test_resume_after_sigkill_continues_without_losing_or_repeating_rows(base, tmp_path, capsys):
+    run = Path(base["output_dir"])
+    config_file = tmp_path / "run.yaml"
+    TrainConfig.from_dict({**base, "max_steps": 10, "save_steps": 2, "save_total_limit": None}).to_yaml(config_file)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "toolbrain_hub.cli", "train", str(config_file), "--no-progress"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    try:
+        while not (run / "checkpoints" / "checkpoint-4" / "trainer_state.json").is_file():
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            assert time.time() < deadline, "no checkpoint-4 within 120 s"
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    killed_at = max((r["step"] for r in train_rows(run)), default=0)
+    assert 4 <= killed_at < 10, "the run must be killed mid-way"
+    assert json.loads((run / "status.json").read_text())["state"] == "running"
+    assert read_status(run)["state"] == "failed"  # the dead process is noticed
+
+    # a second start without --resume refuses to overwrite the run (exit code 2, before any model loads)
+    from toolbrain_hub.cli import main
+
+    assert main(["train", str(config_file)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+
+    resumed = subprocess.run(command + ["--resume", "true"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_finished_run(run, 10)  # steps 1..10, each exactly once
+    log = (run / "train.log").read_text()
+    assert "resuming from" in log and "checkpoint-" in log
+    state = json.loads((run / "checkpoints" / "checkpoint-10" / "trainer_state.json").read_text())
+    assert state["global_step"] == 10
+    first_run = [r for r in train_rows(run) if r["step"] <= 4]
+    assert all(r["time"] < resumed_start(run) for r in first_run)  # rows up to the checkpoint were kept
+
+
+def resumed_start(run: Path) -> float:
+    return json.loads((run / "status.json").read_text())["started_at"]
+
+
+def test_keep_rows_up_to_drops_cut_and_later_rows(tmp_path):
+    folder = RunFolder(tmp_path)
+    rows = [{"step": s, "phase": "train", "kind": "train"} for s in (1, 2, 3, 3, 4)]
+    folder.append_jsonl(folder.metrics_file, rows)
+    with folder.metrics_file.open("a") as f:
+        f.write('{"step": 5, "pha')  # the kill cut this line
+    assert folder.keep_rows_up_to(folder.metrics_file, {"train": 3}) == 3
+    assert [r["step"] for r in read_metrics(tmp_path)] == [1, 2, 3]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# SFT, DPO, distillation
+
+
+def test_sft_on_gold_traces_trains_assistant_tokens_only(base, tiny_model_dir):
+    from toolbrain_hub.training import sft
+    from toolbrain_hub.training.common import load_policy, load_task_data
+
+    run = Path(base["output_dir"])
+    train({**base, "algorithm": "sft"}, progress=False)
+    assert_finished_run(run, 2)
+    assert re.search(r"SFT: \d+ traces from gold traces of the tasks", (run / "train.log").read_text())
+
+    # what the loss sees: the assistant's tagged call and answer, never the prompt or the tool's result
+    config = TrainConfig.from_dict({**base, "algorithm": "sft", "output_dir": str(run) + "-mask"}).validate()
+    model, tokenizer, peft_config, _ = load_policy(config, progress=False)
+    data = load_task_data(config, tokenizer)
+    rows = sft.gold_rows(data)
+    trainer, _ = sft.build_trainer(config, RunFolder(config.output_dir), model=model, tokenizer=tokenizer,
+                                   peft_config=peft_config, dataset=sft.sft_dataset(rows, data.tool_schemas),
+                                   progress=False)
+    trained = [tokenizer.decode([t for t, label in zip(example["input_ids"], example["labels"], strict=True)
+                                 if label != -100]) for example in trainer.train_dataset]
+    with_call = [text for text in trained if "<tool_call>" in text]
+    assert with_call and '"name": ' in with_call[0]
+    for text in trained:
+        assert "<tool_response>" not in text and "helpful assistant" not in text and "<tools>" not in text
+        assert text.strip().endswith("<|im_end|>")  # the end of turn is learned too
+
+
+def test_dpo_on_policy_pairs(base):
+    from toolbrain_hub.traces import Trace
+
+    def answer_length(trace: Trace, **row) -> float:
+        """A real reward that separates the random model's rollouts: longer answers score higher."""
+        return len(trace.final_answer or "") / 100
+
+    run = Path(base["output_dir"])
+    train({**base, "algorithm": "dpo", "max_tasks": 4, "dpo_margin": 0.001}, reward_funcs={answer_length: 1.0},
+          progress=False)
+    assert_finished_run(run, 2)
+    pairs = [json.loads(line) for line in (run / "dpo_pairs.jsonl").read_text().splitlines()]
+    assert pairs and all(p["chosen_reward"] - p["rejected_reward"] >= 0.001 for p in pairs)
+    rollouts = [json.loads(line) for line in (run / "traces.jsonl").read_text().splitlines()]
+    assert len(rollouts) == 8 and {r["role"] for r in rollouts} >= {"chosen", "rejected"}
+    assert all("answer_length" in r["rewards"] for r in rollouts)
+
+
+def test_dpo_without_reward_differences_says_what_to_change(base):
+    with pytest.raises(ConfigError, match="dpo_margin: no task had rollouts whose rewards differ"):
+        train({**base, "algorithm": "dpo", "max_tasks": 2, "rewards": {"answer_match": 1.0}}, progress=False)
+    assert read_status(base["output_dir"])["state"] == "failed"
+
+
+def test_dpo_on_a_preference_file(base, tmp_path):
+    prefs = tmp_path / "prefs.jsonl"
+    call = {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}
+    rows = [{"prompt": [{"role": "user", "content": f"Weather in Paris? ({i})"}],
+             "chosen": [{"role": "assistant", "content": "", "tool_calls": [call]}],
+             "rejected": [{"role": "assistant", "content": "No idea."}]} for i in range(4)]
+    prefs.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = Path(base["output_dir"])
+    train({**base, "algorithm": "dpo", "tasks": "", "tools": str(TOOLS), "preferences": str(prefs)}, progress=False)
+    assert_finished_run(run, 2)
+    assert "4 preference pairs" in (run / "train.log").read_text()
+
+
+def test_distill_teacher_sft_then_grpo(base, tiny_model_dir):
+    run = Path(base["output_dir"])
+    train({**base, "algorithm": "distill", "teacher": str(tiny_model_dir), "reward_threshold": -10.0,
+           "max_tasks": 4, "distill_grpo_steps": 1}, progress=False)
+    assert_finished_run(run, 3)
+    rows = train_rows(run)
+    assert [(r["phase"], r["step"]) for r in rows] == [("sft", 1), ("sft", 2), ("grpo", 3)]
+    phases = json.loads((run / "phases.json").read_text())
+    assert list(phases) == ["teacher", "sft", "grpo"] and all(p["done"] for p in phases.values())
+    teacher = [json.loads(line) for line in (run / "teacher_traces.jsonl").read_text().splitlines()]
+    assert len(teacher) == 4 and all(t["messages"][0]["role"] == "system" for t in teacher)
+
+
+def test_distill_threshold_nobody_reaches(base, tiny_model_dir):
+    with pytest.raises(ConfigError, match="reward_threshold: none of the teacher's 2 traces reached 100"):
+        train({**base, "algorithm": "distill", "teacher": str(tiny_model_dir), "reward_threshold": 100.0,
+               "max_tasks": 2}, progress=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# devices
+
+
+def test_unsloth_fallback_is_explained(base):
+    config = TrainConfig.from_dict(base)
+    use, reason = unsloth_choice(config, "cpu")
+    assert not use and "no GPU" in reason
+    config.unsloth = "off"
+    assert unsloth_choice(config, "cuda") == (False, "unsloth is off in the config: using transformers + peft")
+    config.unsloth = "on"
+    with pytest.raises(ConfigError, match="unsloth needs CUDA"):
+        unsloth_choice(config, "cpu")
+
+
+def test_trainer_args_follow_the_device(base):
+    from toolbrain_hub.training.common import build_rewards
+    from toolbrain_hub.training.grpo import grpo_args
+
+    config = TrainConfig.from_dict({**base, "device": "cpu", "max_turns": 3}).validate()
+    args = grpo_args(config, RunFolder(config.output_dir), build_rewards(config))
+    assert args.use_cpu is True and args.bf16 is False and args.gradient_checkpointing is True
+    assert args.output_dir == str(Path(config.output_dir) / "checkpoints")
+    assert args.max_tool_calling_iterations == 3 and args.num_generations == 2
+    assert args.reward_weights == list(config.rewards.values())
