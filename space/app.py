@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import playground, runs, tasks_tab, tools_tab, train_tab
+from . import evaluate_tab, playground, publish_tab, runs, tasks_tab, tools_tab, train_tab
 
 TITLE = "ToolBrain Hub"
 
@@ -17,6 +17,8 @@ def build_app() -> gr.Blocks:
             # Each tab hands what it made (tools, a task dataset, a run, an agent) to the next one.
             tools = tools_tab.build()
             dataset = tasks_tab.build(tools)
-            train_tab.build(dataset)
+            run = train_tab.build(dataset)
+            evaluate_tab.build(run)
+            publish_tab.build(run)
             playground.build()
     return demo

@@ -112,9 +112,9 @@ def manager(tmp_path):
     return RunManager(RunRegistry(tmp_path / "runs"), launchers=launchers, max_local_runs=1)
 
 
-def _finished(manager, run_id, owner="alice", timeout=240.0):
+def _finished(manager, run_id, owner="alice", timeout=240.0, token=None):
     def done():
-        record = manager.get(run_id, owner=owner)
+        record = manager.get(run_id, owner=owner, token=token)
         return record if not record.active else None
 
     return _wait(done, timeout=timeout, interval=0.5)
@@ -165,14 +165,13 @@ def test_local_runs_queue_one_at_a_time_and_cancel_kills_the_process(manager, tm
 
 @pytest.mark.slow
 def test_a_failing_run_says_why(manager, tmp_path):
-    tasks = _task_folder(tmp_path)
-    # Valid for the config, fatal for the training: the model folder holds no model.
-    empty_model = tmp_path / "not-a-model"
-    empty_model.mkdir()
-    record = manager.submit(_config(tasks, model=str(empty_model)), owner="alice")
+    # Valid for the config (the folder exists), fatal for the training: it holds no task dataset.
+    not_tasks = tmp_path / "not-tasks"
+    not_tasks.mkdir()
+    record = manager.submit(_config(str(not_tasks)), owner="alice")
     record = _finished(manager, record.id)
     assert record.status == "failed"
-    assert record.message and "not-a-model" in record.message, record.message
+    assert "not-tasks" in record.message and "not a task dataset" in record.message, record.message
 
 
 def test_invalid_configs_create_no_run(manager, tmp_path):
@@ -237,12 +236,12 @@ def test_hf_jobs_launcher_trains_and_pushes_over_real_http(manager, tmp_path, hu
     assert "hf_test" not in (Path(record.run_dir) / "config.yaml").read_text()
     with pytest.raises(RunNotFoundError):
         manager.get(record.id, owner="bob", token=hub_server.other_token)
-    record = _finished(manager, record.id, timeout=300)
+    record = _finished(manager, record.id, timeout=300, token=hub_server.token)
     logs = manager.logs(record.id, owner="alice", token=hub_server.token)
     assert record.status == "completed", (record.message, logs)
     assert "toolbrain-hub job: run" in logs
     files = HfApi(endpoint=hub_server.endpoint).list_repo_files("alice/job-agent", token=hub_server.token)
-    assert "agent_spec.json" in files and "adapter_model.safetensors" in files
+    assert {"agent_spec.json", "adapter_model.safetensors", "README.md"} <= set(files), files
     assert hub_server.token not in (Path(record.run_dir) / "job.log").read_text()
 
 
@@ -261,5 +260,5 @@ def test_hf_jobs_launcher_cancels_and_reports_failures(manager, hub_server, jobs
     # A dataset repo that does not exist: the job fails and the run says why.
     bad = manager.submit(_config("alice/no-such-tasks", push_to="alice/bad-agent"), owner="alice",
                          launcher="hf-jobs", token=hub_server.token)
-    bad = _finished(manager, bad.id, timeout=120)
+    bad = _finished(manager, bad.id, timeout=120, token=hub_server.token)
     assert bad.status == "failed" and "no-such-tasks" in bad.message, bad.message

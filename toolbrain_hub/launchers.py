@@ -7,9 +7,9 @@
 - `HFJobsLauncher` runs the same training command on Hugging Face hardware through `huggingface_hub.run_job`: a
   small bootstrap installs toolbrain-hub if the image lacks it, then `python -m toolbrain_hub.launchers job` writes
   the config, runs the same `train` command (the task dataset is pulled from the Hub by the training itself), and
-  the training pushes the adapter with its agent spec to `push_to` before the job ends: the job's disk is
-  ephemeral. The user's token goes to the job as a secret, never into the config, the env or a file. A timeout is
-  always set.
+  publishes the run (adapter, agent spec, model card, curves) to `push_to` with `toolbrain_hub.publish` before the
+  job ends: the job's disk is ephemeral. The user's token goes to the job as a secret, never into the config, the
+  env or a file. A timeout is always set.
 - `RunManager` ties them to the run registry (`toolbrain_hub.runs`): it creates run records, starts at most
   `max_local_runs` local trainings at a time (the others wait as "queued"), refreshes statuses, reads logs and
   cancels, always on behalf of an owner who only sees their own runs.
@@ -325,18 +325,20 @@ class HFJobsLauncher(Launcher):
         image: The Docker image.
         install: pip argument lists that install toolbrain-hub when the image lacks it (default: `default_install`).
         env: Extra environment variables for the job (not secrets).
+        private: Create the output model repo as private.
     """
 
     name = "hf-jobs"
 
     def __init__(self, *, flavor: str = DEFAULT_FLAVOR, timeout: str | int = DEFAULT_JOB_TIMEOUT,
                  image: str = DEFAULT_JOB_IMAGE, install: list[list[str]] | None = None,
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, private: bool = True):
         if not timeout:
             raise LauncherError("HF Jobs need a timeout (e.g. '2h'): a job never runs unbounded")
         self.flavor, self.timeout, self.image = flavor, timeout, image
         self.install = install if install is not None else default_install()
         self.env = dict(env or {})
+        self.private = private
 
     def _api(self):
         from huggingface_hub import HfApi
@@ -378,8 +380,10 @@ class HFJobsLauncher(Launcher):
         config = TrainConfig.from_dict(record.config)
         self.check(config, token=token)
         push_to = config.push_to
-        config.output_dir = ""  # the job picks its own folder
+        # The job picks its own folder and publishes the whole run at the end (adapter, agent spec, card).
+        config.output_dir, config.push_to = "", None
         env = {**self.env, "TOOLBRAIN_HUB_CONFIG": config.to_yaml(), "TOOLBRAIN_HUB_RUN_ID": record.id,
+               "TOOLBRAIN_HUB_PUSH_TO": push_to, "TOOLBRAIN_HUB_PRIVATE": "1" if self.private else "0",
                "TOOLBRAIN_HUB_INSTALL": json.dumps(self.install),
                "PYTHONUNBUFFERED": "1"}
         if endpoint() != "https://huggingface.co":
@@ -414,8 +418,9 @@ class HFJobsLauncher(Launcher):
             self.logs(record, token=token)  # keep the final logs: they outlive the job only here
             detail = job.status.message or ""
             if record.status == "failed":
-                record.message = detail or _failure_cause(_tail(Path(record.run_dir) / JOB_LOG, 20_000)) or (
-                    "the job failed")
+                # The job's own message is generic ("exit code 2"): the log's error line says why.
+                cause = _failure_cause(_tail(Path(record.run_dir) / JOB_LOG, 20_000))
+                record.message = "; ".join(m for m in (cause, detail) if m) or "the job failed"
             else:
                 record.message = detail or f"job {stage.lower()}"
         else:
@@ -464,20 +469,29 @@ def _is_builtin_model(name: str) -> bool:
 
 
 def run_job_inside() -> int:
-    """What an HF Job runs after the bootstrap: write the config, then run the same `train` command as a local run;
-    the training pushes the adapter and its agent spec to the config's `push_to` before the container goes away."""
+    """What an HF Job runs after the bootstrap: write the config, run the same `train` command as a local run, then
+    publish the run (adapter, agent spec, card, curves) to `TOOLBRAIN_HUB_PUSH_TO` before the container goes away."""
     import tempfile
 
     work = Path(os.environ.get("TOOLBRAIN_HUB_WORK") or tempfile.mkdtemp(prefix="toolbrain-job-"))
     run_dir = work / "run"
-    run_dir.mkdir(parents=True, exist_ok=True)
     config_file = work / "config.yaml"
     config_file.write_text(os.environ["TOOLBRAIN_HUB_CONFIG"], encoding="utf-8")
-    print(f"toolbrain-hub job: run {os.environ.get('TOOLBRAIN_HUB_RUN_ID', '?')}", flush=True)
+    repo = os.environ["TOOLBRAIN_HUB_PUSH_TO"]
+    print(f"toolbrain-hub job: run {os.environ.get('TOOLBRAIN_HUB_RUN_ID', '?')} -> {repo}", flush=True)
     returncode = subprocess.call(train_command(config_file) + ["--output_dir", str(run_dir)])
     if returncode != 0:
-        print(f"error: training failed with exit code {returncode}", flush=True)
-    return returncode
+        print(f"toolbrain-hub job: training exited with code {returncode}", flush=True)  # its error line says why
+        return returncode
+    from .publish import publish
+
+    try:
+        result = publish(run_dir, repo, private=os.environ.get("TOOLBRAIN_HUB_PRIVATE") == "1")
+    except Exception as err:  # noqa: BLE001 - the job's log is where the user reads why
+        print(f"error: publishing to {repo} failed: {err}", flush=True)
+        return 1
+    print(f"toolbrain-hub job: published the agent to {result.url_or_path}", flush=True)
+    return 0
 
 
 # ---------------------------------------------------------------------------------------------------------------------

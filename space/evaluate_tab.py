@@ -1,0 +1,121 @@
+"""Evaluate tab: run the base model and the trained agent on held-out tasks, as multi-turn episodes in the tool
+environment, and compare them: a before/after metrics table and bars, saved into the run folder (publish reads
+them from there)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gradio as gr
+
+from . import runs
+
+
+def completed_runs(profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuthToken | None = None,
+                   current: str | None = None):
+    """The user's completed runs for a run picker (keeping `current` when it is one of them)."""
+    user = runs.current_user(profile, oauth_token)
+    records = [r for r in runs.manager().list(owner=user.name, token=user.token) if r.status == "completed"] \
+        if user.signed_in else []
+    choices = [(r.name if r.name == r.id else f"{r.name} ({r.id})", r.id) for r in records]
+    ids = [r.id for r in records]
+    return gr.update(choices=choices, value=current if current in ids else (ids[0] if ids else None))
+
+
+def follow(run_id: str | None, profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuthToken | None = None):
+    """Refresh the run picker, selecting `run_id` if it is completed (e.g. the run picked in the Train tab)."""
+    return completed_runs(profile, oauth_token, current=run_id)
+
+
+def _agent_source(record, user) -> str:
+    """What to evaluate for a run: its local folder, or the repo an HF Job published it to."""
+    from toolbrain_hub.hub import download
+
+    if (Path(record.run_dir) / "adapter").is_dir():
+        return record.run_dir
+    repo = record.config.get("push_to")
+    if record.launcher == "hf-jobs" and repo:
+        return str(download(repo, token=user.token))
+    raise ValueError(f"run {record.id} has no adapter here and was not pushed anywhere")
+
+
+def show_saved(run_id: str | None, profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuthToken | None = None):
+    """The evaluation saved in the run folder, if any: (markdown, figure, tasks default)."""
+    from toolbrain_hub.evaluation import compare
+    from toolbrain_hub.runs import RunNotFoundError
+
+    if not run_id:
+        return "Pick a completed run.", None, gr.update()
+    user = runs.current_user(profile, oauth_token)
+    try:
+        record = runs.manager().registry.get(run_id, owner=user.name or "")
+    except RunNotFoundError as err:
+        return f"**{err}**", None, gr.update()
+    tasks = record.config.get("tasks") or ""
+    saved = Path(record.run_dir) / "eval.json"
+    if not saved.is_file():
+        return f"Run `{record.id}` has not been evaluated yet.", None, tasks
+    data = json.loads(saved.read_text(encoding="utf-8"))
+    if "before" not in data or "after" not in data:
+        return f"Run `{record.id}` has an evaluation without a before/after comparison.", None, tasks
+    comparison = compare(data["before"], data["after"], labels=tuple(data.get("labels") or ("before", "after")))
+    return _summary(record, comparison, saved.parent), comparison.figure(), tasks
+
+
+def _summary(record, comparison, folder: Path) -> str:
+    before, after = comparison.labels
+    return (f"**{record.name}**: {before} vs {after}, saved in `{folder / 'eval.json'}` "
+            f"(and `eval.md`, `eval_comparison.png`).\n\n" + comparison.to_markdown())
+
+
+def evaluate_run(run_id: str | None, tasks: str, split: str, limit: float, profile: gr.OAuthProfile | None = None,
+                 oauth_token: gr.OAuthToken | None = None, progress=gr.Progress(track_tqdm=True)):
+    """Evaluate the base model and the run's agent on the same tasks; returns (markdown, figure)."""
+    from toolbrain_hub.evaluation import compare, evaluate
+    from toolbrain_hub.hub import download
+
+    if not run_id:
+        return "**Pick a completed run first** (train one in the Train tab).", None
+    user = runs.current_user(profile, oauth_token)
+    try:
+        record = runs.manager().registry.get(run_id, owner=user.name or "")
+        if record.status != "completed":
+            return f"**Run `{run_id}` is {record.status}:** evaluate it once it has completed.", None
+        tasks = (tasks or "").strip() or record.config.get("tasks", "")
+        # With the user's own token: a private dataset must not be read with the app's credentials.
+        task_folder = str(download(tasks, repo_type="dataset", token=user.token))
+        limit = int(limit) if limit else None
+        progress(0, desc="base model")
+        before = evaluate(record.config["model"], task_folder, split=split, limit=limit, progress=True)
+        progress(0.5, desc="trained agent")
+        after = evaluate(_agent_source(record, user), task_folder, split=split, limit=limit, progress=True)
+        comparison = compare(before, after, labels=("base model", "trained"))
+        folder = comparison.save(record.run_dir)
+    except Exception as e:  # noqa: BLE001 - EvalError/TaskError/HubError say what is wrong
+        return f"**Evaluation failed:** {type(e).__name__}: {e}", None
+    runs.manager().registry.update(record.id, artifacts={**record.artifacts,
+                                                         "evaluation": str(folder / "eval.md")})
+    return _summary(record, comparison, folder), comparison.figure()
+
+
+def build(run_selector: gr.Dropdown) -> None:
+    """Add the Evaluate tab; it follows the run selected in the Train tab."""
+    with gr.Tab("4. Evaluate", id="evaluate") as tab:
+        gr.Markdown("Both the base model and the trained agent answer the same held-out tasks, prompted exactly as in "
+                    "training; tools run schema-only (calls validated and answered from the task). Greedy decoding.")
+        with gr.Row():
+            run = gr.Dropdown([], value=None, label="Completed run", elem_id="eval-run", scale=3)
+            tasks = gr.Textbox("", label="Tasks (default: the run's dataset)", elem_id="eval-tasks", scale=3)
+            split = gr.Radio(["test", "train"], value="test", label="Split", elem_id="eval-split", scale=1)
+            limit = gr.Number(16, label="At most N tasks (0: all)", precision=0, minimum=0, elem_id="eval-limit",
+                              scale=1)
+        go = gr.Button("Evaluate before / after", variant="primary", elem_id="eval-run-button")
+        result = gr.Markdown(elem_id="eval-result")
+        plot = gr.Plot(label="Before / after", elem_id="eval-plot")
+
+        tab.select(follow, [run], [run])
+        run_selector.change(follow, [run_selector], [run])
+        run.change(show_saved, [run], [result, plot, tasks])
+        go.click(evaluate_run, [run, tasks, split, limit], [result, plot], api_name="evaluate_run",
+                 concurrency_limit=1, concurrency_id="model")

@@ -1,0 +1,101 @@
+"""Publish tab: preview the model card of a finished run, then publish the agent (adapter, agent spec, card,
+curves, evaluation) to a Hub model repo in the user's namespace, or into a local folder."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from . import runs
+from .evaluate_tab import follow
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+
+
+def _record(run_id: str | None, user):
+    if not run_id:
+        raise ValueError("pick a completed run first (train one in the Train tab)")
+    record = runs.manager().registry.get(run_id, owner=user.name or "")
+    if record.status != "completed":
+        raise ValueError(f"run {run_id} is {record.status}: publish it once it has completed")
+    return record
+
+
+def preview(run_id: str | None, name: str, profile: gr.OAuthProfile | None = None,
+            oauth_token: gr.OAuthToken | None = None):
+    """The model card and file list the run would publish; returns (card markdown, status)."""
+    from toolbrain_hub.publish import build_agent_folder, read_run
+
+    user = runs.current_user(profile, oauth_token)
+    try:
+        record = _record(run_id, user)
+        if record.launcher == "hf-jobs":
+            repo = record.config.get("push_to")
+            return "", f"This run was published by its HF Job to [{repo}]({record.artifacts.get('model repo')})."
+        ref = f"{user.name}/{name.strip()}" if user.token and name.strip() else "path/to/this/folder"
+        with tempfile.TemporaryDirectory(prefix="toolbrain-card-") as tmp:
+            files = build_agent_folder(read_run(record.run_dir), Path(tmp) / "agent", repo_ref=ref)
+            card = (Path(tmp) / "agent" / "README.md").read_text(encoding="utf-8")
+    except Exception as e:  # noqa: BLE001 - PublishError names what is missing
+        return "", f"**Cannot preview:** {e}"
+    return card, "Files: " + ", ".join(f"`{f}`" for f in files)
+
+
+def publish_run(run_id: str | None, name: str, private: bool, where: str, profile: gr.OAuthProfile | None = None,
+                oauth_token: gr.OAuthToken | None = None):
+    """Publish to the Hub (the user's namespace) or to a local folder; returns (status, agent location)."""
+    from toolbrain_hub.publish import publish
+
+    user = runs.current_user(profile, oauth_token)
+    name = (name or "").strip()
+    if not _NAME.match(name):
+        return f"**Invalid name {name!r}:** letters, digits, '.', '_' or '-'.", gr.update()
+    try:
+        record = _record(run_id, user)
+        if where == "Hub":
+            if not user.token:
+                return f"**Cannot push:** {user.problem}", gr.update()
+            result = publish(record.run_dir, f"{user.name}/{name}", private=bool(private), token=user.token)
+            location, shown = result.repo_id, f"[{result.repo_id}]({result.url_or_path})"
+        else:
+            out = runs.user_folder("agents", user) / name
+            result = publish(record.run_dir, out_dir=out)
+            location = shown = result.url_or_path
+    except Exception as e:  # noqa: BLE001 - PublishError / HubError messages say what to do
+        return f"**Publish failed:** {e}", gr.update()
+    runs.manager().registry.update(record.id, artifacts={**record.artifacts, "published agent": location if
+                                                         where != "Hub" else result.url_or_path})
+    return (f"Published {len(result.files)} files to {shown}. Next: chat with it in the **Try it** tab.",
+            location)
+
+
+def build(run_selector: gr.Dropdown) -> gr.Textbox:
+    """Add the Publish tab; returns the textbox holding where the published agent is (repo id or folder)."""
+    with gr.Tab("5. Publish", id="publish") as tab:
+        gr.Markdown("Publish the trained agent: the LoRA adapter, the agent spec it was trained with (prompt, chat "
+                    "template, tools, parser), the config, curves, evaluation and a model card. Hub pushes go to "
+                    "your namespace with your token; nothing with a token or a local path is uploaded.")
+        with gr.Row():
+            run = gr.Dropdown([], value=None, label="Completed run", elem_id="publish-run", scale=3)
+            name = gr.Textbox("my-tool-agent", label="Repo / folder name", elem_id="publish-name", scale=2)
+            private = gr.Checkbox(True, label="Private repo", elem_id="publish-private", scale=1)
+            where = gr.Radio(["Hub", "Local folder"], value="Hub", label="Publish to", elem_id="publish-where",
+                             scale=1)
+        with gr.Row():
+            show = gr.Button("Preview the card", elem_id="publish-preview")
+            go = gr.Button("Publish", variant="primary", elem_id="publish-go")
+        status = gr.Markdown(elem_id="publish-status")
+        location = gr.Textbox(label="Published agent (repo id or folder)", interactive=False,
+                              elem_id="publish-location")
+        with gr.Accordion("Model card preview", open=True):
+            card = gr.Markdown(elem_id="publish-card")
+
+        tab.select(follow, [run], [run])
+        run_selector.change(follow, [run_selector], [run])
+        show.click(preview, [run, name], [card, status], api_name="publish_preview")
+        run.change(preview, [run, name], [card, status])
+        go.click(publish_run, [run, name, private, where], [status, location], api_name="publish_run")
+    return location
