@@ -363,6 +363,15 @@ def test_llm_generator_drops_after_retries_and_counts_reasons():
     assert len(ts.train) == 0 and ts.train.column_names == COLUMNS
 
 
+def test_copying_the_prompt_example_is_rejected():
+    def copy_example(messages, n):
+        return messages[1]["content"].rsplit("\n", 1)[-1]  # the example JSON closes the prompt
+
+    ts = generate_tasks(DATA / "weather_openai.json", num=2, generator=ScriptedModel(copy_example), max_retries=1,
+                        max_attempts=4, progress=False)
+    assert ts.report.kept == 0 and ts.report.rejected == {"copied_example": 4}
+
+
 def test_llm_duplicates_and_near_duplicates_are_removed():
     texts = ["Could you get the weather for Paris?", "Could you get the weather for Paris?",
              "Please get the weather for Paris, thanks!", "Get the weather for Rome.",

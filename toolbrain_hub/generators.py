@@ -44,6 +44,8 @@ class Candidate:
     difficulty: str | None = None
     error: str | None = None  # "reason: detail" when the proposal failed
     raw: str = ""  # the model's raw reply (LLM generator), for retry feedback
+    conversation: list[dict] = field(default_factory=list)  # the prompt that produced it (LLM generator)
+    example_query: str = ""  # the one-shot example shown in that prompt
 
 
 class SamplingError(ValueError):
@@ -944,7 +946,8 @@ class LLMGenerator:
         self.example_maker = SchemaGenerator(tools)
         self.calls = 0
 
-    def messages(self, slot: Slot, rng: random.Random) -> list[dict]:
+    def messages(self, slot: Slot, rng: random.Random) -> tuple[list[dict], str]:
+        """The prompt for a slot, and the query of the one-shot example it shows."""
         others = [n for n in self.tools if n not in slot.tools]
         rng.shuffle(others)
         shown = list(dict.fromkeys(slot.tools + others))[: max(self.max_prompt_tools, len(slot.tools))]
@@ -962,7 +965,7 @@ class LLMGenerator:
             example = self._example(slot, rng)
         user = (f"Tools:\n{listing}\n\nWrite {ask}.\n\nAnswer with only a JSON object like this example:\n"
                 f"{json.dumps(example, ensure_ascii=False)}")
-        return [{"role": "system", "content": LLM_SYSTEM_PROMPT}, {"role": "user", "content": user}]
+        return [{"role": "system", "content": LLM_SYSTEM_PROMPT}, {"role": "user", "content": user}], example["query"]
 
     def _example(self, slot: Slot, rng: random.Random) -> dict:
         # A one-shot example built by the schema generator shows the exact shape (small models copy it).
@@ -975,24 +978,37 @@ class LLMGenerator:
                 ) -> list[Candidate]:
         from .chat import ChatError
 
-        conversations = []
+        conversations, examples = [], []
         for i, slot in enumerate(slots):
-            messages = self.messages(slot, rng)
             previous = feedback[i] if feedback else None
-            if previous is not None and previous.raw:
-                # Retry with the reason, so the model can fix its own answer.
-                messages += [{"role": "assistant", "content": previous.raw[:2000]},
-                             {"role": "user", "content": f"That is not valid ({previous.error}). Answer again with "
-                                                         "only the corrected JSON object."}]
+            if previous is not None and previous.conversation:
+                # A retry continues the same conversation with the reason, so the model can fix its own answer.
+                messages, example = list(previous.conversation), previous.example_query
+                if previous.raw:
+                    messages += [{"role": "assistant", "content": previous.raw[:2000]},
+                                 {"role": "user", "content": f"That is not valid ({previous.error}). Answer again "
+                                                             "with only the corrected JSON object."}]
+            else:
+                messages, example = self.messages(slot, rng)
             conversations.append(messages)
+            examples.append(example)
         seed = rng.randint(0, 2**31 - 1)
         kwargs = {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "seed": seed}
         self.calls += len(conversations)
         try:
             replies = self._chat_all(conversations, kwargs)
         except ChatError as e:
-            return [Candidate(error=f"model_error: {e}") for _ in slots]
-        return [parse_proposal(getattr(reply, "text", reply)) for reply in replies]
+            return [Candidate(error=f"model_error: {e}", conversation=c, example_query=x)
+                    for c, x in zip(conversations, examples, strict=True)]
+        out = []
+        for reply, messages, example in zip(replies, conversations, examples, strict=True):
+            cand = parse_proposal(getattr(reply, "text", reply))
+            cand.conversation, cand.example_query = messages, example
+            if cand.error is None and similarity(cand.query, example) >= 0.8:
+                # Small models copy the one-shot example; that is not a new task.
+                cand.error = "copied_example: the reply repeats the example from the prompt"
+            out.append(cand)
+        return out
 
     def _chat_all(self, conversations: list[list[dict]], kwargs: dict) -> list[Any]:
         from .chat import LocalChatModel
@@ -1003,6 +1019,29 @@ class LLMGenerator:
             return [self.model.chat(m, **kwargs) for m in conversations]
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             return list(pool.map(lambda m: self.model.chat(m, **kwargs), conversations))
+
+
+# Filler words ignored when comparing requests: "Could you get the weather for Paris?" and "Please get the weather
+# for Paris, thanks" are the same task.
+_FILLER = set("""a an the please could can would will you me i i'd i'm id to for of and then also first
+next after that kindly help hey hi hello thanks thank quick request need want like let's lets go ahead when get
+chance right away if possible is are what's whats what tell know do show give my some just with""".split())
+
+
+def normalize_query(text: str) -> str:
+    """Lowercase words and numbers of a request, punctuation dropped (for exact-duplicate checks)."""
+    return " ".join(re.findall(r"[a-z0-9@./:+-]+", text.lower().replace("'", "")))
+
+
+def content_tokens(text: str) -> frozenset[str]:
+    """The words of a request that carry its meaning (filler and politeness removed)."""
+    return frozenset(w.strip(".:") for w in normalize_query(text).split() if w.strip(".:") not in _FILLER)
+
+
+def similarity(a: str, b: str) -> float:
+    """Token-set (Jaccard) similarity of two requests' content words."""
+    ta, tb = content_tokens(a), content_tokens(b)
+    return len(ta & tb) / len(ta | tb) if ta | tb else 1.0
 
 
 def public_model_name(model_id: str) -> str:

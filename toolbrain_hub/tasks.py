@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 import tempfile
 import time
 from collections import Counter
@@ -33,7 +32,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .generators import KINDS, Candidate, LLMGenerator, SchemaGenerator, Slot, difficulty_of
+from .generators import (
+    KINDS,
+    Candidate,
+    LLMGenerator,
+    SchemaGenerator,
+    Slot,
+    content_tokens,
+    difficulty_of,
+    normalize_query,
+)
 from .tools import ToolSpec, load_tools
 
 DEFAULT_SYSTEM_PROMPT = ("You are a helpful assistant that can call tools. When a request needs a tool, call it with "
@@ -41,13 +49,6 @@ DEFAULT_SYSTEM_PROMPT = ("You are a helpful assistant that can call tools. When 
 DEFAULT_MIX = {"single": 0.6, "multi": 0.25, "no_tool": 0.15}
 COLUMNS = ["id", "query", "prompt", "tools", "expected_calls", "gold_answer", "difficulty", "kind", "split",
            "generator"]
-# Filler words ignored when comparing requests: "Could you get the weather for Paris?" and "Please get the weather
-# for Paris, thanks" are the same task.
-_FILLER = set("""a an the please could can would will you me i i'd i'm id to for of and then also first
-next after that kindly help hey hi hello thanks thank quick request need want like let's lets go ahead when get
-chance right away if possible is are what's whats what tell know do show give my some just with""".split())
-
-
 class TaskError(ValueError):
     """Bad task-generation input or a folder/repo that is not a task dataset."""
 
@@ -307,14 +308,6 @@ def _validate(cand: Candidate, tools: dict[str, ToolSpec]) -> str | None:
     return None
 
 
-def normalize_query(text: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9@./:+-]+", text.lower().replace("'", "")))
-
-
-def _content_tokens(text: str) -> frozenset[str]:
-    return frozenset(w.strip(".:") for w in normalize_query(text).split() if w.strip(".:") not in _FILLER)
-
-
 class _Dedup:
     """Exact duplicates (normalized text) and near-duplicates (same calls and similar content words)."""
 
@@ -330,7 +323,7 @@ class _Dedup:
     def check(self, cand: Candidate) -> str | None:
         if normalize_query(cand.query) in self.texts:
             return "duplicate: the same request was already generated"
-        tokens = _content_tokens(cand.query)
+        tokens = content_tokens(cand.query)
         for other in self.by_calls.get(self._signature(cand), []):
             union = len(tokens | other)
             if union and len(tokens & other) / union >= self.threshold:
@@ -339,7 +332,7 @@ class _Dedup:
 
     def add(self, cand: Candidate) -> None:
         self.texts.add(normalize_query(cand.query))
-        self.by_calls.setdefault(self._signature(cand), []).append(_content_tokens(cand.query))
+        self.by_calls.setdefault(self._signature(cand), []).append(content_tokens(cand.query))
 
 
 def _row(cand: Candidate, tools: list[ToolSpec], generator: str, system_prompt: str) -> dict:
