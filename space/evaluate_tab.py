@@ -105,7 +105,8 @@ def build(run_selector: gr.Dropdown) -> None:
         gr.Markdown("Both the base model and the trained agent answer the same held-out tasks, prompted exactly as in "
                     "training; tools run schema-only (calls validated and answered from the task). Greedy decoding.")
         with gr.Row():
-            run = gr.Dropdown([], value=None, label="Completed run", elem_id="eval-run", scale=3)
+            run = gr.Dropdown([], value=None, label="Completed run", allow_custom_value=True, elem_id="eval-run",
+                              scale=3)
             tasks = gr.Textbox("", label="Tasks (default: the run's dataset)", elem_id="eval-tasks", scale=3)
             split = gr.Radio(["test", "train"], value="test", label="Split", elem_id="eval-split", scale=1)
             limit = gr.Number(16, label="At most N tasks (0: all)", precision=0, minimum=0, elem_id="eval-limit",

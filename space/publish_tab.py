@@ -79,7 +79,8 @@ def build(run_selector: gr.Dropdown) -> gr.Textbox:
                     "template, tools, parser), the config, curves, evaluation and a model card. Hub pushes go to "
                     "your namespace with your token; nothing with a token or a local path is uploaded.")
         with gr.Row():
-            run = gr.Dropdown([], value=None, label="Completed run", elem_id="publish-run", scale=3)
+            run = gr.Dropdown([], value=None, label="Completed run", allow_custom_value=True, elem_id="publish-run",
+                              scale=3)
             name = gr.Textbox("my-tool-agent", label="Repo / folder name", elem_id="publish-name", scale=2)
             private = gr.Checkbox(True, label="Private repo", elem_id="publish-private", scale=1)
             where = gr.Radio(["Hub", "Local folder"], value="Hub", label="Publish to", elem_id="publish-where",

@@ -231,7 +231,8 @@ def build(dataset_location: gr.Textbox) -> gr.Dropdown:
                 launched = gr.Markdown(elem_id="train-launched")
             with gr.Column(scale=3):
                 with gr.Row():
-                    run = gr.Dropdown([], value=None, label="Run", elem_id="train-run", scale=4)
+                    run = gr.Dropdown([], value=None, label="Run", allow_custom_value=True, elem_id="train-run",
+                                      scale=4)
                     refresh = gr.Button("↻", scale=0, elem_id="train-refresh")
                     stop = gr.Button("Cancel run", variant="stop", scale=1, elem_id="train-cancel")
                 status = gr.Markdown("No run selected.", elem_id="train-status")
