@@ -482,6 +482,7 @@ class _Policy:
     tokenizer: Any = None
     spec: Any = None  # AgentSpec: from the adapter folder, or None to build one for the tasks
     chat_model: Any = None
+    generate_fn: Any = None  # a SpecModel's scripted generation: prompt ids -> new ids
 
 
 def _is_adapter(folder: Path) -> bool:
@@ -492,9 +493,10 @@ def load_policy(model_or_agent: Any, *, device: str = "auto", threads: int | Non
     """Resolve what `evaluate` was given into something that generates.
 
     Args:
-        model_or_agent: A `ChatModel`; a loaded `(model, tokenizer)`; a run folder (its `adapter/`), an adapter folder
-            with `agent_spec.json` (base model + LoRA adapter via peft); a folder with only an agent spec (its base
-            model); a built-in model name, a model folder or a Hub id; or an OpenAI-compatible endpoint URL.
+        model_or_agent: A `ChatModel`; a loaded `(model, tokenizer)`; a `SpecModel` or `SpecAgent` (its spec, model
+            and tokenizer, or its scripted `generate_fn`); a run folder (its `adapter/`), an adapter folder with
+            `agent_spec.json` (base model + LoRA adapter via peft); a folder with only an agent spec (its base model);
+            a built-in model name, a model folder or a Hub id; or an OpenAI-compatible endpoint URL.
         device: "auto", "cpu" or "cuda" for local models.
         threads: torch threads (None: torch's default).
 
@@ -505,6 +507,13 @@ def load_policy(model_or_agent: Any, *, device: str = "auto", threads: int | Non
     from .models import load_model, set_threads
 
     set_threads(threads)
+    from .agent import SpecAgent, SpecModel
+
+    if isinstance(model_or_agent, SpecAgent):
+        model_or_agent = model_or_agent.model
+    if isinstance(model_or_agent, SpecModel):
+        return _Policy(name=model_or_agent.model_id, model=model_or_agent.model, tokenizer=model_or_agent.tokenizer,
+                       spec=model_or_agent.spec, generate_fn=model_or_agent.generate_fn)
     if isinstance(model_or_agent, LocalChatModel):
         return _Policy(name=model_or_agent.model_id, model=model_or_agent.model, tokenizer=model_or_agent.tokenizer)
     if isinstance(model_or_agent, ChatModel):
@@ -688,11 +697,13 @@ def _generate(model: Any, prompts: list[list[int]], *, max_new_tokens: int, eos:
         out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
                              do_sample=False, temperature=None, top_p=None, top_k=None, eos_token_id=eos,
                              pad_token_id=pad)
-    results = []
-    for row in out[:, width:].tolist():
-        end = next((k for k, token in enumerate(row) if token in eos), None)
-        results.append(row if end is None else row[: end + 1])
-    return results
+    return [_cut_at_eos(row, eos) for row in out[:, width:].tolist()]
+
+
+def _cut_at_eos(ids: list[int], eos: list[int]) -> list[int]:
+    # A turn ends at its end-of-turn token, which is kept (TRL and the deployed SpecModel keep it too).
+    end = next((k for k, token in enumerate(ids) if token in eos), None)
+    return list(ids) if end is None else list(ids[: end + 1])
 
 
 def _run_spec_episodes(policy: _Policy, spec: Any, rows: list[dict[str, Any]], factories: dict[str, Any], *,
@@ -705,7 +716,8 @@ def _run_spec_episodes(policy: _Policy, spec: Any, rows: list[dict[str, Any]], f
     from .traces import parse_tool_calls
 
     tokenizer = policy.tokenizer
-    eos = SpecModel(spec, policy.model, tokenizer).eos_token_ids  # the end-of-turn ids the deployed agent stops at
+    # The end-of-turn ids the deployed agent stops at.
+    eos = SpecModel(spec, policy.model, tokenizer, generate_fn=policy.generate_fn).eos_token_ids
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
     envs, messages, tools, counts = [], [], [], []
     for row in rows:
@@ -728,8 +740,11 @@ def _run_spec_episodes(policy: _Policy, spec: Any, rows: list[dict[str, Any]], f
             still = []
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
-                outputs = _generate(policy.model, [prompts[i] for i in chunk], max_new_tokens=spec.max_new_tokens,
-                                    eos=eos, pad=pad)
+                if policy.generate_fn is not None:
+                    outputs = [_cut_at_eos(policy.generate_fn(list(prompts[i])), eos) for i in chunk]
+                else:
+                    outputs = _generate(policy.model, [prompts[i] for i in chunk],
+                                        max_new_tokens=spec.max_new_tokens, eos=eos, pad=pad)
                 for i, ids in zip(chunk, outputs, strict=True):
                     body = ids[:-1] if ids and ids[-1] in eos else ids
                     text = tokenizer.decode(body, skip_special_tokens=True)

@@ -1,0 +1,525 @@
+"""Evaluation: metric arithmetic with scripted policies, token-exact episodes (same ids as the deployed agent), the tiny
+model through a LoRA adapter folder and a real training run folder, save/load, before/after, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from toolbrain_hub.chat import ChatModel, ChatReply, LocalChatModel
+from toolbrain_hub.evaluation import (
+    METRICS,
+    Comparison,
+    EvalError,
+    EvalResult,
+    aggregate,
+    compare,
+    evaluate,
+    load_policy,
+    score_task,
+)
+from toolbrain_hub.tasks import TaskError, generate_tasks, load_tasks
+from toolbrain_hub.traces import Trace
+
+TOOLS = [
+    {"type": "function", "function": {
+        "name": "get_weather", "description": "Get the current weather for a city",
+        "parameters": {"type": "object", "properties": {
+            "city": {"type": "string", "description": "City name"},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"], "description": "Temperature unit"}},
+            "required": ["city"]}}},
+    {"type": "function", "function": {
+        "name": "convert_currency", "description": "Convert an amount of money into another currency",
+        "parameters": {"type": "object", "properties": {
+            "amount": {"type": "number", "description": "Amount to convert"},
+            "to": {"type": "string", "enum": ["EUR", "USD", "JPY"], "description": "Target currency"}},
+            "required": ["amount", "to"]}}},
+]
+TOOLS_JSON = json.dumps(TOOLS)
+
+
+def get_weather(city: str, unit: str = "celsius") -> str:
+    """Get the current weather for a city.
+
+    Args:
+        city: City name
+        unit: Temperature unit
+    """
+    return f"Sunny in {city}, 21 degrees {unit}"
+
+
+def convert_currency(amount: float, to: str) -> str:
+    """Convert an amount of money into another currency.
+
+    Args:
+        amount: Amount to convert
+        to: Target currency
+    """
+    return f"{amount * 0.5:.2f} {to}"
+
+
+IMPLEMENTATIONS = {"get_weather": get_weather, "convert_currency": convert_currency}
+
+
+@pytest.fixture(scope="module")
+def task_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("eval-tasks")
+    generate_tasks(TOOLS, num=30, seed=3, progress=False).save(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def train_rows(task_dir):
+    rows = [dict(r) for r in load_tasks(task_dir, split="train")]
+    kinds = {r["kind"] for r in rows}
+    assert {"single", "multi", "no_tool"} <= kinds, kinds  # the arithmetic below needs every kind
+    return rows
+
+
+def _expected(row):
+    return json.loads(row["expected_calls"])
+
+
+def _tagged(calls) -> str:
+    return "".join(f"<tool_call>\n{json.dumps({'name': c['name'], 'arguments': c['arguments']})}\n</tool_call>"
+                   for c in calls)
+
+
+class ScriptedPolicy(ChatModel):
+    """Replies from a script `script(row, turn, messages) -> text`; records what it was shown."""
+
+    model_id = "scripted"
+
+    def __init__(self, rows, script):
+        self.by_query = {r["query"]: r for r in rows}
+        self.script = script
+        self.seen_tools: list[list[str]] = []
+        self.seen_system: list[str] = []
+
+    def chat(self, messages, *, tools=None, **kwargs):
+        query = next(m["content"] for m in messages if m["role"] == "user")
+        turn = sum(1 for m in messages if m["role"] == "assistant")
+        self.seen_tools.append(sorted(t["function"]["name"] for t in tools or []))
+        self.seen_system.append(next((m["content"] for m in messages if m["role"] == "system"), ""))
+        return ChatReply(text=self.script(self.by_query[query], turn, messages))
+
+
+def oracle(row, turn, messages):
+    if turn == 0 and _expected(row):
+        return "Let me check.\n" + _tagged(_expected(row))
+    if turn == 0:
+        return f"The answer is {row['gold_answer']}." if row["gold_answer"] else "Hello! How can I help you today?"
+    return "Done: " + messages[-1]["content"][:40]
+
+
+def inventor(row, turn, messages):
+    return _tagged([{"name": "search_web", "arguments": {"q": row["query"]}}])
+
+
+def answer_only(row, turn, messages):
+    return row["gold_answer"] or "Sure, happy to help with that."
+
+
+# --------------------------------------------------------------------------------------------- scripted policies
+
+
+def test_oracle_policy_scores_perfectly(train_rows):
+    policy = ScriptedPolicy(train_rows, oracle)
+    result = evaluate(policy, train_rows, progress=False, implementations=IMPLEMENTATIONS)
+    m = result.metrics
+    n = len(train_rows)
+    n_tool = sum(1 for r in train_rows if _expected(r))
+    assert m["tasks"] == n == len(result.traces) == len(result.rows)
+    for name in ("correctness", "tool_call_accuracy", "tool_name_accuracy", "call_match_score", "no_tool_precision",
+                 "tagged_call_rate"):
+        assert m[name] == 1.0, name
+    assert m["hallucination_rate"] == 0.0 and m["no_answer_rate"] == 0.0 and m["invalid_call_rate"] == 0.0
+    assert m["avg_turns"] == pytest.approx((2 * n_tool + (n - n_tool)) / n)
+    assert m["avg_tool_calls"] == pytest.approx(sum(len(_expected(r)) for r in train_rows) / n)
+    if any(r["gold_answer"] for r in train_rows):
+        assert m["answer_accuracy"] == 1.0
+    # Per kind and difficulty, every group is perfect too; group sizes add up.
+    assert set(result.breakdown["kind"]) == {"single", "multi", "no_tool"}
+    assert sum(g["tasks"] for g in result.breakdown["kind"].values()) == n
+    assert sum(g["tasks"] for g in result.breakdown["difficulty"].values()) == n
+    assert all(g["correctness"] == 1.0 for g in result.breakdown["kind"].values())
+    # The policy saw the tasks' tools and system prompt; the real implementations answered the calls.
+    assert all(names == ["convert_currency", "get_weather"] for names in policy.seen_tools)
+    assert set(policy.seen_system) == {train_rows[0]["prompt"][0]["content"]}
+    weather = next(t for t, r in zip(result.traces, train_rows, strict=True)
+                   if _expected(r) and _expected(r)[0]["name"] == "get_weather")
+    assert weather.turns[0].results[0].content.startswith("Sunny in ")
+    assert result.info["tools"] == "implementations"
+
+
+def test_inventing_tools_is_invalid_and_hallucinated(train_rows):
+    result = evaluate(ScriptedPolicy(train_rows, inventor), train_rows, progress=False, max_turns=2)
+    m = result.metrics
+    assert m["invalid_call_rate"] == 1.0
+    assert m["correctness"] == 0.0 and m["tool_call_accuracy"] == 0.0 and m["tool_name_accuracy"] == 0.0
+    assert m["hallucination_rate"] == 1.0 and m["no_answer_rate"] == 0.0
+    assert m["no_tool_precision"] == 0.0
+    assert m["avg_turns"] == 2.0  # it calls on every turn, so every episode hits the turn limit
+    assert m["avg_tool_calls"] == 2.0
+    first = result.traces[0].turns[0]
+    assert first.results[0].error and "search_web not found" in first.results[0].content
+    assert result.traces[0].turns[1].call_outcomes() == [None]  # the last turn's call is not run, as in TRL
+    assert all(t.final_answer is None for t in result.traces)
+
+
+def test_answering_without_tools(train_rows):
+    result = evaluate(ScriptedPolicy(train_rows, answer_only), train_rows, progress=False)
+    m = result.metrics
+    n = len(train_rows)
+    n_neg = sum(1 for r in train_rows if r["kind"] == "no_tool")
+    assert m["no_tool_precision"] == 1.0
+    assert m["correctness"] == pytest.approx(n_neg / n)
+    assert m["hallucination_rate"] == pytest.approx((n - n_neg) / n)  # every tool task answered, wrongly
+    assert m["tool_call_accuracy"] == 0.0 and m["call_match_score"] == 0.0
+    assert m["invalid_call_rate"] is None and m["tagged_call_rate"] is None  # no call attempted: no denominator
+    assert m["avg_turns"] == 1.0 and m["no_answer_rate"] == 0.0
+    assert result.breakdown["kind"]["no_tool"]["correctness"] == 1.0
+    assert result.breakdown["kind"]["single"]["correctness"] == 0.0
+    # Schema-only by default: nothing ran, but the episodes still record the tools offered.
+    assert result.info["tools"] == "schema-only"
+
+
+def test_schema_only_calls_are_validated_and_answered(train_rows):
+    result = evaluate(ScriptedPolicy(train_rows, oracle), train_rows, progress=False)
+    trace, row = next((t, r) for t, r in zip(result.traces, train_rows, strict=True) if _expected(r))
+    echoed = json.loads(trace.turns[0].results[0].content)  # no implementation: the validated call is echoed
+    assert echoed["status"] == "ok" and echoed["tool"] == _expected(row)[0]["name"]
+    assert result.metrics["correctness"] == 1.0
+
+
+def test_implementations_from_a_file(train_rows, tmp_path):
+    source = tmp_path / "my_tools.py"
+    source.write_text("def get_weather(city, unit='celsius'):\n    return f'Rain in {city}'\n\n"
+                      "def convert_currency(amount, to):\n    return f'{amount} {to} converted'\n")
+    rows = [r for r in train_rows if _expected(r) and _expected(r)[0]["name"] == "get_weather"][:2]
+    result = evaluate(ScriptedPolicy(rows, oracle), rows, progress=False, implementations=str(source))
+    assert result.traces[0].turns[0].results[0].content.startswith("Rain in ")
+
+
+# --------------------------------------------------------------------------------------------- scoring arithmetic
+
+
+def _row(expected, *, kind=None, gold="", row_id="t"):
+    return {"id": row_id, "query": "q", "tools": TOOLS_JSON, "expected_calls": json.dumps(expected),
+            "gold_answer": gold, "difficulty": "easy",
+            "kind": kind or ("multi" if len(expected) > 1 else "single" if expected else "no_tool")}
+
+
+PARIS = {"name": "get_weather", "arguments": {"city": "Paris"}}
+EUR = {"name": "convert_currency", "arguments": {"amount": 10, "to": "EUR"}}
+
+
+def _trace(*replies, results=None):
+    messages = [{"role": "user", "content": "q"}]
+    for i, reply in enumerate(replies):
+        messages.append({"role": "assistant", "content": reply})
+        for content in (results or {}).get(i, []):
+            messages.append({"role": "tool", "name": "tool", "content": content})
+    return Trace.from_messages(messages)
+
+
+def test_score_repeated_right_call_is_correct_but_costs_partial_credit():
+    row = score_task(_trace(_tagged([PARIS]), _tagged([PARIS]), results={0: ["sunny"]}), _row([PARIS]))
+    assert row["correct"] and row["exact_matched"] == 1 and row["wrong_calls"] == 0
+    assert row["call_match_score"] == 0.5  # 1 matched / max(1 expected, 2 made)
+    assert row["turns"] == 2 and row["final_answer"] is None and row["attempted"]
+
+
+def test_score_wrong_arguments_right_name_in_bare_json():
+    bare = json.dumps({"name": "get_weather", "arguments": {"city": "Lyon"}})
+    row = score_task(_trace(bare, "It is sunny.", results={0: ["sunny"]}), _row([PARIS]))
+    assert not row["correct"] and row["exact_matched"] == 0 and row["name_matched"] == 1
+    assert row["wrong_calls"] == 1 and row["tagged_calls"] == 0 and row["invalid"] == 0
+    assert row["final_answer"] == "It is sunny."
+
+
+def test_score_schema_invalid_and_malformed_calls():
+    invalid = score_task(_trace(_tagged([{"name": "get_weather", "arguments": {"city": 5}}])), _row([PARIS]))
+    assert invalid["attempts"] == 1 and invalid["invalid"] == 1 and not invalid["correct"]
+    broken = score_task(_trace('<tool_call>{"name": "get_weather", "arguments": {</tool_call>'), _row([PARIS]))
+    assert broken["calls"] == 0 and broken["attempts"] == 1 and broken["invalid"] == 1
+    assert broken["attempted"] and not broken["correct"]
+
+
+def test_score_order_of_independent_calls_does_not_matter():
+    row = score_task(_trace(_tagged([EUR, PARIS]), "Done.", results={0: ["a", "b"]}), _row([PARIS, EUR]))
+    assert row["correct"] and row["exact_matched"] == 2 and row["call_match_score"] == 1.0
+    half = score_task(_trace(_tagged([PARIS]), "Done.", results={0: ["a"]}), _row([PARIS, EUR]))
+    assert not half["correct"] and half["exact_matched"] == 1 and half["name_matched"] == 1
+
+
+def test_score_negatives_and_gold_answers():
+    gold = _row([], gold="Rome")
+    assert score_task(_trace("The capital of Italy is Rome."), gold)["correct"]
+    wrong = score_task(_trace("It is Paris."), gold)
+    assert not wrong["correct"] and wrong["attempted"] and wrong["answer_correct"] is False
+    called = score_task(_trace(_tagged([PARIS])), _row([]))
+    assert not called["correct"] and called["attempts"] == 1
+    empty = score_task(_trace(""), _row([]))
+    assert not empty["attempted"] and not empty["correct"]
+    assert score_task(_trace("Hi there!"), _row([]))["correct"]  # no gold: any answer without a call
+
+
+def test_aggregate_hallucination_is_wrong_over_attempted():
+    rows = [score_task(_trace(_tagged([PARIS])), _row([PARIS])),  # right
+            score_task(_trace(_tagged([EUR])), _row([PARIS])),  # wrong
+            score_task(_trace(""), _row([PARIS])),  # no answer
+            score_task(_trace("Hello!"), _row([]))]  # right negative
+    m = aggregate(rows)
+    assert m["correctness"] == 0.5
+    assert m["hallucination_rate"] == pytest.approx(1 / 3)
+    assert m["no_answer_rate"] == 0.25
+    assert m["tool_call_accuracy"] == pytest.approx(1 / 3)
+    assert m["no_tool_precision"] == 1.0
+    assert m["invalid_call_rate"] == 0.0 and m["avg_turns"] == 1.0
+
+
+def test_score_rejects_bad_expected_calls():
+    with pytest.raises(EvalError, match="task 'bad'"):
+        score_task(_trace("x"), {"id": "bad", "expected_calls": "{not json", "tools": TOOLS_JSON})
+
+
+# --------------------------------------------------------------------------------------------- results, compare
+
+
+def test_save_load_and_compare(train_rows, tmp_path):
+    good = evaluate(ScriptedPolicy(train_rows, oracle), train_rows, progress=False)
+    bad = evaluate(ScriptedPolicy(train_rows, answer_only), train_rows, progress=False)
+    good.save(tmp_path / "good")
+    for name in ("eval.json", "traces.jsonl", "eval.md"):
+        assert (tmp_path / "good" / name).stat().st_size > 0
+    loaded = EvalResult.load(tmp_path / "good")
+    assert loaded.metrics == good.metrics and loaded.rows == good.rows and loaded.breakdown == good.breakdown
+    assert [t.to_dict() for t in loaded.traces] == [t.to_dict() for t in good.traces]
+    assert "| correctness | 1.000 |" in (tmp_path / "good" / "eval.md").read_text()
+
+    table = compare(bad, tmp_path / "good")
+    assert isinstance(table, Comparison)
+    assert [r["metric"] for r in table.rows] == list(METRICS)
+    by_name = {r["metric"]: r for r in table.rows}
+    assert by_name["correctness"]["delta"] == pytest.approx(good.metrics["correctness"] - bad.metrics["correctness"])
+    assert by_name["invalid_call_rate"]["before"] is None and by_name["invalid_call_rate"]["delta"] is None
+    md = table.to_markdown()
+    assert "| correctness ↑ |" in md and f"{by_name['correctness']['delta']:+.3f}" in md
+    out = table.save(tmp_path / "cmp")
+    saved = json.loads((out / "eval.json").read_text())
+    assert saved["comparison"]["rows"] == table.rows
+    assert saved["before"]["metrics"] == bad.metrics and saved["after"]["metrics"] == good.metrics
+    assert saved["num_tasks"] == len(train_rows)
+    assert (out / "eval_comparison.png").stat().st_size > 1000
+    assert "before vs after" in (out / "eval.md").read_text()
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(EvalError, match="no evaluation here"):
+        EvalResult.load(tmp_path)
+    (tmp_path / "eval.json").write_text("{broken")
+    with pytest.raises(EvalError, match="eval.json: line 1"):
+        EvalResult.load(tmp_path)
+    with pytest.raises(EvalError, match="cannot compare"):
+        compare(42, {"correctness": 1.0})
+
+
+# --------------------------------------------------------------------------------------------- bad input
+
+
+def test_bad_paths_and_tasks(task_dir, tmp_path, tiny_model):
+    with pytest.raises(EvalError, match="no such model, adapter or run folder"):
+        evaluate(str(tmp_path / "missing"), task_dir, progress=False)
+    with pytest.raises(EvalError, match="not a model folder"):
+        evaluate(str(tmp_path), task_dir, progress=False)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "status.json").write_text('{"state": "running"}')
+    with pytest.raises(EvalError, match="no final adapter yet \\(status: running\\)"):
+        evaluate(str(tmp_path / "run"), task_dir, progress=False)
+    with pytest.raises(TaskError, match="not a task dataset"):
+        evaluate(tiny_model, tmp_path / "run", progress=False)
+    with pytest.raises(TaskError, match="no split 'validation'"):
+        evaluate(tiny_model, task_dir, split="validation", progress=False)
+    with pytest.raises(EvalError, match="no such task dataset folder"):
+        evaluate(tiny_model, str(tmp_path / "nothing"), progress=False)
+    with pytest.raises(EvalError, match="limit must be at least 1"):
+        evaluate(tiny_model, task_dir, limit=0, progress=False)
+
+
+# --------------------------------------------------------------------------------------------- the tiny model
+
+
+def test_tiny_model_batched_equals_one_by_one(tiny_model, task_dir):
+    batched = evaluate(tiny_model, task_dir, progress=False, max_new_tokens=8, batch_size=4)
+    single = evaluate(LocalChatModel(loaded=tiny_model), task_dir, progress=False, max_new_tokens=8, batch_size=1)
+    n_test = len(load_tasks(task_dir, split="test"))
+    assert batched.metrics["tasks"] == n_test
+    assert [t.to_dict()["turns"] for t in batched.traces] == [t.to_dict()["turns"] for t in single.traces]
+    assert all(t.turns[0].prompt_tokens > 50 and 1 <= t.turns[0].completion_tokens <= 8 for t in batched.traces)
+    assert batched.info["max_turns"] == 3 and batched.info["split"] == "test"
+
+
+def test_episodes_are_token_identical_to_the_deployed_agent(tiny_model_dir, train_rows):
+    """A scripted generator stands in for the model: evaluation shows it exactly the prompt ids the smolagents agent
+    built by `build_agent` shows it (and the agent-spec tests show those are the ids TRL trains on)."""
+    from toolbrain_hub.agent import AgentSpec, SpecModel, build_agent
+    from toolbrain_hub.environment import make_environment_factory
+    from toolbrain_hub.models import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    rows = [r for r in train_rows if r["kind"] == "multi"][:1] + [r for r in train_rows if r["kind"] == "no_tool"][:1]
+    system = rows[0]["prompt"][0]["content"]
+    spec = AgentSpec.for_training(str(tiny_model_dir), tokenizer, make_environment_factory(TOOLS),
+                                  system_prompt=system, max_turns=3, max_new_tokens=64)
+    by_query = {r["query"]: r for r in rows}
+
+    def scripted(record):
+        def generate(prompt_ids):
+            record.append(list(prompt_ids))
+            text = tokenizer.decode(prompt_ids)
+            row = next(r for q, r in by_query.items() if q in text)
+            turn = text.count("<|im_start|>assistant") - 1
+            if turn == 0 and _expected(row):
+                reply = _tagged(_expected(row))
+            else:
+                reply = f"All done: {row['gold_answer']}" if row["gold_answer"] else "All done."
+            return tokenizer.encode(reply, add_special_tokens=False) + [tokenizer.eos_token_id]
+        return generate
+
+    seen_by_eval: list[list[int]] = []
+    result = evaluate(SpecModel(spec, tokenizer=tokenizer, generate_fn=scripted(seen_by_eval)), rows,
+                      progress=False, implementations=IMPLEMENTATIONS, batch_size=1)
+    assert result.metrics["correctness"] == 1.0
+    seen_by_agent: list[list[int]] = []
+    agent = build_agent(spec, tokenizer=tokenizer, tools=IMPLEMENTATIONS, generate_fn=scripted(seen_by_agent),
+                        verbosity_level=-1)
+    for row, trace in zip(rows, result.traces, strict=True):
+        assert agent.run(row["query"]) == trace.final_answer
+    assert len(seen_by_eval) == 3  # two turns for the tool task, one for the negative
+    assert sorted(seen_by_eval) == sorted(seen_by_agent)  # evaluation batches by turn, the agent runs one task
+
+
+def _make_adapter(tiny_model_dir, folder, task_dir):
+    """A LoRA adapter made with peft on the tiny model (random, non-zero update) and an agent spec beside it."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from toolbrain_hub.agent import AgentSpec
+    from toolbrain_hub.environment import make_environment_factory
+    from toolbrain_hub.models import load_model
+    from toolbrain_hub.tasks import DEFAULT_SYSTEM_PROMPT, load_task_tools
+
+    torch.manual_seed(0)
+    model, tokenizer = load_model(str(tiny_model_dir), device="cpu")
+    peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=64, target_modules=["q_proj", "v_proj", "o_proj"],
+                                                  init_lora_weights=False))
+    peft_model.save_pretrained(str(folder))
+    spec = AgentSpec.for_training(str(tiny_model_dir), tokenizer,
+                                  make_environment_factory(load_task_tools(task_dir)),
+                                  system_prompt=DEFAULT_SYSTEM_PROMPT, max_turns=2, max_new_tokens=10)
+    spec.save(folder)
+    return spec
+
+
+def test_lora_adapter_folder_end_to_end(tiny_model_dir, tiny_model, task_dir, tmp_path):
+    from peft import PeftModel
+
+    from toolbrain_hub.agent import build_agent
+
+    folder = tmp_path / "adapter"
+    spec = _make_adapter(tiny_model_dir, folder, task_dir)
+    policy = load_policy(str(folder), device="cpu")
+    assert isinstance(policy.model, PeftModel) and policy.spec == spec
+    after = evaluate(str(folder), task_dir, progress=False)
+    before = evaluate(tiny_model, task_dir, progress=False, max_turns=2, max_new_tokens=10)
+    assert after.info["max_turns"] == 2 and after.info["max_new_tokens"] == 10  # the adapter's spec settings
+    texts_after = [t.turns[0].text for t in after.traces]
+    assert texts_after != [t.turns[0].text for t in before.traces]  # the adapter changes what the model writes
+    # The deployed agent with the same adapter writes the same first turn (greedy, same prompt ids).
+    agent = build_agent(policy.spec, policy.model, policy.tokenizer, tools=IMPLEMENTATIONS, verbosity_level=-1)
+    row = dict(load_tasks(task_dir, split="test")[0])
+    agent.run(row["query"], max_steps=1)
+    deployed = Trace.from_smolagents(agent)
+    assert deployed.turns[0].text == after.traces[0].turns[0].text
+
+
+# --------------------------------------------------------------------------------------------- a real training run
+
+
+@pytest.fixture(scope="module")
+def trained_run(tiny_model_dir, task_dir, tmp_path_factory):
+    from toolbrain_hub.training import train
+
+    out = tmp_path_factory.mktemp("eval-run") / "run"
+    train({"algorithm": "grpo", "model": str(tiny_model_dir), "tasks": str(task_dir), "max_steps": 3,
+           "num_generations": 2, "per_device_train_batch_size": 2, "max_completion_length": 12, "device": "cpu",
+           "save_steps": 0, "output_dir": str(out), "lora": {"r": 4, "alpha": 8}}, progress=False)
+    return out
+
+
+def test_training_run_folder_evaluates_and_plots(trained_run, task_dir, tmp_path):
+    from peft import PeftModel
+
+    from toolbrain_hub.agent import AgentSpec
+    from toolbrain_hub.plots import plot_reward_curves, reward_curve_data
+
+    policy = load_policy(str(trained_run), device="cpu")
+    assert isinstance(policy.model, PeftModel)
+    assert policy.spec == AgentSpec.load(trained_run / "adapter")
+    result = evaluate(str(trained_run), task_dir, progress=False, limit=3)
+    assert result.metrics["tasks"] == len(result.traces) == 3
+    assert result.info["model"] == str(trained_run) and result.info["max_turns"] == policy.spec.max_turns
+    assert sum(g["tasks"] for g in result.breakdown["kind"].values()) == 3
+    # The reward curve of the run has one point per logged training step.
+    rows = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    train_steps = [r["step"] for r in rows if r.get("kind") == "train" and "reward" in r]
+    data = reward_curve_data(trained_run)
+    assert data["rewards"]["reward"]["steps"] == train_steps and len(train_steps) == 3
+    assert len(data["loss"]["steps"]) == len([r for r in rows if "loss" in r])
+    png = plot_reward_curves(trained_run, tmp_path / "curve.png")
+    assert png.stat().st_size > 5000
+
+
+def _cli(*args, env_extra=None):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env_extra or {})}
+    code = "import sys; from toolbrain_hub.cli import main; sys.exit(main())"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env,
+                          cwd=Path(__file__).resolve().parents[1], timeout=300)
+
+
+@pytest.mark.slow  # two CLI processes, each importing torch/transformers and loading models
+def test_cli_eval_before_after(trained_run, task_dir, tiny_model_dir, tmp_path):
+    done = _cli("eval", str(trained_run), "--tasks", str(task_dir), "--baseline", str(tiny_model_dir), "--limit", "2",
+                "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert "| correctness ↑ |" in done.stdout and f"before: {tiny_model_dir}" in done.stdout
+    saved = json.loads((trained_run / "eval.json").read_text())  # what `publish` reads
+    assert saved["num_tasks"] == 2 and saved["split"] == "test"
+    assert [r["metric"] for r in saved["comparison"]["rows"]] == list(METRICS)
+    for name in ("eval.json", "eval.md", "eval_comparison.png", "after/traces.jsonl", "before/eval.json"):
+        assert (trained_run / "eval" / name).is_file(), name
+
+    out = tmp_path / "single"
+    done = _cli("eval", str(tiny_model_dir), "--tasks", str(task_dir), "--limit", "1", "--out", str(out), "--json")
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout[: done.stdout.rindex("}") + 1])
+    assert printed["metrics"]["tasks"] == 1
+    assert EvalResult.load(out).metrics == printed["metrics"]
+
+
+def test_cli_bad_input_exits_2(task_dir, tiny_model_dir, tmp_path):
+    missing = _cli("eval", str(tmp_path / "nope"), "--tasks", str(task_dir))
+    assert missing.returncode == 2 and "error:" in missing.stderr and "no such model" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    not_tasks = _cli("eval", str(tiny_model_dir), "--tasks", str(tiny_model_dir))
+    assert not_tasks.returncode == 2 and "not a task dataset" in not_tasks.stderr
+    split = _cli("eval", str(tiny_model_dir), "--tasks", str(task_dir), "--split", "dev")
+    assert split.returncode == 2 and "no split 'dev'" in split.stderr
+    limit = _cli("eval", str(tiny_model_dir), "--tasks", str(task_dir), "--limit", "0")
+    assert limit.returncode == 2 and "must be at least 1" in limit.stderr
