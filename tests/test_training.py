@@ -191,7 +191,8 @@ def test_resume_after_sigkill_continues_without_losing_or_repeating_rows(base, t
     run = Path(base["output_dir"])
     config_file = tmp_path / "run.yaml"
     TrainConfig.from_dict({**base, "max_steps": 10, "save_steps": 2, "save_total_limit": None}).to_yaml(config_file)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     command = [sys.executable, "-m", "toolbrain_hub.cli", "train", str(config_file), "--no-progress"]
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 120
@@ -350,3 +351,26 @@ def test_trainer_args_follow_the_device(base):
     assert args.output_dir == str(Path(config.output_dir) / "checkpoints")
     assert args.max_tool_calling_iterations == 3 and args.num_generations == 2
     assert args.reward_weights == list(config.rewards.values())
+
+
+@pytest.mark.gpu
+def test_gpu_run_uses_bf16_and_qlora(base):
+    """On a CUDA GPU: bf16 where supported, the 4-bit policy on the GPU, and the unsloth decision explained."""
+    import importlib.util
+
+    import torch
+
+    from toolbrain_hub.training.common import load_policy, pick_device, precision_args
+
+    config = TrainConfig.from_dict({**base, "quantization": "4bit", "device": "auto"}).validate()
+    assert pick_device(config) == "cuda"
+    assert precision_args("cuda")["bf16"] == torch.cuda.is_bf16_supported()
+    run = Path(base["output_dir"])
+    train({**base, "quantization": "4bit", "eval_steps": 2, "eval_tasks": 2}, progress=False)
+    assert_finished_run(run, 2)
+    log = (run / "train.log").read_text()
+    if importlib.util.find_spec("unsloth") is None:
+        assert "unsloth not installed: falling back to transformers + peft" in log
+    model, *_ = load_policy(config, progress=False)
+    assert next(model.parameters()).device.type == "cuda"
+    assert any(type(m).__name__ == "Linear4bit" for m in model.modules())
