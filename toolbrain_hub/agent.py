@@ -21,7 +21,10 @@ Final answers: in training an episode ends when the model replies without a tool
 
 from __future__ import annotations
 
+import inspect
 import json
+import logging
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -44,22 +47,34 @@ from .traces import parse_tool_calls
 __all__ = [
     "PARSER_NAME",
     "SPEC_FILE",
+    "TOOLS_FILE",
+    "AgentError",
     "AgentSpec",
     "AgentSpecError",
     "SpecAgent",
     "SpecModel",
     "build_agent",
+    "load_agent",
+    "read_agent_spec",
     "render_prompt_ids",
     "training_chat_template",
 ]
 
+logger = logging.getLogger(__name__)
+
 PARSER_NAME = "toolbrain-json"  # toolbrain_hub.traces.parse_tool_calls: tagged, fenced or bare JSON calls
 PARSERS = (PARSER_NAME,)
 SPEC_FILE = "agent_spec.json"
-SPEC_VERSION = 1
+SPEC_VERSION = 1  # the spec format's major version: a spec with a higher one needs a newer toolbrain-hub
+TOOLS_FILE = "tools.py"  # tool implementations an agent repo may ship; imported only with trust_remote_code=True
 
 
-class AgentSpecError(ValueError):
+class AgentError(ValueError):
+    """An agent cannot be loaded: not a ToolBrain Hub agent, a missing base model or adapter, a spec from a newer
+    toolbrain-hub, or tools that do not match the agent's. The message names the cause and says what to do."""
+
+
+class AgentSpecError(AgentError):
     """An agent spec is missing, malformed, or from a newer version; the message names the file and field."""
 
     def __init__(self, problem: str):
@@ -178,9 +193,13 @@ class AgentSpec:
         """Build and validate a spec; errors name `source` (e.g. the file) and the field."""
         if not isinstance(data, dict):
             raise AgentSpecError(f"{source}: must be a JSON object, got {type(data).__name__}")
-        if isinstance(data.get("version"), int) and data["version"] > SPEC_VERSION:
+        major = _major_version(data.get("version"))
+        if major is not None and major > SPEC_VERSION:
+            from . import __version__
+
             raise AgentSpecError(f"{source}: field 'version': {data['version']} is newer than this toolbrain-hub "
-                                 f"understands ({SPEC_VERSION}); upgrade toolbrain-hub")
+                                 f"({__version__}) understands (agent spec format {SPEC_VERSION}); upgrade it: "
+                                 "pip install -U toolbrain-hub")
         unknown = sorted(set(data) - {f.name for f in fields(cls)})
         if unknown:
             raise AgentSpecError(f"{source}: unknown fields {unknown}")
@@ -199,18 +218,26 @@ class AgentSpec:
         return path
 
     @classmethod
-    def load(cls, folder: str | Path) -> AgentSpec:
-        """Read `agent_spec.json` from a folder (or the file itself)."""
+    def load(cls, folder: str | Path, *, source: str | None = None) -> AgentSpec:
+        """Read `agent_spec.json` from a folder (or the file itself).
+
+        Args:
+            folder: The folder holding `agent_spec.json`, or the file.
+            source: How errors name the file (default: its path), e.g. "user/repo/agent_spec.json".
+        """
         path = Path(folder)
         if path.is_dir():
             path = path / SPEC_FILE
+        source = source or str(path)
         if not path.is_file():
-            raise AgentSpecError(f"{path}: no agent spec here (expected {SPEC_FILE} written by a ToolBrain Hub run)")
+            raise AgentSpecError(f"{source}: no agent spec here (expected {SPEC_FILE} written by a ToolBrain Hub run)")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
-            raise AgentSpecError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from e
-        return cls.from_dict(data, source=str(path))
+            raise AgentSpecError(f"{source}: line {e.lineno}: not valid JSON ({e.msg})") from e
+        except UnicodeDecodeError:
+            raise AgentSpecError(f"{source}: not UTF-8 text") from None
+        return cls.from_dict(data, source=source)
 
     @classmethod
     def for_training(cls, base_model: str, tokenizer: Any, tools: Any, *, revision: str | None = None,
@@ -240,6 +267,18 @@ class AgentSpec:
                    chat_template_kwargs=dict(chat_template_kwargs or {}),
                    max_turns=max_turns, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
                    tool_top_k=tool_top_k, retrieval_model=retrieval_model)
+
+
+def _major_version(version: Any) -> int | None:
+    """The major number of a spec version (1, "1", "2.1"...), or None when it is not one."""
+    if isinstance(version, bool):
+        return None
+    if isinstance(version, int):
+        return version
+    if isinstance(version, (str, float)):
+        head = str(version).strip().split(".")[0]
+        return int(head) if head.isdigit() else None
+    return None
 
 
 def training_chat_template(tokenizer: Any) -> str:
@@ -627,10 +666,7 @@ def build_agent(spec: AgentSpec, model: Any = None, tokenizer: Any = None, tools
         raise AgentSpecError(f"pass tools= with implementations for {spec.tool_names} (a dict name -> callable, a "
                              "list of functions or smolagents Tools, or a ToolEnvironment)")
     else:
-        if isinstance(tools, dict):
-            implementations = dict(tools)
-        else:
-            implementations = {getattr(t, "name", None) or t.__name__: t for t in tools}
+        implementations = _named_implementations(tools)
         missing = [name for name in spec.tool_names if name not in implementations]
         if missing:
             raise AgentSpecError(f"no implementation for the spec's tools {missing}")
@@ -638,3 +674,254 @@ def build_agent(spec: AgentSpec, model: Any = None, tokenizer: Any = None, tools
         implementations = {s.name: implementations[s.name] for s in specs}
         environment = make_environment_factory(specs, implementations=implementations)()
     return SpecAgent(spec, spec_model, environment, **agent_kwargs)
+
+
+def _named_implementations(tools: Any) -> dict[str, Any]:
+    """`{tool name: implementation}` from a dict, or from a list of functions / smolagents Tools (named by `.name`,
+    else `__name__`)."""
+    if isinstance(tools, dict):
+        items = list(tools.items())
+    else:
+        if callable(tools) or isinstance(tools, (str, bytes)):
+            tools = [tools]
+        try:
+            tools = list(tools)
+        except TypeError:
+            raise AgentSpecError(f"tools= must be a dict name -> callable or a list of functions / smolagents Tools, "
+                                 f"got {type(tools).__name__}") from None
+        items = []
+        for i, tool in enumerate(tools):
+            name = getattr(tool, "name", None) if isinstance(getattr(tool, "name", None), str) else None
+            name = name or getattr(tool, "__name__", None)
+            if not callable(tool) or not isinstance(name, str):
+                raise AgentSpecError(f"tools[{i}] ({type(tool).__name__}) is not a named function or smolagents Tool: "
+                                     "pass a dict {tool name: callable} to name it")
+            items.append((name, tool))
+    for name, tool in items:
+        if not callable(tool):
+            raise AgentSpecError(f"tools[{name!r}] is a {type(tool).__name__}, not a callable")
+    return dict(items)
+
+
+# ---------------------------------------------------------------------------------------------------- load_agent
+
+# What load_agent fetches from a Hub repo: the spec, the LoRA adapter and the training tokenizer. Never pickles, and
+# never code unless the caller trusts it.
+_AGENT_PATTERNS = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "*.tiktoken"]
+# What it fetches of a Hub base model (safetensors weights, configs, tokenizer).
+_MODEL_PATTERNS = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "*.tiktoken"]
+_ADAPTER_CONFIG = "adapter_config.json"
+_ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
+
+def _fetch_agent(repo_or_folder: str | os.PathLike, *, revision: str | None, token: str | None,
+                 spec_only: bool = False, trust_remote_code: bool = False) -> tuple[Path, str]:
+    """(the agent's folder, how messages name it). A repo is fetched into the HF cache (the spec first, so a repo
+    that is no agent is refused before any weights are downloaded); a run folder stands for its `adapter/`."""
+    from . import hub
+
+    label = str(repo_or_folder)
+    if hub.is_local(repo_or_folder):
+        folder = Path(repo_or_folder).expanduser()
+        if not folder.exists():
+            raise AgentError(f"{label}: no such folder. Pass an agent folder (with {SPEC_FILE}), a training run "
+                             "folder, or a Hub repo id 'user/name'.")
+        if folder.is_file():
+            folder = folder.parent if folder.name == SPEC_FILE else folder
+        if not (folder / _ADAPTER_CONFIG).is_file() and (folder / "adapter" / SPEC_FILE).is_file():
+            folder = folder / "adapter"  # a training run: its final adapter is the agent
+        if not (folder / SPEC_FILE).is_file():
+            raise AgentError(_not_an_agent(label, folder))
+        return folder, label
+    if revision is not None and not isinstance(revision, str):
+        raise AgentError(f"revision must be a branch name or commit id, got {type(revision).__name__}")
+    folder = hub.download(label, revision=revision, token=token, allow_patterns=[SPEC_FILE])
+    if not (folder / SPEC_FILE).is_file():
+        raise AgentError(_not_an_agent(label, None))
+    if spec_only:
+        return folder, label
+    # Pin the commit the spec came from, so the adapter and the spec are from the same revision.
+    patterns = _AGENT_PATTERNS + ([TOOLS_FILE] if trust_remote_code else [])
+    return hub.download(label, revision=folder.name, token=token, allow_patterns=patterns), label
+
+
+def _spec_source(repo_or_folder: str | os.PathLike, folder: Path) -> str:
+    """How errors name the spec file: its path for a folder, "user/name/agent_spec.json" for a repo (not the cache)."""
+    from . import hub
+
+    return str(folder / SPEC_FILE) if hub.is_local(repo_or_folder) else f"{repo_or_folder}/{SPEC_FILE}"
+
+
+def _not_an_agent(label: str, folder: Path | None) -> str:
+    what = ""
+    if folder is not None and (folder / _ADAPTER_CONFIG).is_file():
+        what = " It holds a peft adapter without the prompt and tool format it was trained with."
+    elif folder is not None and (folder / "config.json").is_file():
+        what = " It looks like a plain model: load it with toolbrain_hub.load_model."
+    return (f"{label} is not a ToolBrain Hub agent: it has no {SPEC_FILE} (the prompt and tool format the agent was "
+            f"trained with).{what} Agents are published from a training run with `toolbrain-hub publish RUN_DIR`.")
+
+
+def read_agent_spec(repo_or_folder: str | os.PathLike, *, revision: str | None = None,
+                    token: str | None = None) -> AgentSpec:
+    """The agent spec of a published agent (a Hub repo id, an agent folder or a run folder), without its weights.
+
+    Args:
+        repo_or_folder: "user/name", or a local folder.
+        revision: Branch or commit of the Hub repo.
+        token: Token for a private repo (default: HF_TOKEN or the saved login).
+
+    Raises:
+        AgentError: not an agent, or a malformed spec or one from a newer toolbrain-hub.
+        toolbrain_hub.hub.HubError: the repo cannot be reached or read.
+    """
+    folder, label = _fetch_agent(repo_or_folder, revision=revision, token=token, spec_only=True)
+    return AgentSpec.load(folder, source=_spec_source(repo_or_folder, folder))
+
+
+def _schema_only(tool: ToolSpec, label: str):
+    """The stand-in for a tool loaded without an implementation: calling it says what to pass, and how."""
+    signature = str(inspect.signature(tool.to_callable()))
+
+    def schema_only(**arguments):
+        raise NotImplementedError(
+            f"the tool '{tool.name}' has no implementation in this agent (only its schema was published). Pass one "
+            f"when loading the agent: load_agent({label!r}, tools={{'{tool.name}': {tool.name}}}) with "
+            f"def {tool.name}{signature}; it was called with {json.dumps(arguments, ensure_ascii=False)}")
+
+    schema_only.__name__ = tool.name
+    return schema_only
+
+
+def _tool_implementations(spec: AgentSpec, folder: Path, label: str, tools: Any, trust_remote_code: bool):
+    """What `build_agent` runs the tools with: the caller's implementations by name, then (if trusted) the repo's
+    tools.py, then schema-only stand-ins. A ToolEnvironment or factory passes through unchanged."""
+    if isinstance(tools, (ToolEnvironment, EnvironmentFactory)):
+        return tools
+    given = _named_implementations(tools) if tools is not None else {}
+    unknown = [name for name in given if name not in spec.tool_names]
+    if unknown:
+        import difflib
+
+        hints = [f"{name!r} -> did you mean {close[0]!r}?" for name in unknown
+                 if (close := difflib.get_close_matches(name, spec.tool_names, n=1))]
+        raise AgentError(f"tools=: {unknown} are not tools of the agent {label} (its tools: {spec.tool_names})"
+                         + (f"; {', '.join(hints)}" if hints else ""))
+    code = folder / TOOLS_FILE
+    if code.is_file():
+        missing = [name for name in spec.tool_names if name not in given]
+        if not trust_remote_code:
+            logger.warning("%s ships %s with tool implementations; it was NOT run. Pass trust_remote_code=True to "
+                           "load_agent to use it (it runs that file's code), or pass tools=.", label, TOOLS_FILE)
+        elif missing:
+            from .config import ConfigError
+            from .training.common import load_implementations
+
+            try:
+                given.update(load_implementations(str(code), missing))
+            except ConfigError as e:
+                raise AgentError(f"{label}/{TOOLS_FILE}: {e}") from None
+    specs = {s.name: s for s in spec.tool_specs()}
+    return {name: given[name] if name in given else _schema_only(specs[name], label) for name in spec.tool_names}
+
+
+def _load_base_model(spec: AgentSpec, label: str, base_model: str | None, **load_kwargs):
+    """(model, tokenizer) of the agent's base model: a built-in name, a local folder, or a Hub id (at the spec's
+    revision, from the HF cache or the Hub)."""
+    from . import hub
+    from .models import BUILTIN_MODELS, ModelError, load_model
+
+    base = base_model or spec.base_model
+    builtin = ", ".join(BUILTIN_MODELS)
+    try:
+        if base in BUILTIN_MODELS:
+            return load_model(base, **load_kwargs)
+        if Path(base).expanduser().is_dir():
+            return load_model(str(Path(base).expanduser()), **load_kwargs)
+        if hub.is_local(base):
+            raise AgentError(f"{label}: its base model {base!r} is not a folder on this machine. Pass "
+                             f"base_model='path/to/model' to load_agent, or use a built-in model ({builtin}).")
+        revision = spec.base_model_revision if base_model is None else None
+        folder = hub.download(base, revision=revision, allow_patterns=_MODEL_PATTERNS)
+        return load_model(str(folder), **load_kwargs)
+    except ModelError as e:
+        if base in BUILTIN_MODELS:
+            raise AgentError(f"{label}: its base model {base!r} is a built-in model that cannot be prepared here: "
+                             f"{e}") from None
+        raise AgentError(f"{label}: its base model {base!r} could not be loaded: {e}") from None
+    except hub.HubError as e:
+        raise AgentError(
+            f"{label}: its base model {base!r} is not available: {e} It is not a built-in model ({builtin}: those "
+            f"are prepared offline) nor a folder on this machine, and a Hub model id needs the Hugging Face cache or "
+            f"the network: download it once while online (`hf download {base}`), or pass "
+            "base_model='path/to/model' to load_agent.") from None
+
+
+def load_agent(repo_or_folder: str | os.PathLike, *, tools: Any = None, revision: str | None = None,
+               token: str | None = None, merge: bool = False, quantization: str | None = None, device: str = "auto",
+               dtype: str = "auto", trust_remote_code: bool = False, max_steps: int | None = None,
+               base_model: str | None = None, **agent_kwargs) -> SpecAgent:
+    """A ready smolagents agent from a published ToolBrain Hub agent, in one call.
+
+    Reads `agent_spec.json`, loads the base model it names (a built-in name, a folder or a Hub id), applies the LoRA
+    adapter with peft (optionally merged, optionally on a 4-bit base), and returns a `SpecAgent` that prompts the model
+    exactly as in training. Tools run with the implementations you pass; the others are schema-only: calling one
+    returns an error that says what to pass. Works from a folder, a Hub repo, or offline from the Hugging Face cache
+    (`HF_HUB_OFFLINE=1`).
+
+    No code from the repo runs unless `trust_remote_code=True`: only then is a `tools.py` shipped with the agent
+    imported for the tools you did not pass. Models load without remote code, adapters from safetensors only.
+
+    Args:
+        repo_or_folder: A Hub repo id ("user/name"), an agent folder (`publish(..., out_dir=...)`), or a training run
+            folder (its `adapter/`).
+        tools: Tool implementations, matched by name to the agent's tools: a dict `{name: callable}`, a list of
+            functions / smolagents Tools, or a ToolEnvironment / EnvironmentFactory.
+        revision: Branch or commit of the Hub repo.
+        token: Token for a private repo (default: HF_TOKEN or the saved login); never logged.
+        merge: Merge the adapter into the base weights (faster inference; the adapter can no longer be switched off).
+        quantization: None, "4bit" (nf4, bitsandbytes; also on CPU) or "8bit".
+        device: "auto", "cpu" or "cuda[:N]".
+        dtype: "auto" (bf16 on a capable GPU, else float32), "float32", "bfloat16" or "float16".
+        trust_remote_code: Import the agent's `tools.py` (runs its code). Off by default.
+        max_steps: Model turns per run (default: the spec's `max_turns`, as in training).
+        base_model: Load this base model (name, folder or Hub id) instead of the spec's, e.g. a local copy.
+        **agent_kwargs: Passed to the smolagents agent (`verbosity_level`...).
+
+    Raises:
+        AgentError: not a ToolBrain Hub agent, a spec from a newer toolbrain-hub, a missing base model or adapter,
+            tools that are not the agent's.
+        toolbrain_hub.hub.HubError: the repo cannot be reached, is private, or is not in the cache offline.
+    """
+    folder, label = _fetch_agent(repo_or_folder, revision=revision, token=token, trust_remote_code=trust_remote_code)
+    spec = AgentSpec.load(folder, source=_spec_source(repo_or_folder, folder))
+    implementations = _tool_implementations(spec, folder, label, tools, trust_remote_code)
+    if not (folder / _ADAPTER_CONFIG).is_file() or not (folder / _ADAPTER_WEIGHTS).is_file():
+        pickled = " (an adapter_model.bin pickle is never loaded: it can run code)" \
+            if (folder / "adapter_model.bin").is_file() else ""
+        raise AgentError(f"{label}: the LoRA adapter is missing: {SPEC_FILE} is there but not {_ADAPTER_CONFIG} and "
+                         f"{_ADAPTER_WEIGHTS}{pickled}. Publish the run again with `toolbrain-hub publish`.")
+    if max_steps is not None:
+        if not isinstance(max_steps, int) or max_steps < 1:
+            raise AgentError(f"max_steps must be an integer >= 1, got {max_steps!r}")
+        agent_kwargs["max_steps"] = max_steps
+
+    model, tokenizer = _load_base_model(spec, label, base_model, device=device, dtype=dtype,
+                                        quantization=quantization)
+    if (folder / "tokenizer_config.json").is_file():
+        from .models import load_tokenizer
+
+        tokenizer = load_tokenizer(folder)  # the tokenizer the run trained with, saved next to the adapter
+    import warnings
+
+    from peft import PeftModel
+
+    with warnings.catch_warnings():
+        # peft 0.21 calls transformers' renamed gradient-checkpointing check: noise for an inference load.
+        warnings.filterwarnings("ignore", message=r"`\w*gradient_checkpointing\w*` is deprecated",
+                                category=FutureWarning)
+        model = PeftModel.from_pretrained(model, str(folder), is_trainable=False)
+    if merge:
+        model = model.merge_and_unload()
+    model.eval()
+    return build_agent(spec, model, tokenizer, implementations, **agent_kwargs)

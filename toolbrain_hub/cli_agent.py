@@ -1,4 +1,5 @@
-"""`toolbrain-hub publish RUN_DIR [--repo REPO_ID] [--private] [--out DIR]`.
+"""`toolbrain-hub publish RUN_DIR [--repo REPO_ID] [--private] [--out DIR]` and
+`toolbrain-hub chat REPO_OR_DIR "question" [--tools FILE.py --trust-tools-file] [--max-steps N]`.
 
 Bad input (an unfinished run, a file that would leak a secret, a Hub error) ends with one line on stderr and exit
 code 2: `cli.main` turns HubError and UsageError into that.
@@ -20,6 +21,7 @@ def register(subparsers) -> None:
     pub.add_argument("--out", metavar="DIR", help="also (or, without --repo, only) write the agent folder here")
     pub.add_argument("--license", help="license id for the model card (default: the base model's)")
     pub.set_defaults(func=_publish)
+    _register_chat(subparsers)
 
 
 def _publish(args) -> int:
@@ -40,4 +42,79 @@ def _publish(args) -> int:
         print(f'load it with: from toolbrain_hub import load_agent; agent = load_agent("{result.repo_id}")')
     else:
         print(f'load it with: from toolbrain_hub import load_agent; agent = load_agent("{result.url_or_path}")')
+    return 0
+
+
+def _register_chat(subparsers) -> None:
+    chat = subparsers.add_parser(
+        "chat", help="ask a published agent one question; prints each tool call, its result, and the answer",
+        description="Load a published agent (Hub repo id, agent folder or training run folder) with load_agent and "
+                    "run one question through its tool loop. Without --tools the tools are schema-only: a call "
+                    "returns a message saying which implementation to pass.")
+    chat.add_argument("agent", metavar="REPO_OR_DIR",
+                      help="Hub model repo 'user/name', an agent folder, or a training run folder")
+    chat.add_argument("question", help="the question to ask")
+    chat.add_argument("--tools", metavar="FILE.py", help="Python file (or module) defining a function for each of "
+                                                         "the agent's tools, by name; needs --trust-tools-file")
+    chat.add_argument("--trust-tools-file", action="store_true",
+                      help="confirm that --tools may run: importing the file executes its code")
+    chat.add_argument("--max-steps", type=_positive_int, metavar="N", help="model turns (default: the agent spec's)")
+    chat.add_argument("--revision", help="branch or commit of the Hub repo")
+    chat.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    chat.add_argument("--quantization", choices=["none", "4bit", "8bit"], default="none",
+                      help="load the base model quantized with bitsandbytes (default: none)")
+    chat.add_argument("--merge", action="store_true", help="merge the adapter into the base weights")
+    chat.set_defaults(func=_chat)
+
+
+def _positive_int(text: str) -> int:
+    import argparse
+
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _chat(args) -> int:
+    import json
+
+    from smolagents.agents import ToolOutput
+    from smolagents.memory import FinalAnswerStep, ToolCall
+
+    from .agent import load_agent, read_agent_spec
+    from .cli import UsageError
+    from .config import ConfigError
+
+    if args.trust_tools_file and not args.tools:
+        raise UsageError("--trust-tools-file confirms --tools FILE.py; pass both or neither")
+    tools = None
+    if args.tools:
+        if not args.trust_tools_file:
+            raise UsageError(f"--tools {args.tools} runs that file's code: add --trust-tools-file to confirm you trust "
+                             "it")
+        from .training.common import load_implementations
+
+        spec = read_agent_spec(args.agent, revision=args.revision)
+        try:
+            tools = load_implementations(args.tools, spec.tool_names)
+        except ConfigError as e:
+            raise UsageError(str(e).replace("implementations: ", "--tools: ", 1)) from None
+    agent = load_agent(args.agent, tools=tools, revision=args.revision, max_steps=args.max_steps, device=args.device,
+                       quantization=None if args.quantization == "none" else args.quantization, merge=args.merge,
+                       verbosity_level=0)
+    if tools is None and agent.spec.tool_names:
+        print(f"(no --tools: {', '.join(agent.spec.tool_names)} are schema-only)")
+    answer = None
+    for event in agent.run(args.question, stream=True):
+        if isinstance(event, ToolCall) and event.name != "final_answer":
+            print(f"tool call: {event.name}({json.dumps(event.arguments, ensure_ascii=False)})", flush=True)
+        elif isinstance(event, ToolOutput) and not event.is_final_answer:
+            print(f"tool result: {event.output}", flush=True)
+        elif isinstance(event, FinalAnswerStep):
+            answer = event.output
+    if answer is None:
+        print(f"answer: (none: the agent stopped after {agent.max_steps} turns without answering)")
+    else:
+        print(f"answer: {answer}")
     return 0
