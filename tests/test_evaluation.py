@@ -502,6 +502,8 @@ def test_cli_eval_before_after(trained_run, task_dir, tiny_model_dir, tmp_path):
     saved = json.loads((trained_run / "eval.json").read_text())  # what `publish` reads
     assert saved["num_tasks"] == 2 and saved["split"] == "test"
     assert [r["metric"] for r in saved["comparison"]["rows"]] == list(METRICS)
+    assert saved["before"]["max_turns"] == saved["after"]["max_turns"]  # the baseline runs with the run's limits
+    assert saved["before"]["max_new_tokens"] == saved["after"]["max_new_tokens"] == 12
     for name in ("eval.json", "eval.md", "eval_comparison.png", "after/traces.jsonl", "before/eval.json"):
         assert (trained_run / "eval" / name).is_file(), name
 

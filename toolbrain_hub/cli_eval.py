@@ -65,7 +65,11 @@ def _eval(args) -> int:
                     device=args.device, threads=args.threads)
     try:
         after = evaluate(args.model, args.tasks, **settings)
-        before = evaluate(args.baseline, args.tasks, **settings) if args.baseline else None
+        before = None
+        if args.baseline:
+            # The baseline gets the same episode limits as the evaluated agent (its spec's, unless given here).
+            settings.update(max_turns=after.info["max_turns"], max_new_tokens=after.info["max_new_tokens"])
+            before = evaluate(args.baseline, args.tasks, **settings)
     except (EvalError, TaskError, AgentSpecError, ToolEnvironmentError) as e:
         raise UsageError(str(e)) from None
 
