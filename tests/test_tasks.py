@@ -566,3 +566,17 @@ def test_cli_push_without_token_is_a_clear_error(tmp_path, hub_server):
                              "alice/x"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
     assert result.returncode == 2
     assert "token" in result.stderr.lower() and "Traceback" not in result.stderr
+
+
+def test_load_tasks_sees_regenerated_data_in_the_same_folder(tmp_path):
+    """Regenerating into one folder must not hand back the first dataset from a cache."""
+    from toolbrain_hub.tasks import generate_tasks, load_tasks, save_tasks
+
+    tools = [{"name": "ping", "description": "Ping a host.",
+              "parameters": {"type": "object", "properties": {"host": {"type": "string"}}, "required": ["host"]}}]
+    folder = tmp_path / "tasks"
+    save_tasks(generate_tasks(tools, num=10, seed=0, progress=False), folder)
+    first = load_tasks(folder)
+    assert sum(first.num_rows.values()) == 10
+    save_tasks(generate_tasks(tools, num=30, seed=1, progress=False), folder)
+    assert sum(load_tasks(folder).num_rows.values()) == 30

@@ -515,14 +515,12 @@ def load_tasks(repo_id_or_folder: str | Path, split: str | None = None, *, token
         token: A token for private repos.
         revision: A branch or commit of the Hub repo.
     """
-    from datasets import load_dataset
-
     from . import hub
 
     folder = hub.download(repo_id_or_folder, repo_type="dataset", revision=revision, token=token)
     if not folder.is_dir() or not list(folder.glob("data/*.parquet")):
         raise TaskError(f"{repo_id_or_folder}: not a task dataset (no data/*.parquet files)")
-    dataset = load_dataset(str(folder))
+    dataset = _read_parquet_folder(folder)
     first = next(iter(dataset.values()))
     missing = [c for c in COLUMNS if c not in first.column_names]
     if missing:
@@ -532,6 +530,24 @@ def load_tasks(repo_id_or_folder: str | Path, split: str | None = None, *, token
     if split not in dataset:
         raise TaskError(f"{repo_id_or_folder}: no split {split!r} (has {', '.join(dataset)})")
     return dataset[split]
+
+
+def _read_parquet_folder(folder: Path):
+    """Read data/<split>-*.parquet straight into memory.
+
+    `datasets.load_dataset(folder)` is avoided on purpose: its cache can hand back an older dataset that was
+    written to the same place (regenerating tasks into one folder then trained on the stale rows).
+    """
+    import pyarrow.parquet as pq
+    from datasets import Dataset, DatasetDict, concatenate_datasets
+    from datasets.table import InMemoryTable
+
+    splits: dict[str, list] = {}
+    for path in sorted(folder.glob("data/*.parquet")):
+        split = path.name.split("-", 1)[0]
+        splits.setdefault(split, []).append(Dataset(InMemoryTable(pq.read_table(path))))
+    return DatasetDict({name: concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+                        for name, parts in splits.items()})
 
 
 def load_task_tools(repo_id_or_folder: str | Path, *, token: str | None = None) -> list[ToolSpec]:
