@@ -374,3 +374,19 @@ def test_gpu_run_uses_bf16_and_qlora(base):
     model, *_ = load_policy(config, progress=False)
     assert next(model.parameters()).device.type == "cuda"
     assert any(type(m).__name__ == "Linear4bit" for m in model.modules())
+
+
+def test_push_to_publishes_the_finished_run(base, hub_server, monkeypatch):
+    """`push_to` publishes the completed run as an agent repo (over real HTTP to the test Hub), with the before/after
+    evaluation from the eval cadence."""
+    from huggingface_hub import HfApi
+
+    monkeypatch.setenv("HF_TOKEN", hub_server.token)
+    run = Path(base["output_dir"])
+    result = train({**base, "eval_steps": 2, "eval_tasks": 2, "push_to": "alice/tiny-grpo"}, progress=False)
+    assert result.pushed_to == "alice/tiny-grpo"
+    status = read_status(run)
+    assert status["state"] == "completed" and status["pushed_to"] == "alice/tiny-grpo"
+    assert (run / "eval.json").is_file() and (run / "eval" / "before" / "eval.json").is_file()
+    files = set(HfApi().list_repo_files("alice/tiny-grpo", token=hub_server.token))
+    assert {"adapter_model.safetensors", "adapter_config.json", "agent_spec.json", "README.md", "eval.json"} <= files

@@ -38,7 +38,7 @@ class TrainResult:
         adapter_dir: The final adapter (with the tokenizer and agent_spec.json).
         steps: Optimizer steps over all phases.
         metrics: The last metrics row.
-        pushed_to: The Hub repo the adapter was pushed to, if any.
+        pushed_to: The Hub repo the agent was published to (`push_to`), if any.
     """
 
     output_dir: Path
@@ -122,16 +122,24 @@ def train(config: TrainConfig | dict | str | Path, *, reward_funcs: dict[Any, fl
             if config.resume:
                 run.trim_for_resume()
             result = _dispatch(config, run, reward_funcs=reward_funcs, progress=progress)
-            if config.push_to:
-                result.pushed_to = _push(result.adapter_dir, config.push_to)
         except BaseException as e:
             error = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
             run.write_status("failed", error=error)
             logger.error("run failed: %s", error)
             raise
-        run.write_status("completed", step=result.steps, adapter_dir=str(result.adapter_dir),
-                         pushed_to=result.pushed_to, finished_at=time.time())
+        run.write_status("completed", step=result.steps, adapter_dir=str(result.adapter_dir), finished_at=time.time())
         logger.info("run completed: %d steps; adapter and agent spec in %s", result.steps, result.adapter_dir)
+        if config.push_to and run.main_process:
+            # The run is complete and stays so; a failed push is reported (push_error) and raised, and can be
+            # retried with `toolbrain-hub publish RUN_DIR --repo REPO`.
+            try:
+                result.pushed_to = _publish(run.root, config.push_to)
+            except Exception as e:
+                run.write_status(push_error=f"{type(e).__name__}: {e}")
+                logger.error("publishing to %s failed: %s (retry: toolbrain-hub publish %s --repo %s)",
+                             config.push_to, e, run.root, config.push_to)
+                raise
+            run.write_status(pushed_to=result.pushed_to)
     return result
 
 
@@ -161,9 +169,10 @@ def _dispatch(config: TrainConfig, run, *, reward_funcs, progress: bool) -> Trai
     raise ConfigError(f"algorithm must be one of grpo, dpo, sft, distill, got {config.algorithm!r}")
 
 
-def _push(adapter_dir: Path, repo_id: str) -> str:
-    from ..hub import push_folder
+def _publish(run_dir: Path, repo_id: str) -> str:
+    """Publish the finished run as an agent repo (adapter, agent spec, model card, curves) with `publish.publish`."""
+    from ..publish import publish
 
-    url = push_folder(adapter_dir, repo_id, repo_type="model", commit_message="ToolBrain Hub: trained adapter")
-    logger.info("pushed the adapter to %s", url)
-    return repo_id
+    result = publish(run_dir, repo_id)
+    logger.info("published the agent to %s", result.url_or_path)
+    return result.repo_id or repo_id

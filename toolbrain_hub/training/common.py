@@ -1068,7 +1068,9 @@ def make_evaluator(config: TrainConfig, run: RunFolder, data: TaskData, tokenize
     """`evaluate(model, step) -> metrics` on the held-out tasks for the eval cadence, or None when off.
 
     Runs `toolbrain_hub.evaluation.evaluate` on the model being trained, prompted with the run's agent spec (the
-    same prompt, tools and parser as the rollouts), greedy; the latest full result is saved to <run>/eval.
+    same prompt, tools and parser as the rollouts), greedy. The step-0 result is saved to <run>/eval/before, the
+    latest to <run>/eval/latest, and their comparison to <run>/eval.json (+ eval.md, eval_comparison.png), which
+    `publish` puts on the model card.
     """
     if not config.eval_steps:
         return None
@@ -1093,8 +1095,20 @@ def make_evaluator(config: TrainConfig, run: RunFolder, data: TaskData, tokenize
             if was_training:
                 model.train()
         if run.main_process:
-            result.save(run.root / "eval")
+            _save_evaluation(run, result, step)
         return {k: v for k, v in result.metrics.items()
                 if isinstance(v, int | float) and not isinstance(v, bool)}
 
     return run_evaluation
+
+
+def _save_evaluation(run: RunFolder, result, step: int) -> None:
+    from ..evaluation import EvalResult, compare
+
+    before_dir, latest_dir = run.root / "eval" / "before", run.root / "eval" / "latest"
+    if step == 0 and not (before_dir / "eval.json").is_file():
+        result.save(before_dir)
+        return
+    result.save(latest_dir)
+    if (before_dir / "eval.json").is_file():
+        compare(EvalResult.load(before_dir), result).save(run.root)
