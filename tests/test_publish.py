@@ -351,6 +351,23 @@ def test_a_local_path_in_a_file_stops_the_publish(tiny_run, tmp_path):
         publish(run)
 
 
+def test_vocabulary_pieces_are_not_mistaken_for_paths(tiny_run, tmp_path):
+    """Real vocabularies hold pieces such as "/root" or "/work" (Qwen2.5's does): a bare path is a hit everywhere
+    but in tokenizer vocabularies; anything under it ("<path>/...") is a hit everywhere."""
+    run = copy_run(tiny_run, tmp_path / "run")
+    tokenizer = run / "adapter" / "tokenizer.json"
+    data = json.loads(tokenizer.read_text())
+    data["model"]["vocab"][str(Path.home())] = len(data["model"]["vocab"])
+    tokenizer.write_text(json.dumps(data))
+    out = Path(publish(run).url_or_path)
+    assert (out / "tokenizer.json").read_bytes() == tokenizer.read_bytes()  # copied as is, never rewritten
+
+    data["model"]["vocab"][f"{Path.home()}/.cache/x"] = len(data["model"]["vocab"])
+    tokenizer.write_text(json.dumps(data))
+    with pytest.raises(PublishError, match="tokenizer.json contains the home folder path"):
+        publish(run)
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # sanitizing
 
@@ -365,6 +382,7 @@ def test_public_ref_keeps_names_and_drops_local_detail(tmp_path):
         "https://judge.example.com:8443/v1#qwen"
     assert public_ref(f"python {tmp_path}/server.py --port 3") == "python server.py --port 3"
     assert public_ref("my_tools.module") == "my_tools.module"
+    assert public_ref("~nobody-such-user/x.json") == "x.json"  # no home lookup for an unknown user
 
 
 def test_sanitize_config_replaces_every_path_field(tmp_path):

@@ -46,11 +46,16 @@ CURVE_PNG = "reward_curve.png"
 # Adapter-folder files that are published. Everything else (optimizer state, pickled training args, peft's own
 # README) stays behind: pickles can execute code when loaded and may hold local paths.
 _ADAPTER_PATTERNS = ("*.safetensors", "*.json", "*.jinja", "*.txt", "*.model", "*.tiktoken")
+# JSON configs whose absolute paths become names. Other files (tokenizer.json: its vocabulary holds "/" and "~"
+# pieces that are not paths) are copied as they are; the final scan still refuses any local path in them.
+_CONFIG_JSON = {"adapter_config.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"}
+_VOCAB_FILES = {"tokenizer.json", "vocab.json", "merges.txt", "vocab.txt"}
 _ADAPTER_SKIP = {"agent_spec.json", "training_args.json", "trainer_state.json"}
 # Config fields that may hold local paths, URLs or command lines.
 _PATH_FIELDS = ("model", "tasks", "tools", "implementations", "mcp_server", "output_dir", "preferences", "traces",
                 "teacher")
 _ALGORITHM_NAMES = {"grpo": "GRPO", "dpo": "DPO", "sft": "supervised fine-tuning", "distill": "distillation"}
+_ABS_PATH = re.compile(r"^(?:/|~[\w.-]*(?:/|$)|[A-Za-z]:[\\/])\S*$")  # "/x", "~/x", "~bob/x", "C:\\x": one word
 _HF_TOKEN = re.compile(r"hf_[A-Za-z0-9]{30,}")
 _SECRET_ENV = re.compile(r"TOKEN|SECRET|PASSWORD|API_KEY|ACCESS_KEY", re.IGNORECASE)
 # Readable names of `evaluation.METRICS` for the card's model-index (the metric type stays the metric's own name).
@@ -174,7 +179,17 @@ def read_run(run_dir: str | os.PathLike) -> RunSummary:
 
 
 def _is_path_like(text: str) -> bool:
-    return text.startswith(("/", "~", "./", "../", "\\")) or bool(re.match(r"^[A-Za-z]:[\\/]", text))
+    """An absolute, home-relative or explicitly relative path, written as one word."""
+    return bool(_ABS_PATH.match(text)) or (text.startswith(("./", "../")) and not any(c.isspace() for c in text))
+
+
+def _local(text: str) -> Path | None:
+    """The existing local file or folder `text` names, or None (never raises on odd input such as '~nobody')."""
+    try:
+        path = Path(text).expanduser()
+        return path if path.exists() else None
+    except (RuntimeError, OSError, ValueError):
+        return None
 
 
 def public_ref(value: Any) -> Any:
@@ -200,13 +215,13 @@ def public_ref(value: Any) -> Any:
             words = shlex.split(value)
         except ValueError:
             words = value.split()
-        return shlex.join(public_ref(w) if _is_path_like(w) or Path(w).expanduser().exists() else w for w in words)
+        return shlex.join(public_ref(w) if _is_path_like(w) or _local(w) else w for w in words)
     from .models import BUILTIN_MODELS
 
     if value in BUILTIN_MODELS:
         return value
-    if _is_path_like(value) or Path(value).expanduser().exists():
-        name = Path(value.rstrip("/\\")).expanduser().name
+    if _is_path_like(value) or _local(value):
+        name = Path(value.rstrip("/\\")).name
         return name or value.strip("/\\~.") or "local"
     return value
 
@@ -242,7 +257,7 @@ def _strip_paths(value: Any) -> Any:
         return {k: _strip_paths(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_strip_paths(v) for v in value]
-    if isinstance(value, str) and _is_path_like(value) and not value.startswith(("./", "../")):
+    if isinstance(value, str) and _ABS_PATH.match(value):
         return public_ref(value)
     return value
 
@@ -277,8 +292,12 @@ def build_agent_folder(run: RunSummary, folder: str | os.PathLike, *, repo_ref: 
     for path in sorted(p for pattern in _ADAPTER_PATTERNS for p in run.adapter_dir.glob(pattern)):
         if not path.is_file() or path.name in _ADAPTER_SKIP:
             continue
-        if path.suffix == ".json":
-            data = _strip_paths(json.loads(path.read_text(encoding="utf-8")))
+        if path.name in _CONFIG_JSON:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if path.name == "adapter_config.json":
+                data = _strip_paths(data)
+            elif isinstance(data, dict):  # only its top-level settings (name_or_path...), not token contents
+                data = {k: _strip_paths(v) if isinstance(v, str) else v for k, v in data.items()}
             if path.name == "adapter_config.json" and isinstance(data, dict):
                 # The Hub links an adapter to its base model by this field.
                 data["base_model_name_or_path"] = hub_base or base_public
@@ -571,43 +590,48 @@ def _example_question(run: RunSummary) -> str:
 # the secret and path scan
 
 
-def _forbidden_strings(run: RunSummary, token: str | None, extra_paths: list[Path]) -> dict[str, str]:
-    """{string: what it is} that must not appear in any published byte."""
+def _forbidden_strings(run: RunSummary, token: str | None, extra_paths: list[Path]) -> list[tuple[str, str, bool]]:
+    """What must not appear in a published byte: `(string, what it is, also in tokenizer vocabularies)`.
+
+    A local path is searched as "<path>/" everywhere (anything under it), and as the bare path everywhere except in
+    tokenizer vocabularies, whose pieces include code fragments such as "/root" or "/work".
+    """
     from .models import cache_dir
 
-    found: dict[str, str] = {}
+    found: list[tuple[str, str, bool]] = []
     if token:
-        found[token] = "the Hugging Face token"
+        found.append((token, "the Hugging Face token", True))
     for name, value in os.environ.items():
         if _SECRET_ENV.search(name) and len(value) >= 8 and not value.isdigit() and value.lower() not in (
                 "true", "false"):
-            found.setdefault(value, f"the value of ${name}")
-    candidates = {"the home folder": Path.home(), "the run folder": run.root.expanduser().absolute(),
+            found.append((value, f"the value of ${name}", True))
+    candidates = {"the home folder": Path.home(), "the run folder": run.root.absolute(),
                   "the working folder": Path.cwd(), "the model cache": cache_dir()}
     for i, path in enumerate(extra_paths):
         candidates[f"a local folder ({i})"] = path
     for label, path in candidates.items():
-        for variant in {str(path), str(Path(path).resolve())}:
-            if len(variant) > 1 and variant not in ("/", "\\"):
-                found.setdefault(variant, f"{label} path")
+        for variant in dict.fromkeys([str(path), str(Path(path).resolve())]):
+            if len(variant.strip("/\\")) > 0:
+                found.append((variant.rstrip("/\\") + os.sep, f"{label} path", True))
+                found.append((variant, f"{label} path", False))
     return found
 
 
-def check_no_secrets(folder: str | os.PathLike, forbidden: dict[str, str]) -> None:
+def check_no_secrets(folder: str | os.PathLike, forbidden: list[tuple[str, str, bool]]) -> None:
     """Raise PublishError when any file under `folder` holds a forbidden string or what looks like an HF token.
 
     Args:
         folder: The folder about to be published.
-        forbidden: {string: what it is}, from `_forbidden_strings`.
+        forbidden: `(string, what it is, also in tokenizer vocabularies)`, from `_forbidden_strings`.
     """
-    needles = [(s.encode("utf-8"), what) for s, what in forbidden.items() if s]
     hits: dict[str, list[str]] = {}  # what -> files
     for path in sorted(Path(folder).rglob("*")):
         if not path.is_file():
             continue
         data = path.read_bytes()
-        for needle, what in needles:
-            if needle in data:
+        vocabulary = path.name in _VOCAB_FILES or path.suffix in (".model", ".tiktoken")
+        for needle, what, everywhere in forbidden:
+            if needle and (everywhere or not vocabulary) and needle.encode("utf-8") in data:
                 hits.setdefault(what, []).append(path.name)
         if _HF_TOKEN.search(data.decode("latin-1")):
             hits.setdefault("what looks like a Hugging Face token (hf_...)", []).append(path.name)
@@ -671,9 +695,8 @@ def publish(run_dir: str | os.PathLike, repo_id: str | None = None, *, out_dir: 
         full_id = hub.full_repo_id(repo_id, token)
     repo_ref = full_id or "path/to/this/folder"
     # Local folders the run used (task data, model): their full paths must not leak either.
-    extra_paths = [Path(str(p)).expanduser().absolute() for p in (run.config.tasks, run.config.model,
-                                                                  run.spec.base_model)
-                   if p and (_is_path_like(str(p)) or Path(str(p)).expanduser().exists())]
+    extra_paths = [_local(str(p)).absolute() for p in (run.config.tasks, run.config.model, run.spec.base_model)
+                   if p and _local(str(p))]
 
     if out_dir is not None:
         staging = Path(out_dir).expanduser().absolute()
