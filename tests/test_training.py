@@ -83,6 +83,7 @@ def test_grpo_end_to_end_with_eval_and_zero_variance_alarm(base):
     assert "eval/correctness" in evals[0] and (run / "eval").is_dir()
     traces = [json.loads(line) for line in (run / "traces.jsonl").read_text().splitlines()]
     assert {t["step"] for t in traces} == {1, 2, 3} and all("trace" in t and "rewards" in t for t in traces)
+    assert all(t["trace"]["task_id"].startswith("task-") for t in traces)  # each rollout names its task
     spec = AgentSpec.load(run / "adapter")
     assert spec.base_model == base["model"] and spec.max_turns == 3  # max_turns tool iterations + the final turn
     assert sorted(spec.tool_names) == ["get_air_quality", "get_forecast", "get_weather"]

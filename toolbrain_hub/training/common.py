@@ -253,16 +253,26 @@ def _json_default(obj: Any) -> Any:
 
 
 class RunLog:
-    """Sends the library's, TRL's and transformers' log records to <run>/train.log."""
+    """Sends the library's, TRL's and transformers' log records to <run>/train.log.
+
+    When the application has not configured logging, the library's warnings (the zero-variance alarm, dropped
+    tasks, fallbacks) also go to stderr, as Python would show them without the file handler.
+    """
 
     LOGGERS = ("toolbrain_hub", "trl", "transformers", "peft", "accelerate")
 
     def __init__(self, run: RunFolder):
         self.handler: logging.Handler | None = None
+        self.console: logging.Handler | None = None
         if run.main_process:
             self.handler = logging.FileHandler(run.log_file, encoding="utf-8")
             self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
             self.handler.setLevel(logging.INFO)
+            library = logging.getLogger("toolbrain_hub")
+            if not logging.getLogger().handlers and not library.handlers:
+                self.console = logging.StreamHandler()
+                self.console.setLevel(logging.WARNING)
+                self.console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
         self._levels: dict[str, int] = {}
 
     def __enter__(self) -> RunLog:
@@ -273,6 +283,8 @@ class RunLog:
                 if log.getEffectiveLevel() > logging.INFO and name == "toolbrain_hub":
                     log.setLevel(logging.INFO)
                 log.addHandler(self.handler)
+            if self.console is not None:
+                logging.getLogger("toolbrain_hub").addHandler(self.console)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -281,6 +293,8 @@ class RunLog:
                 log = logging.getLogger(name)
                 log.removeHandler(self.handler)
                 log.setLevel(self._levels.get(name, logging.NOTSET))
+            if self.console is not None:
+                logging.getLogger("toolbrain_hub").removeHandler(self.console)
             self.handler.close()
 
 
@@ -348,6 +362,7 @@ class RunCallback(TrainerCallback):
         total_steps: Steps of the whole run, for status.json.
         zero_variance: A monitor for GRPO, or None.
         trace_samples: Rollouts per logged step to write to traces.jsonl (GRPO; read from the trainer's logs).
+        task_ids: {query: task id}, to record which task a sampled rollout ran.
         evaluate: Called as `evaluate(model, step)` before training, every `eval_steps` steps and at the end;
             returns a dict of metrics, written as an "eval" row with `eval/` keys.
         eval_steps: Evaluation cadence (0: never during training).
@@ -355,7 +370,7 @@ class RunCallback(TrainerCallback):
 
     def __init__(self, run: RunFolder, *, phase: str = "train", step_offset: int = 0, total_steps: int | None = None,
                  zero_variance: ZeroVarianceMonitor | None = None, trace_samples: int = 0,
-                 evaluate: Any = None, eval_steps: int = 0):
+                 evaluate: Any = None, eval_steps: int = 0, task_ids: dict[str, str] | None = None):
         self.run = run
         self.phase = phase
         self.step_offset = step_offset
@@ -364,6 +379,7 @@ class RunCallback(TrainerCallback):
         self.trace_samples = trace_samples
         self.evaluate = evaluate
         self.eval_steps = eval_steps
+        self.task_ids = task_ids or {}  # query -> task id, to name the task of a sampled rollout
         self.trainer = None  # set by `attach`, to read sampled rollouts
         self.last_row: dict[str, Any] = {}
         self._step_start: float | None = None
@@ -461,7 +477,9 @@ class RunCallback(TrainerCallback):
             messages = (prompt if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]) + (
                 completion if isinstance(completion, list) else [{"role": "assistant", "content": str(completion)}])
             try:
-                trace = Trace.from_messages(messages, metadata={"step": step}).to_dict()
+                trace = Trace.from_messages(messages, metadata={"step": step})
+                trace.task_id = self.task_ids.get(trace.query)
+                trace = trace.to_dict()
             except (ValueError, TypeError) as e:
                 trace = {"error": f"could not build a trace: {e}"}
             rows.append({
@@ -818,14 +836,13 @@ def _with_system_prompt(prompt: list[dict[str, Any]], system_prompt: str) -> lis
     return [{"role": "system", "content": system_prompt}, *rest]
 
 
-def load_task_data(config: TrainConfig, tokenizer=None, *, progress: bool = False) -> TaskData:
+def load_task_data(config: TrainConfig, tokenizer=None) -> TaskData:
     """Read the tasks and tools, build the environment, and drop tasks whose prompt is too long.
 
     Args:
         config: The run's config (tasks, tools, implementations/mcp_server/simulator, system_prompt, max_tasks,
             max_prompt_length, eval_tasks).
         tokenizer: Used to measure rendered prompts against `max_prompt_length` (skipped without one).
-        progress: Unused; for symmetry with the other loaders.
     """
     from ..environment import make_environment_factory, make_routed_environments
     from ..tasks import load_task_tools, load_tasks

@@ -131,7 +131,8 @@ def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft
     callback = RunCallback(run, phase=phase, step_offset=step_offset, total_steps=total_steps or steps,
                            zero_variance=ZeroVarianceMonitor(config.zero_variance_threshold,
                                                              config.zero_variance_window),
-                           trace_samples=config.trace_samples, evaluate=evaluate, eval_steps=config.eval_steps)
+                           trace_samples=config.trace_samples, evaluate=evaluate, eval_steps=config.eval_steps,
+                           task_ids=_task_ids(data.train))
     bar = ProgressBar(total_steps or steps, step_offset=step_offset, desc=f"grpo {phase}" if phase != "train"
                       else "grpo", disable=not progress or None)
     install_callbacks(trainer, callback, bar)
@@ -166,3 +167,9 @@ def run_grpo(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | None 
     finally:
         data.close()
     return TrainResult(output_dir=run.root, adapter_dir=adapter, steps=steps, metrics=callback.last_row)
+
+
+def _task_ids(dataset) -> dict[str, str]:
+    if "query" not in dataset.column_names or "id" not in dataset.column_names:
+        return {}
+    return {str(q): str(i) for q, i in zip(dataset["query"], dataset["id"], strict=True)}
