@@ -45,8 +45,8 @@ def unique(prefix: str) -> str:
 
 @pytest.fixture(scope="module")
 def tiny_run(hub_server, tmp_path_factory):
-    """A finished, evaluated run: tasks pushed to the test Hub, 2 GRPO steps on the tiny model, before/after eval."""
-    from toolbrain_hub.evaluation import compare, evaluate
+    """A finished, evaluated run: tasks pushed to the test Hub, 2 GRPO steps on the tiny model with the tools'
+    implementations, evaluated before and after training by the run itself (`eval_steps`)."""
     from toolbrain_hub.tasks import generate_tasks, push_tasks
     from toolbrain_hub.training import train
 
@@ -58,11 +58,9 @@ def tiny_run(hub_server, tmp_path_factory):
     run_dir = root / "run"
     train({"algorithm": "grpo", "model": "tiny-random-qwen2", "tasks": tasks_repo, "implementations": str(impl),
            "system_prompt": SYSTEM_PROMPT, "max_steps": 2, "num_generations": 2, "per_device_train_batch_size": 2,
-           "max_completion_length": 16, "save_steps": 0, "output_dir": str(run_dir), "device": "cpu",
-           "lora": {"r": 4, "alpha": 8}}, progress=False)
-    before = evaluate("tiny-random-qwen2", tasks_repo, max_new_tokens=8, progress=False, device="cpu")
-    after = evaluate(run_dir, tasks_repo, max_new_tokens=8, progress=False, device="cpu")
-    compare(before, after).save(run_dir)
+           "max_completion_length": 16, "save_steps": 0, "eval_steps": 2, "output_dir": str(run_dir),
+           "device": "cpu", "lora": {"r": 4, "alpha": 8}}, progress=False)
+    assert (run_dir / "eval.json").is_file()
     return run_dir
 
 
