@@ -203,7 +203,8 @@ def test_card_from_a_single_evaluation(tiny_run, tmp_path):
 
 
 def test_card_names_qlora_and_upstream_base_model(tiny_run, tmp_path):
-    """A 4-bit run of the default model is carded as QLoRA on its upstream Hub repo (card only: no GPU training)."""
+    """A 4-bit run of the default model is carded as QLoRA on its upstream Hub repo, with the task dataset's commit
+    (card only: the run's files are edited, no default-model training)."""
     run = copy_run(tiny_run, tmp_path / "run")
     config = yaml.safe_load((run / "config.yaml").read_text())
     config.update(quantization="4bit", model="qwen2.5-coder-0.5b-instruct")
@@ -212,8 +213,15 @@ def test_card_names_qlora_and_upstream_base_model(tiny_run, tmp_path):
     spec["base_model"] = "qwen2.5-coder-0.5b-instruct"
     (run / "adapter" / "agent_spec.json").write_text(json.dumps(spec))
 
+    # The task dataset's commit, when the run recorded it (status.json "tasks_revision"), pins the card's dataset.
+    status = json.loads((run / "status.json").read_text())
+    status["tasks_revision"] = "4f1c2b9e" * 5
+    (run / "status.json").write_text(json.dumps(status))
+
     out = Path(publish(run).url_or_path)
     header = card_header((out / "README.md").read_text())
+    assert {r["dataset"]["revision"] for r in header["model-index"][0]["results"]} == {"4f1c2b9e" * 5}
+    assert f"(revision `{'4f1c2b9e' * 5}`)" in (out / "README.md").read_text()
     assert header["base_model"] == "Qwen/Qwen2.5-Coder-0.5B-Instruct"
     assert "qlora" in header["tags"] and "lora" not in header["tags"]
     assert "base model loaded in 4bit" in (out / "README.md").read_text()
