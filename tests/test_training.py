@@ -391,3 +391,19 @@ def test_push_to_publishes_the_finished_run(base, hub_server, monkeypatch):
     assert (run / "eval.json").is_file() and (run / "eval" / "before" / "eval.json").is_file()
     files = set(HfApi().list_repo_files("alice/tiny-grpo", token=hub_server.token))
     assert {"adapter_model.safetensors", "adapter_config.json", "agent_spec.json", "README.md", "eval.json"} <= files
+
+
+def test_trim_for_resume_redoes_unfinished_data_phases(tmp_path):
+    folder = RunFolder(tmp_path)
+    folder.mark_phase("rollouts", offset=0, done=False)  # killed while rolling out DPO candidates
+    folder.append_jsonl(folder.traces_file, [{"step": 0, "phase": "rollouts", "kind": "rollout", "index": i}
+                                             for i in range(3)])
+    folder.append_jsonl(folder.metrics_file, [{"step": 0, "phase": "rollouts", "kind": "eval"}])
+    assert folder.trim_for_resume() == {"rollouts": -1}
+    assert folder.traces_file.read_text() == "" and read_metrics(tmp_path) == []
+    folder.mark_phase("rollouts", done=True, end_step=0)
+    folder.mark_phase("train", offset=0, checkpoints=None, done=False)
+    folder.append_jsonl(folder.traces_file, [{"step": 0, "phase": "rollouts", "kind": "rollout", "index": 0}])
+    folder.append_jsonl(folder.metrics_file, [{"step": 1, "phase": "train", "kind": "train"}])
+    assert folder.trim_for_resume() == {"rollouts": 0, "train": 0}  # no checkpoint yet: step 1 is redone
+    assert len(folder.traces_file.read_text().splitlines()) == 1 and read_metrics(tmp_path) == []

@@ -131,9 +131,11 @@ class RunFolder:
         for phase, info in self.phases().items():
             if info.get("done"):
                 limits[phase] = int(info.get("end_step", 0))
-            else:
+            elif "checkpoints" in info:  # a training phase: up to its last checkpoint
                 sub = info.get("checkpoints")
                 limits[phase] = int(info.get("offset", 0)) + checkpoint_step(self.last_checkpoint(sub))
+            else:  # an unfinished data phase (rollouts, teacher traces) is redone whole
+                limits[phase] = -1
         kept = self.keep_rows_up_to(self.metrics_file, limits)
         self.keep_rows_up_to(self.traces_file, limits)
         logger.info("resume: kept %d metrics rows (last step per phase: %s)", kept, limits)
