@@ -670,7 +670,7 @@ def publish(run_dir: str | os.PathLike, repo_id: str | None = None, *, out_dir: 
         run_dir: The run folder (config.yaml, status.json "completed", adapter/ with agent_spec.json).
         repo_id: "user/name" (or "name" for the token's user) to push to; None for a local publish only.
         out_dir: A local folder to write the agent into (new, empty, or a previous agent folder, which is replaced).
-        private: Create the Hub repo as private.
+        private: Create the Hub repo as private (an existing repo keeps its visibility).
         token: A Hub token with write access (default: HF_TOKEN or the saved login).
         license: The card's license id (default: the base model's for built-in models, else "other").
         commit_message: The Hub commit title.
