@@ -110,11 +110,12 @@ def run_episodes(chat_model, rows: list[dict[str, Any]], environment_for: Callab
             for start in range(0, len(active), batch_size):
                 chunk = active[start:start + batch_size]
                 # One generate call per tool set: episodes with different tools cannot share a rendered batch.
-                by_tools: dict[str, list[int]] = {}
+                by_tools: dict[str, tuple[list[dict], list[int]]] = {}
                 for i in chunk:
-                    by_tools.setdefault(json.dumps(tools_for(episodes[i].row), sort_keys=True), []).append(i)
-                for key, group in by_tools.items():
-                    replies = chat_model.chat_batch([episodes[i].messages for i in group], tools=json.loads(key),
+                    tools = tools_for(episodes[i].row)
+                    by_tools.setdefault(json.dumps(tools, sort_keys=True), (tools, []))[1].append(i)
+                for tools, group in by_tools.values():
+                    replies = chat_model.chat_batch([episodes[i].messages for i in group], tools=tools,
                                                     max_new_tokens=max_new_tokens, temperature=temperature,
                                                     seed=None if seed is None else seed + turn)
                     for i, reply in zip(group, replies, strict=True):
