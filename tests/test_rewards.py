@@ -521,3 +521,16 @@ def test_grpo_with_tools_calls_wrapped_rewards(tool_calling_tiny_model, tmp_path
     assert logged["rewards/expected_calls/mean"] == pytest.approx(
         sum(expected_calls_match(t, **r) for t, r in seen) / 4
     )
+
+
+def test_answer_rewards_never_match_an_empty_gold_answer():
+    """The task schema writes "" for "no gold answer"; an empty or punctuation-only reply must not score 1."""
+    from toolbrain_hub.rewards import answer_exact, answer_match
+    from toolbrain_hub.traces import Trace
+
+    for text in ["", "\n\n", "...!"]:
+        trace = Trace.from_text("What time is it?", text)
+        assert answer_match(trace, gold_answer="") == 0.0
+        assert answer_exact(trace, gold_answer="") == 0.0
+    assert answer_match(Trace.from_text("q", "..."), gold_answer="!") == 0.0
+    assert answer_match(Trace.from_text("q", "The Rome."), gold_answer="rome") == 1.0

@@ -128,7 +128,8 @@ def _gold(row: dict[str, Any], reward: str) -> str | None:
     if "gold_answer" not in row and "answer" in row:
         return None if row["answer"] is None else str(row["answer"])
     value = _require(row, "gold_answer", reward, "the reference answer")
-    return None if value is None else str(value)
+    # The task schema writes "" for "no gold answer": never let an empty reply "match" it.
+    return None if value is None or not str(value).strip() else str(value)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -246,7 +247,8 @@ def answer_match(trace: Trace, **row: Any) -> float:
     got, want = _as_number(trace.final_answer), _as_number(gold)
     if got is not None and want is not None:
         return float(math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-9))
-    return float(normalize_answer(trace.final_answer) == normalize_answer(gold))
+    got_text = normalize_answer(trace.final_answer)
+    return float(bool(got_text) and got_text == normalize_answer(gold))
 
 
 @register_reward("expected_calls")
