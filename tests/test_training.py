@@ -407,3 +407,24 @@ def test_trim_for_resume_redoes_unfinished_data_phases(tmp_path):
     folder.append_jsonl(folder.metrics_file, [{"step": 1, "phase": "train", "kind": "train"}])
     assert folder.trim_for_resume() == {"rollouts": 0, "train": 0}  # no checkpoint yet: step 1 is redone
     assert len(folder.traces_file.read_text().splitlines()) == 1 and read_metrics(tmp_path) == []
+
+
+def test_grpo_with_an_llm_judge_endpoint_logs_judge_stats(base):
+    """The judge (an OpenAI-compatible endpoint over real HTTP) is one of the rewards; its stats reach metrics.jsonl."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from openai_server import ScriptedOpenAIServer
+
+    def longest_wins(body: dict) -> str:
+        traces = re.findall(r'<trace id="(\d+)">\n(.*?)\n</trace>', body["messages"][1]["content"], re.DOTALL)
+        longest = max(len(text) for _, text in traces) or 1
+        return json.dumps({"scores": [{"trace_id": tid, "explanation": "longer", "score": round(len(t) / longest, 3)}
+                                      for tid, t in traces]})
+
+    run = Path(base["output_dir"])
+    with ScriptedOpenAIServer(longest_wins) as server:
+        train({**base, "max_steps": 2, "judge": {"model": server.url, "weight": 1.0}}, progress=False)
+        assert server.request_count == 2  # one judge call per group
+    assert_finished_run(run, 2)
+    rows = train_rows(run)
+    assert all(r["llm_judge/calls"] == 1.0 and r["llm_judge/fallbacks"] == 0.0 for r in rows)
+    assert "rewards/llm_judge/mean" in rows[0] and "llm_judge/latency_s" in rows[0]
