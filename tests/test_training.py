@@ -428,3 +428,30 @@ def test_grpo_with_an_llm_judge_endpoint_logs_judge_stats(base):
     rows = train_rows(run)
     assert all(r["llm_judge/calls"] == 1.0 and r["llm_judge/fallbacks"] == 0.0 for r in rows)
     assert "rewards/llm_judge/mean" in rows[0] and "llm_judge/latency_s" in rows[0]
+
+
+def test_setup_errors_name_the_field(base, tmp_path):
+    not_tasks = tmp_path / "not_tasks"
+    not_tasks.mkdir()
+    with pytest.raises(ConfigError, match="^tasks: .*not a task dataset"):
+        train({**base, "tasks": str(not_tasks)}, progress=False)
+    impl = tmp_path / "impl.py"
+    impl.write_text("def get_weather(city: str, unit: str = 'celsius'):\n    return 'sunny'\n")
+    with pytest.raises(ConfigError, match=r"^implementations: .*defines no function for the tools"):
+        train({**base, "implementations": str(impl), "output_dir": str(tmp_path / "run2")}, progress=False)
+
+
+def test_python_implementations_run_the_tools(base, tmp_path):
+    from toolbrain_hub.training.common import load_task_data
+
+    impl = tmp_path / "weather_impl.py"
+    impl.write_text("def get_weather(city, unit='celsius'):\n    return f'22 degrees {unit} in {city}'\n"
+                    "def get_forecast(location, days, include_hourly=False):\n    return [location] * days\n"
+                    "def get_air_quality(latitude, longitude):\n    return {'aqi': 42}\n")
+    config = TrainConfig.from_dict({**base, "implementations": str(impl)}).validate()
+    data = load_task_data(config)
+    env = data.environment_for(data.train[0])
+    env.reset(**data.train[0])
+    assert env("get_weather", {"city": "Oslo"}) == "22 degrees celsius in Oslo"
+    assert "error" in env("get_weather", {"town": "Oslo"})  # schema-checked before the function runs
+    data.close()

@@ -841,11 +841,26 @@ def _with_system_prompt(prompt: list[dict[str, Any]], system_prompt: str) -> lis
 def load_task_data(config: TrainConfig, tokenizer=None) -> TaskData:
     """Read the tasks and tools, build the environment, and drop tasks whose prompt is too long.
 
+    Setup problems (not a task dataset, tools the environment cannot provide) raise `ConfigError` naming the field.
+
     Args:
         config: The run's config (tasks, tools, implementations/mcp_server/simulator, system_prompt, max_tasks,
             max_prompt_length, eval_tasks).
         tokenizer: Used to measure rendered prompts against `max_prompt_length` (skipped without one).
     """
+    from ..environment import ToolEnvironmentError
+    from ..tasks import TaskError
+
+    try:
+        return _load_task_data(config, tokenizer)
+    except TaskError as e:
+        raise ConfigError(f"tasks: {e}") from None
+    except ToolEnvironmentError as e:
+        field = "implementations" if config.implementations else "mcp_server" if config.mcp_server else "tools"
+        raise ConfigError(f"{field}: {e}") from None
+
+
+def _load_task_data(config: TrainConfig, tokenizer=None) -> TaskData:
     from ..environment import make_environment_factory, make_routed_environments
     from ..tasks import load_task_tools, load_tasks
     from ..tools import load_tools
