@@ -133,7 +133,7 @@ class AgentSpec:
             fail("base_model", "must be a non-empty string")
         if self.base_model_revision is not None and not isinstance(self.base_model_revision, str):
             fail("base_model_revision", "must be a string or null")
-        if not isinstance(self.version, int) or self.version > SPEC_VERSION:
+        if not isinstance(self.version, int) or isinstance(self.version, bool) or not 1 <= self.version <= SPEC_VERSION:
             fail("version", f"{self.version!r} is not a version this toolbrain-hub understands ({SPEC_VERSION})")
         if self.system_prompt is not None and not isinstance(self.system_prompt, str):
             fail("system_prompt", "must be a string or null")
