@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from . import evaluate_tab, playground, publish_tab, runs, tasks_tab, tools_tab, train_tab
+from . import evaluate_tab, playground, publish_tab, runs, tasks_tab, tools_tab, train_tab, try_tab
 
 TITLE = "ToolBrain Hub"
 
@@ -19,6 +19,7 @@ def build_app() -> gr.Blocks:
             dataset = tasks_tab.build(tools)
             run = train_tab.build(dataset)
             evaluate_tab.build(run)
-            publish_tab.build(run)
+            agent = publish_tab.build(run)
+            try_tab.build(agent)
             playground.build()
     return demo

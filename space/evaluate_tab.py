@@ -83,6 +83,7 @@ def evaluate_run(run_id: str | None, tasks: str, split: str, limit: float, profi
         if record.status != "completed":
             return f"**Run `{run_id}` is {record.status}:** evaluate it once it has completed.", None
         tasks = (tasks or "").strip() or record.config.get("tasks", "")
+        runs.check_readable(tasks, user)
         # With the user's own token: a private dataset must not be read with the app's credentials.
         task_folder = str(download(tasks, repo_type="dataset", token=user.token))
         limit = int(limit) if limit else None

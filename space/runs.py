@@ -130,3 +130,23 @@ def user_folder(kind: str, user: User) -> Path:
     path = state.workspace() / kind / (user.name or LOCAL_OWNER)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def check_readable(path_or_repo: str, user: User) -> None:
+    """On a Space, a local path typed into the page must be one of the user's own folders (their datasets, agents
+    and runs), never any other server path; Hub repo ids are read with the user's own token. Locally the user owns
+    the machine and every path is theirs.
+
+    Raises:
+        PermissionError: naming the path.
+    """
+    from toolbrain_hub.hub import is_local
+    from toolbrain_hub.models import BUILTIN_MODELS
+
+    if not on_space() or not path_or_repo or path_or_repo in BUILTIN_MODELS or not is_local(path_or_repo):
+        return
+    path = Path(path_or_repo).expanduser().resolve()
+    mine = [user_folder("datasets", user), user_folder("agents", user)]
+    mine += [Path(r.run_dir).resolve() for r in manager().registry.list(owner=user.name)] if user.name else []
+    if not any(path == root or root in path.parents for root in mine):
+        raise PermissionError(f"{path_or_repo}: not one of your folders (your datasets, agents and runs only)")

@@ -82,6 +82,8 @@ def launch(dataset, model, algorithm, rewards, judge_model, judge_weight, teache
     if push_to and not user.token:
         return f"**Cannot push:** {user.problem}", gr.update(), gr.update()
     try:
+        for value in (dataset, model):
+            runs.check_readable((value or "").strip(), user)
         config = build_config(dataset, model, algorithm, rewards, judge_model, judge_weight, teacher, lora_r,
                               lora_alpha, quantization, max_steps, num_generations, learning_rate,
                               max_completion_length, max_turns, push_to, extra)
