@@ -76,7 +76,7 @@ def upload(path: str | None):
     name = os.path.basename(path)
     size = os.path.getsize(path)
     if size > state.MAX_UPLOAD_BYTES:
-        return gr.update(value=""), (f"**Invalid tool schemas:** {name}: file is {size} bytes, more than the limit "
+        return "", (f"**Invalid tool schemas:** {name}: file is {size} bytes, more than the limit "
                                      f"of {state.MAX_UPLOAD_BYTES} bytes."), [], None
     with open(path, "rb") as f:
         raw = f.read(state.MAX_UPLOAD_BYTES + 1)

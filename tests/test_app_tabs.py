@@ -1,0 +1,219 @@
+"""The app's tabs over real HTTP, called through gradio_client as the page calls them, with the Hub test server (and
+its Jobs routes) as the Hub: tools, tasks, training on this machine and on HF Jobs, evaluation, publishing and chat
+with the published agent; runs are per user."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+WEATHER = json.dumps([{"type": "function", "function": {
+    "name": "get_weather", "description": "Get the current weather for a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "City name, e.g. Paris"}},
+                   "required": ["city"]}}}])
+SCHEMA = "Schema-driven (offline, fast)"
+# A short supervised run that teaches the tiny random model the tool-call format well enough to make calls.
+TINY_SFT = dict(model="tiny-random-qwen2", algorithm="sft", steps=150, lr=0.01,
+                extra="--threads 1 --gradient_checkpointing false --lora.target_modules all-linear")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app(hub_server, tmp_path_factory):
+    """The app on a free port, signed in locally as alice (HF_TOKEN), with the test Hub and its Jobs routes."""
+    from hub_jobs import install_jobs_api
+
+    jobs = install_jobs_api(hub_server.app)
+    workspace = tmp_path_factory.mktemp("workspace")
+    saved = {k: os.environ.get(k) for k in ("TOOLBRAIN_HUB_WORKSPACE", "HF_TOKEN", "TOOLBRAIN_HUB_JOB_TIMEOUT")}
+    os.environ.update(TOOLBRAIN_HUB_WORKSPACE=str(workspace), HF_TOKEN=hub_server.token,
+                      TOOLBRAIN_HUB_JOB_TIMEOUT="10m")
+    from space import runs
+    from space.app import build_app
+
+    runs._manager = None  # a fresh run manager over this workspace (another test module may have made one)
+    demo = build_app()
+    demo.queue().launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
+    yield {"url": demo.local_url, "workspace": workspace, "hub": hub_server, "jobs": jobs}
+    demo.close()
+    jobs.stop()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _client(app):
+    from gradio_client import Client
+
+    return Client(app["url"], verbose=False)
+
+
+def _launch(client, dataset, *, model="tiny-random-qwen2", algorithm="grpo", rewards="expected_calls=1, format=0.1",
+            steps=2, generations=2, lr=1e-5, completion=16, hardware="This machine", push_to="",
+            extra="--threads 1"):
+    return client.predict(dataset, model, algorithm, rewards, "", 1.0, "", 8, 16, "none", steps, generations, lr,
+                          completion, 1, hardware, push_to, extra, api_name="/train_launch")
+
+
+def _wait_run(client, run_id, timeout=240.0) -> tuple[str, str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, logs, _plot = client.predict(run_id, {}, api_name="/train_status")
+        if "**completed**" in status or "**failed**" in status or "**canceled**" in status:
+            return status, logs
+        time.sleep(1.0)
+    raise AssertionError(f"run {run_id} did not finish: {status}")
+
+
+def test_tools_tab_validates_pasted_and_uploaded_schemas(app, tmp_path):
+    from gradio_client import handle_file
+
+    client = _client(app)
+    status, table = client.predict(WEATHER, api_name="/tools_validate")
+    assert status.startswith("**1 valid tool:** `get_weather`")
+    assert table["data"] == [["get_weather", "Get the current weather for a city.", "city*: string"]]
+    status, table = client.predict('[{"type": "function", "function": {"name": "x"}', api_name="/tools_validate")
+    assert status.startswith("**Invalid tool schemas:** pasted tools, line 1") and table["data"] == []
+    # Text that looks like a server path is data, never a file to open.
+    status, _ = client.predict("/etc/passwd", api_name="/tools_validate")
+    assert "Invalid tool schemas" in status and "root:" not in status
+    mcp = tmp_path / "mcp_tools.json"
+    mcp.write_text(json.dumps({"tools": [{"name": "search", "description": "Search the web.",
+                                          "inputSchema": {"type": "object", "properties": {"q": {"type": "string"}},
+                                                          "required": ["q"]}}]}))
+    text, status, table = client.predict(handle_file(str(mcp)), api_name="/tools_upload")
+    assert json.loads(text)["tools"][0]["name"] == "search"
+    assert status.startswith("**1 valid tool:** `search`") and table["data"][0][0] == "search"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"type": "function", "function": {"name": "dup", "description": "a"}},
+                               {"type": "function", "function": {"name": "dup", "description": "b"}}]))
+    _, status, _ = client.predict(handle_file(str(bad)), api_name="/tools_upload")
+    assert "bad.json" in status and "duplicate tool name" in status
+    big = tmp_path / "big.json"
+    big.write_text("[" + " " * (3 * 1024 * 1024) + "]")
+    text, status, _ = client.predict(handle_file(str(big)), api_name="/tools_upload")
+    assert "more than the limit" in status and text == ""
+
+
+def test_tasks_tab_generates_prunes_saves_and_pushes(app):
+    from huggingface_hub import HfApi
+
+    client = _client(app)
+    status, _ = client.predict("", api_name="/tools_validate")
+    status, *_ = client.predict(SCHEMA, "", "", 12, 0, 0.25, api_name="/tasks_generate")
+    assert "No tools yet" in status or "**" in status
+    client.predict(WEATHER, api_name="/tools_validate")
+    status, preview, choices = client.predict(SCHEMA, "", "", 12, 0, 0.25, api_name="/tasks_generate")
+    assert status.startswith("**12 tasks** kept of 12 requested"), status
+    rows = preview["data"]
+    assert len(rows) == 12 and {r[1] for r in rows} == {"train", "test"}
+    assert any(r[5].startswith("get_weather(") for r in rows)
+    drop = [rows[0][0], rows[1][0]]
+    status, preview, _ = client.predict(drop, api_name="/tasks_remove")
+    assert status.startswith("Removed 2 task(s).") and "**10 tasks**" in status
+    assert {r[0] for r in preview["data"]}.isdisjoint(drop)
+    saved, location = client.predict("weather-tasks", api_name="/tasks_save")
+    folder = Path(location)
+    assert folder == app["workspace"] / "datasets" / "alice" / "weather-tasks"
+    assert (folder / "README.md").is_file() and (folder / "tools.json").is_file() and str(folder) in saved
+    saved, _ = client.predict("../escape", api_name="/tasks_save")
+    assert "invalid name" in saved
+    saved, location = client.predict("weather-tasks", True, api_name="/tasks_push")
+    assert location == "alice/weather-tasks" and "Pushed 10 tasks" in saved
+    files = HfApi(endpoint=app["hub"].endpoint).list_repo_files("alice/weather-tasks", repo_type="dataset",
+                                                               token=app["hub"].token)
+    assert "README.md" in files and any(f.endswith(".parquet") for f in files)
+    saved, _ = client.predict("bob/weather-tasks", False, api_name="/tasks_push")
+    assert "your own namespace" in saved
+
+
+def test_train_tab_explains_bad_settings(app):
+    client = _client(app)
+    message, *_ = _launch(client, "", rewards="expected_calls=1")
+    assert message.startswith("**Cannot launch:**") and "tasks" in message
+    tasks = str(app["workspace"] / "datasets" / "alice" / "weather-tasks")
+    message, *_ = _launch(client, tasks, rewards="expected_calls=1, nonsense=2")
+    assert "rewards.nonsense: unknown reward" in message
+    message, *_ = _launch(client, tasks, lr=0)
+    assert "learning_rate" in message
+    message, *_ = _launch(client, tasks, hardware="HF Jobs: t4-small", push_to="agent")
+    assert "push the task dataset to the Hub first" in message
+    message, *_ = _launch(client, tasks, push_to="bob/agent")
+    assert "your namespace" in message
+
+
+def test_other_users_runs_are_invisible_and_cannot_be_canceled(app):
+    from space import runs
+
+    client = _client(app)
+    theirs = runs.manager().registry.new(owner="bob", launcher="local", config={"algorithm": "grpo"})
+    runs.manager().registry.update(theirs.id, status="completed", message="bob's secret run")
+    status, _, _ = client.predict(theirs.id, {}, api_name="/train_status")
+    assert "No run" in status and "secret" not in status
+    message, *_ = client.predict(theirs.id, api_name="/train_cancel")
+    assert message.startswith("**Cannot cancel:**")
+    table, _ = client.predict(api_name="/train_runs")
+    assert theirs.id not in json.dumps(table)
+    assert runs.manager().registry.get(theirs.id).message == "bob's secret run"  # untouched
+
+
+@pytest.mark.slow
+def test_the_whole_flow_through_the_app(app):
+    """Tools -> tasks -> a short supervised run of the tiny model on this machine -> evaluate -> publish to the Hub
+    -> chat with the published agent, which calls the tool."""
+    client = _client(app)
+    client.predict(WEATHER, api_name="/tools_validate")
+    client.predict(SCHEMA, "", "", 24, 0, 0.2, api_name="/tasks_generate")
+    _, dataset = client.predict("flow-tasks", api_name="/tasks_save")
+    message, table, selector = _launch(client, dataset, model=TINY_SFT["model"], algorithm=TINY_SFT["algorithm"],
+                                       steps=TINY_SFT["steps"], lr=TINY_SFT["lr"], extra=TINY_SFT["extra"])
+    run_id = selector["value"]
+    assert "running on this machine" in message and run_id in json.dumps(table)
+    status, logs = _wait_run(client, run_id)
+    assert "**completed**" in status, (status, logs)
+    assert f"adapter: `{app['workspace'] / 'runs' / run_id / 'adapter'}`" in status
+    assert "toolbrain_hub.cli train" in logs and "done: 150 steps" in logs
+    result, _plot = client.predict(run_id, "", "test", 3, api_name="/evaluate_run")
+    assert "| correctness ↑ |" in result and "base model" in result, result
+    assert (app["workspace"] / "runs" / run_id / "eval.json").is_file()
+    card, files = client.predict(run_id, "weather-agent", api_name="/publish_preview")
+    assert "alice/weather-agent" in card and "`README.md`" in files and "`agent_spec.json`" in files
+    status, location = client.predict(run_id, "weather-agent", True, "Hub", api_name="/publish_run")
+    assert location == "alice/weather-agent", status
+    status, chat = client.predict("alice/weather-agent", api_name="/try_load")
+    assert status.startswith("Loaded `alice/weather-agent`") and chat == []
+    chat, _ = client.predict("alice/weather-agent", "Please get the current weather for Paris.", [],
+                             api_name="/try_ask")
+    calls = [m for m in chat if (m.get("metadata") or {}).get("title", "").startswith("🔧 Tool call: get_weather")]
+    assert calls, chat
+    assert app["hub"].token not in json.dumps(chat)
+
+
+@pytest.mark.slow
+def test_hf_jobs_runs_from_the_train_tab(app):
+    client = _client(app)
+    client.predict(WEATHER, api_name="/tools_validate")
+    client.predict(SCHEMA, "", "", 8, 3, 0.25, api_name="/tasks_generate")
+    _, dataset = client.predict("jobs-tasks", False, api_name="/tasks_push")
+    assert dataset == "alice/jobs-tasks"
+    message, _, selector = _launch(client, dataset, hardware="HF Jobs: t4-small", push_to="jobs-agent")
+    run_id = selector["value"]
+    assert "on HF Jobs (t4-small)" in message, message
+    status, logs = _wait_run(client, run_id, timeout=300)
+    assert "**completed**" in status, (status, logs)
+    assert "published the agent to" in logs and "alice/jobs-agent" in status
+    job = next(j for j in app["jobs"].jobs.values() if j.spec["labels"].get("toolbrain-hub-run") == run_id)
+    assert job.spec["flavor"] == "t4-small" and job.stage == "COMPLETED"
+    assert app["hub"].token not in json.dumps(job.spec["environment"])
