@@ -525,3 +525,16 @@ def test_cli_bad_input_exits_2(task_dir, tiny_model_dir, tmp_path):
     assert split.returncode == 2 and "no split 'dev'" in split.stderr
     limit = _cli("eval", str(tiny_model_dir), "--tasks", str(task_dir), "--limit", "0")
     assert limit.returncode == 2 and "must be at least 1" in limit.stderr
+
+
+@pytest.mark.default_model
+def test_default_model_calls_are_scored(default_model_dir, train_rows):
+    """The real default model writes its calls as bare or fenced JSON (FACTS.md): evaluation still sees them."""
+    rows = [r for r in train_rows if r["kind"] == "single"][:2]
+    # One turn is enough to see the calls (they are scored even though the last turn's calls do not run).
+    result = evaluate(str(default_model_dir), rows, progress=False, max_turns=1, max_new_tokens=40, batch_size=2)
+    assert result.metrics["tasks"] == 2
+    assert result.metrics["tool_name_accuracy"] >= 0.5  # zero-shot it names the right tool for plain requests
+    assert result.metrics["invalid_call_rate"] is not None and result.metrics["avg_tool_calls"] >= 0.5
+    called = [t for t in result.traces if t.calls]
+    assert called and all(t.turns[0].format in ("tagged", "fenced", "bare") for t in called)
