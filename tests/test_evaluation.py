@@ -197,6 +197,17 @@ def test_schema_only_calls_are_validated_and_answered(train_rows):
     assert result.metrics["correctness"] == 1.0
 
 
+def test_tasks_as_dataset_objects(task_dir):
+    splits = load_tasks(task_dir)  # a DatasetDict: the split is picked from it
+    policy = ScriptedPolicy([dict(r) for r in splits["test"]], answer_only)
+    from_dict = evaluate(policy, splits, progress=False)
+    from_dataset = evaluate(policy, splits["test"], progress=False, limit=2)
+    assert from_dict.metrics["tasks"] == len(splits["test"]) and from_dataset.metrics["tasks"] == 2
+    assert [r["id"] for r in from_dataset.rows] == splits["test"]["id"][:2]
+    with pytest.raises(EvalError, match="no split 'dev'"):
+        evaluate(policy, splits, split="dev", progress=False)
+
+
 def test_implementations_from_a_file(train_rows, tmp_path):
     source = tmp_path / "my_tools.py"
     source.write_text("def get_weather(city, unit='celsius'):\n    return f'Rain in {city}'\n\n"

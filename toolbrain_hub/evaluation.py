@@ -599,7 +599,7 @@ def _task_rows(tasks: Any, split: str | None, limit: int | None) -> tuple[list[d
         if (source.startswith((".", "/", "~")) or path.exists()) and not path.is_dir():
             raise EvalError(f"{source}: no such task dataset folder")
         tasks = load_tasks(str(path) if path.is_dir() else source, split=split)
-    elif hasattr(tasks, "keys") and hasattr(tasks, "values") and not isinstance(tasks, dict):  # a DatasetDict
+    elif isinstance(tasks, dict) and tasks and all(hasattr(v, "column_names") for v in tasks.values()):  # DatasetDict
         if split not in tasks:
             raise EvalError(f"the tasks have no split {split!r} (they have {', '.join(tasks)})")
         tasks = tasks[split]
