@@ -30,7 +30,8 @@ def report(name: str, rows: list[tuple[str, object, str]], extra: dict | None = 
     width = max(len(r[0]) for r in rows)
     print(f"\n{name}\n" + "-" * (width + 30))
     for metric, value, unit in rows:
-        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+        shown = (f"{value:.3f}" if abs(value) >= 1 or value == 0 else f"{value:.3g}") if isinstance(value, float) \
+            else str(value)
         print(f"{metric:<{width}}  {shown:>14}  {unit}")
     OUT.mkdir(exist_ok=True)
     path = OUT / f"{name}.json"

@@ -68,4 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the package module, so `python -m toolbrain_hub.cli` and the subcommands share one UsageError.
+    from toolbrain_hub.cli import main as package_main
+
+    sys.exit(package_main())
