@@ -65,7 +65,7 @@ _QWEN_PARTS = tuple(
 BUILTIN_MODELS: dict[str, BuiltinModel] = {
     DEFAULT_MODEL: BuiltinModel(
         name=DEFAULT_MODEL,
-        description="Qwen2.5-Coder-0.5B-Instruct (630M params), the offline default; calls tools from its chat template",
+        description="Qwen2.5-Coder-0.5B-Instruct (630M params), the offline default; tools in its chat template",
         upstream="Qwen/Qwen2.5-Coder-0.5B-Instruct",
         license="apache-2.0",
         gguf_file="qwen2.5-coder-0.5b-instruct.gguf",
@@ -323,9 +323,9 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL, *, dtype: str = "auto",
     torch_dtype = pick_dtype(dtype, device)
     tokenizer = load_tokenizer(path)
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=torch_dtype, device_map=device, quantization_config=quantization_config(quantization, torch_dtype)
-        )
+        quantized = quantization_config(quantization, torch_dtype)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype, device_map=device,
+                                                     quantization_config=quantized)
     except OSError as e:
         raise ModelError(f"Cannot load model {name_or_path!r}: {e}") from None
     model.eval()
