@@ -49,9 +49,8 @@ def load(source: str, profile: gr.OAuthProfile | None = None, oauth_token: gr.OA
 def _call_messages(call) -> list[dict]:
     arguments = json.dumps(call.arguments, ensure_ascii=False) if not isinstance(call.arguments, str) \
         else call.arguments
-    status = "error" if call.error else "done"
     return [{"role": "assistant", "content": f"`{call.name}({arguments})`\n\n→ {call.result}",
-             "metadata": {"title": f"🔧 Tool call: {call.name}", "status": status}}]
+             "metadata": {"title": f"🔧 Tool call: {call.name}", "status": "done"}}]
 
 
 def ask(source: str, question: str, history: list | None, profile: gr.OAuthProfile | None = None,

@@ -18,7 +18,7 @@ WEATHER = json.dumps([{"type": "function", "function": {
                    "required": ["city"]}}}])
 SCHEMA = "Schema-driven (offline, fast)"
 # A short supervised run that teaches the tiny random model the tool-call format well enough to make calls.
-TINY_SFT = dict(model="tiny-random-qwen2", algorithm="sft", steps=150, lr=0.01,
+TINY_SFT = dict(model="tiny-random-qwen2", algorithm="sft", steps=200, lr=0.01, lora_r=16, generations=4,
                 extra="--threads 1 --gradient_checkpointing false --lora.target_modules all-linear")
 
 
@@ -62,8 +62,9 @@ def _client(app):
 
 def _launch(client, dataset, *, model="tiny-random-qwen2", algorithm="grpo", rewards="expected_calls=1, format=0.1",
             steps=2, generations=2, lr=1e-5, completion=16, hardware="This machine", push_to="",
-            extra="--threads 1"):
-    return client.predict(dataset, model, algorithm, rewards, "", 1.0, "", 8, 16, "none", steps, generations, lr,
+            extra="--threads 1", lora_r=8):
+    return client.predict(dataset, model, algorithm, rewards, "", 1.0, "", lora_r, 2 * lora_r, "none", steps,
+                          generations, lr,
                           completion, 1, hardware, push_to, extra, api_name="/train_launch")
 
 
@@ -178,13 +179,14 @@ def test_the_whole_flow_through_the_app(app):
     client.predict(SCHEMA, "", "", 24, 0, 0.2, api_name="/tasks_generate")
     _, dataset = client.predict("flow-tasks", api_name="/tasks_save")
     message, table, selector = _launch(client, dataset, model=TINY_SFT["model"], algorithm=TINY_SFT["algorithm"],
-                                       steps=TINY_SFT["steps"], lr=TINY_SFT["lr"], extra=TINY_SFT["extra"])
+                                       steps=TINY_SFT["steps"], lr=TINY_SFT["lr"], extra=TINY_SFT["extra"],
+                                       lora_r=TINY_SFT["lora_r"], generations=TINY_SFT["generations"])
     run_id = selector["value"]
     assert "running on this machine" in message and run_id in json.dumps(table)
     status, logs = _wait_run(client, run_id)
     assert "**completed**" in status, (status, logs)
     assert f"adapter: `{app['workspace'] / 'runs' / run_id / 'adapter'}`" in status
-    assert "toolbrain_hub.cli train" in logs and "done: 150 steps" in logs
+    assert "toolbrain_hub.cli train" in logs and "done: 200 steps" in logs
     result, _plot = client.predict(run_id, "", "test", 3, api_name="/evaluate_run")
     assert "| correctness ↑ |" in result and "base model" in result, result
     assert (app["workspace"] / "runs" / run_id / "eval.json").is_file()
