@@ -15,6 +15,10 @@ inference reads it, so the deployed agent prompts the model token for token as i
   turns, one tool message per result), and whose tools run in the same `ToolEnvironment` used in training, so results
   and errors read the same.
 
+- `load_agent(repo_or_folder, tools=...)` is the one call for a published agent: it reads the spec, loads the base
+  model and the LoRA adapter (optionally merged or on a 4-bit base), and builds the `SpecAgent` with the caller's tool
+  implementations (schema-only stand-ins for the others). It never runs code from the repo unless told to.
+
 Final answers: in training an episode ends when the model replies without a tool call; that reply is the answer.
 `SpecModel` maps such a reply to smolagents' `final_answer` tool call, so `agent.run(...)` returns that text.
 """
@@ -825,7 +829,7 @@ def _tool_implementations(spec: AgentSpec, folder: Path, label: str, tools: Any,
     return {name: given[name] if name in given else _schema_only(specs[name], label) for name in spec.tool_names}
 
 
-def _load_base_model(spec: AgentSpec, label: str, base_model: str | None, **load_kwargs):
+def _load_base_model(spec: AgentSpec, label: str, base_model: str | None, token: str | None, **load_kwargs):
     """(model, tokenizer) of the agent's base model: a built-in name, a local folder, or a Hub id (at the spec's
     revision, from the HF cache or the Hub)."""
     from . import hub
@@ -842,7 +846,7 @@ def _load_base_model(spec: AgentSpec, label: str, base_model: str | None, **load
             raise AgentError(f"{label}: its base model {base!r} is not a folder on this machine. Pass "
                              f"base_model='path/to/model' to load_agent, or use a built-in model ({builtin}).")
         revision = spec.base_model_revision if base_model is None else None
-        folder = hub.download(base, revision=revision, allow_patterns=_MODEL_PATTERNS)
+        folder = hub.download(base, revision=revision, token=token, allow_patterns=_MODEL_PATTERNS)
         return load_model(str(folder), **load_kwargs)
     except ModelError as e:
         if base in BUILTIN_MODELS:
@@ -878,7 +882,7 @@ def load_agent(repo_or_folder: str | os.PathLike, *, tools: Any = None, revision
         tools: Tool implementations, matched by name to the agent's tools: a dict `{name: callable}`, a list of
             functions / smolagents Tools, or a ToolEnvironment / EnvironmentFactory.
         revision: Branch or commit of the Hub repo.
-        token: Token for a private repo (default: HF_TOKEN or the saved login); never logged.
+        token: Token for a private repo and base model (default: HF_TOKEN or the saved login); never logged.
         merge: Merge the adapter into the base weights (faster inference; the adapter can no longer be switched off).
         quantization: None, "4bit" (nf4, bitsandbytes; also on CPU) or "8bit".
         device: "auto", "cpu" or "cuda[:N]".
@@ -906,7 +910,7 @@ def load_agent(repo_or_folder: str | os.PathLike, *, tools: Any = None, revision
             raise AgentError(f"max_steps must be an integer >= 1, got {max_steps!r}")
         agent_kwargs["max_steps"] = max_steps
 
-    model, tokenizer = _load_base_model(spec, label, base_model, device=device, dtype=dtype,
+    model, tokenizer = _load_base_model(spec, label, base_model, token, device=device, dtype=dtype,
                                         quantization=quantization)
     if (folder / "tokenizer_config.json").is_file():
         from .models import load_tokenizer
