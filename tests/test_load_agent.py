@@ -341,13 +341,20 @@ def test_spec_version(agent, tmp_path):
         read_agent_spec(folder)
 
 
-def test_repo_errors_name_the_repo_not_the_cache(agent, hub_server, tmp_path):
+def test_repo_errors_and_private_repos(agent, hub_server, tmp_path):
     folder = copy_agent(agent, tmp_path / "agent")
     edit_spec(folder, version=3)
     repo_id = f"alice/{unique('future-agent')}"
     hub.push_folder(folder, repo_id, token=hub_server.token)
     with pytest.raises(AgentError, match=rf"^{repo_id}/agent_spec.json: field 'version': 3 is newer"):
         read_agent_spec(repo_id)
+
+    private = f"alice/{unique('private-agent')}"
+    hub.push_folder(agent.folder, private, token=hub_server.token, private=True)
+    assert read_agent_spec(private, token=hub_server.token).base_model == "tiny-random-qwen2"
+    with pytest.raises(hub.HubError, match=private) as error:
+        load_agent(private, token=hub_server.other_token)
+    assert hub_server.other_token not in str(error.value)
 
 
 def test_missing_adapter(agent, tmp_path):
