@@ -160,8 +160,8 @@ def push(taskset, name: str, private: bool, profile: gr.OAuthProfile | None = No
 
 def build(tools_state: gr.State) -> gr.Textbox:
     """Add the Tasks tab; returns the textbox holding where the task dataset is (a folder or a repo id)."""
-    taskset_state = gr.State(None)
     with gr.Tab("2. Tasks", id="tasks"):
+        taskset_state = gr.State(None)
         gr.Markdown("Generate tool-use tasks from the tool descriptions: each one has a request, the expected tool "
                     "calls (validated against the schemas) and, when it is determined, the answer.")
         with gr.Row():

@@ -87,8 +87,8 @@ def upload(path: str | None):
 
 def build() -> gr.State:
     """Add the Tools tab; returns the state holding the validated tools (OpenAI format) for the Tasks tab."""
-    tools_state = gr.State(None)
     with gr.Tab("1. Tools", id="tools"):
+        tools_state = gr.State(None)  # inside the Tab: a bare child of gr.Tabs confuses the tab bar
         gr.Markdown("Upload or paste the tools your agent should learn to call: an OpenAI function-calling list "
                     "(`[{\"type\": \"function\", ...}]` or `{\"tools\": [...]}`) or an MCP `tools/list` result. "
                     "Files are read as data (JSON only, at most 2 MB); nothing in them is executed.")

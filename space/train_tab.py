@@ -210,8 +210,9 @@ def build(dataset_location: gr.Textbox) -> gr.Dropdown:
                     judge_weight = gr.Number(1.0, label="Judge weight")
                     teacher = gr.Textbox("", label="Teacher (distill only)", elem_id="train-teacher")
                 with gr.Row():
-                    lora_r = gr.Number(defaults.lora.r, label="LoRA r", precision=0)
-                    lora_alpha = gr.Number(defaults.lora.alpha, label="LoRA alpha", precision=0)
+                    lora_r = gr.Number(defaults.lora.r, label="LoRA r", precision=0, elem_id="train-lora-r")
+                    lora_alpha = gr.Number(defaults.lora.alpha, label="LoRA alpha", precision=0,
+                                           elem_id="train-lora-alpha")
                     quantization = gr.Radio(list(QUANTIZATIONS), value=defaults.quantization,
                                             label="Quantization (4bit = QLoRA)")
                 with gr.Row():
@@ -219,7 +220,7 @@ def build(dataset_location: gr.Textbox) -> gr.Dropdown:
                                           elem_id="train-steps")
                     num_generations = gr.Number(defaults.num_generations, label="Group size", precision=0,
                                                 minimum=2, elem_id="train-generations")
-                    learning_rate = gr.Number(defaults.learning_rate, label="Learning rate")
+                    learning_rate = gr.Number(defaults.learning_rate, label="Learning rate", elem_id="train-lr")
                     max_completion_length = gr.Number(defaults.max_completion_length, label="Max completion tokens",
                                                       precision=0, elem_id="train-max-completion")
                     max_turns = gr.Number(defaults.max_turns, label="Max tool turns", precision=0)
@@ -235,7 +236,7 @@ def build(dataset_location: gr.Textbox) -> gr.Dropdown:
                 with gr.Row():
                     run = gr.Dropdown([], value=None, label="Run", allow_custom_value=True, elem_id="train-run",
                                       scale=4)
-                    refresh = gr.Button("↻", scale=0, elem_id="train-refresh")
+                    refresh = gr.Button("↻", scale=0, min_width=60, elem_id="train-refresh")
                     stop = gr.Button("Cancel run", variant="stop", scale=1, elem_id="train-cancel")
                 status = gr.Markdown("No run selected.", elem_id="train-status")
                 plot = gr.Plot(label="Reward curves", elem_id="train-plot")
