@@ -327,9 +327,13 @@ def test_llm_generator_accepts_good_json():
     assert report.coverage["kind"] == {"single": 7, "multi": 3, "no_tool": 2}
     negatives = [r for r in rows(ts) if r["kind"] == "no_tool"]
     assert all(r["gold_answer"] == str(2 * int(r["query"].split()[2])) for r in negatives)
-    # the prompt shows the tools as JSON and a one-shot example from the schema generator
+    # the prompt shows the tools as JSON, valid sampled values for the target tool, and the format by an example
+    # for a tool that is not in the set (copying it cannot produce a fake task)
     prompt = model.conversations[0][1]["content"]
-    assert '"name": "get_weather"' in prompt and '"expected_calls"' in prompt
+    assert '"name": "get_weather"' in prompt and '"name": "convert_units"' in prompt
+    hints = re.search(r"you may use \(or choose other valid ones\): (\w+): (\{.*\})", prompt)
+    tool = {t.name: t for t in load_tools(DATA / "weather_openai.json")}[hints[1]]
+    assert tool.validate_arguments(json.loads(hints[2])) == []
 
 
 def test_llm_generator_retries_with_feedback_then_accepts():
@@ -361,6 +365,19 @@ def test_llm_generator_drops_after_retries_and_counts_reasons():
     assert ts.report.dropped == {"unparseable": 1}
     assert "names 'get_wether', not one of the tools" in ts.report.examples[0]
     assert len(ts.train) == 0 and ts.train.column_names == COLUMNS
+
+
+def test_arguments_missing_from_the_request_are_rejected():
+    def reply(messages, n):
+        city = ["Oslo", "Lima", "Rome", "Cairo"][n % 4]
+        unit = ', "unit": "celsius"' if n <= 2 else ""  # first tries: a unit the request never mentions
+        return f'{{"query": "Weather in {city}?", "expected_calls": [{{"name": "get_weather", "arguments": ' \
+               f'{{"city": "{city}"{unit}}}}}]}}'
+
+    ts = generate_tasks(DATA / "weather_openai.json", num=2, generator=ScriptedModel(reply), mix={"single": 1},
+                        batch_size=2, progress=False)
+    assert ts.report.kept == 2 and ts.report.rejected == {"ungrounded_argument": 2}
+    assert ts.report.examples == ['ungrounded_argument: get_weather: "celsius" is not stated in the request']
 
 
 def test_copying_the_prompt_example_is_rejected():

@@ -918,6 +918,14 @@ class SchemaGenerator:
 # ----------------------------------------------------------------------------------------------------------------
 # LLM generator
 
+# Format examples for tools that are not in the set: copying one gives an unknown tool, not a fake task.
+_FORMAT_EXAMPLES = [
+    {"query": "Convert 12 miles to kilometers, please.", "expected_calls": [
+        {"name": "convert_units", "arguments": {"value": 12, "from_unit": "mile", "to_unit": "km"}}],
+     "gold_answer": ""},
+    {"query": "Translate 'good night' into Spanish.", "expected_calls": [
+        {"name": "translate_phrase", "arguments": {"text": "good night", "target": "es"}}], "gold_answer": ""},
+]
 LLM_SYSTEM_PROMPT = ("You write test cases for an assistant that can call tools. You always answer with one JSON "
                      "object and nothing else.")
 
@@ -943,36 +951,44 @@ class LLMGenerator:
         self.max_new_tokens = max_new_tokens
         self.workers = max(1, workers)
         self.max_prompt_tools = max_prompt_tools
-        self.example_maker = SchemaGenerator(tools)
+        self.sampler = ArgumentSampler()
         self.calls = 0
 
     def messages(self, slot: Slot, rng: random.Random) -> tuple[list[dict], str]:
-        """The prompt for a slot, and the query of the one-shot example it shows."""
+        """The prompt for a slot, and the query of the format example it shows."""
         others = [n for n in self.tools if n not in slot.tools]
         rng.shuffle(others)
         shown = list(dict.fromkeys(slot.tools + others))[: max(self.max_prompt_tools, len(slot.tools))]
-        listing = json.dumps([self.tools[n].to_openai()["function"] for n in shown], ensure_ascii=False)
+        listing = "\n".join(json.dumps(self.tools[n].to_openai()["function"], ensure_ascii=False) for n in shown)
         if slot.kind == "no_tool":
             ask = ("a request that needs NO tool: small talk or a general question none of these tools can help "
-                   'with. Use "expected_calls": [] and put the answer in "gold_answer" if it is a fact, else ""')
+                   'with. Use "expected_calls": [] and put the answer in "gold_answer" if it is a fact, else "".')
             example = {"query": "What is the capital of Italy?", "expected_calls": [], "gold_answer": "Rome"}
         else:
             named = " and then ".join(f"`{n}`" for n in slot.tools)
             ask = (f"a realistic user request that needs {'one call to ' if slot.kind == 'single' else 'a call to '}"
                    f"{named}. The request must state every argument value the call{'s' if len(slot.tools) > 1 else ''}"
-                   " use; arguments must follow the tool's JSON Schema. gold_answer is \"\" unless the final answer is"
-                   " known without running the tools")
-            example = self._example(slot, rng)
-        user = (f"Tools:\n{listing}\n\nWrite {ask}.\n\nAnswer with only a JSON object like this example:\n"
-                f"{json.dumps(example, ensure_ascii=False)}")
+                   " use; arguments must follow the tool's JSON Schema. gold_answer is \"\" unless the final answer "
+                   "is known without running the tools.")
+            hints = self._value_hints(slot, rng)
+            if hints:
+                ask += f"\nValid argument values you may use (or choose other valid ones): {hints}"
+            example = _FORMAT_EXAMPLES[0] if "convert_units" not in self.tools else _FORMAT_EXAMPLES[1]
+        user = (f"Tools:\n{listing}\n\nWrite {ask}\n\nAnswer with only a JSON object in this format (an example for "
+                f"another tool):\n{json.dumps(example, ensure_ascii=False)}")
         return [{"role": "system", "content": LLM_SYSTEM_PROMPT}, {"role": "user", "content": user}], example["query"]
 
-    def _example(self, slot: Slot, rng: random.Random) -> dict:
-        # A one-shot example built by the schema generator shows the exact shape (small models copy it).
-        candidate = self.example_maker.propose([slot], random.Random(rng.random()))[0]
-        if candidate.error:
-            return {"query": "...", "expected_calls": [{"name": slot.tools[0], "arguments": {}}], "gold_answer": ""}
-        return {"query": candidate.query, "expected_calls": candidate.expected_calls, "gold_answer": ""}
+    def _value_hints(self, slot: Slot, rng: random.Random) -> str:
+        # Sampled valid values ground weak models (which otherwise invent out-of-schema ones); strong models may
+        # ignore them. The model still writes the request and picks the arguments.
+        parts = []
+        for name in slot.tools:
+            try:
+                args = self.sampler.arguments(self.tools[name], random.Random(rng.random()))
+            except SamplingError:
+                continue
+            parts.append(f"{name}: {json.dumps(args, ensure_ascii=False)}")
+        return "; ".join(parts)
 
     def propose(self, slots: list[Slot], rng: random.Random, feedback: list[Candidate | None] | None = None
                 ) -> list[Candidate]:
@@ -1042,6 +1058,32 @@ def similarity(a: str, b: str) -> float:
     """Token-set (Jaccard) similarity of two requests' content words."""
     ta, tb = content_tokens(a), content_tokens(b)
     return len(ta & tb) / len(ta | tb) if ta | tb else 1.0
+
+
+def ungrounded_values(query: str, arguments: Any) -> list[Any]:
+    """Argument values a request does not state (strings and numbers; booleans are phrased too freely to check).
+
+    A date may be written as 2025-03-14 or March 14, 2025; text is compared case-insensitively.
+    """
+    text = query.lower()
+    missing = []
+    leaves = arguments.values() if isinstance(arguments, dict) else arguments if isinstance(arguments, list) else []
+    for value in leaves:
+        if isinstance(value, (dict, list)):
+            missing += ungrounded_values(query, value)
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, (int, float)):
+            if not re.search(rf"(?<![\d.]){re.escape(str(value))}(?![\d])", text) and not (
+                    isinstance(value, float) and value.is_integer() and re.search(rf"\b{int(value)}\b", text)):
+                missing.append(value)
+        elif isinstance(value, str) and value.strip().lower() not in text:
+            date = _ISO_DATE.match(value)
+            spoken = date and 1 <= int(date[2]) <= 12 and \
+                f"{_MONTHS[int(date[2]) - 1]} {int(date[3])}, {date[1]}".lower() in text
+            if not spoken:
+                missing.append(value)
+    return missing
 
 
 def public_model_name(model_id: str) -> str:

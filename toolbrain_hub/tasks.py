@@ -41,6 +41,7 @@ from .generators import (
     content_tokens,
     difficulty_of,
     normalize_query,
+    ungrounded_values,
 )
 from .tools import ToolSpec, load_tools
 
@@ -305,6 +306,10 @@ def _validate(cand: Candidate, tools: dict[str, ToolSpec]) -> str | None:
         problems = tool.validate_arguments(call.get("arguments"))
         if problems:
             return f"invalid_arguments: {tool.name}: {problems[0]}"
+        missing = ungrounded_values(cand.query, call["arguments"])
+        if missing:
+            # The request must contain what the call uses, else the task teaches the model to invent arguments.
+            return f"ungrounded_argument: {tool.name}: {json.dumps(missing[0])} is not stated in the request"
     return None
 
 
