@@ -196,10 +196,6 @@ class ToolSpec:
         return tool_function
 
 
-def tools_to_openai(tools: Iterable[ToolSpec]) -> list[dict]:
-    return [t.to_openai() for t in tools]
-
-
 def load_tools(source: Any, *, name: str | None = None, max_tools: int = MAX_TOOLS,
                max_bytes: int = MAX_FILE_BYTES) -> list[ToolSpec]:
     """Parse and validate tool definitions into `ToolSpec`s.
