@@ -41,7 +41,16 @@ def preview(run_id: str | None, name: str, profile: gr.OAuthProfile | None = Non
             card = (Path(tmp) / "agent" / "README.md").read_text(encoding="utf-8")
     except Exception as e:  # noqa: BLE001 - PublishError names what is missing
         return "", f"**Cannot preview:** {e}"
-    return card, "Files: " + ", ".join(f"`{f}`" for f in files)
+    return _readable(card), "Files: " + ", ".join(f"`{f}`" for f in files)
+
+
+def _readable(card: str) -> str:
+    """The card for display: its YAML metadata as a code block (Markdown would mangle the front matter), then the
+    body."""
+    from huggingface_hub import ModelCard
+
+    parsed = ModelCard(card)
+    return f"Metadata:\n\n```yaml\n{parsed.data.to_yaml()}\n```\n\n{parsed.text}"
 
 
 def publish_run(run_id: str | None, name: str, private: bool, where: str, profile: gr.OAuthProfile | None = None,

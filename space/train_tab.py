@@ -101,7 +101,7 @@ def _runs(user) -> tuple[list[list[str]], list[tuple[str, str]]]:
     records = runs.manager().list(owner=user.name, token=user.token) if user.signed_in else []
     table = [[r.id, r.name, r.status, f"HF Jobs {r.flavor}" if r.launcher == "hf-jobs" else "this machine",
               r.created_at.replace("T", " ").rstrip("Z"), r.message] for r in records]
-    choices = [(f"{r.name} · {r.status}" if r.name != r.id else f"{r.id} · {r.status}", r.id) for r in records]
+    choices = [(r.name if r.name == r.id else f"{r.name} ({r.id})", r.id) for r in records]
     return table, choices
 
 
@@ -131,17 +131,18 @@ def _describe(record) -> str:
 
 def show_run(run_id: str | None, seen: dict | None, profile: gr.OAuthProfile | None = None,
              oauth_token: gr.OAuthToken | None = None):
-    """Status, logs and curves of the selected run; the plot is redrawn only when its metrics changed."""
+    """Status, logs, curves of the selected run, and the runs table when the run's state changed; the plot is
+    redrawn only when its metrics changed."""
     from toolbrain_hub.runs import RunNotFoundError
 
     seen = dict(seen or {})
     if not run_id:
-        return "No run selected.", "", gr.update(), seen
+        return "No run selected.", "", gr.update(), gr.update(), seen
     user = runs.current_user(profile, oauth_token)
     try:
         record = runs.manager().get(run_id, owner=user.name or "", token=user.token)
     except RunNotFoundError as err:
-        return f"**{err}**", "", None, {}
+        return f"**{err}**", "", None, gr.update(), {}
     import time
 
     # HF Jobs logs come over the network: fetch them every few seconds, not on every tick.
@@ -158,8 +159,11 @@ def show_run(run_id: str | None, seen: dict | None, profile: gr.OAuthProfile | N
     plot = gr.update()
     if seen.get("run") != run_id or seen.get("stamp") != stamp:
         plot = _figure(record, metrics)
-    seen.update(run=run_id, stamp=stamp)
-    return _describe(record), logs, plot, seen
+    table = gr.update()
+    if (seen.get("run"), seen.get("status")) != (run_id, record.status):
+        table = _runs(user)[0]
+    seen.update(run=run_id, stamp=stamp, status=record.status)
+    return _describe(record), logs, plot, table, seen
 
 
 def _figure(record, metrics: Path):
@@ -168,7 +172,7 @@ def _figure(record, metrics: Path):
     if not metrics.is_file():
         return None
     try:
-        return reward_curve_figure(record.run_dir, title=f"{record.name}: rewards")
+        return reward_curve_figure(record.run_dir, title=f"{record.config.get('algorithm', '')} run {record.name}")
     except ValueError:  # no reward, loss or KL values yet
         return None
 
@@ -254,7 +258,8 @@ def build(dataset_location: gr.Textbox) -> gr.Dropdown:
         gr.on([tab.select, refresh.click], list_runs, None, [table, run], api_name="train_runs")
         gr.on([tab.select, refresh.click], dataset_choices, [dataset], [dataset])
         dataset_location.change(lambda value: gr.update(value=value), [dataset_location], [dataset])
-        gr.on([run.change, timer.tick], show_run, [run, seen], [status, logs, plot, seen], api_name="train_status",
+        gr.on([run.change, timer.tick], show_run, [run, seen], [status, logs, plot, table, seen],
+              api_name="train_status",
               show_progress="hidden")
     return run
 

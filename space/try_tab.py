@@ -49,8 +49,13 @@ def load(source: str, profile: gr.OAuthProfile | None = None, oauth_token: gr.OA
 def _call_messages(call) -> list[dict]:
     arguments = json.dumps(call.arguments, ensure_ascii=False) if not isinstance(call.arguments, str) \
         else call.arguments
-    return [{"role": "assistant", "content": f"`{call.name}({arguments})`\n\n→ {call.result}",
-             "metadata": {"title": f"🔧 Tool call: {call.name}", "status": "done"}}]
+    # The title stays visible when the message is collapsed: it names the call with its arguments.
+    return [{"role": "assistant", "content": f"`{call.name}({arguments})`\n\nResult: {call.result}",
+             "metadata": {"title": f"Tool call: {call.name}({_short(arguments)})", "status": "done"}}]
+
+
+def _short(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def ask(source: str, question: str, history: list | None, profile: gr.OAuthProfile | None = None,

@@ -71,7 +71,7 @@ def _launch(client, dataset, *, model="tiny-random-qwen2", algorithm="grpo", rew
 def _wait_run(client, run_id, timeout=240.0) -> tuple[str, str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status, logs, _plot = client.predict(run_id, {}, api_name="/train_status")
+        status, logs, _plot, _table = client.predict(run_id, {}, api_name="/train_status")
         if "**completed**" in status or "**failed**" in status or "**canceled**" in status:
             return status, logs
         time.sleep(1.0)
@@ -161,7 +161,7 @@ def test_other_users_runs_are_invisible_and_cannot_be_canceled(app):
     client = _client(app)
     theirs = runs.manager().registry.new(owner="bob", launcher="local", config={"algorithm": "grpo"})
     runs.manager().registry.update(theirs.id, status="completed", message="bob's secret run")
-    status, _, _ = client.predict(theirs.id, {}, api_name="/train_status")
+    status, *_ = client.predict(theirs.id, {}, api_name="/train_status")
     assert "No run" in status and "secret" not in status
     message, *_ = client.predict(theirs.id, api_name="/train_cancel")
     assert message.startswith("**Cannot cancel:**")
@@ -198,7 +198,7 @@ def test_the_whole_flow_through_the_app(app):
     assert status.startswith("Loaded `alice/weather-agent`") and chat == []
     chat, _ = client.predict("alice/weather-agent", "Please get the current weather for Paris.", [],
                              api_name="/try_ask")
-    calls = [m for m in chat if (m.get("metadata") or {}).get("title", "").startswith("🔧 Tool call: get_weather")]
+    calls = [m for m in chat if (m.get("metadata") or {}).get("title", "").startswith("Tool call: get_weather")]
     assert calls, chat
     assert app["hub"].token not in json.dumps(chat)
 
