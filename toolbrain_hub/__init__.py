@@ -8,6 +8,11 @@ The public API, imported lazily so `import toolbrain_hub` stays fast (torch and 
 from __future__ import annotations
 
 import importlib
+import logging
+
+# bitsandbytes (imported by peft whenever it is installed) tries an optional Hub-hosted CPU kernel and warns on every
+# process start when the `kernels` package is absent: noise in every log, with nothing for the user to do.
+logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(lambda record: "kernels-community" not in record.msg)
 
 __version__ = "0.1.0"
 
