@@ -12,7 +12,7 @@ import logging
 
 # bitsandbytes (imported by peft whenever it is installed) tries an optional Hub-hosted CPU kernel and warns on every
 # process start when the `kernels` package is absent: noise in every log, with nothing for the user to do.
-logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(lambda record: "kernels-community" not in record.msg)
+logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(lambda record: "kernels-community" not in str(record.msg))
 
 __version__ = "0.1.0"
 
