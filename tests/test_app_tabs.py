@@ -219,3 +219,30 @@ def test_hf_jobs_runs_from_the_train_tab(app):
     job = next(j for j in app["jobs"].jobs.values() if j.spec["labels"].get("toolbrain-hub-run") == run_id)
     assert job.spec["flavor"] == "t4-small" and job.stage == "COMPLETED"
     assert app["hub"].token not in json.dumps(job.spec["environment"])
+
+
+def test_on_a_space_only_the_signed_in_users_token_and_folders_are_used(app, monkeypatch):
+    import gradio as gr
+
+    from space import runs
+
+    monkeypatch.setenv("SPACE_ID", "someone/toolbrain-hub")
+    # The Space's own HF_TOKEN (set in this process) is never used for a visitor.
+    visitor = runs.current_user(None, None)
+    assert visitor.name is None and visitor.token is None and "Sign in" in visitor.problem
+    profile = gr.OAuthProfile({"preferred_username": "carol", "name": "Carol", "picture": "", "profile": "",
+                               "website": "", "sub": "1"})
+    carol = runs.current_user(profile, gr.OAuthToken(token="hf_oauth_carol", scope="openid", expires_at=0))
+    assert (carol.name, carol.token) == ("carol", "hf_oauth_carol") and "hf_oauth_carol" not in repr(carol)
+    own = runs.user_folder("datasets", carol) / "tasks"
+    runs.check_readable(str(own), carol)
+    runs.check_readable("carol/tasks", carol)  # a repo id: read with carol's own token
+    runs.check_readable("tiny-random-qwen2", carol)
+    for path in [str(app["workspace"] / "datasets" / "alice" / "weather-tasks"), "/etc", str(own / ".." / "..")]:
+        with pytest.raises(PermissionError, match="not one of your folders"):
+            runs.check_readable(path, carol)
+    from space.app import build_app
+
+    assert build_app().expects_oauth, "a Space shows the Hugging Face login button"
+    monkeypatch.delenv("SPACE_ID")
+    assert not build_app().expects_oauth, "locally there is no OAuth (it would need a logged-in machine)"
