@@ -23,7 +23,10 @@ from . import state
 
 
 def on_space() -> bool:
-    return bool(os.environ.get("SPACE_ID"))
+    """Running as a Hugging Face Space (the platform sets SYSTEM=spaces and SPACE_ID), as Gradio decides it."""
+    from gradio.utils import get_space
+
+    return get_space() is not None
 
 
 @dataclass(frozen=True)

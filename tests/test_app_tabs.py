@@ -223,10 +223,17 @@ def test_hf_jobs_runs_from_the_train_tab(app):
 
 def test_on_a_space_only_the_signed_in_users_token_and_folders_are_used(app, monkeypatch):
     import gradio as gr
+    import gradio.oauth
 
     from space import runs
 
+    # What the platform sets on a Space with `hf_oauth: true` (gradio reads the OAuth ones at import).
+    monkeypatch.setenv("SYSTEM", "spaces")
     monkeypatch.setenv("SPACE_ID", "someone/toolbrain-hub")
+    for name, value in [("OAUTH_CLIENT_ID", "client"), ("OAUTH_CLIENT_SECRET", "secret"),
+                        ("OAUTH_SCOPES", "openid profile write-repos jobs"),
+                        ("OPENID_PROVIDER_URL", app["hub"].endpoint)]:
+        monkeypatch.setattr(gradio.oauth, name, value)
     # The Space's own HF_TOKEN (set in this process) is never used for a visitor.
     visitor = runs.current_user(None, None)
     assert visitor.name is None and visitor.token is None and "Sign in" in visitor.problem
@@ -243,6 +250,7 @@ def test_on_a_space_only_the_signed_in_users_token_and_folders_are_used(app, mon
             runs.check_readable(path, carol)
     from space.app import build_app
 
+    pytest.importorskip("itsdangerous", reason="gradio's OAuth needs the gradio[oauth] extras (requirements.txt)")
     assert build_app().expects_oauth, "a Space shows the Hugging Face login button"
-    monkeypatch.delenv("SPACE_ID")
+    monkeypatch.delenv("SYSTEM")
     assert not build_app().expects_oauth, "locally there is no OAuth (it would need a logged-in machine)"
