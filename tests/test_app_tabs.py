@@ -250,7 +250,8 @@ def test_on_a_space_only_the_signed_in_users_token_and_folders_are_used(app, mon
             runs.check_readable(path, carol)
     from space.app import build_app
 
-    pytest.importorskip("itsdangerous", reason="gradio's OAuth needs the gradio[oauth] extras (requirements.txt)")
+    for extra in ("itsdangerous", "authlib"):
+        pytest.importorskip(extra, reason="gradio's OAuth needs the gradio[oauth] extras (requirements.txt)")
     assert build_app().expects_oauth, "a Space shows the Hugging Face login button"
     monkeypatch.delenv("SYSTEM")
     assert not build_app().expects_oauth, "locally there is no OAuth (it would need a logged-in machine)"
