@@ -327,13 +327,15 @@ def test_llm_generator_accepts_good_json():
     assert report.coverage["kind"] == {"single": 7, "multi": 3, "no_tool": 2}
     negatives = [r for r in rows(ts) if r["kind"] == "no_tool"]
     assert all(r["gold_answer"] == str(2 * int(r["query"].split()[2])) for r in negatives)
-    # the prompt shows the tools as JSON, valid sampled values for the target tool, and the format by an example
-    # for a tool that is not in the set (copying it cannot produce a fake task)
+    # the prompt shows the tools as JSON, valid sampled values for the target tool, and the answer format as a
+    # template with placeholders (small models copy worked examples verbatim)
     prompt = model.conversations[0][1]["content"]
-    assert '"name": "get_weather"' in prompt and '"name": "convert_units"' in prompt
-    hints = re.search(r"you may use \(or choose other valid ones\): (\w+): (\{.*\})", prompt)
-    tool = {t.name: t for t in load_tools(DATA / "weather_openai.json")}[hints[1]]
-    assert tool.validate_arguments(json.loads(hints[2])) == []
+    assert '"name": "get_weather"' in prompt
+    assert prompt.endswith('{"query": "<the user request, in plain English>", "expected_calls": [{"name": "<tool>", '
+                           '"arguments": {<arguments>}}]}')
+    hints = re.search(r"you may use \(or choose other valid ones\): (\{.*\}) for (\w+)", prompt)
+    tool = {t.name: t for t in load_tools(DATA / "weather_openai.json")}[hints[2]]
+    assert tool.validate_arguments(json.loads(hints[1])) == []
 
 
 def test_llm_generator_retries_with_feedback_then_accepts():
@@ -380,9 +382,10 @@ def test_arguments_missing_from_the_request_are_rejected():
     assert ts.report.examples == ['ungrounded_argument: get_weather: "celsius" is not stated in the request']
 
 
-def test_copying_the_prompt_example_is_rejected():
+def test_copying_the_format_placeholder_is_rejected():
     def copy_example(messages, n):
-        return messages[1]["content"].rsplit("\n", 1)[-1]  # the example JSON closes the prompt
+        placeholder = re.search(r'"query": "(<[^"]*>)"', messages[1]["content"])[1]
+        return json.dumps({"query": placeholder, "expected_calls": [], "gold_answer": "<the answer>"})
 
     ts = generate_tasks(DATA / "weather_openai.json", num=2, generator=ScriptedModel(copy_example), max_retries=1,
                         max_attempts=4, progress=False)
