@@ -11,4 +11,5 @@ if __name__ == "__main__":
     demo.queue(default_concurrency_limit=2, max_size=64).launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0" if on_space else "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        max_file_size="2mb",  # uploads are tool schemas: refuse anything larger before it is stored
     )
