@@ -218,6 +218,10 @@ def generate_tasks(tools: Any, *, num: int = 100, generator: Any = "schema", see
                 from .chat import ChatError
 
                 raise ChatError(f"the generator model failed on every request: {report.examples[-1]}")
+    if len(kept) < num:  # the attempt budget ran out with retries still pending: those tasks are dropped too
+        for _, _, cand in queue:
+            reason = (cand.error or "budget").split(":", 1)[0]
+            report.dropped[reason] = report.dropped.get(reason, 0) + 1
     report.elapsed_s = round(time.perf_counter() - start, 3)
     report.kept = len(kept)
     dataset = _split(kept, test_size, seed)
