@@ -121,3 +121,9 @@ def test_default_model_prepare_is_cached_and_calls_a_tool(default_model_dir):
     calls = parse_tool_calls(reply.text).calls
     assert [c.name for c in calls] == ["get_weather"], reply.text
     assert calls[0].arguments.get("city", "").lower().startswith("paris")
+
+
+def test_a_folder_without_a_model_is_named_in_the_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a model")
+    with pytest.raises(ModelError, match=f"{tmp_path}.*holds no model"):
+        models.load_model(tmp_path, device="cpu")

@@ -292,7 +292,13 @@ def set_threads(threads: int | None) -> None:
 def load_tokenizer(name_or_path: str | Path, *, cache: str | Path | None = None):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(name_or_path, cache=cache))
+    path = resolve_model_path(name_or_path, cache=cache)
+    if Path(path).is_dir() and not (Path(path) / "config.json").exists() and not any(Path(path).glob("tokenizer*")):
+        raise ModelError(f"{name_or_path}: this folder holds no model (no config.json or tokenizer files)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"Cannot load the tokenizer of {name_or_path!r}: {e}") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
