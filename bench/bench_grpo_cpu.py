@@ -18,6 +18,7 @@ and the reward curve bench/out/grpo_cpu_curve.png.
 from __future__ import annotations
 
 import argparse
+import calendar
 import gc
 import os
 import shutil
@@ -47,8 +48,12 @@ class StepProfiler:
     forward is a decode step.
     """
 
-    def __init__(self):
+    def __init__(self, stop_at: float | None = None):
+        self.stop_at = stop_at
+        self.stopped_early = False
+        self._step_walls: list[float] = []
         self.steps: list[dict[str, float]] = []
+        self.finished: list[dict[str, float]] = []
         self.current: dict[str, float] | None = None
         self._in_generation = False
         self._forward_start: float | None = None
@@ -70,6 +75,9 @@ class StepProfiler:
             setattr(cls, name, wrapper)
 
         def generate_and_score(original, trainer, *args, **kwargs):
+            # One generation per optimizer step (gradient_accumulation_steps=1): a new step's record starts here.
+            if prof.current is not None:
+                prof.finished.append(prof.current)
             prof.current = defaultdict(float)
             prof._hook(trainer.model)
             clock = prof.clock()
@@ -132,6 +140,14 @@ class StepProfiler:
             out = original(trainer, *args, **kwargs)
             if prof.current is not None:
                 prof.add("training_step", clock)
+            prof._step_walls.append(time.perf_counter() - clock[0])
+            if prof.stop_at is not None:
+                # Stop cleanly (the run saves its adapter and completes) when one more step would end after
+                # `stop_at`: the Trainer checks this flag after each step.
+                mean = sum(prof._step_walls) / len(prof._step_walls)
+                if time.time() + mean > prof.stop_at:
+                    trainer.control.should_training_stop = True
+                    prof.stopped_early = True
             return out
 
         wrap(GRPOTrainer, "_generate_and_score_completions", generate_and_score)
@@ -180,11 +196,14 @@ class StepProfiler:
             self.add("decode", clock)
             self.current["decode_steps"] += 1
 
-    def end_step(self, step_time: float) -> None:
-        """Close the current step with its wall time (from the run's metrics)."""
-        if self.current is None:
+    def end_step(self, index: int, step_time: float) -> None:
+        """Record step `index` (0-based) with its wall time (from the run's metrics)."""
+        if self.current is not None:
+            self.finished.append(self.current)
+            self.current = None
+        if index >= len(self.finished):
             return
-        row = dict(self.current)
+        row = dict(self.finished[index])
         row["step_time"] = step_time
         for prefix in ("", "cpu_"):
             row[f"{prefix}generation_other"] = (row.get(f"{prefix}generation", 0) - row.get(f"{prefix}prefill", 0)
@@ -192,7 +211,6 @@ class StepProfiler:
         # compute_loss includes the loss's own logprob forward; training_step = rollout + loss + backward + rest.
         row["optimizer"] = max(step_time - row.get("training_step", 0), 0.0)
         self.steps.append(row)
-        self.current = None
 
 
 def make_tasks(folder: Path, *, num: int, seed: int) -> None:
@@ -236,6 +254,9 @@ def main() -> None:
     parser.add_argument("--gradient-checkpointing", default="false", choices=["true", "false"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default="grpo_cpu", help="output name in bench/out/")
+    parser.add_argument("--deadline", default=None,
+                        help="UTC time HH:MM by which everything must be done: training stops early (and says so) "
+                             "when one more step plus the final evaluation would not fit")
     args = parser.parse_args()
 
     import torch
@@ -283,14 +304,21 @@ def main() -> None:
         before["result"].save(OUT / f"{args.name}_eval_before")
         gc.collect()
 
-    profiler = StepProfiler()
+    stop_at = None
+    if args.deadline:
+        hour, minute = (int(x) for x in args.deadline.split(":"))
+        now = time.gmtime()
+        stop_at = calendar.timegm((now.tm_year, now.tm_mon, now.tm_mday, hour, minute, 0))
+        # Leave room for the "after" evaluation (as long as the "before" one took) and the adapter save.
+        stop_at -= (before["elapsed_s"] * 1.2 if before else 0.0) + 60
+    profiler = StepProfiler(stop_at=stop_at)
     profiler.install()
     start = time.perf_counter()
     result = train(config, progress=True)
     train_wall = time.perf_counter() - start
     metrics = [r for r in read_metrics(run_dir) if r.get("kind") == "train"]
-    for row in metrics:
-        profiler.end_step(float(row.get("step_time", 0.0)))
+    for index, row in enumerate(metrics):
+        profiler.end_step(index, float(row.get("step_time", 0.0)))
     gc.collect()
 
     if not args.skip_eval:
@@ -304,7 +332,7 @@ def main() -> None:
     mean = {k: sum(s.get(k, 0.0) for s in profiler.steps) / max(len(profiler.steps), 1)
             for k in sorted({k for s in profiler.steps for k in s})}
     rows_out: list[tuple[str, object, str]] = [
-        ("steps completed", len(metrics), ""),
+        ("steps completed" + (" (stopped early by --deadline)" if profiler.stopped_early else ""), len(metrics), ""),
         ("mean step time", sum(step_times) / max(len(step_times), 1), "s"),
         ("sum of step times (the 60-step protocol's training time)", sum(step_times), "s"),
         ("train() wall time (model load, steps, adapter save)", train_wall, "s"),
@@ -336,7 +364,8 @@ def main() -> None:
         rows_out.append((f"held-out eval time ({label})", ev["elapsed_s"], "s"))
     rows_out.append(("peak RSS", peak_rss_gb(), "GB"))
     results.update({"steps": profiler.steps, "metrics": metrics, "profile_mean": mean, "eval": evals,
-                    "train_wall_s": train_wall, "curve": str(curve), "run_dir": str(run_dir),
+                    "train_wall_s": train_wall, "stopped_early": profiler.stopped_early, "curve": str(curve),
+                    "run_dir": str(run_dir),
                     "load_avg_end": os.getloadavg()})
     report(args.name, [(m, v if v is not None else "n/a", u) for m, v, u in rows_out], extra=results)
 
