@@ -242,6 +242,8 @@ def run_eval(model_or_run, rows, spec, args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--model", default=None, help="policy (default: the default model); "
+                                                      "'tiny-random-qwen2' checks the script in seconds")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--num-tasks", type=int, default=200, help="generated tasks (80%% train, 20%% test)")
     parser.add_argument("--eval-tasks", type=int, default=40, help="held-out tasks evaluated before and after")
@@ -269,6 +271,7 @@ def main() -> None:
     from toolbrain_hub.training.common import load_task_data, make_agent_spec
 
     torch.set_num_threads(args.threads)
+    model = args.model or DEFAULT_MODEL
     OUT.mkdir(exist_ok=True)
     tasks_dir = OUT / f"{args.name}_tasks"
     run_dir = OUT / f"{args.name}_run"
@@ -277,7 +280,7 @@ def main() -> None:
         shutil.rmtree(run_dir)
 
     config = TrainConfig(
-        algorithm="grpo", model=DEFAULT_MODEL, tasks=str(tasks_dir), learning_rate=args.learning_rate,
+        algorithm="grpo", model=model, tasks=str(tasks_dir), learning_rate=args.learning_rate,
         max_steps=args.steps, num_generations=4, per_device_train_batch_size=4, max_turns=args.max_turns,
         max_completion_length=args.max_completion_length, temperature=args.temperature, beta=0.0, seed=args.seed,
         eval_steps=0, eval_tasks=args.eval_tasks, save_steps=0, threads=args.threads,
@@ -287,7 +290,7 @@ def main() -> None:
 
     # The agent spec the run will train with (prompt, tools, template, parser, limits): the "before" evaluation
     # prompts the untrained model exactly as the trained one is prompted after.
-    tokenizer = load_tokenizer(resolve_model_path(DEFAULT_MODEL, progress=False))
+    tokenizer = load_tokenizer(resolve_model_path(model, progress=False))
     data = load_task_data(config, tokenizer)
     spec = make_agent_spec(config, tokenizer, data)
     lengths = [len(render_prompt_ids(spec, tokenizer, row["prompt"])) for row in list(data.train)[:20]]
@@ -300,7 +303,7 @@ def main() -> None:
                                   "load_avg_start": os.getloadavg()}}
     before = after = None
     if not args.skip_eval:
-        before = run_eval(DEFAULT_MODEL, rows, spec, args)
+        before = run_eval(model, rows, spec, args)
         before["result"].save(OUT / f"{args.name}_eval_before")
         gc.collect()
 
@@ -326,7 +329,7 @@ def main() -> None:
         after["result"].save(OUT / f"{args.name}_eval_after")
 
     curve = OUT / f"{args.name}_curve.png"
-    plot_reward_curves(run_dir, curve, title=f"GRPO on CPU: {DEFAULT_MODEL}, {len(metrics)} steps x 4 generations")
+    plot_reward_curves(run_dir, curve, title=f"GRPO on CPU: {model}, {len(metrics)} steps x 4 generations")
 
     step_times = [float(r["step_time"]) for r in metrics if "step_time" in r]
     mean = {k: sum(s.get(k, 0.0) for s in profiler.steps) / max(len(profiler.steps), 1)
