@@ -25,7 +25,8 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     types: list[type[BaseException]] = [UsageError, ModelError, FileNotFoundError]
     for module, name in [("toolbrain_hub.tools", "ToolSchemaError"), ("toolbrain_hub.hub", "HubError"),
                          ("toolbrain_hub.chat", "ChatError"), ("toolbrain_hub.config", "ConfigError"),
-                         ("toolbrain_hub.judge", "JudgeError"), ("toolbrain_hub.agent", "AgentError")]:
+                         ("toolbrain_hub.judge", "JudgeError"), ("toolbrain_hub.agent", "AgentError"),
+                         ("toolbrain_hub.tasks", "TaskError"), ("toolbrain_hub.publish", "PublishError")]:
         try:
             types.append(getattr(importlib.import_module(module), name))
         except (ImportError, AttributeError):
