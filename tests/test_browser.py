@@ -140,7 +140,7 @@ def test_2_train_the_tiny_model_and_watch_it_complete(page, app):
     assert "adapter:" in status and str(app["workspace"] / "runs") in status
     page.wait_for_function("(document.querySelector('#train-logs textarea')?.value || '').includes('done: 200')")
     page.wait_for_selector("#train-plot img, #train-plot canvas, #train-plot svg", timeout=15_000)
-    assert "completed" in page.inner_text("#train-runs")
+    assert "completed" in _wait_text(page, "#train-runs", "completed")
     _shot(page, "3-train")
 
 
@@ -160,7 +160,8 @@ def test_3_evaluate_publish_and_chat_with_the_agent(page, app):
     page.fill("#publish-name textarea", "weather-agent")
     page.click("#publish-preview")
     _wait_text(page, "#publish-status", "Files:")
-    assert "alice/weather-agent" in page.inner_text("#publish-card")
+    # The card and the status are separate outputs: wait for the card's own render, don't read it mid-update.
+    assert "alice/weather-agent" in _wait_text(page, "#publish-card", "alice/weather-agent")
     page.click("#publish-go")
     assert "Published" in _wait_text(page, "#publish-status", "Published", timeout=60_000)
     files = HfApi(endpoint=app["hub"].endpoint).list_repo_files("alice/weather-agent", token=app["hub"].token)
