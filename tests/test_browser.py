@@ -107,7 +107,7 @@ def test_1_upload_a_schema_and_generate_tasks(page, tmp_path):
     page.set_input_files("#tools-file input[type=file]", str(schema))
     status = _wait_text(page, "#tools-status", "valid tool")
     assert "1 valid tool: get_weather" in status
-    assert "get_weather" in page.inner_text("#tools-table")
+    assert "get_weather" in _wait_text(page, "#tools-table", "get_weather")
     _shot(page, "1-tools")
 
     _tab(page, "2. Tasks")
@@ -115,7 +115,7 @@ def test_1_upload_a_schema_and_generate_tasks(page, tmp_path):
     page.click("#tasks-generate")
     status = _wait_text(page, "#tasks-status", "tasks kept")
     assert status.startswith("24 tasks kept of 24 requested")
-    assert "get_weather(" in page.inner_text("#tasks-preview")
+    assert "get_weather(" in _wait_text(page, "#tasks-preview", "get_weather(")
     page.fill("#tasks-name textarea", "weather-tasks")
     page.click("#tasks-save")
     assert "Saved 24 tasks" in _wait_text(page, "#tasks-saved", "Saved")
