@@ -30,18 +30,7 @@ SYSTEM_PROMPT = "You answer weather questions."
 QUESTION = "Weather in Paris?"
 RESULT = "Sunny and 21 degrees in Paris"
 ANSWER = "It is sunny in Paris."
-TOOLS_PY = '''
-def get_weather(city: str, unit: str = "celsius") -> str:
-    return f"Sunny and 21 degrees in {city}"
-
-
-def get_forecast(location: str, days: int, include_hourly: bool = False) -> str:
-    return f"{days} days of sun in {location}"
-
-
-def get_air_quality(latitude: float, longitude: float) -> str:
-    return "AQI 42 (good)"
-'''
+TOOLS_PY = (ROOT / "tests" / "data" / "weather_impl.py").read_text()
 QUIET = 0  # smolagents verbosity
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 

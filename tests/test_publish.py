@@ -21,18 +21,7 @@ from toolbrain_hub.publish import PublishError, public_ref, publish, sanitize_co
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "tests" / "data" / "weather_openai.json"
 SYSTEM_PROMPT = "You answer weather questions. Call a tool when the request needs live data."
-IMPLEMENTATIONS = '''
-def get_weather(city: str, unit: str = "celsius") -> str:
-    return f"Sunny and 21 degrees in {city}"
-
-
-def get_forecast(location: str, days: int, include_hourly: bool = False) -> str:
-    return f"{days} days of sun in {location}"
-
-
-def get_air_quality(latitude: float, longitude: float) -> str:
-    return "AQI 42 (good)"
-'''
+IMPLEMENTATIONS = (ROOT / "tests" / "data" / "weather_impl.py").read_text()
 EXPECTED_FILES = {"README.md", "adapter_config.json", "adapter_model.safetensors", "agent_spec.json",
                   "chat_template.jinja", "eval.json", "eval_comparison.png", "reward_curve.png", "tokenizer.json",
                   "tokenizer_config.json", "training_config.yaml"}
