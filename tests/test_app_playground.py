@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from app_helpers import running_app
 
 
 @pytest.fixture(scope="module")
 def playground_url(default_model_dir, tmp_path_factory):
-    import os
-
-    os.environ["TOOLBRAIN_HUB_WORKSPACE"] = str(tmp_path_factory.mktemp("workspace"))
-    from space.app import build_app
-
-    demo = build_app()
-    demo.queue().launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
-    yield demo.local_url
-    demo.close()
+    with running_app(TOOLBRAIN_HUB_WORKSPACE=str(tmp_path_factory.mktemp("workspace"))) as url:
+        yield url
 
 
 def _ask(url, tools, question, model=""):

@@ -5,12 +5,11 @@ with the published agent; runs are per user."""
 from __future__ import annotations
 
 import json
-import os
-import socket
 import time
 from pathlib import Path
 
 import pytest
+from app_helpers import running_app
 
 WEATHER = json.dumps([{"type": "function", "function": {
     "name": "get_weather", "description": "Get the current weather for a city.",
@@ -22,12 +21,6 @@ TINY_SFT = dict(model="tiny-random-qwen2", algorithm="sft", steps=200, lr=0.01, 
                 extra="--threads 1 --gradient_checkpointing false --lora.target_modules all-linear")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app(hub_server, tmp_path_factory):
     """The app on a free port, signed in locally as alice (HF_TOKEN), with the test Hub and its Jobs routes."""
@@ -35,23 +28,12 @@ def app(hub_server, tmp_path_factory):
 
     jobs = install_jobs_api(hub_server.app)
     workspace = tmp_path_factory.mktemp("workspace")
-    saved = {k: os.environ.get(k) for k in ("TOOLBRAIN_HUB_WORKSPACE", "HF_TOKEN", "TOOLBRAIN_HUB_JOB_TIMEOUT")}
-    os.environ.update(TOOLBRAIN_HUB_WORKSPACE=str(workspace), HF_TOKEN=hub_server.token,
-                      TOOLBRAIN_HUB_JOB_TIMEOUT="10m")
-    from space import runs
-    from space.app import build_app
-
-    runs._manager = None  # a fresh run manager over this workspace (another test module may have made one)
-    demo = build_app()
-    demo.queue().launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
-    yield {"url": demo.local_url, "workspace": workspace, "hub": hub_server, "jobs": jobs}
-    demo.close()
-    jobs.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    try:
+        with running_app(TOOLBRAIN_HUB_WORKSPACE=str(workspace), HF_TOKEN=hub_server.token,
+                         TOOLBRAIN_HUB_JOB_TIMEOUT="10m") as url:
+            yield {"url": url, "workspace": workspace, "hub": hub_server, "jobs": jobs}
+    finally:
+        jobs.stop()
 
 
 def _client(app):

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
 import pytest
+from app_helpers import running_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -33,31 +33,13 @@ if not Path(CHROMIUM).exists():
     pytest.skip("Debian's chromium is not installed (make browser installs it)", allow_module_level=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app(hub_server, tmp_path_factory):
     """The app, signed in locally as alice (HF_TOKEN) with the test Hub as the Hub."""
     workspace = tmp_path_factory.mktemp("browser-workspace")
-    saved = {k: os.environ.get(k) for k in ("TOOLBRAIN_HUB_WORKSPACE", "HF_TOKEN", "TOOLBRAIN_HUB_POLL_S")}
-    os.environ.update(TOOLBRAIN_HUB_WORKSPACE=str(workspace), HF_TOKEN=hub_server.token, TOOLBRAIN_HUB_POLL_S="1")
-    from space import runs
-    from space.app import build_app
-
-    runs._manager = None  # a fresh run manager over this workspace (another test module may have made one)
-    demo = build_app()
-    demo.queue().launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
-    yield {"url": demo.local_url, "workspace": workspace, "hub": hub_server}
-    demo.close()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with running_app(TOOLBRAIN_HUB_WORKSPACE=str(workspace), HF_TOKEN=hub_server.token,
+                     TOOLBRAIN_HUB_POLL_S="1") as url:
+        yield {"url": url, "workspace": workspace, "hub": hub_server}
 
 
 @pytest.fixture(scope="module")
