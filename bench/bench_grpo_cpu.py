@@ -34,9 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "bench" / "data" / "grpo_tools.json"
 # Short on purpose: every token of the prompt is processed 4x per generation turn and again in the loss pass.
 SYSTEM_PROMPT = "Call a tool when the request needs one; otherwise answer."
-# One call per tool task (plus a short answer after the result) or a direct answer: what 64 tokens and one tool
-# iteration are sized for.
-MIX = {"single": 0.75, "no_tool": 0.25}
+# One call, two calls (two tools in one request: where the untrained model is weak) or a direct answer.
+MIX = {"single": 0.45, "multi": 0.35, "no_tool": 0.2}
 PHASES = ("prefill", "decode", "tools", "rewards", "extra_logprobs", "loss_forward", "backward", "optimizer")
 
 
@@ -235,7 +234,7 @@ def run_eval(model_or_run, rows, spec, args) -> dict:
 
     start = time.perf_counter()
     result = evaluate(model_or_run, rows, spec=spec, batch_size=args.eval_batch_size, threads=args.threads,
-                      device="cpu", progress=False)
+                      device="cpu", dtype=args.dtype, progress=False)
     return {"result": result, "elapsed_s": time.perf_counter() - start}
 
 
@@ -250,8 +249,11 @@ def main() -> None:
     parser.add_argument("--eval-batch-size", type=int, default=20)
     parser.add_argument("--skip-eval", action="store_true", help="profile the steps only")
     parser.add_argument("--learning-rate", type=float, default=1e-4)
-    parser.add_argument("--max-completion-length", type=int, default=64)
-    parser.add_argument("--max-turns", type=int, default=1, help="tool-calling iterations per rollout")
+    parser.add_argument("--max-completion-length", type=int, default=128)
+    parser.add_argument("--max-turns", type=int, default=2, help="tool-calling iterations per rollout")
+    parser.add_argument("--dtype", default="bfloat16", choices=["float32", "bfloat16"],
+                        help="weights' dtype for training and both evaluations (bfloat16 needs a CPU with bf16 "
+                             "units to be fast: AVX512-BF16 or AMX)")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--gradient-checkpointing", default="false", choices=["true", "false"])
     parser.add_argument("--seed", type=int, default=0)
@@ -284,7 +286,8 @@ def main() -> None:
         max_steps=args.steps, num_generations=4, per_device_train_batch_size=4, max_turns=args.max_turns,
         max_completion_length=args.max_completion_length, temperature=args.temperature, beta=0.0, seed=args.seed,
         eval_steps=0, eval_tasks=args.eval_tasks, save_steps=0, threads=args.threads,
-        gradient_checkpointing=args.gradient_checkpointing == "true", device="cpu", output_dir=str(run_dir),
+        gradient_checkpointing=args.gradient_checkpointing == "true", device="cpu", dtype=args.dtype,
+        eval_batch_size=args.eval_batch_size, output_dir=str(run_dir),
         lora=LoraSettings(r=16, alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]),
     ).validate()
 

@@ -4,7 +4,8 @@ The model is a random Qwen2 with the exact shape of Qwen2.5-0.5B (896 hidden, 24
 locally: the real weights cannot reach an offline GPU machine, and for timing and memory only the shapes matter.
 Random weights write garbage, so every rollout runs to max_completion_length (a worst case for step time).
 
-Run: python bench/gpu_check.py [--steps 4] [--small]   (--small: tiny shapes, for a CPU smoke run)
+Run: python bench/gpu_check.py [--steps 4] [--small] [--unsloth on]   (--small: tiny shapes, for a CPU smoke run;
+--unsloth on: load the model and LoRA with unsloth, in an environment made from requirements-unsloth.txt)
 Prints a table and writes bench/out/gpu_check.json (or $OUT/gpu_check.json when OUT is set).
 """
 
@@ -48,6 +49,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--small", action="store_true")
     parser.add_argument("--only", choices=["none", "4bit"], help="run one variant")
+    parser.add_argument("--unsloth", choices=["auto", "on", "off"], default="auto",
+                        help="TrainConfig.unsloth for every variant (default auto: used when installed)")
     args = parser.parse_args()
     import torch
 
@@ -69,7 +72,8 @@ def main() -> None:
         result = train({"algorithm": "grpo", "model": str(model_dir), "tasks": str(tasks_dir),
                         "output_dir": str(work / f"run-{quant}"), "quantization": quant, "max_steps": args.steps,
                         "num_generations": 4, "per_device_train_batch_size": 4, "max_completion_length": 64,
-                        "max_turns": 1, "save_steps": args.steps, "eval_steps": 0}, progress=False)
+                        "max_turns": 1, "save_steps": args.steps, "eval_steps": 0, "unsloth": args.unsloth},
+                       progress=False)
         total = time.perf_counter() - start
         rows = read_metrics(result.output_dir)
         step_times = [r["step_time"] for r in rows if "step_time" in r]
@@ -81,6 +85,8 @@ def main() -> None:
             "peak_gpu_mem_gb": round(torch.cuda.max_memory_allocated() / 1024**3, 2) if torch.cuda.is_available()
             else None,
             "adapter_files": sorted(p.name for p in result.adapter_dir.iterdir()),
+            "backend": next((line.split(" - ")[-1] for line in (Path(result.output_dir) / "train.log").read_text()
+                             .splitlines() if "unsloth" in line), "not logged"),
             "log_tail": (Path(result.output_dir) / "train.log").read_text().splitlines()[-3:],
         }
         print(name, json.dumps(results[name]), flush=True)

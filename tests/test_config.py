@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 from toolbrain_hub.cli import main
@@ -85,6 +87,8 @@ def test_bad_overrides(config, override, message):
     ({"quantization": "3bit"}, "quantization must be one of none, 8bit, 4bit, got '3bit'"),
     ({"unsloth": "yes"}, "unsloth must be one of auto, on, off, got 'yes'"),
     ({"device": "tpu"}, "device must be one of auto, cpu, cuda, got 'tpu'"),
+    ({"dtype": "int8"}, "dtype must be one of auto, float32, bfloat16, float16, got 'int8'"),
+    ({"eval_batch_size": 0}, "eval_batch_size must be a positive integer, got 0"),
     ({"learning_rate": 0}, "learning_rate must be a positive number, got 0"),
     ({"max_steps": 0}, "max_steps must be a positive integer, got 0"),
     ({"num_generations": 1}, "num_generations must be at least 2 for grpo"),
@@ -131,6 +135,15 @@ def test_validation_names_the_field(config, changes, message):
     with pytest.raises(ConfigError) as e:
         TrainConfig.from_dict(data).validate()
     assert message in str(e.value)
+
+
+def test_a_completion_budget_too_short_for_a_tool_result_warns(config):
+    with pytest.warns(UserWarning, match="max_completion_length 64 cannot hold a tool call, its result"):
+        TrainConfig.from_dict({**config.to_dict(), "max_completion_length": 64}).validate()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TrainConfig.from_dict({**config.to_dict(), "max_completion_length": 128}).validate()  # the default: quiet
+        TrainConfig.from_dict({**config.to_dict(), "algorithm": "sft", "max_completion_length": 64}).validate()
 
 
 def test_sft_on_traces_needs_tools_without_tasks(tmp_path):

@@ -190,6 +190,25 @@ def test_to_callable_renders_the_same_schema_for_trl():
     assert enum_schema["parameters"]["properties"]["unit"]["enum"] == ["celsius", "fahrenheit"]
 
 
+def test_to_callable_shows_the_constraints_calls_are_validated_against():
+    """Schema-only validation enforces format, pattern and ranges: the rendered tool must say so, or the model is
+    penalized for rules it never saw."""
+    from transformers.utils import get_json_schema
+
+    spec = load_tools([{"name": "book", "description": "Book a room.", "parameters": {
+        "type": "object", "required": ["day", "code", "guests"], "properties": {
+            "day": {"type": "string", "format": "date"},
+            "code": {"type": "string", "pattern": "^[A-Z]{3}$", "description": "Room code"},
+            "guests": {"type": "integer", "minimum": 1, "maximum": 4},
+            "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 3}}}}])[0]
+    props = get_json_schema(spec.to_callable())["function"]["parameters"]["properties"]
+    assert props["day"]["description"] == "day (format: date, YYYY-MM-DD)"
+    assert props["code"]["description"] == "Room code (pattern: ^[A-Z]{3}$)"
+    assert props["guests"]["description"] == "guests (minimum 1; maximum 4)"
+    assert props["tags"]["description"] == "tags (at most 3 items)"
+    assert props["guests"]["type"] == "integer"
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Bad inputs: the message names the file, the tool and the field
 

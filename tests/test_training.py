@@ -455,3 +455,42 @@ def test_python_implementations_run_the_tools(base, tmp_path):
     assert env("get_weather", {"city": "Oslo"}) == "22 degrees celsius in Oslo"
     assert "error" in env("get_weather", {"town": "Oslo"})  # schema-checked before the function runs
     data.close()
+
+
+def test_completion_only_lm_head_gives_the_same_log_probs_and_gradients(tiny_model_dir):
+    """On CPU, TRL's fused LM head projects every position unless told to score only labelled ones; the patched
+    (compact) path must give the same per-token log-probabilities, entropies and gradients."""
+    import torch
+    import trl.trainer.utils as trl_utils
+    from transformers import AutoModelForCausalLM
+    from trl.trainer.utils import add_fused_lm_head
+
+    from toolbrain_hub.training.grpo import score_completion_positions_only
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
+    add_fused_lm_head(model, temperature=0.9, outputs=("log_probs", "entropy"))
+    ids = torch.randint(5, 200, (2, 24), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones_like(ids)
+    mask[1, :5] = 0  # left padding
+    labels = ids.masked_fill(mask == 0, -100)
+    labels[:, :-7] = -100  # only the last 7 tokens are the completion
+
+    def run():
+        model.zero_grad()
+        out = model(input_ids=ids, attention_mask=mask, labels=labels, fused_lm_head=True)
+        out.log_probs.sum().backward()
+        grad = model.model.layers[0].self_attn.q_proj.weight.grad.clone()
+        return out.log_probs.detach(), out.entropy.detach(), grad
+
+    original = trl_utils._use_triton
+    try:
+        trl_utils._use_triton = lambda device: False  # TRL's own choice on CPU: every position
+        full = run()
+        assert score_completion_positions_only()
+        assert trl_utils._use_triton(torch.device("cpu")) is True
+        compact = run()
+    finally:
+        trl_utils._use_triton = original
+    assert torch.count_nonzero(full[0]) > 0
+    for a, b in zip(full, compact, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

@@ -35,6 +35,9 @@ def register(subparsers) -> None:
     p.add_argument("--implementations", metavar="FILE_OR_MODULE",
                    help="run the tools with these Python functions (runs the file's code) instead of schema-only")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="device for local models")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                   help="weights' dtype for local models (auto: bf16 on a GPU with it, else float32; bfloat16 is "
+                        "2-3x faster on a CPU with bf16 units)")
     p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -62,7 +65,7 @@ def _eval(args) -> int:
 
     settings = dict(split=args.split, limit=args.limit, max_turns=args.max_turns, max_new_tokens=args.max_new_tokens,
                     batch_size=args.batch_size, progress=not args.no_progress, implementations=args.implementations,
-                    device=args.device, threads=args.threads)
+                    device=args.device, dtype=args.dtype, threads=args.threads)
     try:
         after = evaluate(args.model, args.tasks, **settings)
         before = None

@@ -26,6 +26,7 @@ import os
 import re
 import types
 import typing
+import warnings
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,11 @@ ALGORITHMS = ("grpo", "dpo", "sft", "distill")
 QUANTIZATIONS = ("none", "8bit", "4bit")
 UNSLOTH_MODES = ("auto", "on", "off")
 DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+# A tool call (~30 tokens), its result in the chat template (~30) and a short answer: below this budget TRL drops
+# the tool result (it counts toward max_completion_length), the rollout ends at the call and the answer turn is
+# never trained (measured: 126 of 130 rollouts with 64 tokens, bench/RESULTS.md).
+MIN_TOOL_COMPLETION_LENGTH = 128
 # Right tool and arguments first; the tagged call format (what the template parses at inference) a little; no
 # invented tools, no calls when none is needed; the gold answer where the task has one.
 DEFAULT_REWARDS = {"expected_calls": 1.0, "answer_match": 0.5, "format": 0.2, "invented_tool": 0.5,
@@ -110,6 +116,8 @@ class TrainConfig:
         lora: LoRA settings.
         quantization: "none", "8bit" or "4bit" (QLoRA with bitsandbytes; works on CPU too).
         unsloth: "auto" (use it when installed and on a GPU), "on" (fail without it) or "off".
+        dtype: Weights' dtype: "auto" (bfloat16 on a GPU that has it, else float32), "float32", "bfloat16" or
+            "float16". On a CPU with bf16 units (AVX512-BF16/AMX) "bfloat16" trains 2-3x faster than float32.
         learning_rate: Optimizer learning rate.
         max_steps: Optimizer steps.
         num_generations: GRPO group size (rollouts per task); also the DPO candidate count per task.
@@ -125,6 +133,7 @@ class TrainConfig:
         eval_steps: Evaluate on the held-out tasks (the "test" split) before training, every N steps and at the
             end (0: no evaluation during training).
         eval_tasks: Number of held-out tasks for that evaluation.
+        eval_batch_size: Episodes generated together in that evaluation.
         save_steps: Save a resumable checkpoint every N steps (0: only the final adapter).
         save_total_limit: Checkpoints kept (older ones are deleted).
         logging_steps: Write a metrics row every N steps.
@@ -162,6 +171,7 @@ class TrainConfig:
     lora: LoraSettings = field(default_factory=LoraSettings)
     quantization: str = "none"
     unsloth: str = "auto"
+    dtype: str = "auto"
     learning_rate: float = 2e-5
     max_steps: int = 60
     num_generations: int = 4
@@ -176,6 +186,7 @@ class TrainConfig:
     seed: int = 42
     eval_steps: int = 0
     eval_tasks: int = 16
+    eval_batch_size: int = 8
     save_steps: int = 10
     save_total_limit: int | None = 2
     logging_steps: int = 1
@@ -332,6 +343,7 @@ class TrainConfig:
         _check_choice("quantization", self.quantization, QUANTIZATIONS)
         _check_choice("unsloth", self.unsloth, UNSLOTH_MODES)
         _check_choice("device", self.device, DEVICES)
+        _check_choice("dtype", self.dtype, DTYPES)
         if self.unsloth == "on":
             import importlib.util
 
@@ -344,7 +356,7 @@ class TrainConfig:
         _check_number("learning_rate", self.learning_rate, positive=True)
         for name in ("max_steps", "num_generations", "per_device_train_batch_size", "gradient_accumulation_steps",
                      "max_turns", "max_completion_length", "max_prompt_length", "logging_steps", "eval_tasks",
-                     "zero_variance_window"):
+                     "eval_batch_size", "zero_variance_window"):
             _check_int(name, getattr(self, name), minimum=1)
         for name in ("seed", "eval_steps", "save_steps", "trace_samples", "distill_grpo_steps"):
             _check_int(name, getattr(self, name), minimum=0)
@@ -363,6 +375,12 @@ class TrainConfig:
                     f"per_device_train_batch_size ({self.per_device_train_batch_size}) x gradient_accumulation_steps "
                     f"({self.gradient_accumulation_steps}) x processes ({world}) = {batch} must be a multiple of "
                     f"num_generations ({self.num_generations}), so every step holds whole groups")
+        rollouts = self.algorithm in ("grpo", "dpo") or (self.algorithm == "distill" and self.distill_grpo_steps)
+        if rollouts and self.max_completion_length < MIN_TOOL_COMPLETION_LENGTH:
+            warnings.warn(f"max_completion_length {self.max_completion_length} cannot hold a tool call, its result "
+                          f"and an answer: TRL counts the result in this budget and drops one that overflows, so "
+                          f"rollouts end at the call and the answer turn is not trained; use "
+                          f"{MIN_TOOL_COMPLETION_LENGTH} or more", UserWarning, stacklevel=2)
         _check_number("temperature", self.temperature, positive=True)
         _check_number("top_p", self.top_p, positive=True)
         if self.top_p > 1:

@@ -489,7 +489,8 @@ def _is_adapter(folder: Path) -> bool:
     return (folder / "adapter_config.json").is_file()
 
 
-def load_policy(model_or_agent: Any, *, device: str = "auto", threads: int | None = None) -> _Policy:
+def load_policy(model_or_agent: Any, *, device: str = "auto", dtype: str = "auto", threads: int | None = None
+                ) -> _Policy:
     """Resolve what `evaluate` was given into something that generates.
 
     Args:
@@ -498,6 +499,7 @@ def load_policy(model_or_agent: Any, *, device: str = "auto", threads: int | Non
             `agent_spec.json` (base model + LoRA adapter via peft); a folder with only an agent spec (its base model);
             a built-in model name, a model folder or a Hub id; or an OpenAI-compatible endpoint URL.
         device: "auto", "cpu" or "cuda" for local models.
+        dtype: Weights' dtype for models loaded here (`models.load_model`): evaluate in the dtype you trained in.
         threads: torch threads (None: torch's default).
 
     Raises:
@@ -530,14 +532,14 @@ def load_policy(model_or_agent: Any, *, device: str = "auto", threads: int | Non
         return _Policy(name=text.split("#")[0], chat_model=get_chat_model(text))
     path = Path(text).expanduser()
     if path.is_dir():
-        return _load_folder(path, device=device)
+        return _load_folder(path, device=device, dtype=dtype)
     if path.exists() or text.startswith((".", "/", "~")) or text.count("/") > 1:
         raise EvalError(f"{text}: no such model, adapter or run folder")
-    model, tokenizer = load_model(text, device=device)
+    model, tokenizer = load_model(text, device=device, dtype=dtype)
     return _Policy(name=text, model=model, tokenizer=tokenizer)
 
 
-def _load_folder(path: Path, *, device: str) -> _Policy:
+def _load_folder(path: Path, *, device: str, dtype: str) -> _Policy:
     from .agent import SPEC_FILE, AgentSpec
     from .models import load_model
 
@@ -551,14 +553,14 @@ def _load_folder(path: Path, *, device: str) -> _Policy:
             raise EvalError(f"{adapter}: a LoRA adapter without {SPEC_FILE}: the base model and the prompt format it "
                             "was trained with are unknown (a ToolBrain Hub run writes both)")
         spec = AgentSpec.load(adapter if (adapter / SPEC_FILE).is_file() else path)
-        model, tokenizer = load_model(spec.base_model, device=device)
+        model, tokenizer = load_model(spec.base_model, device=device, dtype=dtype)
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(adapter))
         model.eval()
         return _Policy(name=str(path), model=model, tokenizer=tokenizer, spec=spec)
     if (path / "config.json").is_file():
-        model, tokenizer = load_model(str(path), device=device)
+        model, tokenizer = load_model(str(path), device=device, dtype=dtype)
         spec = AgentSpec.load(path) if (path / SPEC_FILE).is_file() else None
         return _Policy(name=str(path), model=model, tokenizer=tokenizer, spec=spec)
     if (path / SPEC_FILE).is_file():
@@ -568,7 +570,7 @@ def _load_folder(path: Path, *, device: str) -> _Policy:
             raise EvalError(f"{path}: this run has no final adapter yet (status: {state}); evaluate it once it "
                             "has completed")
         spec = AgentSpec.load(path)
-        model, tokenizer = load_model(spec.base_model, device=device)
+        model, tokenizer = load_model(spec.base_model, device=device, dtype=dtype)
         return _Policy(name=str(path), model=model, tokenizer=tokenizer, spec=spec)
     if (path / "status.json").is_file() or (path / "config.yaml").is_file():
         raise EvalError(f"{path}: this run has no final adapter yet (status: {_read_state(path / 'status.json')}); "
@@ -794,7 +796,8 @@ def _str(value: Any) -> str | None:
 def evaluate(model_or_agent: Any, tasks: Any, *, split: str = "test", limit: int | None = None,
              max_turns: int | None = None, max_new_tokens: int | None = None, batch_size: int = 8,
              progress: bool = True, implementations: dict[str, Any] | str | None = None, mcp: Any = None,
-             spec: Any = None, device: str = "auto", threads: int | None = None) -> EvalResult:
+             spec: Any = None, device: str = "auto", dtype: str = "auto", threads: int | None = None
+             ) -> EvalResult:
     """Run every task as a multi-turn episode and score the traces.
 
     Args:
@@ -815,6 +818,7 @@ def evaluate(model_or_agent: Any, tasks: Any, *, split: str = "test", limit: int
         spec: An `AgentSpec` to prompt with, overriding the one from the folder (e.g. a run's spec for an in-training
             evaluation of its model).
         device: Device for models loaded here.
+        dtype: Weights' dtype for models loaded here ("auto", "float32", "bfloat16", "float16").
         threads: torch threads (None: torch's default).
 
     Returns:
@@ -828,7 +832,7 @@ def evaluate(model_or_agent: Any, tasks: Any, *, split: str = "test", limit: int
     if max_turns is not None and max_turns < 1:
         raise EvalError(f"max_turns must be at least 1, got {max_turns}")
     rows, source = _task_rows(tasks, split, limit)  # tasks first: a bad path fails before a model loads
-    policy = load_policy(model_or_agent, device=device, threads=threads)
+    policy = load_policy(model_or_agent, device=device, dtype=dtype, threads=threads)
     if spec is not None:
         policy.spec = spec
     start = time.perf_counter()

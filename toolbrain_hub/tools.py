@@ -154,7 +154,9 @@ class ToolSpec:
     def to_callable(self, function: Callable | None = None) -> Callable:
         """A plain Python function for TRL's `tools=[...]`: its signature, type hints and docstring describe this
         tool, so `transformers.utils.get_json_schema` renders the same name, argument names, types, required set,
-        descriptions and enums. Nested object/array details are not expressible in type hints and are dropped.
+        descriptions and enums. Constraints that type hints cannot carry (format, pattern, ranges, lengths) are
+        written into the argument's description, so the model sees every rule a call is validated against.
+        Nested object/array details are dropped.
 
         Args:
             function: The implementation; without it, calling raises an error asking for one.
@@ -185,6 +187,8 @@ class ToolSpec:
             default = inspect.Parameter.empty if key in required else None
             params.append(inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=hint))
             doc = " ".join(str(prop.get("description") or key.replace("_", " ")).split())
+            if notes := constraint_notes(prop):
+                doc += f" ({notes})"
             if prop.get("enum"):
                 doc += f" (choices: {json.dumps(prop['enum'])})"
             arg_docs.append(f"    {key}: {doc}")
@@ -194,6 +198,33 @@ class ToolSpec:
         description = " ".join(self.description.split())
         tool_function.__doc__ = description + ("\n\nArgs:\n" + "\n".join(arg_docs) if arg_docs else "")
         return tool_function
+
+
+# Example values for JSON Schema formats: a model copies an example more reliably than it decodes a format name.
+_FORMAT_EXAMPLES = {"date": "YYYY-MM-DD", "date-time": "YYYY-MM-DDTHH:MM:SSZ", "time": "HH:MM:SS",
+                    "email": "name@example.com", "uri": "https://...", "uuid": "8-4-4-4-12 hex digits"}
+
+
+def constraint_notes(prop: dict[str, Any]) -> str:
+    """The validation rules of one argument's schema as a short text, e.g. "format: date, YYYY-MM-DD; minimum 1".
+
+    Args:
+        prop: The argument's JSON Schema.
+    """
+    notes = []
+    if isinstance(prop.get("format"), str):
+        example = _FORMAT_EXAMPLES.get(prop["format"])
+        notes.append(f"format: {prop['format']}" + (f", {example}" if example else ""))
+    if isinstance(prop.get("pattern"), str):
+        notes.append(f"pattern: {prop['pattern']}")
+    for key, text in (("minimum", "minimum"), ("maximum", "maximum"), ("exclusiveMinimum", "greater than"),
+                      ("exclusiveMaximum", "less than"), ("multipleOf", "multiple of"),
+                      ("minLength", "at least {} characters"), ("maxLength", "at most {} characters"),
+                      ("minItems", "at least {} items"), ("maxItems", "at most {} items")):
+        value = prop.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            notes.append(text.format(value) if "{}" in text else f"{text} {value}")
+    return "; ".join(notes)
 
 
 def load_tools(source: Any, *, name: str | None = None, max_tools: int = MAX_TOOLS,

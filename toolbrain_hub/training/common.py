@@ -647,7 +647,7 @@ def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progr
         adapter: A LoRA adapter folder to continue training.
         progress: Show progress bars while preparing a built-in model.
     """
-    from ..models import load_tokenizer, pick_dtype, quantization_config, resolve_model_path, set_threads
+    from ..models import cpu_has_bf16, load_tokenizer, pick_dtype, quantization_config, resolve_model_path, set_threads
 
     set_threads(config.threads)
     device = pick_device(config)
@@ -657,9 +657,12 @@ def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progr
     if use_unsloth:
         return _load_with_unsloth(config, path, adapter)
 
+    import torch
     from transformers import AutoModelForCausalLM
 
-    dtype = pick_dtype("auto", device)
+    dtype = pick_dtype(config.dtype, device)
+    if device == "cpu" and dtype == torch.float32 and cpu_has_bf16():
+        logger.info("this CPU has bfloat16 units: dtype: bfloat16 trains 2-3x faster than float32 here")
     quant = quantization_config(config.quantization, dtype)
     kwargs: dict[str, Any] = {"dtype": dtype}
     if quant is not None:
@@ -686,9 +689,12 @@ def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progr
 def _load_with_unsloth(config: TrainConfig, path: str, adapter: str | Path | None):
     from unsloth import FastLanguageModel  # imported first so it can patch transformers/TRL
 
+    from ..models import pick_dtype
+
     model, tokenizer = FastLanguageModel.from_pretrained(
         model_name=str(adapter or path), max_seq_length=config.max_prompt_length + config.max_completion_length,
-        dtype=None, load_in_4bit=config.quantization == "4bit", load_in_8bit=config.quantization == "8bit")
+        dtype=None if config.dtype == "auto" else pick_dtype(config.dtype, "cuda"),
+        load_in_4bit=config.quantization == "4bit", load_in_8bit=config.quantization == "8bit")
     if adapter is None:
         targets = config.lora.target_modules
         model = FastLanguageModel.get_peft_model(
@@ -1075,6 +1081,44 @@ def run_trainer(trainer, config: TrainConfig, run: RunFolder, *, phase: str, che
     return steps
 
 
+@dataclass
+class Policy:
+    """The model being trained, as `load_policy` returns it (peft_config is None when the model has its adapter)."""
+
+    model: Any
+    tokenizer: Any
+    peft_config: Any
+    backend: str
+
+
+def run_single_phase(config: TrainConfig, run: RunFolder, build, *, progress: bool = True):
+    """The one-phase algorithms' skeleton (GRPO, DPO, SFT): load the policy and the tasks, build the trainer, train
+    (resuming when asked), save the adapter with its agent spec.
+
+    Args:
+        config: The run's config.
+        run: The run folder.
+        build: `build(policy, data, evaluate) -> (trainer, run_callback)`: the algorithm's own part (its dataset and
+            TRL trainer); `evaluate` is the held-out evaluation for the eval cadence (or None).
+        progress: Show progress bars.
+
+    Returns:
+        The run's `TrainResult`.
+    """
+    from . import TrainResult
+
+    policy = Policy(*load_policy(config, progress=progress))
+    data = load_task_data(config, policy.tokenizer) if config.tasks else tools_only_data(config)
+    try:
+        spec = make_agent_spec(config, policy.tokenizer, data)
+        trainer, callback = build(policy, data, make_evaluator(config, run, data, policy.tokenizer, spec))
+        steps = run_trainer(trainer, config, run, phase="train")
+        adapter = save_adapter(trainer, run, spec)
+    finally:
+        data.close()
+    return TrainResult(output_dir=run.root, adapter_dir=adapter, steps=steps, metrics=callback.last_row)
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # the trained agent
 
@@ -1124,7 +1168,7 @@ def make_evaluator(config: TrainConfig, run: RunFolder, data: TaskData, tokenize
         model.eval()
         try:
             result = evaluate((model, tokenizer), rows, spec=spec, progress=False, implementations=implementations,
-                              mcp=mcp, batch_size=max(config.per_device_train_batch_size, config.num_generations))
+                              mcp=mcp, batch_size=config.eval_batch_size)
         finally:
             if was_training:
                 model.train()

@@ -136,22 +136,11 @@ def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft
 
 def run_dpo(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | None = None, progress: bool = True):
     """DPO on on-policy pairs (or `config.preferences`); saves the adapter and spec."""
-    from . import TrainResult
-    from .common import (
-        build_rewards,
-        load_policy,
-        load_task_data,
-        make_agent_spec,
-        make_evaluator,
-        run_trainer,
-        save_adapter,
-        tools_only_data,
-    )
+    from .common import build_rewards, run_single_phase
 
-    model, tokenizer, peft_config, backend = load_policy(config, progress=progress)
-    data = load_task_data(config, tokenizer) if config.tasks else tools_only_data(config)
     pairs_file = run.root / PAIRS_FILE
-    try:
+
+    def build(policy, data, evaluate):
         if config.preferences:
             rows = load_preferences(config.preferences, data.tool_schemas)
             logger.info("DPO: %d preference pairs from %s", len(rows), config.preferences)
@@ -160,19 +149,15 @@ def run_dpo(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | None =
             logger.info("DPO: %d on-policy pairs from the interrupted run (%s)", len(rows), pairs_file)
         else:
             run.mark_phase("rollouts", offset=0, done=False)
-            rows = on_policy_pairs(config, run, model=model, tokenizer=tokenizer, data=data,
+            rows = on_policy_pairs(config, run, model=policy.model, tokenizer=policy.tokenizer, data=data,
                                    rewards=build_rewards(config, extra_rewards), progress=progress)
             if run.main_process:
                 pairs_file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
                                       encoding="utf-8")
             run.mark_phase("rollouts", done=True, end_step=0)
-        spec = make_agent_spec(config, tokenizer, data)
-        trainer, callback = build_trainer(config, run, model=model, tokenizer=tokenizer, peft_config=peft_config,
-                                          dataset=preference_dataset(rows), progress=progress,
-                                          evaluate=make_evaluator(config, run, data, tokenizer, spec))
-        logger.info("DPO: %d pairs, backend %s", len(rows), backend)
-        steps = run_trainer(trainer, config, run, phase="train")
-        adapter = save_adapter(trainer, run, spec)
-    finally:
-        data.close()
-    return TrainResult(output_dir=run.root, adapter_dir=adapter, steps=steps, metrics=callback.last_row)
+        logger.info("DPO: %d pairs, backend %s", len(rows), policy.backend)
+        return build_trainer(config, run, model=policy.model, tokenizer=policy.tokenizer,
+                             peft_config=policy.peft_config, dataset=preference_dataset(rows), evaluate=evaluate,
+                             progress=progress)
+
+    return run_single_phase(config, run, build, progress=progress)

@@ -10,6 +10,8 @@ and masks tool results out of the loss. Two things are added here:
   call was written so the `format` reward can pay the tagged form more.
 - **Zero-variance groups are reported loudly** (`common.ZeroVarianceMonitor`): a warning and a metric when most
   groups have identical rewards, instead of a run that silently learns nothing.
+- **Only completion tokens go through the LM head on CPU** (`score_completion_positions_only`): TRL's fused head
+  projects every position (prompt included) onto the vocabulary unless Triton runs, which doubled the loss pass here.
 """
 
 from __future__ import annotations
@@ -74,6 +76,37 @@ def install_tool_call_parser(tokenizer):
     return tokenizer
 
 
+def score_completion_positions_only() -> bool:
+    """Make TRL's fused LM head score only the positions the loss reads (the completion), on CPU too.
+
+    TRL 1.16's `add_fused_lm_head` projects hidden states onto the vocabulary for exactly the labelled positions
+    ("compact") only when its Triton kernels run (CUDA/XPU); elsewhere it projects every position and masks afterwards,
+    so that compiled devices (Neuron) see fixed shapes. On an eager CPU that is pure waste: with ~500-token prompts
+    and ~60-token completions it is ~9x the head's useful work, forward and backward, plus the softmax statistics
+    over 152k logits per position (bench/RESULTS.md: the loss pass went from 30.7 s to ~15 s per step). The compact
+    path is TRL's own and gives the same log-probabilities (tests/test_training.py checks it).
+
+    Returns:
+        True when TRL's switch was found (and is now patched), False when this TRL has no such switch.
+    """
+    try:
+        import trl.trainer.utils as trl_utils
+    except ImportError:
+        return False
+    original = getattr(trl_utils, "_use_triton", None)
+    if original is None:
+        return False
+    if getattr(original, "_toolbrain_compact", False):
+        return True
+
+    def compact(device) -> bool:
+        return device.type == "cpu" or original(device)
+
+    compact._toolbrain_compact = True
+    trl_utils._use_triton = compact
+    return True
+
+
 def grpo_args(config: TrainConfig, run: RunFolder, rewards: RewardSetup, *, phase: str | None = None,
               max_steps: int | None = None):
     """The GRPOConfig of a run."""
@@ -123,6 +156,7 @@ def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft
     from trl import GRPOTrainer
 
     install_tool_call_parser(tokenizer)
+    score_completion_positions_only()
     args = grpo_args(config, run, rewards, phase=checkpoint_phase, max_steps=max_steps)
     trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=rewards.funcs, args=args,
                           train_dataset=data.train, peft_config=peft_config,
@@ -141,32 +175,18 @@ def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft
 
 def run_grpo(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | None = None, progress: bool = True):
     """Train with GRPO: load the policy, tasks and rewards, train (resuming if asked), save the adapter and spec."""
-    from . import TrainResult
-    from .common import (
-        build_rewards,
-        load_policy,
-        load_task_data,
-        make_agent_spec,
-        make_evaluator,
-        run_trainer,
-        save_adapter,
-    )
+    from .common import build_rewards, run_single_phase
 
-    model, tokenizer, peft_config, backend = load_policy(config, progress=progress)
-    data = load_task_data(config, tokenizer)
-    try:
-        rewards = build_rewards(config, extra_rewards)
+    rewards = build_rewards(config, extra_rewards)
+
+    def build(policy, data, evaluate):
         logger.info("GRPO: %d tasks, %d tools, rewards %s (weights %s), backend %s", len(data.train),
-                    len(data.tool_specs), rewards.names, rewards.weights, backend)
-        spec = make_agent_spec(config, tokenizer, data)
-        trainer, callback = build_trainer(config, run, model=model, tokenizer=tokenizer, peft_config=peft_config,
-                                          data=data, rewards=rewards, progress=progress,
-                                          evaluate=make_evaluator(config, run, data, tokenizer, spec))
-        steps = run_trainer(trainer, config, run, phase="train")
-        adapter = save_adapter(trainer, run, spec)
-    finally:
-        data.close()
-    return TrainResult(output_dir=run.root, adapter_dir=adapter, steps=steps, metrics=callback.last_row)
+                    len(data.tool_specs), rewards.names, rewards.weights, policy.backend)
+        return build_trainer(config, run, model=policy.model, tokenizer=policy.tokenizer,
+                             peft_config=policy.peft_config, data=data, rewards=rewards, evaluate=evaluate,
+                             progress=progress)
+
+    return run_single_phase(config, run, build, progress=progress)
 
 
 def _task_ids(dataset) -> dict[str, str]:

@@ -169,20 +169,9 @@ def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft
 
 def run_sft(config: TrainConfig, run: RunFolder, *, progress: bool = True):
     """Supervised training on traces (a file/dataset, or the tasks' gold traces); saves the adapter and spec."""
-    from . import TrainResult
-    from .common import (
-        load_policy,
-        load_task_data,
-        make_agent_spec,
-        make_evaluator,
-        run_trainer,
-        save_adapter,
-        tools_only_data,
-    )
+    from .common import run_single_phase
 
-    model, tokenizer, peft_config, backend = load_policy(config, progress=progress)
-    data = load_task_data(config, tokenizer) if config.tasks else tools_only_data(config)
-    try:
+    def build(policy, data, evaluate):
         if config.traces:
             rows = load_trace_rows(config.traces, system_prompt=data.system_prompt)
             source = config.traces
@@ -192,13 +181,8 @@ def run_sft(config: TrainConfig, run: RunFolder, *, progress: bool = True):
         if not rows:
             raise ConfigError(f"traces: no training trace in {source}")
         dataset = sft_dataset(rows, data.tool_schemas)
-        logger.info("SFT: %d traces from %s, backend %s", len(dataset), source, backend)
-        spec = make_agent_spec(config, tokenizer, data)
-        trainer, callback = build_trainer(config, run, model=model, tokenizer=tokenizer, peft_config=peft_config,
-                                          dataset=dataset, progress=progress,
-                                          evaluate=make_evaluator(config, run, data, tokenizer, spec))
-        steps = run_trainer(trainer, config, run, phase="train")
-        adapter = save_adapter(trainer, run, spec)
-    finally:
-        data.close()
-    return TrainResult(output_dir=run.root, adapter_dir=adapter, steps=steps, metrics=callback.last_row)
+        logger.info("SFT: %d traces from %s, backend %s", len(dataset), source, policy.backend)
+        return build_trainer(config, run, model=policy.model, tokenizer=policy.tokenizer,
+                             peft_config=policy.peft_config, dataset=dataset, evaluate=evaluate, progress=progress)
+
+    return run_single_phase(config, run, build, progress=progress)
