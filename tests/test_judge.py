@@ -279,6 +279,31 @@ def test_endpoint_token_is_sent_but_never_shown(server, caplog):
     assert secret not in json.dumps(judge.stats.to_dict())
 
 
+def test_endpoint_tokens_come_from_one_default_variable(monkeypatch):
+    from toolbrain_hub.chat import ChatError, endpoint_token
+
+    monkeypatch.delenv("TOOLBRAIN_ENDPOINT_TOKEN", raising=False)
+    assert endpoint_token() is None
+    monkeypatch.setenv("TOOLBRAIN_ENDPOINT_TOKEN", "tok-default")
+    assert endpoint_token() == "tok-default"
+    monkeypatch.setenv("MY_JUDGE_TOKEN", "tok-judge")
+    assert endpoint_token("MY_JUDGE_TOKEN", field="judge.token_env") == "tok-judge"
+    with pytest.raises(ChatError, match="^judge.token_env: the environment variable MISSING_TOKEN is not set$"):
+        endpoint_token("MISSING_TOKEN", field="judge.token_env")
+
+
+def test_endpoint_errors_never_show_url_credentials():
+    from app_helpers import free_port
+
+    from toolbrain_hub.chat import ChatError, EndpointChatModel
+
+    model = EndpointChatModel(f"http://user:s3cret@127.0.0.1:{free_port()}/v1", model="m", timeout=5)
+    assert model.model_id.startswith("http://127.0.0.1:") and "s3cret" not in model.model_id
+    with pytest.raises(ChatError) as info:  # nothing listens on that port
+        model.chat([{"role": "user", "content": "hi"}])
+    assert "s3cret" not in str(info.value) and "user@" not in str(info.value) and "127.0.0.1" in str(info.value)
+
+
 def test_bad_settings_are_rejected(server):
     with pytest.raises(ValueError, match="fallback must be None, 'mean' or a number in"):
         GroupJudge(server.url, fallback=2)

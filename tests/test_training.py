@@ -409,8 +409,9 @@ def test_trim_for_resume_redoes_unfinished_data_phases(tmp_path):
     assert len(folder.traces_file.read_text().splitlines()) == 1 and read_metrics(tmp_path) == []
 
 
-def test_grpo_with_an_llm_judge_endpoint_logs_judge_stats(base):
-    """The judge (an OpenAI-compatible endpoint over real HTTP) is one of the rewards; its stats reach metrics.jsonl."""
+def test_grpo_with_an_llm_judge_endpoint_logs_judge_stats(base, monkeypatch):
+    """The judge (an OpenAI-compatible endpoint over real HTTP) is one of the rewards; its stats reach metrics.jsonl.
+    Its token comes from $TOOLBRAIN_ENDPOINT_TOKEN when the config names no variable."""
     sys.path.insert(0, str(ROOT / "tests"))
     from openai_server import ScriptedOpenAIServer
 
@@ -421,9 +422,12 @@ def test_grpo_with_an_llm_judge_endpoint_logs_judge_stats(base):
                                       for tid, t in traces]})
 
     run = Path(base["output_dir"])
+    monkeypatch.setenv("TOOLBRAIN_ENDPOINT_TOKEN", "tok-endpoint")
     with ScriptedOpenAIServer(longest_wins) as server:
         train({**base, "max_steps": 2, "judge": {"model": server.url, "weight": 1.0}}, progress=False)
         assert server.request_count == 2  # one judge call per group
+        assert {h["authorization"] for h in server.headers} == {"Bearer tok-endpoint"}
+    assert "tok-endpoint" not in (run / "train.log").read_text() + (run / "config.yaml").read_text()
     assert_finished_run(run, 2)
     rows = train_rows(run)
     assert all(r["llm_judge/calls"] == 1.0 and r["llm_judge/fallbacks"] == 0.0 for r in rows)
@@ -439,6 +443,9 @@ def test_setup_errors_name_the_field(base, tmp_path):
     impl.write_text("def get_weather(city: str, unit: str = 'celsius'):\n    return 'sunny'\n")
     with pytest.raises(ConfigError, match=r"^implementations: .*defines no function for the tools"):
         train({**base, "implementations": str(impl), "output_dir": str(tmp_path / "run2")}, progress=False)
+    with pytest.raises(ConfigError, match=r"^judge.token_env: the environment variable NO_SUCH_TOKEN_VAR is not set"):
+        train({**base, "judge": {"model": "http://127.0.0.1:9/v1", "token_env": "NO_SUCH_TOKEN_VAR"},
+               "output_dir": str(tmp_path / "run3")}, progress=False)
 
 
 def test_python_implementations_run_the_tools(base, tmp_path):

@@ -8,14 +8,45 @@ a folder, a Hub id) or a remote endpoint (HF Inference Providers, TGI, vLLM, Oll
 from __future__ import annotations
 
 import json
+import os
+import re
 import time
 from dataclasses import dataclass
 
 from .models import DEFAULT_MODEL
 
+# The one environment variable every endpoint reads its bearer token from unless a config names another
+# (`judge.token_env`, `teacher_token_env`): tokens never go in config files, cards or logs.
+ENDPOINT_TOKEN_ENV = "TOOLBRAIN_ENDPOINT_TOKEN"
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
 
 class ChatError(RuntimeError):
     """A chat model failed to answer (endpoint error, bad reply)."""
+
+
+def redact_url(text: str) -> str:
+    """`text` with the credentials of every URL in it removed ("http://user:pw@host/v1" -> "http://host/v1"), for
+    errors, logs and names that may be shown or published."""
+    return _USERINFO.sub("", text)
+
+
+def endpoint_token(env: str | None = None, *, field: str = "token_env") -> str | None:
+    """The bearer token for an OpenAI-compatible endpoint, from the environment.
+
+    Args:
+        env: The variable a config names for this endpoint; None reads $TOOLBRAIN_ENDPOINT_TOKEN (unset: no token).
+        field: The setting that named `env`, for the error.
+
+    Raises:
+        ChatError: `env` is named but not set (the message names `field` and the variable, never a value).
+    """
+    if env is None:
+        return os.environ.get(ENDPOINT_TOKEN_ENV) or None
+    token = os.environ.get(env)
+    if not token:
+        raise ChatError(f"{field}: the environment variable {env} is not set")
+    return token
 
 
 class ChatTimeout(ChatError):
@@ -113,7 +144,8 @@ class EndpointChatModel(ChatModel):
         base_url: e.g. "http://localhost:8080/v1" (TGI, vLLM), "http://localhost:11434/v1" (Ollama) or
             "https://router.huggingface.co/v1" (HF Inference Providers).
         model: Model name the endpoint expects (needed by routers and Ollama; TGI ignores it).
-        token: Bearer token (default: none; HF_TOKEN is not sent to third-party URLs implicitly).
+        token: Bearer token (default: none; HF_TOKEN is not sent to third-party URLs implicitly; `endpoint_token()`
+            reads the project's $TOOLBRAIN_ENDPOINT_TOKEN).
         timeout: Seconds before a request counts as timed out.
     """
 
@@ -122,7 +154,7 @@ class EndpointChatModel(ChatModel):
 
         self.base_url = base_url
         self.model_name = model
-        self.model_id = f"{base_url}#{model}" if model else base_url
+        self.model_id = redact_url(f"{base_url}#{model}" if model else base_url)
         self.timeout = timeout
         self._client = InferenceClient(base_url=base_url, api_key=token or "-", timeout=timeout)
 
@@ -139,12 +171,12 @@ class EndpointChatModel(ChatModel):
         try:
             out = client.chat_completion(messages, model=self.model_name, tools=tools or None,
                                          max_tokens=max_new_tokens, temperature=temperature, seed=seed)
-        except InferenceTimeoutError:
-            raise ChatTimeout(f"{self.base_url} did not answer within {timeout or self.timeout} s") from None
         except Exception as e:  # noqa: BLE001 - any transport/HTTP error becomes one clear ChatError
-            if "timed out" in str(e).lower() or "timeout" in type(e).__name__.lower():
-                raise ChatTimeout(f"{self.base_url} did not answer within {timeout or self.timeout} s") from None
-            raise ChatError(f"{self.base_url}: {type(e).__name__}: {_first_line(e)}") from None
+            if isinstance(e, InferenceTimeoutError) or "timed out" in str(e).lower() or \
+                    "timeout" in type(e).__name__.lower():
+                raise ChatTimeout(f"{redact_url(self.base_url)} did not answer within {timeout or self.timeout} s"
+                                  ) from None
+            raise ChatError(redact_url(f"{self.base_url}: {type(e).__name__}: {_first_line(e)}")) from None
         message = out.choices[0].message
         text = message.content or ""
         # Endpoints that parse tool calls server-side return them structured: re-render them in the tagged form

@@ -83,8 +83,7 @@ def _validate(args) -> int:
 
 
 def _generate(args) -> int:
-    import os
-
+    from .chat import endpoint_token
     from .tasks import TaskError, generate_tasks, push_tasks, save_tasks
     from .tools import load_tools
 
@@ -96,7 +95,7 @@ def _generate(args) -> int:
         taskset = generate_tasks(specs, num=args.num, generator=args.generator, seed=args.seed,
                                  test_size=args.test_size, max_retries=args.max_retries,
                                  temperature=args.temperature, workers=args.workers, progress=not args.no_progress,
-                                 token=os.environ.get("TOOLBRAIN_ENDPOINT_TOKEN") or None)
+                                 token=endpoint_token())
     except TaskError as e:
         return _fail(str(e))
     report = taskset.report

@@ -83,8 +83,8 @@ class JudgeSettings:
         max_retries: Extra attempts after an invalid reply or a timeout.
         fallback: None (fail loudly), "mean", or a number in [0, 1] used when the judge gives no valid scores.
         timeout: Seconds per judge request.
-        token_env: Name of the environment variable holding the endpoint token (the token itself never goes in a
-            config file).
+        token_env: Name of the environment variable holding the endpoint token (default: $TOOLBRAIN_ENDPOINT_TOKEN,
+            shared by every endpoint; the token itself never goes in a config file).
     """
 
     model: str = ""
@@ -150,7 +150,8 @@ class TrainConfig:
         dpo_beta: DPO only: the DPO temperature (strength of the implicit KL penalty).
         traces: SFT only: a traces file (JSONL of chat messages) or dataset; default: gold traces from the tasks.
         teacher: Distill only: the teacher model (local or endpoint, as for `judge.model`).
-        teacher_token_env: Distill only: the environment variable holding the teacher endpoint's token.
+        teacher_token_env: Distill only: the environment variable holding the teacher endpoint's token (default:
+            $TOOLBRAIN_ENDPOINT_TOKEN).
         reward_threshold: Distill only: keep teacher traces whose total reward is at least this.
         distill_grpo_steps: Distill only: GRPO steps after the supervised phase (0: none).
         zero_variance_threshold: Warn when more than this fraction of groups had identical rewards...

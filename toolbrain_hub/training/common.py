@@ -1046,10 +1046,8 @@ def build_rewards(config: TrainConfig, extra: dict[Any, float] | None = None) ->
         from ..judge import GroupJudge
 
         settings = config.judge
-        token = os.environ.get(settings.token_env) if settings.token_env else None
-        if settings.token_env and not token:
-            raise ConfigError(f"judge.token_env: the environment variable {settings.token_env} is not set")
-        model = get_chat_model(settings.model, token=token, timeout=settings.timeout)
+        model = get_chat_model(settings.model, token=config_token(settings.token_env, "judge.token_env"),
+                               timeout=settings.timeout)
         judge = GroupJudge(model, settings.rubric, max_retries=settings.max_retries, fallback=settings.fallback,
                            timeout=settings.timeout)
         funcs.append(judge.as_reward_func("llm_judge"))
@@ -1057,6 +1055,16 @@ def build_rewards(config: TrainConfig, extra: dict[Any, float] | None = None) ->
     if not funcs:
         raise ConfigError("rewards: no reward function (give rewards or a judge)")
     return RewardSetup(funcs=funcs, weights=weights, judge=judge)
+
+
+def config_token(env: str | None, field: str) -> str | None:
+    """`chat.endpoint_token` for a config field: a named variable that is unset is a config error."""
+    from ..chat import ChatError, endpoint_token
+
+    try:
+        return endpoint_token(env, field=field)
+    except ChatError as e:
+        raise ConfigError(str(e)) from None
 
 
 def run_trainer(trainer, config: TrainConfig, run: RunFolder, *, phase: str, checkpoints: str | None = None,

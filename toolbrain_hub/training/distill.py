@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from typing import Any
 
 from ..config import ConfigError, TrainConfig
@@ -30,13 +29,11 @@ TEACHER_FILE = "teacher_traces.jsonl"
 def teacher_rows(config: TrainConfig, run: RunFolder, data, rewards, *, progress: bool) -> list[dict[str, Any]]:
     """Run the teacher on the training tasks; returns the rows {"messages", "tools"} of the kept traces."""
     from ..chat import get_chat_model
+    from .common import config_token
     from .sft import episodes_to_rows
 
     if config.teacher.startswith(("http://", "https://")):
-        token = os.environ.get(config.teacher_token_env) if config.teacher_token_env else None
-        if config.teacher_token_env and not token:
-            raise ConfigError(f"teacher_token_env: the environment variable {config.teacher_token_env} is not set")
-        teacher = get_chat_model(config.teacher, token=token)
+        teacher = get_chat_model(config.teacher, token=config_token(config.teacher_token_env, "teacher_token_env"))
     else:
         teacher = get_chat_model(config.teacher, threads=config.threads)
     rows = list(data.train)
