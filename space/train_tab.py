@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import warnings
 from pathlib import Path
 
 import gradio as gr
@@ -84,16 +85,19 @@ def launch(dataset, model, algorithm, rewards, judge_model, judge_weight, teache
     try:
         for value in (dataset, model):
             runs.check_readable((value or "").strip(), user)
-        config = build_config(dataset, model, algorithm, rewards, judge_model, judge_weight, teacher, lora_r,
-                              lora_alpha, quantization, max_steps, num_generations, learning_rate,
-                              max_completion_length, max_turns, push_to, extra)
+        with warnings.catch_warnings(record=True) as caught:  # config advice is shown, not lost in a server log
+            warnings.simplefilter("always")
+            config = build_config(dataset, model, algorithm, rewards, judge_model, judge_weight, teacher, lora_r,
+                                  lora_alpha, quantization, max_steps, num_generations, learning_rate,
+                                  max_completion_length, max_turns, push_to, extra)
+        notes = "".join(f"\n\n**Note:** {w.message}" for w in caught if issubclass(w.category, UserWarning))
         record = runs.manager().submit(config, owner=user.name, launcher="hf-jobs" if on_jobs else "local",
                                        token=user.token, flavor=hardware[len(JOB_PREFIX):] if on_jobs else None)
     except Exception as e:  # noqa: BLE001 - ConfigError/LauncherError/HubError say what to fix
         return f"**Cannot launch:** {e}", gr.update(), gr.update()
     table, choices = _runs(user)
     where = f"HF Jobs ({record.flavor})" if on_jobs else "this machine"
-    return (f"Run `{record.id}` {record.status} on {where}: {record.message}", table,
+    return (f"Run `{record.id}` {record.status} on {where}: {record.message}{notes}", table,
             gr.update(choices=choices, value=record.id))
 
 
@@ -155,10 +159,20 @@ def show_run(run_id: str | None, seen: dict | None, profile: gr.OAuthProfile | N
             logs = f"(could not read the logs: {e})"
         seen["logs_at"] = time.time()
     metrics = Path(record.run_dir) / "metrics.jsonl"
-    stamp = metrics.stat().st_mtime if metrics.is_file() else None
+    source, stamp = (metrics, metrics.stat().st_mtime) if metrics.is_file() else (None, None)
+    if source is None and record.launcher != "local":
+        if isinstance(logs, str):
+            # An HF Jobs run keeps metrics.jsonl in its container until it publishes; its log lines carry each
+            # step's metrics, so the curves are drawn from them.
+            from toolbrain_hub.training.common import metrics_from_log
+
+            source = metrics_from_log(logs)
+            stamp = f"log:{len(source)}"
+        else:  # the job's logs were not fetched on this tick: keep the plot
+            stamp = seen.get("stamp")
     plot = gr.update()
     if seen.get("run") != run_id or seen.get("stamp") != stamp:
-        plot = _figure(record, metrics)
+        plot = _figure(record, source)
     table = gr.update()
     if (seen.get("run"), seen.get("status")) != (run_id, record.status):
         table = _runs(user)[0]
@@ -166,13 +180,14 @@ def show_run(run_id: str | None, seen: dict | None, profile: gr.OAuthProfile | N
     return _describe(record), logs, plot, table, seen
 
 
-def _figure(record, metrics: Path):
+def _figure(record, source):
+    """The reward curves of a run from its metrics.jsonl or from metric rows (None: nothing to draw yet)."""
     from toolbrain_hub.plots import reward_curve_figure
 
-    if not metrics.is_file():
+    if not source:
         return None
     try:
-        return reward_curve_figure(record.run_dir, title=f"{record.config.get('algorithm', '')} run {record.name}")
+        return reward_curve_figure(source, title=f"{record.config.get('algorithm', '')} run {record.name}")
     except ValueError:  # no reward, loss or KL values yet
         return None
 

@@ -195,9 +195,14 @@ def test_hf_jobs_runs_from_the_train_tab(app):
     message, _, selector = _launch(client, dataset, hardware="HF Jobs: t4-small", push_to="jobs-agent")
     run_id = selector["value"]
     assert "on HF Jobs (t4-small)" in message, message
+    assert "**Note:** max_completion_length 16 cannot hold a tool call" in message  # config advice is shown
     status, logs = _wait_run(client, run_id, timeout=300)
     assert "**completed**" in status, (status, logs)
     assert "published the agent to" in logs and "alice/jobs-agent" in status
+    # the job's metrics stay in its container: the curves come from its log lines
+    assert not (app["workspace"] / "runs" / run_id / "metrics.jsonl").exists()
+    _, _, plot, _ = client.predict(run_id, {}, api_name="/train_status")
+    assert plot is not None and plot.get("plot"), plot
     job = next(j for j in app["jobs"].jobs.values() if j.spec["labels"].get("toolbrain-hub-run") == run_id)
     assert job.spec["flavor"] == "t4-small" and job.stage == "COMPLETED"
     assert app["hub"].token not in json.dumps(job.spec["environment"])

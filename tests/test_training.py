@@ -77,6 +77,14 @@ def test_grpo_end_to_end_with_eval_and_zero_variance_alarm(base):
     assert rows[-1]["zero_variance/alarm"] == 1.0
     log = (run / "train.log").read_text()
     assert "ZERO-VARIANCE REWARDS" in log and "No tool call was recognized" in log
+    # the log alone (all a watcher of an HF Jobs run sees) gives back every step's metrics
+    from toolbrain_hub.training.common import metrics_from_log
+
+    from_log = metrics_from_log(log)
+    assert [r["step"] for r in from_log] == [r["step"] for r in rows] == [1, 2, 3]
+    for logged, row in zip(from_log, rows, strict=True):
+        for key in ("reward", "loss", "rewards/expected_calls/mean", "step_time"):
+            assert logged[key] == pytest.approx(row[key], rel=1e-3, abs=1e-9), key
     # eval before (step 0), at the cadence (2) and after (3)
     evals = [r for r in read_metrics(run) if r.get("kind") == "eval"]
     assert [r["step"] for r in evals] == [0, 2, 3]

@@ -20,7 +20,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from .phrasing import ISO_DATE, MONTHS, difficulty_of, multi_request, negative_request, single_request, tool_vocabulary
 from .tools import ToolSpec, resolve_pointer
+from .vocab import (
+    LANG_CODES,
+    NUMBER_RULES,
+    STOP,
+    STRING_RULES,
+    TOPICS,
+    WORDS,
+    humanize,
+    sample_email,
+    sample_slug,
+    words_of,
+)
 
 KINDS = ("single", "multi", "no_tool")
 DIFFICULTIES = ("easy", "medium", "hard")
@@ -50,137 +63,6 @@ class Candidate:
 
 class SamplingError(ValueError):
     """No valid value could be sampled for a schema."""
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Value pools, chosen by parameter-name words (then description words). Plain data, varied enough to read naturally.
-_CITIES = ["Paris", "Tokyo", "Berlin", "Madrid", "Toronto", "Sydney", "Cairo", "Lima", "Oslo", "Seoul", "Mumbai",
-           "Chicago", "Lisbon", "Nairobi", "Vienna", "Denver", "Austin", "Dublin", "Prague", "Boston", "Istanbul",
-           "Bangkok", "Rome", "Amsterdam", "Buenos Aires", "Cape Town", "Vancouver", "Singapore", "Helsinki", "Zurich"]
-_COUNTRIES = ["France", "Japan", "Germany", "Spain", "Canada", "Australia", "Egypt", "Peru", "Norway", "Brazil",
-              "India", "Mexico", "Italy", "Kenya", "Chile", "Portugal", "Ireland", "Sweden", "Vietnam", "Greece"]
-_FIRST = ["Alice", "Bruno", "Chen", "Dana", "Elif", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kofi", "Lena",
-          "Maya", "Nikhil", "Olga", "Pablo", "Quinn", "Rosa", "Sami", "Tara", "Umar", "Vera", "Wei", "Yara", "Zoe"]
-_LAST = ["Martin", "Tanaka", "Schmidt", "Garcia", "Okafor", "Rossi", "Novak", "Kim", "Silva", "Dubois", "Khan",
-         "Larsen", "Moreau", "Patel", "Costa", "Nguyen", "Weber", "Haddad", "Ito", "Lopez"]
-_TOPICS = ["electric cars", "sourdough bread", "machine learning", "climate change", "home workouts", "solar panels",
-           "the Roman empire", "vegan recipes", "remote work", "coral reefs", "jazz history", "quantum computing",
-           "marathon training", "urban gardening", "black holes", "budget travel", "chess openings", "honey bees",
-           "renewable energy", "ancient Egypt", "sleep hygiene", "3D printing", "volcanoes", "street photography"]
-_SENTENCES = ["Running ten minutes late, start without me.", "Can we move our call to Thursday?",
-              "The report is ready for review.", "Happy birthday, have a great day!",
-              "Please bring the signed contract tomorrow.", "Lunch is on me today.",
-              "The server is back online.", "Don't forget the team meeting at noon.",
-              "Thanks for your help with the launch.", "The package arrived this morning.",
-              "I left the keys at the front desk.", "Let's review the budget next week."]
-_TITLES = ["Quarterly review", "Team lunch", "Project kickoff", "Dentist appointment", "Budget planning",
-           "Weekly sync", "Product demo", "Code review", "Book club", "Yoga class", "Client call", "Design workshop"]
-_COMPANIES = ["Acme Corp", "Globex", "Initech", "Umbrella Labs", "Stark Industries", "Wayne Enterprises",
-              "Hooli", "Vandelay Imports", "Soylent", "Wonka Foods"]
-_LANGS = ["French", "Spanish", "German", "Japanese", "Italian", "Portuguese", "Korean", "Dutch", "Arabic", "Hindi"]
-_LANG_CODES = ["fr", "es", "de", "ja", "it", "pt", "ko", "nl", "ar", "hi"]
-_CURRENCIES = ["USD", "EUR", "GBP", "JPY", "CAD", "AUD", "CHF", "INR", "BRL", "SEK"]
-_TICKERS = ["AAPL", "MSFT", "GOOGL", "AMZN", "NVDA", "TSLA", "META", "IBM", "ORCL", "NFLX", "BTC", "ETH", "SOL",
-            "ADA", "INTC", "AMD", "SAP", "SONY", "SHOP", "UBER", "ABNB", "DIS", "KO", "PEP", "NKE"]
-_COLORS = ["red", "blue", "green", "yellow", "purple", "orange", "black", "white", "teal", "pink"]
-_PRODUCTS = ["wireless headphones", "running shoes", "coffee grinder", "standing desk", "yoga mat", "air purifier",
-             "mechanical keyboard", "water bottle", "desk lamp", "backpack", "smart watch", "blender"]
-_FOODS = ["pasta carbonara", "chicken curry", "caesar salad", "pad thai", "mushroom risotto", "tacos", "ramen",
-          "lentil soup", "banana bread", "paella"]
-_GENRES = ["jazz", "rock", "classical", "hip hop", "electronic", "folk", "blues", "reggae", "pop", "soul"]
-_STREETS = ["12 Oak Street", "221B Baker Street", "5 Rue de Rivoli", "742 Evergreen Terrace", "18 Harbour Road",
-            "9 Maple Avenue", "44 King Street", "3 Elm Court"]
-_TIMEZONES = ["Europe/Paris", "America/New_York", "Asia/Tokyo", "Australia/Sydney", "Europe/London", "UTC"]
-_AIRPORTS = ["JFK", "CDG", "LHR", "NRT", "SFO", "FRA", "MAD", "SYD", "YYZ", "DXB"]
-_CATEGORIES = ["electronics", "books", "clothing", "groceries", "sports", "toys", "garden", "music", "travel", "health"]
-_WORDS = ["apple", "river", "journey", "bright", "garden", "silent", "window", "rocket", "harbor", "meadow",
-          "lantern", "pebble", "canyon", "velvet", "thunder", "orchard", "compass", "glacier", "marble", "willow"]
-_FOLDERS = ["reports", "notes", "data", "images", "docs", "projects", "invoices", "backups"]
-_EXTENSIONS = ["pdf", "txt", "csv", "png", "md", "docx", "xlsx", "json"]
-_STATUSES = ["open", "pending", "active", "closed", "done"]
-
-
-def _person(rng: random.Random) -> str:
-    return f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
-
-
-def _email(rng: random.Random) -> str:
-    return f"{rng.choice(_FIRST).lower()}.{rng.choice(_LAST).lower()}@example.com"
-
-
-def _slug(rng: random.Random) -> str:
-    return "-".join(rng.sample(_WORDS, 2))
-
-
-# (name or description words) -> value maker. Checked in order; the first match wins.
-_STRING_RULES: list[tuple[set[str], Any]] = [
-    ({"email", "mail", "recipient", "sender"}, _email),
-    ({"url", "uri", "link", "website", "homepage", "endpoint"}, lambda r: f"https://www.example.com/{_slug(r)}"),
-    ({"airport", "iata"}, lambda r: r.choice(_AIRPORTS)),
-    ({"timezone", "tz"}, lambda r: r.choice(_TIMEZONES)),
-    ({"currency"}, lambda r: r.choice(_CURRENCIES)),
-    ({"ticker", "symbol", "stock"}, lambda r: r.choice(_TICKERS)),
-    ({"language", "lang", "locale"}, lambda r: r.choice(_LANGS)),
-    ({"company", "organization", "organisation", "org", "employer", "vendor"}, lambda r: r.choice(_COMPANIES)),
-    ({"username", "handle", "login"}, lambda r: f"{r.choice(_FIRST).lower()}_{r.randint(1, 99)}"),
-    ({"address", "street"}, lambda r: f"{r.choice(_STREETS)}, {r.choice(_CITIES)}"),
-    ({"phone", "mobile", "telephone"}, lambda r: f"+1 555 {r.randint(100, 999)} {r.randint(1000, 9999)}"),
-    ({"color", "colour"}, lambda r: r.choice(_COLORS)),
-    ({"file", "path", "filename", "filepath", "folder", "directory"},
-     lambda r: f"{r.choice(_FOLDERS)}/{_slug(r)}.{r.choice(_EXTENSIONS)}"),
-    ({"product", "item"}, lambda r: r.choice(_PRODUCTS)),
-    ({"dish", "recipe", "food", "meal", "ingredient"}, lambda r: r.choice(_FOODS)),
-    ({"genre", "style"}, lambda r: r.choice(_GENRES)),
-    ({"category", "tag", "label", "section"}, lambda r: r.choice(_CATEGORIES)),
-    ({"status", "state"}, lambda r: r.choice(_STATUSES)),
-    ({"city", "town", "location", "place", "destination", "origin"}, lambda r: r.choice(_CITIES)),
-    ({"country", "nation", "region"}, lambda r: r.choice(_COUNTRIES)),
-    ({"title", "subject", "event", "summary", "headline"}, lambda r: r.choice(_TITLES)),
-    ({"message", "text", "body", "content", "note", "comment", "description", "sentence", "prompt"},
-     lambda r: r.choice(_SENTENCES)),
-    ({"query", "keyword", "keywords", "search", "topic", "term", "q", "question"}, lambda r: r.choice(_TOPICS)),
-    ({"name", "person", "contact", "user", "author", "attendee", "guest", "customer", "owner", "assignee"},
-     _person),
-    ({"id", "identifier", "key", "code", "number", "ref", "reference", "order", "ticket", "sku"},
-     lambda r: f"{r.choice(['A', 'B', 'C', 'X', 'K'])}{r.randint(1000, 99999)}"),
-    ({"word"}, lambda r: r.choice(_WORDS)),
-    # "from"/"to" alone (no better hint in the description) are usually places.
-    ({"from", "to"}, lambda r: r.choice(_CITIES)),
-]
-
-# (words) -> (low, high) for numbers without explicit bounds.
-_NUMBER_RULES: list[tuple[set[str], tuple[float, float]]] = [
-    ({"latitude", "lat"}, (-60.0, 70.0)),
-    ({"longitude", "lon", "lng", "long"}, (-170.0, 170.0)),
-    ({"year"}, (2018, 2026)),
-    ({"month"}, (1, 12)),
-    ({"day", "days"}, (1, 28)),
-    ({"hour", "hours"}, (0, 23)),
-    ({"minute", "minutes"}, (0, 59)),
-    ({"age"}, (18, 80)),
-    ({"percent", "percentage"}, (1, 100)),
-    ({"rating", "stars", "score"}, (1, 5)),
-    ({"temperature", "temp"}, (-10, 35)),
-    ({"limit", "count", "num", "max", "top", "k", "size", "results", "n", "page", "quantity", "guests", "people",
-      "adults", "nights", "seats", "rooms", "items", "servings", "attempts", "retries"}, (1, 20)),
-    ({"price", "amount", "budget", "cost", "salary", "total", "value", "balance", "income"}, (5, 500)),
-    ({"weight", "kg", "lbs"}, (1, 120)),
-    ({"distance", "radius", "km", "miles", "meters"}, (1, 50)),
-]
-
-_STOP = {"the", "a", "an", "of", "for", "to", "in", "on", "and", "or", "is", "be", "by", "with", "at", "as", "this",
-         "that", "it", "its", "from", "are", "will", "can", "which", "e.g", "eg", "if", "optional", "default", "your",
-         "you", "use", "used", "given", "specified", "value", "values", "tool", "function", "returns", "return"}
-
-
-def words_of(text: str) -> list[str]:
-    """Lowercase words of an identifier or sentence: 'startDate' / 'start_date' -> ['start', 'date']."""
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(text))
-    return [w for w in re.split(r"[^A-Za-z0-9]+", text.lower()) if w]
-
-
-def humanize(name: str) -> str:
-    return " ".join(words_of(name)) or name
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -323,7 +205,7 @@ class ArgumentSampler:
 
     def number(self, schema: dict, rng: random.Random, name: str, *, integer: bool) -> int | float:
         lo, hi = None, None
-        for words, bounds in _NUMBER_RULES:
+        for words, bounds in NUMBER_RULES:
             if words & set(words_of(name)):
                 lo, hi = bounds
                 break
@@ -383,7 +265,7 @@ class ArgumentSampler:
         if hi is not None and len(value) > hi:
             value = value[: int(hi)].rstrip() or value[: int(hi)]
         while len(value) < lo:
-            value = f"{value} {rng.choice(_WORDS)}".strip()
+            value = f"{value} {rng.choice(WORDS)}".strip()
         if hi is not None and len(value) > hi:
             value = value[: int(hi)]
         return value
@@ -399,11 +281,11 @@ class ArgumentSampler:
         elif fmt == "time":
             candidates = [f"{clock.isoformat()}Z", clock.isoformat()]
         elif fmt in ("email", "idn-email"):
-            candidates = [_email(rng)]
+            candidates = [sample_email(rng)]
         elif fmt in ("uri", "url", "iri", "uri-reference", "iri-reference"):
-            candidates = [f"https://www.example.com/{_slug(rng)}"]
+            candidates = [f"https://www.example.com/{sample_slug(rng)}"]
         elif fmt in ("hostname", "idn-hostname"):
-            candidates = [f"{rng.choice(_WORDS)}.example.com"]
+            candidates = [f"{rng.choice(WORDS)}.example.com"]
         elif fmt == "ipv4":
             candidates = [f"192.168.{rng.randint(0, 255)}.{rng.randint(1, 254)}"]
         elif fmt == "ipv6":
@@ -430,13 +312,13 @@ class ArgumentSampler:
             return f"{rng.randint(7, 20):02d}:{rng.choice([0, 15, 30, 45]):02d}"
         if name_words & {"language", "lang", "locale"} and (schema.get("maxLength") or 99) <= 5 or "code" in \
                 name_words and name_words & {"language", "lang"}:
-            return rng.choice(_LANG_CODES)
-        desc_words = set(words_of(description)) - _STOP
+            return rng.choice(LANG_CODES)
+        desc_words = set(words_of(description)) - STOP
         for words in (name_words, desc_words):
-            for keys, make in _STRING_RULES:
+            for keys, make in STRING_RULES:
                 if keys & words:
                     return make(rng)
-        return f"{rng.choice(_WORDS)} {rng.choice(_WORDS)}" if rng.random() < 0.5 else rng.choice(_TOPICS)
+        return f"{rng.choice(WORDS)} {rng.choice(WORDS)}" if rng.random() < 0.5 else rng.choice(TOPICS)
 
 
 def _infer_type(schema: dict) -> str:
@@ -543,338 +425,6 @@ def sample_regex(pattern: str, rng: random.Random, *, max_repeat: int = 4) -> st
         return text
 
     return emit(tree)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Natural-language requests from tool descriptions
-
-# Verbs that can start an imperative request ("get", "search", ...); descriptions starting otherwise get "get".
-_VERBS = set("""get fetch retrieve list search find create add delete remove update send book schedule cancel convert
-calculate compute translate check look lookup return set play order buy generate summarize read write post upload
-download query track reserve open close start stop turn move rename share invite subscribe estimate predict analyze
-analyse validate verify count sort filter compare recommend suggest show display provide give lookup resolve record
-log save store load run execute submit approve reject assign mark mute unmute pause resume archive restore reply
-forward call text message notify remind email publish edit modify change replace insert append fill rate review
-register sign transfer pay charge refund withdraw deposit apply plan draft format parse extract classify detect
-identify measure monitor ping test scan encode decode encrypt decrypt hash shorten expand lock unlock enable disable
-tell explain describe answer solve suggest""".split())
-_THIRD_PERSON = {"does": "do", "has": "have", "goes": "go", "is": "be"}
-_OPENERS = [("", "."), ("Please ", "."), ("Could you ", "?"), ("Can you ", "?"), ("Would you ", "?"),
-            ("I need you to ", "."), ("I'd like you to ", "."), ("Help me ", "."), ("Go ahead and ", "."),
-            ("Quick request: ", "."), ("Hey, can you ", "?"), ("When you get a chance, ", "."), ("I want to ", "."),
-            ("Let's ", "."), ("Could you please ", "?"), ("Kindly ", "."), ("I'd like to ", "."),
-            ("Hi! Please ", "."), ("Would you mind helping me ", "?"), ("Can I ask you to ", "?")]
-_QUESTION_OPENERS = [("What's ", "?"), ("What is ", "?"), ("Tell me ", "."), ("I'd like to know ", "."),
-                     ("Do you know ", "?"), ("Show me ", "."), ("Give me ", "."), ("Any idea what ", " is?")]
-_CLOSERS = ["", "", "", " for me", " please", ", thanks", " right away", " when you can", ", if possible"]
-_THEN = [", and then ", ". After that, ", ". Then ", ", and also ", ". Also, ", "; once that's done, ",
-         ". Next, ", ", then ", ". ", ". And "]
-_MULTI_OPENERS = ["", "", "Two things: ", "I need a couple of things. ", "First, ", "Hi! "]
-
-
-def action_phrase(tool: ToolSpec, rng: random.Random) -> str:
-    """An imperative verb phrase for the tool: 'Gets the weather for a city.' -> 'get the weather for a city'."""
-    name_words = words_of(tool.name)
-    first = re.split(r"(?<=[.!?])\s|\n|;|\s-\s|\s\(|:\s", tool.description.strip(), maxsplit=1)[0].strip().rstrip(".")
-    first = re.sub(r"^(this (tool|function|endpoint|api)( will)?|tool (to|that|for)|use (this|it) to|"
-                   r"a (tool|function) (that|to|for)|function (to|that)|allows? (you|users?) to|lets? (you|users?)|"
-                   r"used to|helps? (you )?(to )?)\s+", "", first, flags=re.I)
-    words = first.split()
-    name_phrase = " ".join(name_words) if len(name_words) > 1 and name_words[0] in _VERBS else None
-    if words:
-        verb = words[0].lower()
-        base = _THIRD_PERSON.get(verb) or _base_verb(verb, name_words[0] if name_words else "")
-        if (base in _VERBS or name_words and base == name_words[0]) and len(words) <= 18:
-            # Now and then use the tool name as the phrase ("get_current_weather" -> "get current weather").
-            if name_phrase and rng.random() < 0.15:
-                return name_phrase
-            return " ".join([base] + words[1:])
-    if name_phrase:
-        return name_phrase
-    if words and len(words) <= 12:
-        return "get " + _lower_first(first)
-    return "use " + humanize(tool.name)
-
-
-def _base_verb(word: str, name_verb: str = "") -> str:
-    """'gets' -> 'get', 'searches' -> 'search', 'queries' -> 'query'; `name_verb` is the tool name's first word."""
-    known = _VERBS | ({name_verb} if name_verb else set())
-    if word in known:
-        return word
-    if word.endswith("ies") and word[:-3] + "y" in known:
-        return word[:-3] + "y"
-    if word.endswith("es") and word[:-2] in known:
-        return word[:-2]
-    if word.endswith("s") and word[:-1] in known:
-        return word[:-1]
-    return word
-
-
-def _lower_first(word: str) -> str:
-    # Keep acronyms and names ("URL", "GitHub") as they are.
-    if len(word) > 1 and (word[1:].lower() != word[1:] or word.isupper()):
-        return word
-    return word[:1].lower() + word[1:]
-
-
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December"]
-
-
-def say_value(value: Any, rng: random.Random) -> str:
-    """A value as it would appear in a request: dates sometimes spelled out, free text in quotes."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (int, float)):
-        return str(value)
-    if value is None:
-        return "none"
-    if isinstance(value, str):
-        date = _ISO_DATE.match(value)
-        if date and 1 <= int(date[2]) <= 12 and rng.random() < 0.4:
-            return f"{_MONTHS[int(date[2]) - 1]} {int(date[3])}, {date[1]}"
-        if _is_free_text(value):
-            return f'"{value}"'
-        return value
-    if isinstance(value, list):
-        parts = [say_value(v, rng) for v in value]
-        if len(parts) == 1:
-            return parts[0]
-        return ", ".join(parts[:-1]) + " and " + parts[-1]
-    if isinstance(value, dict):
-        inner = ", ".join(f"{humanize(k)} {say_value(v, rng)}" for k, v in value.items())
-        return f"({inner})" if inner else "(empty)"
-    return json.dumps(value)
-
-
-def _is_free_text(value: str) -> bool:
-    """Multi-word text that would blur into the sentence without quotes ("remote work", "Lunch is on me.")."""
-    if " " not in value.strip():
-        return False
-    if re.search(r"[.,!?;:]", value) or len(value.split()) > 3:
-        return True
-    return not all(w[:1].isupper() or w[:1].isdigit() for w in value.split())  # "Buenos Aires" needs no quotes
-
-
-def _is_proper(value: Any) -> bool:
-    """Values that read well on their own in place of 'a city' / 'a date': names, ids, dates, numbers."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return True
-    return isinstance(value, str) and bool(value) and not _is_free_text(value) and (
-        value[:1].isupper() or value[:1].isdigit() or "@" in value or "/" in value)
-
-
-def _arg_phrase(key: str, value: Any, rng: random.Random) -> tuple[str, bool]:
-    """(phrase, is_label_colon_form) for an argument not mentioned by the action phrase."""
-    label = humanize(key)
-    if isinstance(value, bool):
-        choices = [(f"with {label} {'on' if value else 'off'}", False), (f"{label}: {'yes' if value else 'no'}", True),
-                   (f"with {label} set to {str(value).lower()}", False)]
-        return rng.choice(choices)
-    spoken = say_value(value, rng)
-    verb = "are" if isinstance(value, list) and len(value) > 1 else "is"
-    return rng.choice([(f"with {label} {spoken}", False), (f"with {label} set to {spoken}", False),
-                       (f"using {spoken} as the {label}", False), (f"where the {label} {verb} {spoken}", False),
-                       (f"{label}: {spoken}", True), (f"for {label} {spoken}", False),
-                       (f"with the {label} {spoken}", False)])
-
-
-def _slot_into(phrase: str, key: str, value: Any, rng: random.Random) -> str | None:
-    """Put a value where the description names its parameter: 'weather for a city' -> 'weather for Paris'."""
-    if isinstance(value, (bool, dict, list)) or value is None:
-        return None
-    label = humanize(key)
-    parts = label.split()
-    names = [re.escape(label)]
-    if len(parts) > 1 and len(parts[-1]) >= 4:
-        names.append(re.escape(parts[-1]))  # "city name" -> "a city"? no: "start date" -> "a date"
-    head = None
-    if len(parts) > 1 and parts[-1] in ("id", "name", "code", "number", "key", "ref"):
-        head = parts[0]  # "order id" -> "an order" becomes "order A12345"
-    regex = re.compile(r"\b(?:a|an|the|some|any|given|specified|provided|one|specific)\s+"
-                       r"(?:given\s+|specified\s+|particular\s+|specific\s+)?(" + "|".join(
-                           names + ([re.escape(head)] if head else [])) + r")s?\b", re.I)
-    match = regex.search(phrase)
-    if not match:
-        return None
-    spoken = say_value(value, rng)
-    if head and match.group(1).lower() == head:
-        replacement = f"{head} {spoken}"
-    elif _is_proper(value):
-        replacement = spoken
-    else:
-        replacement = f"the {label} {spoken}"
-    return phrase[: match.start()] + replacement + phrase[match.end():]
-
-
-def describe_call(tool: ToolSpec, arguments: dict, rng: random.Random) -> str:
-    """A verb phrase asking for this call, mentioning every argument value."""
-    phrase = action_phrase(tool, rng)
-    rest = []
-    for key, value in arguments.items():
-        slotted = _slot_into(phrase, key, value, rng)
-        if slotted is not None:
-            phrase = slotted
-        else:
-            rest.append(_arg_phrase(key, value, rng))
-    if not rest:
-        return phrase
-    texts = [text for text, _ in rest]
-    if all(colon for _, colon in rest):
-        return phrase + rng.choice([" (" + "; ".join(texts) + ")", ", " + ", ".join(texts)])
-    if len(texts) == 1:
-        return phrase + (", " if rest[0][1] else " ") + texts[0]
-    return phrase + (", " if rest[0][1] else " ") + ", ".join(texts[:-1]) + " and " + texts[-1]
-
-
-def single_request(tool: ToolSpec, arguments: dict, rng: random.Random) -> str:
-    phrase = describe_call(tool, arguments, rng)
-    verb, _, obj = phrase.partition(" ")
-    if verb in ("get", "fetch", "retrieve", "return", "find", "check", "show") and obj and rng.random() < 0.35:
-        opener, end = rng.choice(_QUESTION_OPENERS)
-        return _sentence(opener + obj, end)
-    opener, end = rng.choice(_OPENERS)
-    return _sentence(opener + phrase + rng.choice(_CLOSERS), end)
-
-
-def multi_request(calls: list[tuple[ToolSpec, dict]], rng: random.Random) -> str:
-    parts = [describe_call(tool, args, rng) for tool, args in calls]
-    opener, end = rng.choice(_OPENERS)
-    lead = rng.choice(_MULTI_OPENERS)
-    if lead.endswith(", "):  # "First, could you ..." continues the sentence
-        opener = opener[:1].lower() + opener[1:]
-    text = lead + opener + parts[0]
-    for part in parts[1:]:
-        joiner = rng.choice(_THEN)
-        new_sentence = joiner.startswith(".")
-        if new_sentence:  # the question mark of "Could you ...?" no longer fits the end
-            end = "."
-        text += joiner + (_upper_first(part) if new_sentence and joiner.endswith(". ") else part)
-    return _sentence(text, end)
-
-
-def _upper_first(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _sentence(text: str, end: str) -> str:
-    text = re.sub(r"\s+", " ", text).strip().rstrip(".?!,;")
-    return _upper_first(text) + end
-
-
-# "No tool needed" requests: (category, difficulty, template, answer maker). Categories are skipped when the tools
-# cover the same ground (a calculator makes arithmetic a tool task).
-_NEGATIVE_BLOCKERS = {
-    "arithmetic": {"calculate", "calculator", "math", "arithmetic", "compute", "evaluate", "expression",
-                   "multiply", "divide", "subtract"},
-    "knowledge": {"web", "wikipedia", "wiki", "knowledge", "encyclopedia", "trivia", "internet", "google", "facts"},
-    "writing": {"write", "poem", "haiku", "story", "synonym", "thesaurus", "joke", "jokes", "rephrase",
-                "paraphrase", "creative", "quote", "quotes"},
-    "small_talk": set(),
-}
-_CAPITALS = {"France": "Paris", "Japan": "Tokyo", "Italy": "Rome", "Canada": "Ottawa", "Egypt": "Cairo",
-             "Kenya": "Nairobi", "Peru": "Lima", "Norway": "Oslo", "Portugal": "Lisbon", "Ireland": "Dublin",
-             "Greece": "Athens", "Chile": "Santiago", "Sweden": "Stockholm", "Austria": "Vienna", "Spain": "Madrid",
-             "Germany": "Berlin", "Poland": "Warsaw", "Thailand": "Bangkok", "Argentina": "Buenos Aires",
-             "Finland": "Helsinki", "Hungary": "Budapest", "Vietnam": "Hanoi", "Colombia": "Bogota",
-             "Denmark": "Copenhagen", "Morocco": "Rabat", "Cuba": "Havana", "Nepal": "Kathmandu"}
-_FACTS = [("How many days are in a leap year?", "366"), ("How many continents are there?", "7"),
-          ("Who wrote Romeo and Juliet?", "William Shakespeare"), ("What is the chemical symbol for gold?", "Au"),
-          ("What is the boiling point of water at sea level in Celsius?", "100"),
-          ("How many sides does a hexagon have?", "6"), ("What planet is known as the Red Planet?", "Mars"),
-          ("How many minutes are in an hour?", "60"), ("What is the largest ocean on Earth?", "Pacific Ocean"),
-          ("Which gas do plants absorb from the air for photosynthesis?", "Carbon dioxide"),
-          ("How many legs does a spider have?", "8"), ("What is the chemical formula of water?", "H2O"),
-          ("Who painted the Mona Lisa?", "Leonardo da Vinci"), ("How many players are on a soccer team?", "11"),
-          ("What is the smallest prime number?", "2"), ("How many hours are in a day?", "24"),
-          ("Which planet is closest to the Sun?", "Mercury"), ("What is the freezing point of water in Celsius?", "0"),
-          ("How many strings does a standard guitar have?", "6"), ("What is the longest river in Africa?", "Nile"),
-          ("In which year did the first person walk on the Moon?", "1969"),
-          ("What is the hardest natural material?", "Diamond"), ("How many bones are in the adult human body?", "206"),
-          ("Which language has the most native speakers?", "Mandarin Chinese"),
-          ("What is the square root of 81?", "9")]
-_SMALL_TALK = ["How's your day going?", "Thanks a lot, that was really helpful.", "Good morning!",
-               "What kinds of things can you help me with?", "Who am I talking to?",
-               "That's all for now, have a nice evening.", "Nice to meet you, I'm {name}.",
-               "I'm {name}, just saying hello.", "How are you doing today?", "You've been great, thank you!",
-               "{name} here, hope you're well.", "Ok, sounds good. Bye!", "Can you keep things short from now on?",
-               "Just testing whether you're online.", "Good night, talk tomorrow.", "Do you have a favorite color?",
-               "Are you a robot?", "Never mind, I figured it out myself.", "Sorry, wrong window!", "Happy Friday!",
-               "What should I call you?", "Could you be a bit more formal with me?", "I appreciate your patience.",
-               "Long day today, just wanted to say hi.", "My friend {name} says hello.", "Cool, thanks!",
-               "Please answer in shorter sentences.", "Do you ever sleep?", "That made me laugh, thanks."]
-_WRITING = ["Write a haiku about {topic}.", "Give me a one-line motivational quote about {topic}.",
-            "Suggest a name for a {color} cat.", "Explain in one sentence what {topic} is.",
-            "Give me a synonym for the word '{word}'.", "Write a two-sentence story about a {word}.",
-            "Tell me a short joke about {topic}.", "Rephrase this more politely: '{sentence}'",
-            "Write a limerick about a {color} {word}.", "Give me three fun facts about {topic}.",
-            "Write a short birthday message for {name}.", "Suggest a catchy title for a blog post on {topic}."]
-
-
-def negative_request(rng: random.Random, tool_words: set[str]) -> tuple[str, str, str] | None:
-    """A (query, gold answer, difficulty) that needs no tool, or None if every category overlaps the tools."""
-    categories = [cat for cat, block in _NEGATIVE_BLOCKERS.items() if not block & tool_words]
-    if not categories:
-        return None
-    for _ in range(6):
-        cat = rng.choice(categories)
-        if cat == "arithmetic":
-            a, b = rng.randint(2, 99), rng.randint(2, 99)
-            op, word = rng.choice([("+", "plus"), ("-", "minus"), ("*", "times")])
-            answer = str({"+": a + b, "-": a - b, "*": a * b}[op])
-            query = rng.choice([f"What is {a} {word} {b}?", f"Quick math: {a} {word} {b}?",
-                                f"Can you work out {a} {word} {b} in your head?"])
-            result = (query, answer, "medium")
-        elif cat == "knowledge":
-            if rng.random() < 0.5:
-                country = rng.choice(sorted(_CAPITALS))
-                query = rng.choice([f"What is the capital of {country}?", f"Which city is the capital of {country}?"])
-                result = (query, _CAPITALS[country], "medium")
-            else:
-                query, answer = rng.choice(_FACTS)
-                result = (query, answer, "medium")
-        elif cat == "writing":
-            query = rng.choice(_WRITING).format(topic=rng.choice(_TOPICS), word=rng.choice(_WORDS),
-                                                sentence=rng.choice(_SENTENCES), color=rng.choice(_COLORS),
-                                                name=rng.choice(_FIRST))
-            result = (query, "", "medium")
-        else:
-            result = (rng.choice(_SMALL_TALK).format(name=rng.choice(_FIRST)), "", "easy")
-        # Skip a request that shares content words with the tools (e.g. "weather" small talk for a weather tool).
-        if not (set(words_of(result[0])) - _STOP) & tool_words:
-            return result
-    return None
-
-
-def tool_vocabulary(tools: list[ToolSpec]) -> set[str]:
-    vocab: set[str] = set()
-    for tool in tools:
-        vocab |= set(words_of(tool.name)) | set(words_of(tool.description))
-        for key in tool.properties:
-            vocab |= set(words_of(key))
-    return {w for w in vocab if len(w) >= 3} - _STOP
-
-
-def difficulty_of(calls: list[dict]) -> str:
-    """easy: one call with <= 2 plain arguments; hard: several calls with > 3 values in all, or deep nesting."""
-    if not calls:
-        return "easy"
-    leaves = sum(_leaves(c.get("arguments") or {}) for c in calls)
-    nested = any(isinstance(v, (dict, list)) for c in calls for v in (c.get("arguments") or {}).values())
-    if len(calls) > 1:
-        return "hard" if leaves > 3 or nested else "medium"
-    if leaves <= 2 and not nested:
-        return "easy"
-    return "hard" if leaves > 5 else "medium"
-
-
-def _leaves(value: Any) -> int:
-    if isinstance(value, dict):
-        return sum(_leaves(v) for v in value.values())
-    if isinstance(value, list):
-        return sum(_leaves(v) for v in value) or 1
-    return 1
 
 
 class SchemaGenerator:
@@ -1073,9 +623,9 @@ def ungrounded_values(query: str, arguments: Any) -> list[Any]:
                     isinstance(value, float) and value.is_integer() and re.search(rf"\b{int(value)}\b", text)):
                 missing.append(value)
         elif isinstance(value, str) and value.strip().lower() not in text:
-            date = _ISO_DATE.match(value)
+            date = ISO_DATE.match(value)
             spoken = date and 1 <= int(date[2]) <= 12 and \
-                f"{_MONTHS[int(date[2]) - 1]} {int(date[3])}, {date[1]}".lower() in text
+                f"{MONTHS[int(date[2]) - 1]} {int(date[3])}, {date[1]}".lower() in text
             if not spoken:
                 missing.append(value)
     return missing
@@ -1111,7 +661,7 @@ def extract_json_object(text: str) -> Any:
 
 def parse_proposal(text: str) -> Candidate:
     """Read `{query, expected_calls, gold_answer}` from a model reply, leniently (aliases, fences, string args)."""
-    from .traces import _call_from_obj
+    from .traces import call_from_json
 
     raw = text or ""
     try:
@@ -1128,7 +678,7 @@ def parse_proposal(text: str) -> Candidate:
         return Candidate(error='bad_calls: "expected_calls" must be a list', raw=raw)
     calls = []
     for i, item in enumerate(calls_value):
-        call, error = _call_from_obj(item, f"expected_calls[{i}]")
+        call, error = call_from_json(item, f"expected_calls[{i}]")
         if error:
             return Candidate(error=f"bad_calls: {error}", raw=raw)
         calls.append({"name": call.name, "arguments": call.arguments})

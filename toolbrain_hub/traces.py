@@ -19,6 +19,7 @@ __all__ = [
     "ToolResult",
     "Trace",
     "Turn",
+    "call_from_json",
     "is_error_result",
     "load_traces",
     "parse_tool_calls",
@@ -121,8 +122,14 @@ def _looks_like_call(obj: Any) -> bool:
     return "name" in obj or "arguments" in obj or "parameters" in obj
 
 
-def _call_from_obj(obj: Any, where: str) -> tuple[ToolCall | None, str | None]:
-    """Read one call object; returns (call, None) or (None, error)."""
+def call_from_json(obj: Any, where: str) -> tuple[ToolCall | None, str | None]:
+    """Read one parsed call object (`{"name", "arguments"}`, OpenAI's `{"function": {...}}` wrapper, or
+    `"parameters"` for arguments): returns (call, None), or (None, an error that starts with `where`).
+
+    Args:
+        obj: The parsed JSON value.
+        where: Where it came from, for the error ("tool_calls[0]").
+    """
     if not isinstance(obj, dict):
         return None, f"{where}: a call must be a JSON object, got {type(obj).__name__}"
     call_id = obj.get("id") if isinstance(obj.get("id"), str) else None
@@ -156,7 +163,7 @@ def _calls_from_value(value: Any, where: str, calls: list[ToolCall], errors: lis
     if isinstance(value, list) and not value:
         errors.append(f"{where}: empty list of calls")
     for i, item in enumerate(items):
-        call, error = _call_from_obj(item, f"{where}[{i}]" if isinstance(value, list) else where)
+        call, error = call_from_json(item, f"{where}[{i}]" if isinstance(value, list) else where)
         if call is not None:
             calls.append(call)
         else:
@@ -491,7 +498,7 @@ def _calls_from_message(tool_calls: list[Any]) -> tuple[list[ToolCall], list[str
         }
         if obj["arguments"] is not None and not isinstance(obj["arguments"], (dict, str)):
             obj["arguments"] = {"input": obj["arguments"]}  # e.g. a CodeAgent's code string
-        call, error = _call_from_obj(obj, f"tool_calls[{i}]")
+        call, error = call_from_json(obj, f"tool_calls[{i}]")
         if call is not None:
             calls.append(call)
         else:

@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import os
+import re
 import socket
 import time
 from collections import deque
@@ -565,6 +566,35 @@ def _headline(row: dict[str, Any]) -> dict[str, Any]:
     keys = ("reward", "reward_std", "loss", "kl", "step_time", "tokens_per_s", "tools/call_frequency",
             "tools/failure_frequency", "zero_variance/alarm")
     return {k: row[k] for k in keys if k in row}
+
+
+_STEP_LINE = re.compile(r"\bstep (\d+)/\S+ ((?:[\w/.-]+=\S+ ?)+)\s*$")
+
+
+def metrics_from_log(text: str) -> list[dict[str, Any]]:
+    """The training metric rows of a run recovered from its log: the `step N/T key=value ...` lines `RunCallback`
+    writes (values rounded to 4 significant digits).
+
+    For a run whose metrics.jsonl lives elsewhere, e.g. in an HF Jobs container: its log is all a watcher sees
+    until the job publishes. Later lines for the same step (a resumed run) replace earlier ones.
+
+    Args:
+        text: The log (train.log, or the job's stdout/stderr).
+    """
+    rows: dict[int, dict[str, Any]] = {}
+    for line in text.splitlines():
+        match = _STEP_LINE.search(line)
+        if not match:
+            continue
+        row: dict[str, Any] = {"step": int(match.group(1)), "kind": "train"}
+        for pair in match.group(2).split():
+            key, _, value = pair.partition("=")
+            try:
+                row[key] = float(value)
+            except ValueError:
+                row[key] = {"True": True, "False": False}.get(value, value)
+        rows[row["step"]] = row
+    return [rows[step] for step in sorted(rows)]
 
 
 def _short_metrics(row: dict[str, Any]) -> str:
