@@ -226,7 +226,9 @@ def test_spec_keeps_full_schemas_for_validation(tiny_model_dir, tokenizer):
                   "origin": {"type": "string", "description": "IATA code", "pattern": "^[A-Z]{3}$"}},
                   "required": ["origin"]}}
     spec = AgentSpec.for_training("m", tokenizer, [schema])
-    assert "pattern" not in json.dumps(spec.tools)  # a chat template only shows what type hints express
+    # the chat template shows what type hints express, plus the constraints written into the description
+    rendered = spec.tools[0]["function"]["parameters"]["properties"]["origin"]
+    assert "pattern" not in rendered and rendered["description"] == "IATA code (pattern: ^[A-Z]{3}$)"
     assert spec.tool_definitions[0]["parameters"]["properties"]["origin"]["pattern"] == "^[A-Z]{3}$"
     agent = build_agent(spec, tokenizer=tokenizer, tools={"search_flights": lambda origin: "3 flights"},
                         generate_fn=_scripted([]), verbosity_level=QUIET)

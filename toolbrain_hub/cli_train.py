@@ -46,13 +46,13 @@ def _train(args) -> int:
     from .config import TrainConfig
 
     overrides = _split_flags(args)
-    config = TrainConfig.from_yaml(args.config, overrides=overrides).validate()
+    config = TrainConfig.from_yaml(args.config, overrides=overrides)
     if args.dry_run:
-        sys.stdout.write(config.to_yaml())
+        sys.stdout.write(config.validate().to_yaml())
         return 0
     from .training import train
 
-    result = train(config, progress=not args.no_progress)
+    result = train(config, progress=not args.no_progress)  # validates first (bad values exit 2 before any load)
     print(f"done: {result.steps} steps; run folder {result.output_dir}; adapter and agent spec in "
           f"{result.adapter_dir}" + (f"; pushed to {result.pushed_to}" if result.pushed_to else ""))
     return 0

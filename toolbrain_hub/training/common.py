@@ -21,6 +21,7 @@ import math
 import os
 import re
 import socket
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -255,11 +256,20 @@ def _json_default(obj: Any) -> Any:
 # logging to train.log
 
 
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # replaced or closed streams
+        return False
+
+
 class RunLog:
     """Sends the library's, TRL's and transformers' log records to <run>/train.log.
 
     When the application has not configured logging, the library's warnings (the zero-variance alarm, dropped
-    tasks, fallbacks) also go to stderr, as Python would show them without the file handler.
+    tasks, fallbacks) also go to stderr, as Python would show them without the file handler. Where stderr is not a
+    terminal (HF Jobs, CI, `nohup`), the progress bar is off, so the library's INFO lines go there too: one line per
+    step with its metrics, which is also what draws a job's live curves (`metrics_from_log`).
     """
 
     LOGGERS = ("toolbrain_hub", "trl", "transformers", "peft", "accelerate")
@@ -274,7 +284,7 @@ class RunLog:
             library = logging.getLogger("toolbrain_hub")
             if not logging.getLogger().handlers and not library.handlers:
                 self.console = logging.StreamHandler()
-                self.console.setLevel(logging.WARNING)
+                self.console.setLevel(logging.WARNING if _is_terminal(sys.stderr) else logging.INFO)
                 self.console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
         self._levels: dict[str, int] = {}
 
