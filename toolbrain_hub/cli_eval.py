@@ -37,7 +37,7 @@ def register(subparsers) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="device for local models")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
                    help="weights' dtype for local models (auto: bf16 on a GPU with it, else float32; bfloat16 is "
-                        "2-3x faster on a CPU with bf16 units)")
+                        "about 2x faster on a CPU with bf16 units)")
     p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

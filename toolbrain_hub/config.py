@@ -117,7 +117,7 @@ class TrainConfig:
         quantization: "none", "8bit" or "4bit" (QLoRA with bitsandbytes; works on CPU too).
         unsloth: "auto" (use it when installed and on a GPU), "on" (fail without it) or "off".
         dtype: Weights' dtype: "auto" (bfloat16 on a GPU that has it, else float32), "float32", "bfloat16" or
-            "float16". On a CPU with bf16 units (AVX512-BF16/AMX) "bfloat16" trains 2-3x faster than float32.
+            "float16". On a CPU with bf16 units (AVX512-BF16/AMX) "bfloat16" trains about 2x faster than float32.
         learning_rate: Optimizer learning rate.
         max_steps: Optimizer steps.
         num_generations: GRPO group size (rollouts per task); also the DPO candidate count per task.

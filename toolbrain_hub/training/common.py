@@ -702,7 +702,7 @@ def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progr
 
     dtype = pick_dtype(config.dtype, device)
     if device == "cpu" and dtype == torch.float32 and cpu_has_bf16():
-        logger.info("this CPU has bfloat16 units: dtype: bfloat16 trains 2-3x faster than float32 here")
+        logger.info("this CPU has bfloat16 units: dtype: bfloat16 trains about 2x faster than float32 here")
     quant = quantization_config(config.quantization, dtype)
     kwargs: dict[str, Any] = {"dtype": dtype}
     if quant is not None:
