@@ -181,6 +181,22 @@ def test_requests_are_varied(taskset):
     assert len({q.split(" the current weather")[0] for q in weather}) >= 5
 
 
+@pytest.mark.parametrize("description, phrase", [
+    ("Evaluate an arithmetic expression.", "evaluate an arithmetic expression"),
+    ("Gets the forecast for a city.", "get the forecast for a city"),
+    ("Searches flights between two airports.", "search flights between two airports"),
+    ("Current exchange rates.", "get current exchange rates"),  # no verb: "get" in front
+])
+def test_requests_start_with_an_imperative_verb(description, phrase):
+    import random
+
+    from toolbrain_hub.phrasing import action_phrase
+
+    tool = load_tools([{"name": "tool_x", "description": description,
+                        "parameters": {"type": "object", "properties": {}}}])[0]
+    assert action_phrase(tool, random.Random(0)) == phrase
+
+
 def test_hard_schema_constructs_always_sample_valid_arguments():
     spec = load_tools([HARD_TOOL])[0]
     sampler = ArgumentSampler(optional_p=0.7)
@@ -270,14 +286,10 @@ def test_bad_generation_arguments():
         generate_tasks(tools, num=5, mix={"chitchat": 1})
 
 
-def test_schema_generator_throughput(all_tools):
-    import time
-
-    start = time.perf_counter()
+def test_schema_generator_fills_a_large_request(all_tools):
+    # Its speed (target: 1,000 tasks in < 10 s) is measured in bench/bench_tasks.py, not here.
     ts = generate_tasks(all_tools, num=1000, seed=0, progress=False)
-    elapsed = time.perf_counter() - start
-    assert ts.report.kept == 1000
-    assert elapsed < 10, f"1,000 tasks took {elapsed:.1f} s (target < 10 s on 2 cores)"
+    assert ts.report.kept == 1000 and len({row["query"] for row in ts.dataset["train"]}) == len(ts.dataset["train"])
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -24,7 +24,8 @@ log save store load run execute submit approve reject assign mark mute unmute pa
 forward call text message notify remind email publish edit modify change replace insert append fill rate review
 register sign transfer pay charge refund withdraw deposit apply plan draft format parse extract classify detect
 identify measure monitor ping test scan encode decode encrypt decrypt hash shorten expand lock unlock enable disable
-tell explain describe answer solve suggest""".split())
+tell explain describe answer solve suggest evaluate simulate render normalize round multiply divide subtract sum
+aggregate merge split join clean reset refresh import export sync backup print draw""".split())
 _THIRD_PERSON = {"does": "do", "has": "have", "goes": "go", "is": "be"}
 _OPENERS = [("", "."), ("Please ", "."), ("Could you ", "?"), ("Can you ", "?"), ("Would you ", "?"),
             ("I need you to ", "."), ("I'd like you to ", "."), ("Help me ", "."), ("Go ahead and ", "."),
