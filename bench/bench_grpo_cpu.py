@@ -13,7 +13,7 @@ Where a step's time goes is measured by timing TRL's own methods (no change to T
 generation (prefill and decode forwards separately, first turn and after the tool result), tool execution, rewards,
 logprob passes outside the loss (old-policy / reference: none expected with beta=0 and num_iterations=1), the loss
 forward, the backward and the optimizer step. Writes bench/out/grpo_cpu.json, the run folder bench/out/grpo_cpu_run
-and the reward curve bench/out/grpo_cpu_curve.png.
+the reward curve bench/out/grpo_cpu_curve.png and the before/after bars bench/out/grpo_cpu_before_after.png.
 """
 
 from __future__ import annotations
@@ -334,6 +334,11 @@ def main() -> None:
 
     curve = OUT / f"{args.name}_curve.png"
     plot_reward_curves(run_dir, curve, title=f"GRPO on CPU: {model}, {len(metrics)} steps x 4 generations")
+    if before is not None and after is not None:
+        from toolbrain_hub.evaluation import compare
+
+        compare(before["result"], after["result"], labels=("untrained", f"after {len(metrics)} GRPO steps")).plot(
+            OUT / f"{args.name}_before_after.png", title=f"Held-out tasks ({len(rows)}), greedy: {model}")
 
     step_times = [float(r["step_time"]) for r in metrics if "step_time" in r]
     mean = {k: sum(s.get(k, 0.0) for s in profiler.steps) / max(len(profiler.steps), 1)

@@ -63,6 +63,17 @@ def test_reward_figure_draws_the_data(tmp_path):
     assert (width, height) == (800, 820)  # 8 x (2.2 + 2 x 3 axes) inches at 100 dpi
 
 
+def test_long_runs_also_show_the_reward_trend():
+    from toolbrain_hub.plots import moving_average
+
+    assert moving_average([1, 2, 3, 4, 5, 6], 3) == pytest.approx([1, 1.5, 2, 3, 4, 5])
+    rows = [{"step": s, "kind": "train", "reward": float(s % 2)} for s in range(1, 61)]  # 0/1 zigzag: trend 0.5
+    lines = {line.get_label(): line for line in reward_curve_figure(rows).axes[0].get_lines()}
+    trend = lines["reward, mean of last 6 steps"]
+    assert list(trend.get_xdata()) == list(lines["reward"].get_xdata())
+    assert list(trend.get_ydata())[5:] == pytest.approx([0.5] * 55)
+
+
 def test_dpo_style_rewards_and_loss_only():
     rows = [{"step": s, "loss": 0.7 - 0.1 * s, "rewards/chosen": 0.1 * s, "rewards/rejected": -0.1 * s}
             for s in range(1, 5)]

@@ -133,6 +133,20 @@ def reward_curve_data(source: str | Path | list[dict[str, Any]]) -> dict[str, An
     return {"rewards": rewards, "loss": first(_LOSS_KEYS), "kl": first(_KL_KEYS)}
 
 
+_SMOOTH_FROM = 20  # steps from which the total reward also gets a moving average
+
+
+def moving_average(values: list[float], window: int) -> list[float]:
+    """Trailing mean over the last `window` values (fewer at the start), one output per input."""
+    out, total = [], 0.0
+    for i, value in enumerate(values):
+        total += value
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
+
+
 def reward_curve_figure(source: str | Path | list[dict[str, Any]], *, title: str | None = None) -> Figure:
     """A figure of a run's reward curves (mean with std band), with loss and KL on separate axes below.
 
@@ -161,6 +175,12 @@ def reward_curve_figure(source: str | Path | list[dict[str, Any]], *, title: str
                 lo = [m - s for m, s in zip(series["mean"], series["std"], strict=True)]
                 hi = [m + s for m, s in zip(series["mean"], series["std"], strict=True)]
                 ax.fill_between(series["steps"], lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
+        total = data["rewards"].get(_TOTAL_REWARD)
+        if total and len(total["steps"]) >= _SMOOTH_FROM:
+            # One task per step makes the raw curve jump with each task's difficulty: the trend is what a reader wants.
+            window = max(5, len(total["steps"]) // 10)
+            ax.plot(total["steps"], moving_average(total["mean"], window), color="black", linestyle="--",
+                    linewidth=2.0, label=f"reward, mean of last {window} steps")
         ax.set_ylabel("reward (mean ± std)")
         ax.legend(loc="best", fontsize="small")
         ax.grid(alpha=0.3)
