@@ -14,6 +14,14 @@ COMMAND_MODULES = ["toolbrain_hub.cli_models", "toolbrain_hub.cli_tasks", "toolb
                    "toolbrain_hub.cli_eval"]
 
 
+def positive_int(text: str) -> int:
+    """argparse type for counts: an integer of at least 1 (else a usage error naming the value)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 class UsageError(Exception):
     """Bad input from the user: printed as one line, exit code 2."""
 

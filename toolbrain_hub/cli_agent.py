@@ -7,6 +7,8 @@ code 2: `cli.main` turns HubError and UsageError into that.
 
 from __future__ import annotations
 
+from .cli import positive_int
+
 
 def register(subparsers) -> None:
     pub = subparsers.add_parser(
@@ -58,7 +60,7 @@ def _register_chat(subparsers) -> None:
                                                          "the agent's tools, by name; needs --trust-tools-file")
     chat.add_argument("--trust-tools-file", action="store_true",
                       help="confirm that --tools may run: importing the file executes its code")
-    chat.add_argument("--max-steps", type=_positive_int, metavar="N", help="model turns (default: the agent spec's)")
+    chat.add_argument("--max-steps", type=positive_int, metavar="N", help="model turns (default: the agent spec's)")
     chat.add_argument("--revision", help="branch or commit of the Hub repo")
     chat.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     chat.add_argument("--quantization", choices=["none", "4bit", "8bit"], default="none",
@@ -66,14 +68,6 @@ def _register_chat(subparsers) -> None:
     chat.add_argument("--merge", action="store_true", help="merge the adapter into the base weights")
     chat.set_defaults(func=_chat)
 
-
-def _positive_int(text: str) -> int:
-    import argparse
-
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _chat(args) -> int:

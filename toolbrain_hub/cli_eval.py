@@ -6,9 +6,10 @@ one line on stderr and exit code 2.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
+
+from .cli import positive_int
 
 
 def register(subparsers) -> None:
@@ -22,33 +23,27 @@ def register(subparsers) -> None:
                         "folder, a Hub model id, or an OpenAI-compatible URL (URL#model)")
     p.add_argument("--tasks", required=True, metavar="REPO_OR_DIR", help="task dataset folder or Hub dataset repo id")
     p.add_argument("--split", default="test", help="split to evaluate (default: test)")
-    p.add_argument("--limit", type=_positive_int, metavar="N", help="evaluate only the first N tasks")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="evaluate only the first N tasks")
     p.add_argument("--out", metavar="DIR",
                    help="write eval.json, traces.jsonl and eval.md here (default for a run folder: <run>/eval)")
     p.add_argument("--baseline", metavar="MODEL",
                    help="also evaluate this model (e.g. the base model) and print a before/after table")
-    p.add_argument("--max-turns", type=_positive_int, metavar="N", help="model turns per episode (default: the "
+    p.add_argument("--max-turns", type=positive_int, metavar="N", help="model turns per episode (default: the "
                                                                           "agent spec's)")
-    p.add_argument("--max-new-tokens", type=_positive_int, metavar="N", help="tokens per model turn (default: the "
+    p.add_argument("--max-new-tokens", type=positive_int, metavar="N", help="tokens per model turn (default: the "
                                                                                "agent spec's)")
-    p.add_argument("--batch-size", type=_positive_int, default=8, help="episodes generated together (default 8)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="episodes generated together (default 8)")
     p.add_argument("--implementations", metavar="FILE_OR_MODULE",
                    help="run the tools with these Python functions (runs the file's code) instead of schema-only")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="device for local models")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
                    help="weights' dtype for local models (auto: bf16 on a GPU with it, else float32; bfloat16 is "
                         "about 2x faster on a CPU with bf16 units)")
-    p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's)")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_eval)
 
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _is_run(path: str) -> bool:

@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from .cli import positive_int
+
 
 def register(subparsers) -> None:
     tools = subparsers.add_parser("tools", help="check tool definitions (OpenAI or MCP JSON)")
@@ -24,7 +26,7 @@ def register(subparsers) -> None:
     tasks_sub = tasks.add_subparsers(dest="tasks_command", metavar="ACTION", required=True)
     gen = tasks_sub.add_parser("generate", help="generate validated tasks from a tool file into a dataset folder")
     gen.add_argument("--tools", required=True, help="tool definitions file (OpenAI or MCP JSON)")
-    gen.add_argument("--num", type=_positive_int, default=100, help="number of tasks to keep (default 100)")
+    gen.add_argument("--num", type=positive_int, default=100, help="number of tasks to keep (default 100)")
     gen.add_argument("--generator", default="schema",
                      help="'schema' (offline, default), a model name/folder/Hub id, or an OpenAI-compatible URL "
                           "(URL#model to name the model; the endpoint token comes from $TOOLBRAIN_ENDPOINT_TOKEN)")
@@ -36,7 +38,7 @@ def register(subparsers) -> None:
     gen.add_argument("--license", default="apache-2.0", help="license in the dataset card (default apache-2.0)")
     gen.add_argument("--max-retries", type=int, default=2, help="re-asks per task before dropping it (default 2)")
     gen.add_argument("--temperature", type=float, default=0.7, help="sampling temperature for a model generator")
-    gen.add_argument("--workers", type=_positive_int, default=2, help="parallel requests to an endpoint")
+    gen.add_argument("--workers", type=positive_int, default=2, help="parallel requests to an endpoint")
     gen.add_argument("--no-progress", action="store_true", help="no progress bar")
     gen.set_defaults(func=_generate)
 
@@ -46,12 +48,6 @@ def register(subparsers) -> None:
     push.add_argument("--private", action="store_true", help="create the repo as private")
     push.set_defaults(func=_push)
 
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _fraction(text: str) -> float:
