@@ -45,8 +45,13 @@ def dataset_choices(current: str | None, profile: gr.OAuthProfile | None = None,
 
 def build_config(dataset, model, algorithm, rewards, judge_model, judge_weight, teacher, lora_r, lora_alpha,
                  quantization, max_steps, num_generations, learning_rate, max_completion_length, max_turns, push_to,
-                 extra):
-    """A validated `TrainConfig` from the form (the library parses rewards and `--key value` overrides)."""
+                 extra, rules=None):
+    """A validated `TrainConfig` from the form (the library parses rewards and `--key value` overrides).
+
+    Args:
+        rules: On a Space, the visitor's `VisitorPolicy`: checked on the whole config (form, extra options and API
+            calls alike) before anything else looks at its paths.
+    """
     from toolbrain_hub.config import ConfigError, JudgeSettings, LoraSettings, TrainConfig
 
     config = TrainConfig(
@@ -64,7 +69,10 @@ def build_config(dataset, model, algorithm, rewards, judge_model, judge_weight, 
         overrides += shlex.split(extra or "")
     except ValueError as err:
         raise ConfigError(f"extra options: {err}") from None
-    return config.apply_overrides(overrides).validate()
+    config = config.apply_overrides(overrides)
+    if rules is not None:
+        rules.check_config(config)
+    return config.validate()
 
 
 def launch(dataset, model, algorithm, rewards, judge_model, judge_weight, teacher, lora_r, lora_alpha, quantization,
@@ -83,13 +91,11 @@ def launch(dataset, model, algorithm, rewards, judge_model, judge_weight, teache
     if push_to and not user.token:
         return f"**Cannot push:** {user.problem}", gr.update(), gr.update()
     try:
-        for value in (dataset, model):
-            runs.check_readable((value or "").strip(), user)
         with warnings.catch_warnings(record=True) as caught:  # config advice is shown, not lost in a server log
             warnings.simplefilter("always")
             config = build_config(dataset, model, algorithm, rewards, judge_model, judge_weight, teacher, lora_r,
                                   lora_alpha, quantization, max_steps, num_generations, learning_rate,
-                                  max_completion_length, max_turns, push_to, extra)
+                                  max_completion_length, max_turns, push_to, extra, rules=runs.policy(user))
         notes = "".join(f"\n\n**Note:** {w.message}" for w in caught if issubclass(w.category, UserWarning))
         record = runs.manager().submit(config, owner=user.name, launcher="hf-jobs" if on_jobs else "local",
                                        token=user.token, flavor=hardware[len(JOB_PREFIX):] if on_jobs else None)
