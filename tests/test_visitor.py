@@ -389,3 +389,42 @@ def test_a_visitor_can_still_train_on_their_own_data(space, datasets):
     client.predict(run_id, api_name="/train_cancel")
     config = (space["workspace"] / "runs" / run_id / "config.yaml").read_text()
     assert SPACE_SECRET not in config and "hf_oauth_carol" not in config
+
+
+def test_the_remaining_routes_keep_a_visitor_to_their_own_runs_names_and_folders(space, datasets):
+    from space import runs
+
+    registry = runs.manager().registry
+    mine = registry.new(owner="carol", launcher="local", config={"model": "tiny-random-qwen2",
+                                                                 "tasks": str(datasets["carol"])})
+    registry.update(mine.id, status="completed")
+    theirs = registry.new(owner="alice", launcher="local", config={"model": "tiny-random-qwen2"})
+    registry.update(theirs.id, status="completed")
+    alice_files = {p.name: p.stat().st_mtime_ns for p in datasets["alice"].iterdir()}
+    client = _client(space, "carol")
+    # Someone else's run does not exist for this visitor, on every route that takes a run id.
+    status, *_ = client.predict(theirs.id, {}, api_name="/train_status")
+    assert "not found" in status.lower() or "no run" in status.lower(), status
+    message, *_ = client.predict(theirs.id, api_name="/train_cancel")
+    assert message.startswith("**Cannot cancel:**")
+    result, _ = client.predict(theirs.id, "", "test", 1, api_name="/evaluate_run")
+    assert "Evaluation failed" in result
+    _, status = client.predict(theirs.id, "x", api_name="/publish_preview")
+    assert "Cannot preview" in status
+    # Paths typed into the remaining boxes: only the visitor's own folders.
+    result, _ = client.predict(mine.id, "/etc", "test", 1, api_name="/evaluate_run")
+    assert "not one of your folders" in result
+    chat, _ = client.predict(str(datasets["alice"]), "hi", [], api_name="/try_ask")
+    assert "not one of your folders" in json.dumps(chat[-1]["content"])
+    # Names become folder names: no way out of the visitor's folder.
+    client.predict(WEATHER, api_name="/tools_validate")
+    client.predict("Schema-driven (offline, fast)", "", "", 4, 0, 0.25, api_name="/tasks_generate")
+    for name in ("../alice/tasks", "..", "/tmp/x", "a/b"):
+        saved, _ = client.predict(name, api_name="/tasks_save")
+        assert "invalid name" in saved, saved
+        published, _ = client.predict(mine.id, name, True, "Local folder", api_name="/publish_run")
+        assert "Invalid name" in published, published
+    pushed, _ = client.predict("alice/tasks", True, api_name="/tasks_push")
+    assert "your own namespace" in pushed or "Cannot push" in pushed or "Push failed" in pushed, pushed
+    assert {p.name: p.stat().st_mtime_ns for p in datasets["alice"].iterdir()} == alice_files
+    assert not space["marker"].exists()
