@@ -107,9 +107,13 @@ def manager():
             from toolbrain_hub.launchers import HFJobsLauncher, LocalLauncher, RunManager
             from toolbrain_hub.runs import RunRegistry
 
-            env = {"OMP_NUM_THREADS": os.environ["OMP_NUM_THREADS"]} if os.environ.get("OMP_NUM_THREADS") else {}
-            launchers = {"local": LocalLauncher(env=env),
-                         "hf-jobs": HFJobsLauncher(timeout=os.environ.get("TOOLBRAIN_HUB_JOB_TIMEOUT", "2h"))}
+            # On a Space, runs are visitors' code: the Space's endpoint tokens never reach them. Locally they are the
+            # machine owner's own runs, which may use the endpoint tokens set here. (Thread settings such as
+            # OMP_NUM_THREADS pass to local runs through the launcher's allow-list.)
+            trusted = not on_space()
+            launchers = {"local": LocalLauncher(trusted=trusted),
+                         "hf-jobs": HFJobsLauncher(timeout=os.environ.get("TOOLBRAIN_HUB_JOB_TIMEOUT", "2h"),
+                                                   trusted=trusted)}
             _manager = RunManager(RunRegistry(state.workspace() / "runs"), launchers=launchers,
                                   max_local_runs=int(os.environ.get("TOOLBRAIN_HUB_LOCAL_RUNS", "1")))
             threading.Thread(target=_poll_forever, args=(_manager,), name="run-poller", daemon=True).start()
