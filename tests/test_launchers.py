@@ -335,6 +335,8 @@ def test_local_runs_see_only_allowed_settings_and_the_owners_token(tmp_path, mon
         for name in ("HUGGING_FACE_HUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "OPENAI_API_KEY", "TOOLBRAIN_HUB_ADMIN_TOKEN",
                      "TOOLBRAIN_ENDPOINT_TOKEN"):
             assert name not in env, name
+        # a visitor's training refuses code-bearing fields itself (toolbrain_hub.visitor)
+        assert env.get("TOOLBRAIN_HUB_UNTRUSTED") == ("1" if env is untrusted else None)
         leaked = [v for v in _APP_SECRETS.values() if v in json.dumps(env)]
         if env is trusted_endpoint:
             assert env["MY_JUDGE_TOKEN"] == "judge-endpoint-token" and leaked == ["judge-endpoint-token"]

@@ -8,6 +8,8 @@ tokens, cloud keys. `child_environment` is the one place that decides what cross
   that do not look like secrets); an HF Job, on another machine, gets only `PORTABLE_SETTINGS`;
 - the caller's token (the visitor's own, passed explicitly) as HF_TOKEN; the app's HF_TOKEN / HUGGING_FACE_HUB_TOKEN
   are never inherited, and a local child cannot fall back to the token file saved by `hf auth login`;
+- `TOOLBRAIN_HUB_UNTRUSTED=1` for an untrusted launcher (a public Space), under which training refuses every
+  config field that names code (see `toolbrain_hub.visitor`);
 - endpoint tokens (`$TOOLBRAIN_ENDPOINT_TOKEN`, or the variables a config names in `judge.token_env` /
   `teacher_token_env`) only for a trusted launcher (the machine's owner launching their own runs, not a public
   Space) and only when the config calls that endpoint.
@@ -19,6 +21,8 @@ import os
 import re
 from collections.abc import Mapping
 from typing import Any
+
+from .visitor import UNTRUSTED_ENV
 
 __all__ = ["MACHINE_SETTINGS", "PORTABLE_SETTINGS", "child_environment", "endpoint_token_names"]
 
@@ -84,6 +88,10 @@ def child_environment(*, token: str | None, config: Any = None, trusted: bool = 
     if not portable:
         # huggingface_hub falls back to the token file `hf auth login` saved (the app owner's): not for the child.
         settings["HF_TOKEN_PATH"] = os.devnull
+    if trusted:
+        settings.pop(UNTRUSTED_ENV, None)
+    else:  # training itself then refuses code-bearing config fields (toolbrain_hub.visitor)
+        settings[UNTRUSTED_ENV] = "1"
     secrets: dict[str, str] = {}
     if token:
         secrets["HF_TOKEN"] = token
