@@ -154,7 +154,8 @@ class TrainConfig:
         teacher: Distill only: the teacher model (local or endpoint, as for `judge.model`).
         teacher_token_env: Distill only: the environment variable holding the teacher endpoint's token (default:
             $TOOLBRAIN_ENDPOINT_TOKEN).
-        reward_threshold: Distill only: keep teacher traces whose total reward is at least this.
+        reward_threshold: Distill only: keep teacher traces whose total reward is at least this (1.0: with the
+            default rewards only right, valid calls reach it; a flawed call scores at most 0.7).
         distill_grpo_steps: Distill only: GRPO steps after the supervised phase (0: none).
         zero_variance_threshold: Warn when more than this fraction of groups had identical rewards...
         zero_variance_window: ...over the last this many logged steps.
@@ -207,7 +208,7 @@ class TrainConfig:
     traces: str | None = None
     teacher: str | None = None
     teacher_token_env: str | None = None
-    reward_threshold: float = 0.5
+    reward_threshold: float = 1.0
     distill_grpo_steps: int = 0
     zero_variance_threshold: float = 0.5
     zero_variance_window: int = 10
