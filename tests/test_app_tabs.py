@@ -164,7 +164,7 @@ def test_the_whole_flow_through_the_app(app):
                                        steps=TINY_SFT["steps"], lr=TINY_SFT["lr"], extra=TINY_SFT["extra"],
                                        lora_r=TINY_SFT["lora_r"], generations=TINY_SFT["generations"])
     run_id = selector["value"]
-    assert "running on this machine" in message and run_id in json.dumps(table)
+    assert "launched on this machine" in message and run_id in json.dumps(table)
     status, logs = _wait_run(client, run_id)
     assert "**completed**" in status, (status, logs)
     assert f"adapter: `{app['workspace'] / 'runs' / run_id / 'adapter'}`" in status

@@ -164,6 +164,46 @@ def test_local_runs_queue_one_at_a_time_and_cancel_kills_the_process(manager, tm
     assert manager.get(long.id, owner="alice").status == "canceled"
 
 
+def test_a_status_read_racing_a_cancel_keeps_canceled(tmp_path):
+    """The status timer reads a run just before its owner cancels it; the refresh that follows must not write the
+    stale "running" copy back as "failed" (the process is gone by then). Deterministic: the reader is held between
+    its first read and its refresh while the cancel runs."""
+    import subprocess
+    import threading
+
+    from toolbrain_hub.launchers import LocalLauncher, RunManager
+
+    class HeldRegistry(RunRegistry):
+        held, go_on = threading.Event(), threading.Event()
+
+        def get(self, run_id, *, owner=None):
+            record = super().get(run_id, owner=owner)
+            if threading.current_thread().name == "status-reader" and not self.held.is_set():
+                self.held.set()
+                self.go_on.wait(30)
+            return record
+
+    registry = HeldRegistry(tmp_path / "runs")
+    launcher = LocalLauncher()
+    manager = RunManager(registry, launchers={"local": launcher})
+    record = registry.new(owner="alice", launcher="local", config={"algorithm": "grpo"})
+    proc = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    launcher._procs[record.id] = proc
+    record.status, record.pid = "running", proc.pid
+    registry.save(record)
+    seen = []
+    reader = threading.Thread(target=lambda: seen.append(manager.get(record.id, owner="alice")),
+                              name="status-reader")
+    reader.start()
+    assert registry.held.wait(30)
+    assert manager.cancel(record.id, owner="alice").status == "canceled"
+    proc.wait(30)
+    registry.go_on.set()
+    reader.join(30)
+    assert seen and seen[0].status == "canceled", seen
+    assert registry.get(record.id).status == "canceled" and registry.get(record.id).message == "canceled by its owner"
+
+
 @pytest.mark.slow
 def test_a_failing_run_says_why(manager, tmp_path):
     # Valid for the config (the folder exists), fatal for the training: it holds no task dataset.

@@ -643,7 +643,11 @@ class RunManager:
         if record.active and record.status != "queued":
             try:
                 with self._lock:
-                    record = self.registry.save(self.launcher(record.launcher).refresh(record, token=token))
+                    # Read again under the lock: a cancel (or the poller) may have ended the run since the read
+                    # above, and refreshing that stale copy would write "failed" over "canceled".
+                    record = self.registry.get(run_id, owner=owner)
+                    if record.active and record.status != "queued":
+                        record = self.registry.save(self.launcher(record.launcher).refresh(record, token=token))
             except Exception as err:  # noqa: BLE001 - a Hub hiccup must not hide the run
                 record.message = f"could not refresh the status: {err}"
         return record
