@@ -676,7 +676,8 @@ def lora_config(config: TrainConfig):
                       task_type="CAUSAL_LM")
 
 
-def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progress: bool = True):
+def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progress: bool = True, tokenizer=None,
+                prompt_tokens: int | None = None):
     """Load the policy for training: (model, tokenizer, peft_config, backend).
 
     With unsloth the returned model already has its LoRA adapter (peft_config is None); otherwise the trainer adds
@@ -686,6 +687,9 @@ def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progr
         config: The run's config (model, quantization, lora, unsloth, device, threads).
         adapter: A LoRA adapter folder to continue training.
         progress: Show progress bars while preparing a built-in model.
+        tokenizer: The model's tokenizer when already loaded (to measure the task prompts first); reused.
+        prompt_tokens: The prompt budget (`prompt_budget`): with unsloth, its max_seq_length is this plus
+            `max_completion_length` (None: unsloth's default).
     """
     from ..models import cpu_has_bf16, load_tokenizer, pick_dtype, quantization_config, resolve_model_path, set_threads
 
@@ -695,7 +699,7 @@ def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progr
     use_unsloth, reason = unsloth_choice(config, device)
     logger.info(reason)
     if use_unsloth:
-        return _load_with_unsloth(config, path, adapter)
+        return _load_with_unsloth(config, path, adapter, prompt_tokens)
 
     import torch
     from transformers import AutoModelForCausalLM
@@ -710,7 +714,7 @@ def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progr
         # Quantized weights are placed at load time: this process's GPU, or the CPU (bitsandbytes runs there too).
         local = int(os.environ.get("LOCAL_RANK", "0"))
         kwargs["device_map"] = {"": f"cuda:{local}"} if device == "cuda" else {"": "cpu"}
-    tokenizer = load_tokenizer(path)
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(path)
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as e:
@@ -726,13 +730,14 @@ def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progr
     return model, tokenizer, peft_config, "transformers"
 
 
-def _load_with_unsloth(config: TrainConfig, path: str, adapter: str | Path | None):
+def _load_with_unsloth(config: TrainConfig, path: str, adapter: str | Path | None, prompt_tokens: int | None):
     from unsloth import FastLanguageModel  # imported first so it can patch transformers/TRL
 
     from ..models import pick_dtype
 
+    sequence = {} if prompt_tokens is None else {"max_seq_length": prompt_tokens + config.max_completion_length}
     model, tokenizer = FastLanguageModel.from_pretrained(
-        model_name=str(adapter or path), max_seq_length=config.max_prompt_length + config.max_completion_length,
+        model_name=str(adapter or path), **sequence,
         dtype=None if config.dtype == "auto" else pick_dtype(config.dtype, "cuda"),
         load_in_4bit=config.quantization == "4bit", load_in_8bit=config.quantization == "8bit")
     if adapter is None:
@@ -803,6 +808,7 @@ class TaskData:
         environment_factory: TRL's `environment_factory`: one factory, or {name: factory} routed by `environment`.
         system_prompt: The system prompt in the prompts (the agent must be run with the same).
         dropped: Tasks dropped because their prompt exceeds `max_prompt_length`.
+        longest_prompt: Tokens of the longest rendered prompt kept (tools included), or None when not measured.
     """
 
     train: Any
@@ -811,6 +817,7 @@ class TaskData:
     environment_factory: Any
     system_prompt: str | None = None
     dropped: int = 0
+    longest_prompt: int | None = None
 
     def factory_for(self, row: dict[str, Any]):
         if isinstance(self.environment_factory, dict):
@@ -892,7 +899,8 @@ def load_task_data(config: TrainConfig, tokenizer=None) -> TaskData:
     Args:
         config: The run's config (tasks, tools, implementations/mcp_server/simulator, system_prompt, max_tasks,
             max_prompt_length, eval_tasks).
-        tokenizer: Used to measure rendered prompts against `max_prompt_length` (skipped without one).
+        tokenizer: Measures the rendered prompts (`TaskData.longest_prompt`) and drops those longer than
+            `max_prompt_length`, if set (skipped without a tokenizer).
     """
     from ..environment import ToolEnvironmentError
     from ..tasks import TaskError
@@ -970,13 +978,20 @@ def _load_task_data(config: TrainConfig, tokenizer=None) -> TaskData:
         factory = make_environment_factory(specs, **options)
     data = TaskData(train=train, eval=evaluation, tool_specs=list(specs), environment_factory=factory,
                     system_prompt=system_prompt)
-    if tokenizer is not None:
-        data.train, data.dropped = _drop_long_prompts(data, data.train, tokenizer, config.max_prompt_length, "train")
-        if data.eval is not None:
-            data.eval, _ = _drop_long_prompts(data, data.eval, tokenizer, config.max_prompt_length, "test")
     if len(data.train) == 0:
-        raise ConfigError(f"tasks: no training task left (max_prompt_length={config.max_prompt_length} dropped "
-                          f"{data.dropped}); raise max_prompt_length or shorten the tool descriptions")
+        raise ConfigError(f"tasks: {config.tasks!r} has no training task")
+    if tokenizer is not None:
+        limit = config.max_prompt_length
+        data.train, data.dropped, longest = _drop_long_prompts(data, data.train, tokenizer, limit, "train")
+        if len(data.train) == 0:
+            raise ConfigError(f"max_prompt_length: {limit} tokens drops every training task: their prompts (tools "
+                              f"included) are {longest[0]} to {longest[1]} tokens with this model's tokenizer. Set "
+                              f"max_prompt_length to {longest[1]} or more (--max_prompt_length {longest[1]}), leave "
+                              "it unset (no limit), or shorten the tool descriptions")
+        data.longest_prompt = longest[2]
+        if data.eval is not None:
+            data.eval, _, eval_longest = _drop_long_prompts(data, data.eval, tokenizer, limit, "test")
+            data.longest_prompt = max(data.longest_prompt, eval_longest[2] or 0)
     return data
 
 
@@ -1012,16 +1027,22 @@ def prompt_length(tokenizer, prompt: list[dict[str, Any]], tools: list[dict]) ->
     return len(ids)
 
 
-def _drop_long_prompts(data: TaskData, dataset, tokenizer, limit: int, split: str):
+def _drop_long_prompts(data: TaskData, dataset, tokenizer, limit: int | None, split: str):
+    """(the rows whose rendered prompt fits `limit` (None: all), how many were dropped, (shortest, longest, longest
+    kept) prompt in tokens, 0s for an empty split)."""
     lengths = [prompt_length(tokenizer, row["prompt"], data.tools_for(row)) for row in dataset]
-    keep = [i for i, n in enumerate(lengths) if n <= limit]
+    keep = [i for i, n in enumerate(lengths) if limit is None or n <= limit]
     dropped = len(lengths) - len(keep)
     if dropped:
         logger.warning("%d of %d %s tasks dropped: their prompt (tools included) is longer than max_prompt_length=%d "
-                       "tokens (longest: %d)", dropped, len(lengths), split, limit, max(lengths))
+                       "tokens (prompts: %d to %d tokens); set max_prompt_length to %d, or leave it unset (no "
+                       "limit), to keep them", dropped, len(lengths), split, limit, min(lengths), max(lengths),
+                       max(lengths))
     if lengths:
         logger.info("%s prompts: %d to %d tokens (tools included)", split, min(lengths), max(lengths))
-    return (dataset.select(keep) if dropped else dataset), dropped
+    shortest, longest = (min(lengths), max(lengths)) if lengths else (0, 0)
+    longest_kept = max((lengths[i] for i in keep), default=0)
+    return (dataset.select(keep) if dropped else dataset), dropped, (shortest, longest, longest_kept)
 
 
 @dataclass
@@ -1129,6 +1150,19 @@ def run_trainer(trainer, config: TrainConfig, run: RunFolder, *, phase: str, che
     return steps
 
 
+def load_policy_tokenizer(config: TrainConfig, *, progress: bool = True):
+    """The tokenizer of the run's model (prepared first when it is a built-in name), to measure the task prompts."""
+    from ..models import load_tokenizer, resolve_model_path
+
+    return load_tokenizer(resolve_model_path(config.model, progress=progress))
+
+
+def prompt_budget(config: TrainConfig, data: TaskData) -> int | None:
+    """Prompt tokens to plan sequences for: `max_prompt_length` when set, else the longest measured task prompt
+    (None without tasks: then sequences are not truncated)."""
+    return config.max_prompt_length or data.longest_prompt
+
+
 @dataclass
 class Policy:
     """The model being trained, as `load_policy` returns it (peft_config is None when the model has its adapter)."""
@@ -1155,9 +1189,12 @@ def run_single_phase(config: TrainConfig, run: RunFolder, build, *, progress: bo
     """
     from . import TrainResult
 
-    policy = Policy(*load_policy(config, progress=progress))
-    data = load_task_data(config, policy.tokenizer) if config.tasks else tools_only_data(config)
+    # The tasks first, with the tokenizer alone: a prompt-length or dataset problem is reported before the model loads.
+    tokenizer = load_policy_tokenizer(config, progress=progress)
+    data = load_task_data(config, tokenizer) if config.tasks else tools_only_data(config)
     try:
+        policy = Policy(*load_policy(config, progress=progress, tokenizer=tokenizer,
+                                     prompt_tokens=prompt_budget(config, data)))
         spec = make_agent_spec(config, policy.tokenizer, data)
         trainer, callback = build(policy, data, make_evaluator(config, run, data, policy.tokenizer, spec))
         steps = run_trainer(trainer, config, run, phase="train")

@@ -62,13 +62,15 @@ def _sft_phase(config: TrainConfig, run: RunFolder, rows, data, sft_adapter, tot
                evaluate, progress: bool):
     """Train the student on the teacher's traces; returns (steps, last metrics row, trainer if `keep`)."""
     from . import sft
-    from .common import load_policy, run_trainer
+    from .common import load_policy, prompt_budget, run_trainer
 
-    model, tokenizer, peft_config, backend = load_policy(config, progress=progress)
+    model, tokenizer, peft_config, backend = load_policy(config, progress=progress,
+                                                         prompt_tokens=prompt_budget(config, data))
     trainer, callback = sft.build_trainer(
         config, run, model=model, tokenizer=tokenizer, peft_config=peft_config,
         dataset=sft.sft_dataset(rows, data.tool_schemas), phase="sft", checkpoint_phase="sft",
-        max_steps=config.max_steps, total_steps=total, evaluate=evaluate, progress=progress)
+        max_steps=config.max_steps, total_steps=total, evaluate=evaluate, progress=progress,
+        prompt_tokens=prompt_budget(config, data))
     logger.info("distill: SFT on %d teacher traces, backend %s", len(rows), backend)
     steps = run_trainer(trainer, config, run, phase="sft", checkpoints="sft")
     trainer.save_model(str(sft_adapter))
@@ -87,6 +89,7 @@ def run_distill(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | No
         load_task_data,
         make_agent_spec,
         make_evaluator,
+        prompt_budget,
         run_trainer,
         save_adapter,
     )
@@ -125,7 +128,8 @@ def run_distill(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | No
         # 3. optional GRPO from the SFT adapter
         grpo_steps = 0
         if config.distill_grpo_steps:
-            model, tokenizer, _, backend = load_policy(config, adapter=sft_adapter, progress=progress)
+            model, tokenizer, _, backend = load_policy(config, adapter=sft_adapter, progress=progress,
+                                                       prompt_tokens=prompt_budget(config, data))
             final, callback = grpo.build_trainer(
                 config, run, model=model, tokenizer=tokenizer, peft_config=None, data=data, rewards=rewards,
                 phase="grpo", checkpoint_phase="grpo", max_steps=config.distill_grpo_steps, step_offset=sft_steps,
