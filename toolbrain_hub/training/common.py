@@ -677,7 +677,7 @@ def lora_config(config: TrainConfig):
 
 
 def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progress: bool = True, tokenizer=None,
-                prompt_tokens: int | None = None):
+                prompt_tokens: int | None = None, source=None):
     """Load the policy for training: (model, tokenizer, peft_config, backend).
 
     With unsloth the returned model already has its LoRA adapter (peft_config is None); otherwise the trainer adds
@@ -690,16 +690,18 @@ def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progr
         tokenizer: The model's tokenizer when already loaded (to measure the task prompts first); reused.
         prompt_tokens: The prompt budget (`prompt_budget`): with unsloth, its max_seq_length is this plus
             `max_completion_length` (None: unsloth's default).
+        source: The run's model pinned by `locate_model` (a Hub repo at one commit); None: located here.
     """
-    from ..models import cpu_has_bf16, load_tokenizer, pick_dtype, quantization_config, resolve_model_path, set_threads
+    from ..models import cpu_has_bf16, load_tokenizer, locate_model, pick_dtype, quantization_config, set_threads
 
     set_threads(config.threads)
     device = pick_device(config)
-    path = resolve_model_path(config.model, progress=progress)
+    source = source or locate_model(config.model, progress=progress)
+    path = source.path
     use_unsloth, reason = unsloth_choice(config, device)
     logger.info(reason)
     if use_unsloth:
-        return _load_with_unsloth(config, path, adapter, prompt_tokens)
+        return _load_with_unsloth(config, source, adapter, prompt_tokens)
 
     import torch
     from transformers import AutoModelForCausalLM
@@ -708,13 +710,13 @@ def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progr
     if device == "cpu" and dtype == torch.float32 and cpu_has_bf16():
         logger.info("this CPU has bfloat16 units: dtype: bfloat16 trains about 2x faster than float32 here")
     quant = quantization_config(config.quantization, dtype)
-    kwargs: dict[str, Any] = {"dtype": dtype}
+    kwargs: dict[str, Any] = {"dtype": dtype, "revision": source.revision}
     if quant is not None:
         kwargs["quantization_config"] = quant
         # Quantized weights are placed at load time: this process's GPU, or the CPU (bitsandbytes runs there too).
         local = int(os.environ.get("LOCAL_RANK", "0"))
         kwargs["device_map"] = {"": f"cuda:{local}"} if device == "cuda" else {"": "cpu"}
-    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(path)
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(path, revision=source.revision)
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as e:
@@ -730,14 +732,17 @@ def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progr
     return model, tokenizer, peft_config, "transformers"
 
 
-def _load_with_unsloth(config: TrainConfig, path: str, adapter: str | Path | None, prompt_tokens: int | None):
+def _load_with_unsloth(config: TrainConfig, source, adapter: str | Path | None, prompt_tokens: int | None):
     from unsloth import FastLanguageModel  # imported first so it can patch transformers/TRL
 
     from ..models import pick_dtype
 
-    sequence = {} if prompt_tokens is None else {"max_seq_length": prompt_tokens + config.max_completion_length}
+    options: dict[str, Any] = {} if prompt_tokens is None else {
+        "max_seq_length": prompt_tokens + config.max_completion_length}
+    if source.revision is not None and adapter is None:
+        options["revision"] = source.revision
     model, tokenizer = FastLanguageModel.from_pretrained(
-        model_name=str(adapter or path), **sequence,
+        model_name=str(adapter or source.path), **options,
         dtype=None if config.dtype == "auto" else pick_dtype(config.dtype, "cuda"),
         load_in_4bit=config.quantization == "4bit", load_in_8bit=config.quantization == "8bit")
     if adapter is None:
@@ -1150,11 +1155,11 @@ def run_trainer(trainer, config: TrainConfig, run: RunFolder, *, phase: str, che
     return steps
 
 
-def load_policy_tokenizer(config: TrainConfig, *, progress: bool = True):
-    """The tokenizer of the run's model (prepared first when it is a built-in name), to measure the task prompts."""
-    from ..models import load_tokenizer, resolve_model_path
+def load_policy_tokenizer(source):
+    """The tokenizer of the run's model (`models.locate_model`'s source), to measure the task prompts."""
+    from ..models import load_tokenizer
 
-    return load_tokenizer(resolve_model_path(config.model, progress=progress))
+    return load_tokenizer(source.path, revision=source.revision)
 
 
 def prompt_budget(config: TrainConfig, data: TaskData) -> int | None:
@@ -1187,15 +1192,17 @@ def run_single_phase(config: TrainConfig, run: RunFolder, build, *, progress: bo
     Returns:
         The run's `TrainResult`.
     """
+    from ..models import locate_model
     from . import TrainResult
 
+    source = locate_model(config.model, progress=progress)  # a Hub model: one commit for the whole run
     # The tasks first, with the tokenizer alone: a prompt-length or dataset problem is reported before the model loads.
-    tokenizer = load_policy_tokenizer(config, progress=progress)
+    tokenizer = load_policy_tokenizer(source)
     data = load_task_data(config, tokenizer) if config.tasks else tools_only_data(config)
     try:
         policy = Policy(*load_policy(config, progress=progress, tokenizer=tokenizer,
-                                     prompt_tokens=prompt_budget(config, data)))
-        spec = make_agent_spec(config, policy.tokenizer, data)
+                                     prompt_tokens=prompt_budget(config, data), source=source))
+        spec = make_agent_spec(config, policy.tokenizer, data, source)
         trainer, callback = build(policy, data, make_evaluator(config, run, data, policy.tokenizer, spec))
         steps = run_trainer(trainer, config, run, phase="train")
         adapter = save_adapter(trainer, run, spec)
@@ -1208,12 +1215,15 @@ def run_single_phase(config: TrainConfig, run: RunFolder, build, *, progress: bo
 # the trained agent
 
 
-def make_agent_spec(config: TrainConfig, tokenizer, data: TaskData):
-    """The agent spec of this run: the prompt, tools, template, parser and limits the rollouts use."""
+def make_agent_spec(config: TrainConfig, tokenizer, data: TaskData, source):
+    """The agent spec of this run: the base model exactly (`source`, from `models.locate_model`: its commit and
+    `models.model_provenance`), and the prompt, tools, template, parser and limits the rollouts use."""
     from ..agent import AgentSpec
+    from ..models import model_provenance
 
     return AgentSpec.for_training(
-        config.model, tokenizer, data.environment_factory, system_prompt=data.system_prompt,
+        config.model, tokenizer, data.environment_factory, revision=source.revision,
+        base_model_source=model_provenance(source), system_prompt=data.system_prompt,
         max_turns=config.max_turns + 1, max_new_tokens=config.max_completion_length, temperature=0.0,
         top_p=1.0, tool_top_k=config.tool_top_k)
 
