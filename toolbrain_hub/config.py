@@ -127,7 +127,9 @@ class TrainConfig:
         gradient_accumulation_steps: Steps accumulated before an optimizer update.
         max_turns: Tool-calling iterations per rollout (TRL's `max_tool_calling_iterations`).
         max_completion_length: Token budget of a whole rollout's model output (all turns).
-        max_prompt_length: Tasks whose rendered prompt (tools included) is longer are dropped, with a warning.
+        max_prompt_length: None (default): no limit; every task is kept and the longest rendered prompt (tools
+            included, measured with the model's tokenizer before training) sizes the sequence budgets. A number:
+            tasks whose rendered prompt is longer are dropped, with a warning naming the longest prompt.
         temperature: Sampling temperature of rollouts.
         top_p: Nucleus sampling of rollouts.
         beta: GRPO's KL coefficient (0 skips the reference model's forward pass).
@@ -183,7 +185,7 @@ class TrainConfig:
     gradient_accumulation_steps: int = 1
     max_turns: int = 2
     max_completion_length: int = 128
-    max_prompt_length: int = 1024
+    max_prompt_length: int | None = None
     temperature: float = 0.9
     top_p: float = 1.0
     beta: float = 0.0
@@ -359,12 +361,12 @@ class TrainConfig:
 
         _check_number("learning_rate", self.learning_rate, positive=True)
         for name in ("max_steps", "num_generations", "per_device_train_batch_size", "gradient_accumulation_steps",
-                     "max_turns", "max_completion_length", "max_prompt_length", "logging_steps", "eval_tasks",
+                     "max_turns", "max_completion_length", "logging_steps", "eval_tasks",
                      "eval_batch_size", "zero_variance_window"):
             _check_int(name, getattr(self, name), minimum=1)
         for name in ("seed", "eval_steps", "save_steps", "trace_samples", "distill_grpo_steps"):
             _check_int(name, getattr(self, name), minimum=0)
-        for name in ("threads", "max_tasks", "save_total_limit", "tool_top_k"):
+        for name in ("threads", "max_tasks", "save_total_limit", "tool_top_k", "max_prompt_length"):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), minimum=1)
         if self.algorithm in ("grpo", "dpo") or (self.algorithm == "distill" and self.distill_grpo_steps):

@@ -200,6 +200,33 @@ def download(repo_or_path: str | os.PathLike, *, repo_type: str = "model", revis
     return Path(folder)
 
 
+def resolve_revision(repo_id: str, revision: str | None = None, *, repo_type: str = "model",
+                     token: str | None = None) -> str:
+    """The commit id a repo's revision points to now: asked of the Hub, or read from the Hugging Face cache when the
+    Hub cannot be reached (offline mode). A commit id is returned as is.
+
+    Args:
+        repo_id: "user/name".
+        revision: A branch, tag or commit id (default: the main branch).
+        repo_type: "model", "dataset" or "space".
+        token: A token for private repos (default: `resolve_token()`).
+    """
+    _check_repo_type(repo_type)
+    token = resolve_token(token)
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RevisionResolutionError
+
+    with _hub_errors(repo_id, repo_type, token=token, action="find the commit of", revision=revision):
+        try:
+            resolved = HfApi(endpoint=endpoint()).resolve_revision(repo_id, repo_type=repo_type, revision=revision,
+                                                                   token=token)
+        except RevisionResolutionError as err:
+            raise HubNetworkError(f"Could not reach the Hub at {endpoint()} to find the commit of the {repo_type} "
+                                  f"repo '{repo_id}' (revision '{revision or 'main'}'), and the local cache has none: "
+                                  "download it once while online, or pass a local folder.", repo_id=repo_id) from err
+    return resolved.resolved
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Error translation
 # ---------------------------------------------------------------------------------------------------------------
