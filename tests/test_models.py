@@ -162,8 +162,12 @@ def test_default_model_source_reads_the_real_gguf_header(tmp_path):
 
 def test_prepared_builtin_records_its_source_and_provenance(tmp_path):
     path = models.prepare_model(models.TINY_MODEL, cache=tmp_path, progress=False)
-    assert json.loads((path / models.SOURCE_FILE).read_text()) == models.builtin_model_source(
-        models.TINY_MODEL, cache=tmp_path)
+    recorded = json.loads((path / models.SOURCE_FILE).read_text())
+    assert recorded == models.builtin_model_source(models.TINY_MODEL, cache=tmp_path)
+    (path / models.SOURCE_FILE).unlink()  # a folder prepared by an older toolbrain-hub: worked out and saved again
+    assert models.builtin_model_source(models.TINY_MODEL, cache=tmp_path) == recorded
+    assert json.loads((path / models.SOURCE_FILE).read_text()) == recorded
+    assert sorted(p.name for p in path.iterdir() if "partial" in p.name) == []
     source = models.locate_model(models.TINY_MODEL, cache=tmp_path)
     assert source == models.ModelSource(models.TINY_MODEL, str(path)) and not source.is_hub
     record = models.model_provenance(source, cache=tmp_path)

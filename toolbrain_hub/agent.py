@@ -877,8 +877,10 @@ def _load_base_model(spec: AgentSpec, label: str, base_model: str | None, token:
 
 
 def _check_base_model(spec: AgentSpec, source, label: str) -> None:
-    """Warn when the base model about to be loaded is not the one the spec says the agent was trained on."""
-    from .models import describe_provenance, model_provenance, provenance_difference
+    """Warn when the base model about to be loaded (a `models.ModelSource`) is not the one the spec says the agent
+    was trained on."""
+    from . import hub
+    from .models import ModelError, describe_provenance, model_provenance, provenance_difference
 
     recorded = spec.base_model_source
     if recorded is None and spec.base_model_revision:  # a spec from before base_model_source was recorded
@@ -887,9 +889,6 @@ def _check_base_model(spec: AgentSpec, source, label: str) -> None:
         logger.info("%s: its agent spec does not record what its base model was exactly (written by an older "
                     "toolbrain-hub): the base model %s is loaded unchecked", label, source.ref)
         return
-    from . import hub
-    from .models import ModelError
-
     try:
         loaded = model_provenance(source)
     except (ModelError, hub.HubError, OSError, ValueError) as e:  # the check never stops a load

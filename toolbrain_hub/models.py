@@ -328,8 +328,10 @@ def builtin_model_source(name: str, *, cache: str | Path | None = None) -> dict:
             source = gguf_source(spec, gguf, sha256=spec.gguf_sha256)
     else:
         source = gguf_source(spec, _smollm_gguf(spec))
-    if is_prepared(name, cache):
-        recorded.write_text(json.dumps(source, indent=2) + "\n")
+    if is_prepared(name, cache):  # atomically: several processes (one per GPU) may get here at once
+        partial = recorded.with_name(f"{SOURCE_FILE}.{os.getpid()}.partial")
+        partial.write_text(json.dumps(source, indent=2) + "\n")
+        partial.replace(recorded)
     return source
 
 
