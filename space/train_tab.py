@@ -321,9 +321,19 @@ def build(dataset_location: gr.Textbox) -> gr.Dropdown:
         table.select(pick_run, None, [run])
         dataset_location.change(lambda value: gr.update(value=value), [dataset_location], [dataset])
         gr.on([run.change, timer.tick], show_run, [run, seen], [status, logs, plot, table, seen],
-              api_name="train_status",
-              show_progress="hidden")
+              api_name="train_status", show_progress="hidden").then(None, js=_FOLLOW_LOGS)
     return run
+
+
+# Runs in the page after each status update (no server call): new log lines scroll the Logs box to its end, as a
+# terminal does; a box whose text did not change keeps where the user scrolled to.
+_FOLLOW_LOGS = """() => {
+  const box = document.querySelector('#train-logs textarea');
+  if (box && box.dataset.seen !== String(box.value.length)) {
+    box.dataset.seen = String(box.value.length);
+    box.scrollTop = box.scrollHeight;
+  }
+}"""
 
 
 def _reward_names() -> list[str]:

@@ -73,7 +73,7 @@ def page(app):
         context = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True,
                                                        args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900})
         page = context.new_page()
-        page.set_default_timeout(30_000)
+        page.set_default_timeout(60_000)
         page.goto(app["url"])
         page.wait_for_selector("#tools-code")
         yield page
@@ -129,6 +129,10 @@ def test_1_launch_makes_no_more_calls_than_the_timer_needs(page, app):
     # The launch message said nothing that the run has since outgrown.
     launched = page.inner_text("#train-launched")
     assert "launched on this machine" in launched and "process started" not in launched and "running" not in launched
+    # The Logs box follows its newest line.
+    page.wait_for_function("(() => { const t = document.querySelector('#train-logs textarea');"
+                           " return t && t.value.includes('done: 2') && t.scrollHeight > t.clientHeight"
+                           " && t.scrollTop + t.clientHeight >= t.scrollHeight - 4; })()", timeout=20_000)
     start = time.monotonic()
     time.sleep(20)
     counts = _counts(app["calls"], start)
