@@ -308,12 +308,12 @@ sys.exit(subprocess.call([sys.executable, "-m", "toolbrain_hub.launchers", "job"
 
 def default_install() -> list[list[str]]:
     """pip arguments that install toolbrain-hub and its pins in a job: from this Space's repo when running on a
-    Space (`SPACE_ID`), else from PyPI."""
+    Space (`SPACE_ID`), else from PyPI with the extras a training job uses (a plain install is only `load_agent`)."""
     space = os.environ.get("SPACE_ID")
     if space:
         base = f"https://huggingface.co/spaces/{space}"
         return [["-r", f"{base}/resolve/main/requirements.txt"], ["--no-deps", f"git+{base}"]]
-    return [["toolbrain-hub"]]
+    return [["toolbrain-hub[train,gpu,mcp,retrieval]"]]
 
 
 class HFJobsLauncher(Launcher):
