@@ -235,3 +235,18 @@ def test_wheel_installs_alone_and_loads_a_published_agent(wheel, tiny_model_dir,
     assert set(loaded["tools"]) >= {"get_weather", "get_forecast", "get_air_quality"}
     assert loaded["weather"] == "Sunny in Paris"
     assert "tools={'get_forecast': get_forecast}" in loaded["forecast"]["error"]  # schema-only: says what to pass
+
+
+# ------------------------------------------------------------------------------------------------------ CI's AVX2 pass
+
+@pytest.mark.numeric
+def test_the_avx2_pass_holds_torch_to_avx2_kernels():
+    """.ci/run re-runs `-m numeric` with ATEN_CPU_CAPABILITY=avx2 (and ONEDNN_MAX_CPU_ISA=AVX2): torch must have
+    taken it, or that pass would silently test the default kernels twice."""
+    import torch
+
+    wanted = os.environ.get("ATEN_CPU_CAPABILITY")
+    if not wanted:
+        pytest.skip("checks CI's AVX2 pass (ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 pytest -m numeric)")
+    assert os.environ.get("ONEDNN_MAX_CPU_ISA") == "AVX2"
+    assert torch.backends.cpu.get_cpu_capability() == wanted.upper()
