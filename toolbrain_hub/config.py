@@ -44,8 +44,10 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 # the tool result (it counts toward max_completion_length), the rollout ends at the call and the answer turn is
 # never trained (measured: 126 of 130 rollouts with 64 tokens, bench/RESULTS.md).
 MIN_TOOL_COMPLETION_LENGTH = 128
-# Right tool and arguments first; the tagged call format (what the template parses at inference) a little; no
-# invented tools, no calls when none is needed; the gold answer where the task has one.
+# Right tool and arguments first; the tagged call format (what the template parses at inference) a little, and only
+# on calls that ran validly; no invented tools, no calls when none is needed; the gold answer where the task has one.
+# On every task these weights rank a right call in any format above a rejected or wrong one, and that above an
+# invented tool or broken JSON; totals lie in [-1.2, 1.7] (the argument: toolbrain_hub/rewards.py).
 DEFAULT_REWARDS = {"expected_calls": 1.0, "answer_match": 0.5, "format": 0.2, "invented_tool": 0.5,
                    "unneeded_tool": 0.5}
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -152,7 +154,8 @@ class TrainConfig:
         teacher: Distill only: the teacher model (local or endpoint, as for `judge.model`).
         teacher_token_env: Distill only: the environment variable holding the teacher endpoint's token (default:
             $TOOLBRAIN_ENDPOINT_TOKEN).
-        reward_threshold: Distill only: keep teacher traces whose total reward is at least this.
+        reward_threshold: Distill only: keep teacher traces whose total reward is at least this (1.0: with the
+            default rewards only right, valid calls reach it; a flawed call scores at most 0.7).
         distill_grpo_steps: Distill only: GRPO steps after the supervised phase (0: none).
         zero_variance_threshold: Warn when more than this fraction of groups had identical rewards...
         zero_variance_window: ...over the last this many logged steps.
@@ -205,7 +208,7 @@ class TrainConfig:
     traces: str | None = None
     teacher: str | None = None
     teacher_token_env: str | None = None
-    reward_threshold: float = 0.5
+    reward_threshold: float = 1.0
     distill_grpo_steps: int = 0
     zero_variance_threshold: float = 0.5
     zero_variance_window: int = 10

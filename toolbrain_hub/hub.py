@@ -269,9 +269,9 @@ def _hub_errors(repo_id: str | None, repo_type: str, *, token: str | None, actio
                                      f"{what}. Create a new token at https://huggingface.co/settings/tokens and set "
                                      "HF_TOKEN.", repo_id=repo_id) from err
         if status == 403:
-            namespace = repo_id.split("/")[0] if repo_id else "this namespace"
-            raise HubPermissionError(f"Your token may not {action} {what} ({detail}). Push to your own namespace, "
-                                     f"or use a token with write access to '{namespace}'.", repo_id=repo_id) from err
+            fix = (f"Push to your own namespace, or use a token with write access to '{repo_id.split('/')[0]}'."
+                   if repo_id else "Use a token with the permission this needs.")
+            raise HubPermissionError(f"Your token may not {action} {what} ({detail}). {fix}", repo_id=repo_id) from err
         if status == 404:
             local = f" and there is no local folder named '{repo_id}'" if action == "download" else ""
             raise RepoNotFoundError(f"{subject} was not found on {where}{local}. Check the repo id and "
