@@ -37,10 +37,10 @@ def saved_datasets(profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuth
     return sorted(str(p) for p in root.iterdir() if (p / "tools.json").is_file())
 
 
-def dataset_choices(current: str | None, profile: gr.OAuthProfile | None = None,
-                    oauth_token: gr.OAuthToken | None = None):
-    """Refresh the dataset picker with the user's saved folders, keeping the current value."""
-    return gr.update(choices=saved_datasets(profile, oauth_token), value=current)
+def dataset_choices(profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuthToken | None = None):
+    """Refresh the dataset picker's choices with the user's saved folders. Its value is not sent back: the user may
+    have typed into it since the refresh started, and an answer carrying the old value would undo that."""
+    return gr.update(choices=saved_datasets(profile, oauth_token))
 
 
 def build_config(dataset, model, algorithm, rewards, judge_model, judge_weight, teacher, lora_r, lora_alpha,
@@ -246,7 +246,8 @@ def cancel(run_id: str | None, profile: gr.OAuthProfile | None = None, oauth_tok
     except Exception as e:  # noqa: BLE001 - RunNotFoundError for others' runs, LauncherError for ended ones
         return f"**Cannot cancel:** {e}", gr.update(), gr.update()
     table, choices = _runs(user)
-    return f"Run `{record.id}` canceled.", table, gr.update(choices=choices, value=record.id)
+    said = "canceled." if record.status == "canceled" else f"had already ended: {record.status}."
+    return f"Run `{record.id}` {said}", table, gr.update(choices=choices, value=record.id)
 
 
 def build(dataset_location: gr.Textbox) -> gr.Dropdown:
@@ -317,7 +318,7 @@ def build(dataset_location: gr.Textbox) -> gr.Dropdown:
         gr.on([tab.select, refresh.click], list_runs, [run], [table, run], api_name="train_runs").then(
             restore_form, [run, dataset], [dataset, model, algorithm, rewards, lora_r, lora_alpha, quantization,
                                            max_steps, num_generations, learning_rate, max_completion_length,
-                                           max_turns]).then(dataset_choices, [dataset], [dataset])
+                                           max_turns]).then(dataset_choices, None, [dataset])
         table.select(pick_run, None, [run])
         dataset_location.change(lambda value: gr.update(value=value), [dataset_location], [dataset])
         gr.on([run.change, timer.tick], show_run, [run, seen], [status, logs, plot, table, seen],

@@ -23,10 +23,9 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 POLL_S = 1.0
-WEATHER = [{"type": "function", "function": {
-    "name": "get_weather", "description": "Get the current weather for a city.",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "City name, e.g. Paris"}},
-                   "required": ["city"]}}}]
+# Three travel tools the project has never seen: with the tiny model's small vocabulary their prompts run to ~1,800
+# tokens, past the old max_prompt_length default (1024) that dropped every task.
+TRAVEL = json.loads((Path(__file__).parent / "data" / "travel_tools.json").read_text(encoding="utf-8"))
 COUNTED = [("space.train_tab", "show_run"), ("space.evaluate_tab", "follow"), ("space.evaluate_tab", "show_saved"),
            ("space.publish_tab", "preview"), ("space.train_tab", "list_runs")]
 
@@ -43,8 +42,8 @@ def app(hub_server, tmp_path_factory):
     from toolbrain_hub.tasks import generate_tasks, save_tasks
 
     workspace = tmp_path_factory.mktemp("runs-workspace")
-    dataset = workspace / "datasets" / "alice" / "weather"
-    save_tasks(generate_tasks(WEATHER, num=12, generator="schema", seed=0, progress=False), dataset)
+    dataset = workspace / "datasets" / "alice" / "travel"
+    save_tasks(generate_tasks(TRAVEL, num=12, generator="schema", seed=0, progress=False), dataset)
     calls: list[tuple[float, str]] = []
     patch = pytest.MonkeyPatch()
     for module_name, name in COUNTED:
@@ -105,12 +104,18 @@ def _launch(page, app, *, steps: int) -> str:
     page.fill("#train-model input", "tiny-random-qwen2")
     page.keyboard.press("Enter")
     page.fill("#train-steps input", str(steps))
+    page.wait_for_function("(v) => document.querySelector('#train-steps input')?.value === v", arg=str(steps))
     page.fill("#train-generations input", "2")
     page.fill("#train-max-completion input", "32")
     page.fill("#train-extra textarea", "--threads 1 --max_turns 1 --save_steps 0")
+    last = app.get("last_run", "")
     page.click("#train-launch")
-    message = _wait_text(page, "#train-launched", "Run ")
-    return message.split("Run ", 1)[1].split()[0].strip("`")
+    # The message names the new run (while the launch is pending, the box still holds the previous message).
+    handle = page.wait_for_function(
+        "(last) => { const m = (document.querySelector('#train-launched')?.innerText || '')"
+        ".match(/Run (\\S+) launched/); return m && m[1] !== last ? m[1] : null; }", arg=last)
+    app["last_run"] = handle.json_value()
+    return app["last_run"]
 
 
 def _picker_value(page, selector: str) -> str:
@@ -125,7 +130,7 @@ def test_1_launch_makes_no_more_calls_than_the_timer_needs(page, app):
     run_id = _launch(page, app, steps=2)
     app["first_run"] = run_id
     status = _wait_text(page, "#train-status", "completed", timeout=180_000)
-    assert run_id in status
+    assert run_id in status  # the default settings train on long prompts: no "no training task left"
     # The launch message said nothing that the run has since outgrown.
     launched = page.inner_text("#train-launched")
     assert "launched on this machine" in launched and "process started" not in launched and "running" not in launched
@@ -159,17 +164,15 @@ def test_3_cancel_shows_and_stays_canceled(page, app):
     run_id = _launch(page, app, steps=100_000)
     _wait_text(page, "#train-status", "step ", timeout=180_000)  # training is under way
     page.click("#train-cancel")
-    assert f"Run `{run_id}` canceled" in page.inner_text("#train-launched") or \
-        "canceled" in _wait_text(page, "#train-launched", "canceled")
+    assert f"Run {run_id} canceled." in _wait_text(page, "#train-launched", "canceled")
     assert "**canceled**" not in _wait_text(page, "#train-status", "canceled")
     time.sleep(5 * POLL_S)  # several status ticks later
     status = page.inner_text("#train-status")
     assert "canceled" in status and "failed" not in status, status
-    record = json.loads((app["workspace"] / "runs" / run_id / "run.json").read_text()) \
-        if (app["workspace"] / "runs" / run_id / "run.json").is_file() else None
     from space import runs
 
-    assert runs.manager().registry.get(run_id).status == "canceled", record
+    stored = runs.manager().registry.get(run_id)
+    assert stored.status == "canceled", (stored.config.get("max_steps"), stored.message, status)
     app["canceled_run"] = run_id
 
 
@@ -197,7 +200,7 @@ def test_5_after_a_reload_the_page_comes_back_and_the_flow_goes_on_to_a_chat(pag
     _tab(page, "5. Publish")
     page.wait_for_function("(value) => document.querySelector('#publish-run input')?.value === value",
                            arg=app["first_run"], timeout=20_000)
-    page.fill("#publish-name textarea", "weather-agent")
+    page.fill("#publish-name textarea", "travel-agent")
     page.click("#publish-where label:has-text('Local folder')")
     page.click("#publish-go")
     published = _wait_text(page, "#publish-status", "Published", timeout=60_000)
@@ -205,14 +208,14 @@ def test_5_after_a_reload_the_page_comes_back_and_the_flow_goes_on_to_a_chat(pag
     _wait_text(page, "#publish-files", "Files:")
     assert page.inner_text("#publish-status") == published
     _tab(page, "6. Try it")
-    folder = str(app["workspace"] / "agents" / "alice" / "weather-agent")
+    folder = str(app["workspace"] / "agents" / "alice" / "travel-agent")
     page.wait_for_function("(value) => document.querySelector('#try-source textarea')?.value === value",
                            arg=folder, timeout=20_000)
     page.click("#try-load")
     _wait_text(page, "#try-status", "Loaded", timeout=60_000)
-    page.fill("#try-question textarea", "What is the weather in Paris?")
+    page.fill("#try-question textarea", "How much is 120 EUR in USD?")
     page.click("#try-send")
     # Whatever the two-step model answers, the chat shows the question and a reply of the agent's.
     page.wait_for_function("document.querySelectorAll('#try-chat .message-row, #try-chat [data-testid=\"bot\"]')"
                            ".length >= 2", timeout=60_000)
-    assert "What is the weather in Paris?" in page.inner_text("#try-chat")
+    assert "How much is 120 EUR in USD?" in page.inner_text("#try-chat")

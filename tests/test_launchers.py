@@ -204,6 +204,21 @@ def test_a_status_read_racing_a_cancel_keeps_canceled(tmp_path):
     assert registry.get(record.id).status == "canceled" and registry.get(record.id).message == "canceled by its owner"
 
 
+def test_a_cancel_that_arrives_after_the_run_ended_says_how_it_ended(tmp_path):
+    from toolbrain_hub.launchers import LocalLauncher, RunManager
+
+    registry = RunRegistry(tmp_path / "runs")
+    manager = RunManager(registry, launchers={"local": LocalLauncher()})
+    record = registry.new(owner="alice", launcher="local", config={"algorithm": "grpo"})
+    record.status, record.pid = "running", 2 ** 22 + 7  # no such process: it has ended
+    registry.save(record)
+    (Path(record.run_dir) / "exit.json").write_text(json.dumps({"returncode": 0}))
+    (Path(record.run_dir) / "status.json").write_text(json.dumps({"state": "completed", "step": 2, "total": 2}))
+    ended = manager.cancel(record.id, owner="alice")
+    assert (ended.status, ended.message) == ("completed", "training finished (2 steps)")
+    assert registry.get(record.id).status == "completed"
+
+
 @pytest.mark.slow
 def test_a_failing_run_says_why(manager, tmp_path):
     # Valid for the config (the folder exists), fatal for the training: it holds no task dataset.

@@ -242,8 +242,13 @@ class LocalLauncher(Launcher):
     def cancel(self, record: RunRecord, *, token: str | None = None) -> RunRecord:
         if record.status in TERMINAL:
             raise LauncherError(f"Run {record.id} already ended ({record.status}): nothing to cancel")
-        if record.status != "queued" and self._alive(record) and record.pid:
-            _kill_group(record.pid, self._procs.get(record.id))
+        if record.status != "queued":
+            if not self._alive(record):
+                ended = self.refresh(record)  # it ended on its own before the cancel reached it: say how
+                if ended.status in TERMINAL:
+                    return ended
+            elif record.pid:
+                _kill_group(record.pid, self._procs.get(record.id))
         self._procs.pop(record.id, None)
         record.status, record.finished_at, record.message = "canceled", now_iso(), "canceled by its owner"
         return record
