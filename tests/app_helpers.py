@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
+import tempfile
 
 
 def free_port() -> int:
@@ -33,3 +35,37 @@ def running_app(**env: str):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Debian's chromium, headless, with nothing that reaches out of this machine (its network is closed).
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+
+@contextlib.contextmanager
+def browser_page(url: str, *, cookies: list[dict] | None = None, timeout_ms: float = 60_000):
+    """A Chromium page (fresh profile, 1280x900) open at `url` once the app has rendered, closed afterwards.
+
+    Args:
+        url: The app's local URL.
+        cookies: Set before the page opens (e.g. a signed-in visitor's session).
+        timeout_ms: Default timeout of the page's waits.
+    """
+    from playwright.sync_api import sync_playwright
+
+    profile = tempfile.mkdtemp(prefix="toolbrain-chromium-")
+    try:
+        with sync_playwright() as p:
+            context = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True,
+                                                           args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900})
+            if cookies:
+                context.add_cookies(cookies)
+            page = context.new_page()
+            page.set_default_timeout(timeout_ms)
+            page.goto(url)
+            page.wait_for_selector("#tools-code")
+            yield page
+            context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)

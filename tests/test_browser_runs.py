@@ -9,19 +9,14 @@ server did, whatever transport the page uses. The steps share one page and run i
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
-from app_helpers import running_app
+from app_helpers import CHROMIUM, browser_page, running_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 POLL_S = 1.0
 # Three travel tools the project has never seen: with the tiny model's small vocabulary their prompts run to ~1,800
 # tokens, past the old max_prompt_length default (1024) that dropped every task.
@@ -65,19 +60,8 @@ def app(hub_server, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(app):
-    from playwright.sync_api import sync_playwright
-
-    profile = tempfile.mkdtemp(prefix="toolbrain-chromium-")
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True,
-                                                       args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        page.goto(app["url"])
-        page.wait_for_selector("#tools-code")
+    with browser_page(app["url"]) as page:
         yield page
-        context.close()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 def _tab(page, name: str) -> None:

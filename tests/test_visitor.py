@@ -434,38 +434,21 @@ def test_the_remaining_routes_keep_a_visitor_to_their_own_runs_names_and_folders
 @pytest.mark.slow
 def test_in_the_page_a_visitor_sees_why_code_bearing_options_are_refused(space, datasets):
     """The same refusals, as a signed-in visitor sees them in Chromium: a visible message, no run, no payload run."""
-    import shutil
-    import tempfile
+    from app_helpers import CHROMIUM, browser_page
 
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(chromium).exists():
+    if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (make browser installs it)")
-    from playwright.sync_api import sync_playwright
-
-    profile = tempfile.mkdtemp(prefix="toolbrain-chromium-")
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--no-first-run"]
-    try:
-        with sync_playwright() as p:
-            context = p.chromium.launch_persistent_context(profile, executable_path=chromium, headless=True,
-                                                           args=args, viewport={"width": 1280, "height": 900})
-            context.add_cookies([{"name": "session", "value": _session_cookie("carol", "hf_oauth_carol"),
-                                  "url": space["url"]}])
-            page = context.new_page()
-            page.set_default_timeout(60_000)
-            page.goto(space["url"])
-            page.get_by_role("tab", name="3. Train").click()
-            page.fill("#train-dataset input", str(datasets["carol"]))
-            page.keyboard.press("Enter")
-            for extra, field in ((f"--implementations {space['payload']}", "implementations"),
-                                 (f"--mcp_server '{_command(space['marker'])}'", "mcp_server")):
-                page.fill("#train-extra textarea", extra)
-                page.click("#train-launch")
-                page.wait_for_function("(f) => (document.querySelector('#train-launched')?.innerText || '')"
-                                       ".includes(f + ' cannot be set on this Space')", arg=field)
-            context.close()
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
+    cookie = {"name": "session", "value": _session_cookie("carol", "hf_oauth_carol"), "url": space["url"]}
+    with browser_page(space["url"], cookies=[cookie]) as page:
+        page.get_by_role("tab", name="3. Train").click()
+        page.fill("#train-dataset input", str(datasets["carol"]))
+        page.keyboard.press("Enter")
+        for extra, field in ((f"--implementations {space['payload']}", "implementations"),
+                             (f"--mcp_server '{_command(space['marker'])}'", "mcp_server")):
+            page.fill("#train-extra textarea", extra)
+            page.click("#train-launch")
+            page.wait_for_function("(f) => (document.querySelector('#train-launched')?.innerText || '')"
+                                   ".includes(f + ' cannot be set on this Space')", arg=field)
     assert not (space["workspace"] / "runs").exists() or not any(
         "implementations" in (run / "config.yaml").read_text() for run in (space["workspace"] / "runs").iterdir()
         if (run / "config.yaml").is_file())
