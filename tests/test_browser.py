@@ -1,7 +1,9 @@
 """The app driven in a real browser (Debian's Chromium through Playwright), as a user drives it: upload a schema,
-generate tasks, train the tiny model on this machine and watch it complete, evaluate, publish to the Hub test server,
-and chat with the published agent, seeing its tool call. Screenshots of each step go to test-artifacts/browser/;
-with TOOLBRAIN_HUB_SCREENSHOTS=docs they are also written, small, to docs/screenshots/ for the README.
+generate tasks, train a tiny model on this machine and watch it complete, evaluate, publish to the Hub test server,
+and chat with the published agent, seeing its tool call and its answer. The model trained is the pinned model
+(tests/pinned.py, a base model on the Hub test server), so what the agent says holds by construction.
+Screenshots of each step go to test-artifacts/browser/; with TOOLBRAIN_HUB_SCREENSHOTS=docs they are also written,
+small, to docs/screenshots/ for the README.
 
 The steps share one page and run in order (each well under two minutes)."""
 
@@ -13,6 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pinned
 import pytest
 from app_helpers import running_app
 
@@ -104,11 +107,11 @@ def test_1_upload_a_schema_and_generate_tasks(page, tmp_path):
     _shot(page, "2-tasks")
 
 
-def test_2_train_the_tiny_model_and_watch_it_complete(page, app):
+def test_2_train_the_tiny_model_and_watch_it_complete(page, app, pinned_model_repo):
     _tab(page, "3. Train")
     dataset = str(app["workspace"] / "datasets" / "alice" / "weather-tasks")
     page.wait_for_function("(value) => document.querySelector('#train-dataset input')?.value === value", arg=dataset)
-    page.fill("#train-model input", "tiny-random-qwen2")
+    page.fill("#train-model input", pinned_model_repo)
     page.keyboard.press("Enter")
     page.click("#train-algorithm label:has-text('sft')")
     for selector, value in [("#train-steps", "200"), ("#train-generations", "4"), ("#train-lr", "0.01"),
@@ -153,9 +156,9 @@ def test_3_evaluate_publish_and_chat_with_the_agent(page, app):
     _tab(page, "6. Try it")
     page.wait_for_function("document.querySelector('#try-source textarea')?.value === 'alice/weather-agent'")
     page.click("#try-load")
-    assert "base model tiny-random-qwen2" in _wait_text(page, "#try-status", "Loaded", timeout=60_000)
+    assert f"base model {pinned.REPO}" in _wait_text(page, "#try-status", "Loaded", timeout=60_000)
     page.fill("#try-question textarea", "Please get the current weather for Paris.")
     page.click("#try-send")
-    chat = _wait_text(page, "#try-chat", "Tool call: get_weather", timeout=60_000)
-    assert "get_weather" in chat and app["hub"].token not in page.content()
+    chat = _wait_text(page, "#try-chat", pinned.ANSWER, timeout=60_000)
+    assert 'Tool call: get_weather({"city": "Paris"})' in chat and app["hub"].token not in page.content()
     _shot(page, "6-try-it")
