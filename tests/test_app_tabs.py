@@ -19,7 +19,7 @@ WEATHER = json.dumps([{"type": "function", "function": {
 SCHEMA = "Schema-driven (offline, fast)"
 # A short supervised run on the pinned model (tests/pinned.py, a base model on the Hub test server): the run is real,
 # and what the published agent then says is fixed by its base model, not by the last bits of in-test training.
-PINNED_SFT = dict(model=pinned.REPO, algorithm="sft", steps=200, lr=0.01, lora_r=16, generations=4,
+PINNED_SFT = dict(model=pinned.REPO, algorithm="sft", steps=60, lr=0.01, lora_r=16, generations=4,
                   extra="--threads 1 --gradient_checkpointing false --lora.target_modules all-linear")
 
 
@@ -168,7 +168,7 @@ def test_the_whole_flow_through_the_app(app, pinned_model_repo):
     status, logs = _wait_run(client, run_id)
     assert "**completed**" in status, (status, logs)
     assert f"adapter: `{app['workspace'] / 'runs' / run_id / 'adapter'}`" in status
-    assert "toolbrain_hub.cli train" in logs and "done: 200 steps" in logs
+    assert "toolbrain_hub.cli train" in logs and "done: 60 steps" in logs
     result, _plot = client.predict(run_id, "", "test", 3, api_name="/evaluate_run")
     assert "| correctness ↑ |" in result and "base model" in result, result
     assert (app["workspace"] / "runs" / run_id / "eval.json").is_file()

@@ -114,16 +114,16 @@ def test_2_train_the_tiny_model_and_watch_it_complete(page, app, pinned_model_re
     page.fill("#train-model input", pinned_model_repo)
     page.keyboard.press("Enter")
     page.click("#train-algorithm label:has-text('sft')")
-    for selector, value in [("#train-steps", "200"), ("#train-generations", "4"), ("#train-lr", "0.01"),
+    for selector, value in [("#train-steps", "60"), ("#train-generations", "4"), ("#train-lr", "0.01"),
                             ("#train-lora-r", "16"), ("#train-lora-alpha", "32")]:
         page.fill(f"{selector} input", value)
     page.fill("#train-extra textarea", "--threads 1 --gradient_checkpointing false --lora.target_modules all-linear")
     page.click("#train-launch")
     assert "running on this machine" in _wait_text(page, "#train-launched", "Run ")
     status = _wait_text(page, "#train-status", "completed", timeout=110_000)
-    assert "training finished (200 steps)" in status
+    assert "training finished (60 steps)" in status
     assert "adapter:" in status and str(app["workspace"] / "runs") in status
-    page.wait_for_function("(document.querySelector('#train-logs textarea')?.value || '').includes('done: 200')")
+    page.wait_for_function("(document.querySelector('#train-logs textarea')?.value || '').includes('done: 60')")
     page.wait_for_selector("#train-plot img, #train-plot canvas, #train-plot svg", timeout=15_000)
     assert "completed" in _wait_text(page, "#train-runs", "completed")
     _shot(page, "3-train")
