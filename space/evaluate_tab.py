@@ -13,19 +13,24 @@ from . import runs
 
 
 def completed_runs(profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuthToken | None = None,
-                   current: str | None = None):
-    """The user's completed runs for a run picker (keeping `current` when it is one of them)."""
+                   prefer: tuple[str | None, ...] = ()):
+    """The user's completed runs for a run picker, selecting the first of `prefer` that is one of them (else the
+    newest)."""
     user = runs.current_user(profile, oauth_token)
     records = [r for r in runs.manager().list(owner=user.name, token=user.token) if r.status == "completed"] \
         if user.signed_in else []
     choices = [(r.name if r.name == r.id else f"{r.name} ({r.id})", r.id) for r in records]
     ids = [r.id for r in records]
-    return gr.update(choices=choices, value=current if current in ids else (ids[0] if ids else None))
+    value = next((run_id for run_id in prefer if run_id in ids), ids[0] if ids else None)
+    return gr.update(choices=choices, value=value)
 
 
-def follow(run_id: str | None, profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuthToken | None = None):
-    """Refresh the run picker, selecting `run_id` if it is completed (e.g. the run picked in the Train tab)."""
-    return completed_runs(profile, oauth_token, current=run_id)
+def follow(train_run: str | None, current: str | None, profile: gr.OAuthProfile | None = None,
+           oauth_token: gr.OAuthToken | None = None):
+    """When the tab opens, refresh its run picker: the run picked in the Train tab if it has completed, else the
+    picker's current run, else the newest completed one. (Only on opening: a picker that followed every change of
+    the Train tab's run would re-render under the status timer.)"""
+    return completed_runs(profile, oauth_token, prefer=(train_run, current))
 
 
 def _agent_source(record, user) -> str:
@@ -116,8 +121,7 @@ def build(run_selector: gr.Dropdown) -> None:
         result = gr.Markdown(elem_id="eval-result")
         plot = gr.Plot(label="Before / after", elem_id="eval-plot")
 
-        tab.select(follow, [run], [run])
-        run_selector.change(follow, [run_selector], [run])
+        tab.select(follow, [run_selector, run], [run])
         run.change(show_saved, [run], [result, plot, tasks])
         go.click(evaluate_run, [run, tasks, split, limit], [result, plot], api_name="evaluate_run",
                  concurrency_limit=1, concurrency_id="model")

@@ -6,7 +6,7 @@ import json
 
 import gradio as gr
 
-from . import state
+from . import runs, state
 
 EXAMPLE_TOOLS = json.dumps(
     [
@@ -27,11 +27,13 @@ EXAMPLE_TOOLS = json.dumps(
 )
 
 
-def ask(tools_text: str, question: str, model_name: str, max_new_tokens: int):
+def ask(tools_text: str, question: str, model_name: str, max_new_tokens: int,
+        profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuthToken | None = None):
     """Run one model turn with the tools; returns (status markdown, raw output, parsed calls)."""
     from toolbrain_hub.tools import ToolSchemaError, load_tools
     from toolbrain_hub.traces import parse_tool_calls
 
+    tools_text, question = tools_text or "", question or ""
     if len(tools_text.encode()) > state.MAX_UPLOAD_BYTES:
         return "**Error:** the tool schemas are larger than 2 MB.", "", None
     if not question.strip():
@@ -42,7 +44,9 @@ def ask(tools_text: str, question: str, model_name: str, max_new_tokens: int):
     except ToolSchemaError as e:
         return f"**Invalid tool schemas:** {e}", "", None
     try:
-        model = state.chat_model(model_name.strip() or state.default_model())
+        name = (model_name or "").strip() or state.default_model()
+        runs.check_model("model", name, runs.current_user(profile, oauth_token))
+        model = state.chat_model(name)
         reply = model.chat([{"role": "user", "content": question}], tools=[t.to_openai() for t in tools] or None,
                            max_new_tokens=int(max_new_tokens))
     except Exception as e:  # noqa: BLE001 - shown in the page instead of a traceback

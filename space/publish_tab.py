@@ -26,7 +26,7 @@ def _record(run_id: str | None, user):
 
 def preview(run_id: str | None, name: str, profile: gr.OAuthProfile | None = None,
             oauth_token: gr.OAuthToken | None = None):
-    """The model card and file list the run would publish; returns (card markdown, status)."""
+    """The model card and file list the run would publish; returns (card markdown, file list or problem)."""
     from toolbrain_hub.publish import build_agent_folder, read_run
 
     user = runs.current_user(profile, oauth_token)
@@ -81,6 +81,12 @@ def publish_run(run_id: str | None, name: str, private: bool, where: str, profil
             location)
 
 
+def _default_destination() -> str:
+    """Where publishing goes by default, decided at each page load: the Hub when there is a token to push with (a
+    Space's signed-in visitors have one), else a local folder."""
+    return "Hub" if runs.on_space() or runs.current_user().token else "Local folder"
+
+
 def build(run_selector: gr.Dropdown) -> gr.Textbox:
     """Add the Publish tab; returns the textbox holding where the published agent is (repo id or folder)."""
     with gr.Tab("5. Publish", id="publish") as tab:
@@ -92,8 +98,8 @@ def build(run_selector: gr.Dropdown) -> gr.Textbox:
                               scale=3)
             name = gr.Textbox("my-tool-agent", label="Repo / folder name", elem_id="publish-name", scale=2)
             private = gr.Checkbox(True, label="Private repo", elem_id="publish-private", scale=1)
-            where = gr.Radio(["Hub", "Local folder"], value="Hub", label="Publish to", elem_id="publish-where",
-                             scale=1)
+            where = gr.Radio(["Hub", "Local folder"], value=_default_destination, label="Publish to",
+                             elem_id="publish-where", scale=1)
         with gr.Row():
             show = gr.Button("Preview the card", elem_id="publish-preview")
             go = gr.Button("Publish", variant="primary", elem_id="publish-go")
@@ -101,11 +107,12 @@ def build(run_selector: gr.Dropdown) -> gr.Textbox:
         location = gr.Textbox(label="Published agent (repo id or folder)", interactive=False,
                               elem_id="publish-location")
         with gr.Accordion("Model card preview", open=True):
+            # The preview's own line (its file list, or why there is none): the publish status stays as it was.
+            files = gr.Markdown(elem_id="publish-files")
             card = gr.Markdown(elem_id="publish-card")
 
-        tab.select(follow, [run], [run])
-        run_selector.change(follow, [run_selector], [run])
-        show.click(preview, [run, name], [card, status], api_name="publish_preview")
-        run.change(preview, [run, name], [card, status])
+        tab.select(follow, [run_selector, run], [run])
+        show.click(preview, [run, name], [card, files], api_name="publish_preview")
+        run.change(preview, [run, name], [card, files])
         go.click(publish_run, [run, name, private, where], [status, location], api_name="publish_run")
     return location

@@ -107,9 +107,13 @@ def manager():
             from toolbrain_hub.launchers import HFJobsLauncher, LocalLauncher, RunManager
             from toolbrain_hub.runs import RunRegistry
 
-            env = {"OMP_NUM_THREADS": os.environ["OMP_NUM_THREADS"]} if os.environ.get("OMP_NUM_THREADS") else {}
-            launchers = {"local": LocalLauncher(env=env),
-                         "hf-jobs": HFJobsLauncher(timeout=os.environ.get("TOOLBRAIN_HUB_JOB_TIMEOUT", "2h"))}
+            # On a Space, runs are visitors' code: the Space's endpoint tokens never reach them. Locally they are the
+            # machine owner's own runs, which may use the endpoint tokens set here. (Thread settings such as
+            # OMP_NUM_THREADS pass to local runs through the launcher's allow-list.)
+            trusted = not on_space()
+            launchers = {"local": LocalLauncher(trusted=trusted),
+                         "hf-jobs": HFJobsLauncher(timeout=os.environ.get("TOOLBRAIN_HUB_JOB_TIMEOUT", "2h"),
+                                                   trusted=trusted)}
             _manager = RunManager(RunRegistry(state.workspace() / "runs"), launchers=launchers,
                                   max_local_runs=int(os.environ.get("TOOLBRAIN_HUB_LOCAL_RUNS", "1")))
             threading.Thread(target=_poll_forever, args=(_manager,), name="run-poller", daemon=True).start()
@@ -135,21 +139,44 @@ def user_folder(kind: str, user: User) -> Path:
     return path
 
 
+def _own_folders(user: User) -> list[Path]:
+    """The user's datasets, agents and run folders."""
+    if not user.signed_in:
+        return []
+    mine = [user_folder("datasets", user), user_folder("agents", user)]
+    return mine + [Path(r.run_dir).resolve() for r in manager().registry.list(owner=user.name)]
+
+
+def policy(user: User):
+    """What this user may set: a `VisitorPolicy` on a Space (visitors are untrusted), None locally (the machine's
+    one user may use everything: their own code, commands, paths and endpoints)."""
+    if not on_space():
+        return None
+    from toolbrain_hub.visitor import VisitorPolicy
+
+    return VisitorPolicy.from_env(user.name or "", folders=_own_folders(user))
+
+
 def check_readable(path_or_repo: str, user: User) -> None:
     """On a Space, a local path typed into the page must be one of the user's own folders (their datasets, agents
     and runs), never any other server path; Hub repo ids are read with the user's own token. Locally the user owns
     the machine and every path is theirs.
 
     Raises:
-        PermissionError: naming the path.
+        toolbrain_hub.visitor.VisitorError: naming the path.
     """
-    from toolbrain_hub.hub import is_local
-    from toolbrain_hub.models import BUILTIN_MODELS
+    rules = policy(user)
+    if rules is not None:
+        rules.check_data("path", path_or_repo)
 
-    if not on_space() or not path_or_repo or path_or_repo in BUILTIN_MODELS or not is_local(path_or_repo):
-        return
-    path = Path(path_or_repo).expanduser().resolve()
-    mine = [user_folder("datasets", user), user_folder("agents", user)]
-    mine += [Path(r.run_dir).resolve() for r in manager().registry.list(owner=user.name)] if user.name else []
-    if not any(path == root or root in path.parents for root in mine):
-        raise PermissionError(f"{path_or_repo}: not one of your folders (your datasets, agents and runs only)")
+
+def check_model(label: str, name: str, user: User) -> None:
+    """On a Space, a model typed into the page must be one the operator allows (built-ins at least); locally any
+    model, folder or endpoint is fine.
+
+    Raises:
+        toolbrain_hub.visitor.VisitorError: naming the field.
+    """
+    rules = policy(user)
+    if rules is not None:
+        rules.check_model(label, name)

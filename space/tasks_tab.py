@@ -69,6 +69,8 @@ def generate(tools, generator: str, model: str, endpoint: str, num: float, seed:
             return ("**Error:** give the endpoint's base URL (http(s)://…, `URL#model` to name a model).",) + nothing
     user = runs.current_user(profile, oauth_token)
     try:
+        if kind != "schema":
+            runs.check_model("generator", source, user)
         taskset = generate_tasks(tools, num=num, generator=source, seed=int(seed or 0), test_size=float(test_size),
                                  token=user.token if kind == "endpoint" else None, progress=True)
     except Exception as e:  # noqa: BLE001 - shown in the page instead of a traceback

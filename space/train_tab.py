@@ -15,7 +15,7 @@ from . import runs, state
 
 LOCAL = "This machine"
 JOB_PREFIX = "HF Jobs: "
-RUN_HEADERS = ["run", "name", "status", "where", "created", "message"]
+RUN_HEADERS = ["run", "status", "where", "created", "message"]
 
 
 def hardware_choices() -> list[str]:
@@ -45,8 +45,13 @@ def dataset_choices(current: str | None, profile: gr.OAuthProfile | None = None,
 
 def build_config(dataset, model, algorithm, rewards, judge_model, judge_weight, teacher, lora_r, lora_alpha,
                  quantization, max_steps, num_generations, learning_rate, max_completion_length, max_turns, push_to,
-                 extra):
-    """A validated `TrainConfig` from the form (the library parses rewards and `--key value` overrides)."""
+                 extra, rules=None):
+    """A validated `TrainConfig` from the form (the library parses rewards and `--key value` overrides).
+
+    Args:
+        rules: On a Space, the visitor's `VisitorPolicy`: checked on the whole config (form, extra options and API
+            calls alike) before anything else looks at its paths.
+    """
     from toolbrain_hub.config import ConfigError, JudgeSettings, LoraSettings, TrainConfig
 
     config = TrainConfig(
@@ -64,7 +69,10 @@ def build_config(dataset, model, algorithm, rewards, judge_model, judge_weight, 
         overrides += shlex.split(extra or "")
     except ValueError as err:
         raise ConfigError(f"extra options: {err}") from None
-    return config.apply_overrides(overrides).validate()
+    config = config.apply_overrides(overrides)
+    if rules is not None:
+        rules.check_config(config)
+    return config.validate()
 
 
 def launch(dataset, model, algorithm, rewards, judge_model, judge_weight, teacher, lora_r, lora_alpha, quantization,
@@ -83,13 +91,11 @@ def launch(dataset, model, algorithm, rewards, judge_model, judge_weight, teache
     if push_to and not user.token:
         return f"**Cannot push:** {user.problem}", gr.update(), gr.update()
     try:
-        for value in (dataset, model):
-            runs.check_readable((value or "").strip(), user)
         with warnings.catch_warnings(record=True) as caught:  # config advice is shown, not lost in a server log
             warnings.simplefilter("always")
             config = build_config(dataset, model, algorithm, rewards, judge_model, judge_weight, teacher, lora_r,
                                   lora_alpha, quantization, max_steps, num_generations, learning_rate,
-                                  max_completion_length, max_turns, push_to, extra)
+                                  max_completion_length, max_turns, push_to, extra, rules=runs.policy(user))
         notes = "".join(f"\n\n**Note:** {w.message}" for w in caught if issubclass(w.category, UserWarning))
         record = runs.manager().submit(config, owner=user.name, launcher="hf-jobs" if on_jobs else "local",
                                        token=user.token, flavor=hardware[len(JOB_PREFIX):] if on_jobs else None)
@@ -97,23 +103,61 @@ def launch(dataset, model, algorithm, rewards, judge_model, judge_weight, teache
         return f"**Cannot launch:** {e}", gr.update(), gr.update()
     table, choices = _runs(user)
     where = f"HF Jobs ({record.flavor})" if on_jobs else "this machine"
-    return (f"Run `{record.id}` {record.status} on {where}: {record.message}{notes}", table,
-            gr.update(choices=choices, value=record.id))
+    # No status in this message: it would go stale; the status panel beside it follows the run.
+    return (f"Run `{record.id}` launched on {where}. Its status, logs and reward curves follow on the right.{notes}",
+            table, gr.update(choices=choices, value=record.id))
 
 
 def _runs(user) -> tuple[list[list[str]], list[tuple[str, str]]]:
     records = runs.manager().list(owner=user.name, token=user.token) if user.signed_in else []
-    table = [[r.id, r.name, r.status, f"HF Jobs {r.flavor}" if r.launcher == "hf-jobs" else "this machine",
+    table = [[_label(r), r.status, f"HF Jobs {r.flavor}" if r.launcher == "hf-jobs" else "this machine",
               r.created_at.replace("T", " ").rstrip("Z"), r.message] for r in records]
-    choices = [(r.name if r.name == r.id else f"{r.name} ({r.id})", r.id) for r in records]
-    return table, choices
+    return table, [(_label(r), r.id) for r in records]
 
 
-def list_runs(profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuthToken | None = None):
-    """The user's runs (table and selector choices)."""
+def _label(record) -> str:
+    """A run as the table and the picker show it: its id, then its name when it has one of its own."""
+    return record.id if record.name in ("", record.id) else f"{record.id} ({record.name})"
+
+
+def list_runs(current: str | None = None, profile: gr.OAuthProfile | None = None,
+              oauth_token: gr.OAuthToken | None = None):
+    """The user's runs (table and selector); the selector keeps its run, or picks the newest one (after a reload the
+    page shows where the user left off)."""
     user = runs.current_user(profile, oauth_token)
     table, choices = _runs(user)
-    return table, gr.update(choices=choices)
+    ids = [run_id for _, run_id in choices]
+    return table, gr.update(choices=choices, value=current if current in ids else (ids[0] if ids else None))
+
+
+def pick_run(evt: gr.SelectData):
+    """Clicking a row of the runs table selects that run."""
+    row = getattr(evt, "row_value", None) or []
+    return gr.update(value=str(row[0]).split(" (", 1)[0]) if row else gr.update()
+
+
+def restore_form(run_id: str | None, dataset: str | None, profile: gr.OAuthProfile | None = None,
+                 oauth_token: gr.OAuthToken | None = None):
+    """A fresh form (empty dataset, e.g. after a reload) takes the settings of the selected run, so launching again
+    starts from where the user left off; a form the user already filled is left alone."""
+    from toolbrain_hub.runs import RunNotFoundError
+
+    keep = [gr.update()] * len(FORM_FIELDS)
+    if not run_id or (dataset or "").strip():
+        return keep
+    user = runs.current_user(profile, oauth_token)
+    try:
+        config = runs.manager().registry.get(run_id, owner=user.name or "").config
+    except RunNotFoundError:
+        return keep
+    values = {**config, "lora_r": config.get("lora", {}).get("r"), "lora_alpha": config.get("lora", {}).get("alpha"),
+              "rewards": _rewards_text(config["rewards"]) if isinstance(config.get("rewards"), dict) else None}
+    return [gr.update(value=values[name]) if values.get(name) is not None else gr.update() for name in FORM_FIELDS]
+
+
+# The form fields `restore_form` fills from a run's config, in its output order.
+FORM_FIELDS = ("tasks", "model", "algorithm", "rewards", "lora_r", "lora_alpha", "quantization", "max_steps",
+               "num_generations", "learning_rate", "max_completion_length", "max_turns")
 
 
 def _clean_log(text: str) -> str:
@@ -270,13 +314,26 @@ def build(dataset_location: gr.Textbox) -> gr.Dropdown:
                   hardware, push_to, extra]
         go.click(launch, inputs, [launched, table, run], api_name="train_launch")
         stop.click(cancel, [run], [launched, table, run], api_name="train_cancel")
-        gr.on([tab.select, refresh.click], list_runs, None, [table, run], api_name="train_runs")
-        gr.on([tab.select, refresh.click], dataset_choices, [dataset], [dataset])
+        gr.on([tab.select, refresh.click], list_runs, [run], [table, run], api_name="train_runs").then(
+            restore_form, [run, dataset], [dataset, model, algorithm, rewards, lora_r, lora_alpha, quantization,
+                                           max_steps, num_generations, learning_rate, max_completion_length,
+                                           max_turns]).then(dataset_choices, [dataset], [dataset])
+        table.select(pick_run, None, [run])
         dataset_location.change(lambda value: gr.update(value=value), [dataset_location], [dataset])
         gr.on([run.change, timer.tick], show_run, [run, seen], [status, logs, plot, table, seen],
-              api_name="train_status",
-              show_progress="hidden")
+              api_name="train_status", show_progress="hidden").then(None, js=_FOLLOW_LOGS)
     return run
+
+
+# Runs in the page after each status update (no server call): new log lines scroll the Logs box to its end, as a
+# terminal does; a box whose text did not change keeps where the user scrolled to.
+_FOLLOW_LOGS = """() => {
+  const box = document.querySelector('#train-logs textarea');
+  if (box && box.dataset.seen !== String(box.value.length)) {
+    box.dataset.seen = String(box.value.length);
+    box.scrollTop = box.scrollHeight;
+  }
+}"""
 
 
 def _reward_names() -> list[str]:

@@ -23,6 +23,12 @@ def _agent(source: str, user):
     key = (user.name, source)
     with _lock:
         if key not in _loaded:
+            runs.check_readable(source, user)
+            rules = runs.policy(user)
+            if rules is not None:  # the spec names the base model to load: on a Space it must be an allowed one
+                from toolbrain_hub.agent import read_agent_spec
+
+                rules.check_model("the agent's base model", read_agent_spec(source, token=user.token).base_model)
             _loaded.clear()
             _loaded[key] = load_agent(source, token=user.token, device="cpu", verbosity_level=0)
         return _loaded[key]
@@ -36,7 +42,6 @@ def load(source: str, profile: gr.OAuthProfile | None = None, oauth_token: gr.OA
         return "Give a published agent: a Hub repo id (user/name) or a local folder.", []
     user = runs.current_user(profile, oauth_token)
     try:
-        runs.check_readable(source, user)
         agent = _agent(source, user)
     except Exception as e:  # noqa: BLE001 - AgentError/HubError say what is wrong
         return f"**Cannot load the agent:** {e}", []
@@ -68,7 +73,6 @@ def ask(source: str, question: str, history: list | None, profile: gr.OAuthProfi
     user = runs.current_user(profile, oauth_token)
     history.append({"role": "user", "content": question})
     try:
-        runs.check_readable((source or "").strip(), user)
         agent = _agent((source or "").strip(), user)
         answer = agent.run(question)
     except Exception as e:  # noqa: BLE001 - shown in the chat instead of a traceback

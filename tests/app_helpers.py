@@ -19,11 +19,11 @@ def running_app(**env: str):
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     from space import runs
-    from space.app import build_app
+    from space.app import build_app, launch
 
     runs._manager = None  # a fresh run manager over this workspace (another test module may have made one)
     demo = build_app()
-    demo.queue().launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    launch(demo.queue(), server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         yield demo.local_url
     finally:

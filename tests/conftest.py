@@ -59,6 +59,28 @@ def default_model_dir():
     return prepare_model(DEFAULT_MODEL, progress=False)
 
 
+@pytest.fixture
+def small_gguf(tmp_path):
+    """A small real GGUF file (written with the gguf package): file type Q8_0, one float32 and one Q8_0 tensor,
+    named "Fake Coder 0.5B Instruct" in its metadata."""
+    import numpy as np
+    from gguf import GGMLQuantizationType, GGUFWriter, LlamaFileType, quants
+
+    path = tmp_path / "fake.gguf"
+    writer = GGUFWriter(path, "qwen2")
+    writer.add_name("Fake Coder 0.5B Instruct")
+    writer.add_file_type(LlamaFileType.MOSTLY_Q8_0)
+    writer.add_tensor("output_norm.weight", np.ones(32, dtype=np.float32))
+    weights = np.linspace(-1, 1, 64 * 32, dtype=np.float32).reshape(64, 32)
+    writer.add_tensor("output.weight", quants.quantize(weights, GGMLQuantizationType.Q8_0),
+                      raw_dtype=GGMLQuantizationType.Q8_0)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
 def pytest_collection_modifyitems(config, items):
     import torch
 

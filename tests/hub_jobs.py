@@ -14,9 +14,10 @@ Routes (registered on a `hub_server.HubApp` by `install_jobs_api`), as `HfApi.ru
     POST /api/jobs/{namespace}/{job_id}/cancel   cancel
 
 A job's `command` runs in a fresh temporary folder with a clean environment (`base_env` + the job's environment +
-its secrets), as a container would. The Docker image is recorded but not used: the process runs with this
-machine's Python, like an image that already has toolbrain-hub installed (`base_env` puts this interpreter first
-on PATH and the repo on PYTHONPATH). Stages follow the Hub: SCHEDULING -> RUNNING -> COMPLETED | ERROR (exit code
+its secrets), as a container would. The Docker image is recorded but not used: each job gets a fresh Python of its
+own instead (`PythonImage`: a virtual environment first on PATH that sees this environment's dependencies but not
+toolbrain_hub), so a job must install toolbrain_hub itself, as on a real image, and what it installs stays in its
+own folder. Stages follow the Hub: SCHEDULING -> RUNNING -> COMPLETED | ERROR (exit code
 != 0, or the timeout) | CANCELED. Secrets are never echoed back (JobInfo lists their names only) and never logged.
 Only the namespace's own user may run, see or cancel its jobs (403 for another namespace).
 """
@@ -29,6 +30,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -38,7 +40,6 @@ from pathlib import Path
 from hub_server import HTTPError, HubApp, Request, Response, json_response
 
 TERMINAL = ("COMPLETED", "ERROR", "CANCELED", "DELETED")
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def iso(t: float | None) -> str | None:
@@ -60,6 +61,7 @@ class Job:
     events: list[tuple[float, str]] = field(default_factory=list)  # (time, line)
     proc: subprocess.Popen | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    root: Path | None = None  # the job's folder: its working directory, and its Python in root / "python"
 
     def to_json(self) -> dict:
         spec = self.spec
@@ -77,12 +79,49 @@ class Job:
         }
 
 
+class PythonImage:
+    """What a job's Docker image gives it here: a Python with pip and the pinned dependencies, without toolbrain_hub.
+
+    Each job gets a fresh virtual environment (`venv --without-pip` on this interpreter's base Python). A `.pth` file
+    in it adds a view of this environment's site-packages, symlinks to every entry except toolbrain_hub's own (its
+    package, dist-info and editable-install hook, `space`, `datasets_cards`) and `.pth` files, so `import
+    toolbrain_hub` fails there until the job installs it, `pip install -r requirements.txt` finds the pins already
+    satisfied ("the image has them", nothing is downloaded: `base_env` sets PIP_NO_INDEX), and pip, imported from
+    the view, installs into the job's own venv only.
+
+    Args:
+        root: Where the view is made.
+    """
+
+    _OWN = {"toolbrain_hub", "space", "datasets_cards"}  # the project's top-level packages
+
+    def __init__(self, root: Path):
+        self.view = Path(root) / "site-packages-view"
+        self.view.mkdir(parents=True, exist_ok=True)
+        site = Path(sysconfig.get_paths()["purelib"])
+        for entry in site.iterdir():
+            name = entry.name
+            if (name in self._OWN or name.startswith(("toolbrain_hub-", "__editable__")) or name.endswith(".pth")
+                    or name == "__pycache__"):
+                continue
+            (self.view / entry.name).symlink_to(entry)
+        self.base_python = getattr(sys, "_base_executable", sys.executable)
+
+    def create(self, dest: Path) -> Path:
+        """A fresh Python at `dest`; returns its bin folder (first on the job's PATH)."""
+        subprocess.run([self.base_python, "-m", "venv", "--without-pip", str(dest)], check=True)
+        env_site = Path(sysconfig.get_path("purelib", vars={"base": str(dest), "platbase": str(dest)}))
+        (env_site / "image-packages.pth").write_text(f"{self.view}\n", encoding="utf-8")
+        return dest / "bin"
+
+
 class JobsAPI:
     """The Jobs part of the test Hub: state, runner and route handlers.
 
     Args:
         app: The `HubApp` whose users and auth the jobs share.
-        base_env: The environment every job starts from (default: `default_base_env()`).
+        base_env: The environment every job starts from (default: `default_base_env()`); each job's own Python
+            (`PythonImage`) goes first on its PATH.
         logs_wait: Seconds a logs request on a running job waits for the job before answering.
     """
 
@@ -93,6 +132,7 @@ class JobsAPI:
         self.jobs: dict[str, Job] = {}
         self.lock = threading.RLock()
         self.workdir = Path(tempfile.mkdtemp(prefix="toolbrain-test-jobs-"))
+        self.image = PythonImage(self.workdir)
 
     # -- routes --
 
@@ -179,7 +219,7 @@ class JobsAPI:
     def _execute(self, job: Job) -> None:
         spec = job.spec
         env = {**self.base_env, **(spec.get("environment") or {}), **(spec.get("secrets") or {})}
-        cwd = self.workdir / job.id
+        cwd = job.root = self.workdir / job.id
         cwd.mkdir(parents=True)
         env.setdefault("HOME", str(cwd))
         with self.lock:
@@ -188,10 +228,11 @@ class JobsAPI:
                 job.done.set()
                 return
             try:
+                env["PATH"] = os.pathsep.join([str(self.image.create(cwd / "python")), env.get("PATH", "")])
                 job.proc = subprocess.Popen(spec["command"] + list(spec.get("arguments") or []), cwd=cwd, env=env,
                                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                             stderr=subprocess.STDOUT, start_new_session=True)
-            except OSError as err:
+            except (OSError, subprocess.CalledProcessError) as err:
                 job.stage, job.message, job.finished = "ERROR", f"Could not start the command: {err}", time.time()
                 job.done.set()
                 return
@@ -249,10 +290,11 @@ def _kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
 
 
 def default_base_env() -> dict[str, str]:
-    """A container-like environment: this Python first on PATH, the repo importable, one thread, no xet."""
-    bin_dir = str(Path(sys.executable).parent)
-    env = {"PATH": os.pathsep.join([bin_dir, "/usr/local/bin", "/usr/bin", "/bin"]), "PYTHONPATH": str(REPO_ROOT),
-           "OMP_NUM_THREADS": "1", "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "LANG": "C.UTF-8"}
+    """A container-like environment: system paths (each job's Python goes first), one thread, no xet, and pip
+    without an index (the image holds the pins; nothing may be downloaded)."""
+    env = {"PATH": os.pathsep.join(["/usr/local/bin", "/usr/bin", "/bin"]), "OMP_NUM_THREADS": "1",
+           "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1", "LANG": "C.UTF-8", "PIP_NO_INDEX": "1",
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     # The built-in models are prepared once per machine; a job reuses that cache like an image that ships them.
     from toolbrain_hub.models import cache_dir
 

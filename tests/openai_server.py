@@ -1,6 +1,6 @@
 """A small OpenAI-compatible chat-completions server for tests (stdlib only, real HTTP on 127.0.0.1).
 
-It answers `POST /v1/chat/completions` (what `huggingface_hub.InferenceClient(base_url=...).chat_completion` sends,
+It answers `POST /v1/chat/completions` (what `toolbrain_hub.chat.EndpointChatModel` and other OpenAI clients send,
 also `POST /chat/completions`) with scripted replies, so judge, teacher and simulator code can be tested over the
 wire without a model.
 
@@ -72,7 +72,7 @@ class ScriptedOpenAIServer:
 
     @property
     def url(self) -> str:
-        """Base URL for `InferenceClient(base_url=...)` / `get_chat_model(...)`."""
+        """Base URL for `get_chat_model(...)` or any OpenAI client."""
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}/v1"
 

@@ -214,6 +214,11 @@ def test_spec_round_trip_and_contents(tiny_model_dir, tmp_path, tokenizer):
     assert data["chat_template"] == tokenizer.chat_template  # Qwen2.5's template is prefix-preserving: used as is
     assert AgentSpec.load(tmp_path / "run") == spec == AgentSpec.load(path)
     assert AgentSpec.from_dict(spec.to_dict()) == spec
+    # specs written before the base model's provenance was recorded still load
+    older = {k: v for k, v in spec.to_dict().items() if k != "base_model_source"}
+    assert AgentSpec.from_dict(older) == spec and spec.base_model_source is None
+    recorded = AgentSpec.from_dict({**older, "base_model_source": {"kind": "folder", "fingerprint": "sha256:1"}})
+    assert AgentSpec.from_dict(recorded.to_dict()).base_model_source == {"kind": "folder", "fingerprint": "sha256:1"}
     assert spec.tool_names == ["convert", "get_weather"]  # TRL's order
     assert spec.max_tool_calling_iterations == 2
     assert [s.name for s in spec.tool_specs()] == ["convert", "get_weather"]
@@ -249,7 +254,9 @@ def test_spec_errors_name_file_and_field(tmp_path, tiny_model_dir, tokenizer):
              ({"top_p": 0}, "field 'top_p'"),
              ({"tools": [{"name": "x"}]}, r"field 'tools\[0\]'"),
              ({"tool_definitions": [{"name": "other"}]}, "field 'tool_definitions'"),
-             ({"chat_template": ""}, "field 'chat_template'")]
+             ({"chat_template": ""}, "field 'chat_template'"),
+             ({"base_model_source": {"kind": "cloud"}}, "field 'base_model_source'"),
+             ({"base_model_source": "Qwen/Qwen2.5"}, "field 'base_model_source'")]
     for change, message in cases:
         (tmp_path / SPEC_FILE).write_text(json.dumps({**spec.to_dict(), **change}))
         with pytest.raises(AgentSpecError, match=message) as error:

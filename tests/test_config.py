@@ -27,6 +27,8 @@ def test_defaults_validate(config):
     assert config.algorithm == "grpo" and config.gradient_checkpointing is True
     # the defaults ask for the format reward: GRPO needs a reason to learn the tagged call form
     assert "format" in config.rewards and "expected_calls" in config.rewards
+    # no prompt limit by default: every task is kept (training measures the prompts with the model's tokenizer)
+    assert config.max_prompt_length is None
 
 
 def test_yaml_round_trip(config, tmp_path):
@@ -53,6 +55,7 @@ def test_cli_overrides(config):
         "--learning_rate", "1e-4", "--lora.r", "8", "--lora.target_modules", "q_proj,v_proj",
         "--rewards", "expected_calls=1,format=0.5", "--resume", "--max_steps=7", "--threads", "none",
         "--judge.model", "tiny-random-qwen2", "--judge.weight", "0.3", "--quantization", "4bit",
+        "--max_prompt_length", "2048",
     ])
     assert out.learning_rate == pytest.approx(1e-4)
     assert out.lora.r == 8 and out.lora.target_modules == ["q_proj", "v_proj"]
@@ -60,7 +63,8 @@ def test_cli_overrides(config):
     assert out.rewards == {"expected_calls": 1.0, "format": 0.5}
     assert out.resume is True and out.max_steps == 7 and out.threads is None
     assert out.judge == JudgeSettings(model="tiny-random-qwen2", weight=0.3)
-    assert out.quantization == "4bit"
+    assert out.quantization == "4bit" and out.max_prompt_length == 2048
+    assert out.apply_overrides(["--max_prompt_length", "none"]).max_prompt_length is None
     assert config.learning_rate == 2e-5  # the original is not modified
 
 
@@ -95,6 +99,7 @@ def test_bad_overrides(config, override, message):
     ({"per_device_train_batch_size": 3}, "must be a multiple of num_generations (4)"),
     ({"max_turns": 0}, "max_turns must be a positive integer, got 0"),
     ({"max_completion_length": -5}, "max_completion_length must be a positive integer, got -5"),
+    ({"max_prompt_length": 0}, "max_prompt_length must be a positive integer, got 0"),
     ({"temperature": 0}, "temperature must be a positive number, got 0"),
     ({"top_p": 1.5}, "top_p must be in (0, 1], got 1.5"),
     ({"beta": -0.1}, "beta must be >= 0, got -0.1"),

@@ -242,7 +242,7 @@ def _trace(*replies, results=None):
 def test_score_repeated_right_call_is_correct_but_costs_partial_credit():
     row = score_task(_trace(_tagged([PARIS]), _tagged([PARIS]), results={0: ["sunny"]}), _row([PARIS]))
     assert row["correct"] and row["exact_matched"] == 1 and row["wrong_calls"] == 0
-    assert row["call_match_score"] == 0.5  # 1 matched / max(1 expected, 2 made)
+    assert row["call_match_score"] == 0.25  # partial credit (at most 0.5) x 1 matched / max(1 expected, 2 made)
     assert row["turns"] == 2 and row["final_answer"] is None and row["attempted"]
 
 

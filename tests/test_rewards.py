@@ -115,20 +115,43 @@ def test_expected_calls_partial_credit():
         '<tool_call>{"name": "get_weather", "arguments": {"city": " paris "}}</tool_call>', results=["x"]
     )
     assert expected_calls_match(case_only, **ROW) == 1.0  # case and spacing of strings do not count
+    # Anything short of right earns at most PARTIAL_CREDIT (0.5) x the similarity.
     wrong_city = episode('<tool_call>{"name": "get_weather", "arguments": {"city": "Rome"}}</tool_call>', results=["x"])
-    assert expected_calls_match(wrong_city, **ROW) == 0.5  # right tool, wrong argument
+    assert expected_calls_match(wrong_city, **ROW) == 0.25  # right tool (half), wrong argument
     extra_arg = episode(
         '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris", "unit": "F"}}</tool_call>', results=["x"]
     )
-    assert expected_calls_match(extra_arg, **ROW) == 0.75  # 1 of 2 keys matches
+    assert expected_calls_match(extra_arg, **ROW) == 0.375  # 1 of 2 keys matches
     wrong_tool = episode('<tool_call>{"name": "add", "arguments": {"a": 1, "b": 2}}</tool_call>', results=["3"])
     assert expected_calls_match(wrong_tool, **ROW) == 0.0
     repeated = episode(TAGGED_PARIS, TAGGED_PARIS, "Sunny", results=["Sunny", "Sunny"])
-    assert expected_calls_match(repeated, **ROW) == 0.5  # the repeat halves the score
+    assert expected_calls_match(repeated, **ROW) == 0.25  # the repeat halves the partial credit
     none_made = episode("It is sunny.")
     assert expected_calls_match(none_made, **ROW) == 0.0
     malformed = episode('<tool_call>{"name": "get_weather", "arguments": {"city": }}</tool_call>')
     assert expected_calls_match(malformed, **ROW) == 0.0
+
+
+def test_expected_calls_full_credit_only_for_calls_that_ran_validly():
+    rejected = "{'error': 'invalid arguments for get_weather'}"
+    # The environment rejected the call (out of the enum): REJECTED_SHARE (0.5) of the partial credit.
+    out_of_enum = episode(
+        '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris", "unit": "K"}}</tool_call>',
+        results=[rejected],
+    )
+    assert expected_calls_match(out_of_enum, **ROW) == 0.5 * 0.5 * 0.75
+    # Equal to the expected call up to case, but the enum is case-sensitive: never full credit.
+    row = {**ROW, "expected_calls": json.dumps([{"name": "get_weather", "arguments": {"city": "Paris", "unit": "C"}}])}
+    lower = '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris", "unit": "c"}}</tool_call>'
+    assert expected_calls_match(episode(lower, results=[rejected]), **row) == 0.25
+    # Judged by the schema too, when the call never ran (e.g. the last turn TRL did not execute) ...
+    assert expected_calls_match(episode(lower), **row) == 0.25
+    # ... and by the result alone when the row does not list its tools.
+    no_tools = {k: v for k, v in row.items() if k != "tools"}
+    assert expected_calls_match(episode(lower), **no_tools) == 1.0
+    assert expected_calls_match(episode(lower, results=[rejected]), **no_tools) == 0.25
+    # A tool that failed for a right call is not a right call either.
+    assert expected_calls_match(episode(TAGGED_PARIS, results=["{'error': 'timeout'}"]), **ROW) == 0.25
 
 
 def test_expected_calls_several_calls_any_order_and_no_tool_tasks():
@@ -140,8 +163,10 @@ def test_expected_calls_several_calls_any_order_and_no_tool_tasks():
         results=["cold", "3"],
     )
     assert expected_calls_match(both, **row) == 1.0
+    # With the tools known, "2" is not an integer: the schema rejects that call, so one of two is right.
+    assert expected_calls_match(both, **row, tools=ROW["tools"]) == 0.5 * (1.0 + 0.5) / 2
     one = episode('<tool_call>{"name": "add", "arguments": {"a": 1, "b": 2}}</tool_call>', results=["3"])
-    assert expected_calls_match(one, **row) == 0.5
+    assert expected_calls_match(one, **row) == 0.25
     assert expected_calls_match(episode("Hello!"), **NO_TOOL_ROW) == 1.0
     assert expected_calls_match(GOOD, **NO_TOOL_ROW) == 0.0
 
@@ -210,6 +235,19 @@ def test_format_reward_prefers_tags():
     scores = [format_reward(t) for t in (GOOD, bare, fenced, malformed, half)]
     assert scores == [1.0, 0.3, 0.3, -1.0, 0.0]
     assert format_reward(episode("Just text.")) == 0.0
+
+
+def test_format_reward_pays_only_calls_that_ran_validly():
+    out_of_enum = '<tool_call>{"name": "get_weather", "arguments": {"city": "Paris", "unit": "K"}}</tool_call>'
+    rejected = episode(out_of_enum, results=["{'error': 'invalid arguments'}"])
+    assert format_reward(rejected) == 0.0  # the environment said no
+    assert format_reward(episode(out_of_enum), **ROW) == 0.0  # never ran, but the schema says no
+    assert format_reward(episode(out_of_enum)) == 1.0  # never ran and no tools to judge it by
+    invented = episode('<tool_call>{"name": "get_time", "arguments": {}}</tool_call>')
+    assert format_reward(invented, **ROW) == 0.0
+    # Per turn, the valid share: one valid and one rejected tagged call.
+    mixed = episode(TAGGED_PARIS + out_of_enum, results=["Sunny", "{'error': 'invalid arguments'}"])
+    assert format_reward(mixed, **ROW) == 0.5
 
 
 def test_invented_tool_and_unneeded_tool_penalties():

@@ -4,6 +4,7 @@ SIGKILL, the zero-variance alarm, and bare-JSON tool calls executed inside TRL's
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -484,6 +485,45 @@ def test_grpo_with_an_llm_judge_endpoint_logs_judge_stats(base, monkeypatch):
     rows = train_rows(run)
     assert all(r["llm_judge/calls"] == 1.0 and r["llm_judge/fallbacks"] == 0.0 for r in rows)
     assert "rewards/llm_judge/mean" in rows[0] and "llm_judge/latency_s" in rows[0]
+
+
+def test_prompt_lengths_default_keeps_every_task_and_a_limit_says_what_to_set(base, tmp_path, caplog, monkeypatch):
+    """With the tiny model a 3-tool set renders prompts longer than 1024 tokens (the old default limit): by default
+    every task is kept and the longest prompt is measured; a limit that drops tasks says which value keeps them; one
+    that drops every task stops the run before the model is loaded, naming the value to use."""
+    from toolbrain_hub.models import load_tokenizer
+    from toolbrain_hub.tasks import generate_tasks
+    from toolbrain_hub.training import common
+
+    tasks = tmp_path / "shop_tasks"
+    generate_tasks(str(ROOT / "tests" / "data" / "shop_bare.json"), num=16, seed=0, test_size=0.25,
+                   progress=False).save(tasks)
+    tokenizer = load_tokenizer(base["model"])
+    config = TrainConfig.from_dict({**base, "tasks": str(tasks)}).validate()
+    data = common.load_task_data(config, tokenizer)
+    lengths = sorted(common.prompt_length(tokenizer, row["prompt"], data.tools_for(row)) for row in data.train)
+    assert len(data.train) == 12 and data.dropped == 0 and lengths[-1] > 1024
+    assert data.longest_prompt >= lengths[-1] and common.prompt_budget(config, data) == data.longest_prompt
+
+    limit = lengths[len(lengths) // 2]
+    with caplog.at_level(logging.WARNING, logger="toolbrain_hub.training"):
+        data = common.load_task_data(TrainConfig.from_dict({**config.to_dict(), "max_prompt_length": limit}), tokenizer)
+    assert data.dropped == sum(n > limit for n in lengths) > 0 and len(data.train) == 12 - data.dropped
+    assert data.longest_prompt <= limit
+    assert f"longer than max_prompt_length={limit} tokens" in caplog.text
+    assert f"set max_prompt_length to {lengths[-1]}, or leave it unset (no limit), to keep them" in caplog.text
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the tasks were checked")
+
+    monkeypatch.setattr(common, "load_policy", no_model)
+    too_short = lengths[0] - 1
+    with pytest.raises(ConfigError, match=(
+            rf"^max_prompt_length: {too_short} tokens drops every training task: their prompts \(tools included\) "
+            rf"are {lengths[0]} to {lengths[-1]} tokens with this model's tokenizer\. Set max_prompt_length to "
+            rf"{lengths[-1]} or more \(--max_prompt_length {lengths[-1]}\), leave it unset")):
+        train({**config.to_dict(), "max_prompt_length": too_short}, progress=False)
+    assert "drops every training task" in read_status(base["output_dir"])["error"]
 
 
 def test_setup_errors_name_the_field(base, tmp_path):

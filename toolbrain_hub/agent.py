@@ -1,9 +1,10 @@
 """The agent spec ("train what you deploy") and the smolagents agent that runs it.
 
-An `AgentSpec` records everything that shapes what the model sees and how its replies are read: the base model and
-revision, the system prompt, the tool schemas exactly as the chat template rendered them in training, the chat
-template itself, the parser, the turn limit and the generation settings. Training writes it next to the adapter;
-inference reads it, so the deployed agent prompts the model token for token as in training:
+An `AgentSpec` records everything that shapes what the model sees and how its replies are read: the base model (its
+Hub commit, or for a built-in model the packages and GGUF file it was made from, and a fingerprint), the system
+prompt, the tool schemas exactly as the chat template rendered them in training, the chat template itself, the
+parser, the turn limit and the generation settings. Training writes it next to the adapter; inference reads it, so
+the deployed agent prompts the model token for token as in training:
 
 - `render_prompt_ids(spec, tokenizer, messages)` builds the ids the way TRL's GRPO tool loop does: the prompt is
   rendered once with the tools and the generation prompt, each assistant turn contributes the ids the model
@@ -92,7 +93,11 @@ class AgentSpec:
 
     Args:
         base_model: Base model name, folder or Hub repo id.
-        base_model_revision: Hub revision (commit) of the base model, when known.
+        base_model_revision: Hub commit of the base model (None for built-in models and folders); `load_agent`
+            loads the base at this commit.
+        base_model_source: Exactly what the agent was trained on (`models.model_provenance`): kind ("builtin",
+            "hub", "folder"), fingerprint, and the Hub repo and commit, or the built-in model's upstream repo,
+            packages, GGUF file, sha256 and quantization. None in specs written before it was recorded.
         system_prompt: The system message, or None for none (the chat template may then add its own default).
         tools: Tool schemas in the chat-template (OpenAI) format, exactly as rendered in training.
         tool_definitions: The full ToolSpecs (`ToolSpec.to_dict()`): their JSON Schemas validate calls.
@@ -110,6 +115,7 @@ class AgentSpec:
 
     base_model: str
     base_model_revision: str | None = None
+    base_model_source: dict | None = None
     system_prompt: str | None = None
     tools: list[dict] = field(default_factory=list)
     tool_definitions: list[dict] = field(default_factory=list)
@@ -137,6 +143,10 @@ class AgentSpec:
             fail("base_model", "must be a non-empty string")
         if self.base_model_revision is not None and not isinstance(self.base_model_revision, str):
             fail("base_model_revision", "must be a string or null")
+        if self.base_model_source is not None and not (
+                isinstance(self.base_model_source, dict)
+                and self.base_model_source.get("kind") in ("builtin", "hub", "folder")):
+            fail("base_model_source", 'must be null or an object whose "kind" is "builtin", "hub" or "folder"')
         if not isinstance(self.version, int) or isinstance(self.version, bool) or not 1 <= self.version <= SPEC_VERSION:
             fail("version", f"{self.version!r} is not a version this toolbrain-hub understands ({SPEC_VERSION})")
         if self.system_prompt is not None and not isinstance(self.system_prompt, str):
@@ -245,9 +255,10 @@ class AgentSpec:
 
     @classmethod
     def for_training(cls, base_model: str, tokenizer: Any, tools: Any, *, revision: str | None = None,
-                     system_prompt: str | None = None, max_turns: int = 4, max_new_tokens: int = 256,
-                     temperature: float = 0.0, top_p: float = 1.0, chat_template_kwargs: dict | None = None,
-                     tool_top_k: int | None = None, retrieval_model: str | None = None) -> AgentSpec:
+                     base_model_source: dict | None = None, system_prompt: str | None = None, max_turns: int = 4,
+                     max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0,
+                     chat_template_kwargs: dict | None = None, tool_top_k: int | None = None,
+                     retrieval_model: str | None = None) -> AgentSpec:
         """The spec of a training run: the chat template TRL will train with and the tools as TRL renders them.
 
         Args:
@@ -255,7 +266,8 @@ class AgentSpec:
             tokenizer: The training tokenizer.
             tools: An EnvironmentFactory, a dict of them (`make_routed_environments`), an environment class, or
                 ToolSpecs / anything `load_tools` reads.
-            revision: Base model revision.
+            revision: Base model revision (the Hub commit).
+            base_model_source: What exactly the base model is (`models.model_provenance`).
             system_prompt: System message of every episode (None: none).
             max_turns: Model turns per episode.
             max_new_tokens, temperature, top_p: Inference generation settings.
@@ -264,7 +276,8 @@ class AgentSpec:
         """
         specs = _training_tool_specs(tools)
         env_cls = environment_class(specs)
-        return cls(base_model=base_model, base_model_revision=revision, system_prompt=system_prompt,
+        return cls(base_model=base_model, base_model_revision=revision, base_model_source=base_model_source,
+                   system_prompt=system_prompt,
                    tools=json.loads(json.dumps(env_cls.tool_schemas)),
                    tool_definitions=[s.to_dict() for s in env_cls.tool_specs],
                    chat_template=training_chat_template(tokenizer),
@@ -831,23 +844,25 @@ def _tool_implementations(spec: AgentSpec, folder: Path, label: str, tools: Any,
 
 def _load_base_model(spec: AgentSpec, label: str, base_model: str | None, token: str | None, **load_kwargs):
     """(model, tokenizer) of the agent's base model: a built-in name, a local folder, or a Hub id (at the spec's
-    revision, from the HF cache or the Hub)."""
+    commit, from the HF cache or the Hub). Logs a warning when it is not the model the agent was trained on."""
     from . import hub
-    from .models import BUILTIN_MODELS, ModelError, load_model
+    from .models import BUILTIN_MODELS, ModelError, ModelSource, load_model, locate_model
 
     base = base_model or spec.base_model
     builtin = ", ".join(BUILTIN_MODELS)
     try:
-        if base in BUILTIN_MODELS:
-            return load_model(base, **load_kwargs)
-        if Path(base).expanduser().is_dir():
-            return load_model(str(Path(base).expanduser()), **load_kwargs)
-        if hub.is_local(base):
+        if base in BUILTIN_MODELS or Path(base).expanduser().is_dir():
+            source = locate_model(base if base in BUILTIN_MODELS else str(Path(base).expanduser()))
+        elif hub.is_local(base):
             raise AgentError(f"{label}: its base model {base!r} is not a folder on this machine. Pass "
                              f"base_model='path/to/model' to load_agent, or use a built-in model ({builtin}).")
-        revision = spec.base_model_revision if base_model is None else None
-        folder = hub.download(base, revision=revision, token=token, allow_patterns=_MODEL_PATTERNS)
-        return load_model(str(folder), **load_kwargs)
+        else:
+            revision = hub.resolve_revision(base, spec.base_model_revision if base_model is None else None,
+                                            token=token)
+            folder = hub.download(base, revision=revision, token=token, allow_patterns=_MODEL_PATTERNS)
+            source = ModelSource(base, str(folder), revision)
+        _check_base_model(spec, source, label)
+        return load_model(source.path, **load_kwargs)
     except ModelError as e:
         if base in BUILTIN_MODELS:
             raise AgentError(f"{label}: its base model {base!r} is a built-in model that cannot be prepared here: "
@@ -859,6 +874,33 @@ def _load_base_model(spec: AgentSpec, label: str, base_model: str | None, token:
             f"are prepared offline) nor a folder on this machine, and a Hub model id needs the Hugging Face cache or "
             f"the network: download it once while online (`hf download {base}`), or pass "
             "base_model='path/to/model' to load_agent.") from None
+
+
+def _check_base_model(spec: AgentSpec, source, label: str) -> None:
+    """Warn when the base model about to be loaded (a `models.ModelSource`) is not the one the spec says the agent
+    was trained on."""
+    from . import hub
+    from .models import ModelError, describe_provenance, model_provenance, provenance_difference
+
+    recorded = spec.base_model_source
+    if recorded is None and spec.base_model_revision:  # a spec from before base_model_source was recorded
+        recorded = {"kind": "hub", "repo": spec.base_model, "revision": spec.base_model_revision}
+    if recorded is None:
+        logger.info("%s: its agent spec does not record what its base model was exactly (written by an older "
+                    "toolbrain-hub): the base model %s is loaded unchecked", label, source.ref)
+        return
+    try:
+        loaded = model_provenance(source)
+    except (ModelError, hub.HubError, OSError, ValueError) as e:  # the check never stops a load
+        logger.warning("%s: could not check that the base model %s is the one the agent was trained on: %s", label,
+                       source.ref, e)
+        return
+    difference = provenance_difference(recorded, loaded)
+    if difference:
+        logger.warning("%s: the base model loaded, %s, is not the one this agent was trained on, %s (%s). The "
+                       "adapter was trained on other weights: its answers may differ from the published results. "
+                       "Load the recorded base model to reproduce them.", label, describe_provenance(loaded),
+                       describe_provenance(recorded), difference)
 
 
 def load_agent(repo_or_folder: str | os.PathLike, *, tools: Any = None, revision: str | None = None,

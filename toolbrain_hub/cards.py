@@ -1,5 +1,9 @@
 """Dataset and model cards rendered from the Jinja templates in `datasets_cards/`.
 
+The templates' one source is the repository's `datasets_cards/` folder; an installed wheel carries the same files as
+`toolbrain_hub/card_templates/` (see setup.py), so `TEMPLATES_DIR` is whichever of the two this copy of the package
+has.
+
 `render_card(template_name, metadata=..., **fields)` is the one renderer: `metadata` becomes the card's YAML header
 (dumped by huggingface_hub's `CardData`, so it is valid YAML whatever the values are) and `fields` fill the body.
 Missing fields raise (StrictUndefined) instead of leaving blanks. Text that comes from users (tool descriptions)
@@ -12,7 +16,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "datasets_cards"
+
+def _templates_dir() -> Path:
+    """The wheel's `toolbrain_hub/card_templates/`, else (a checkout, or an editable install) `datasets_cards/`."""
+    package = Path(__file__).resolve().parent
+    installed = package / "card_templates"
+    return installed if installed.is_dir() else package.parent / "datasets_cards"
+
+
+TEMPLATES_DIR = _templates_dir()
 # Hub size categories for the `size_categories` metadata field.
 _SIZE_BOUNDS = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
                 (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]

@@ -138,60 +138,97 @@ class LocalChatModel(ChatModel):
 
 
 class EndpointChatModel(ChatModel):
-    """An OpenAI-compatible chat-completions endpoint through `huggingface_hub.InferenceClient`.
+    """An OpenAI-compatible chat-completions endpoint (`POST {base_url}/chat/completions`).
+
+    Requests go through a plain HTTP client of its own, not huggingface_hub's shared session: that session refuses
+    every request while `HF_HUB_OFFLINE=1` (the setting that makes cached Hub repos load offline), and an endpoint
+    the user names (a local TGI, vLLM or Ollama server, or a provider) is not the Hub.
 
     Args:
         base_url: e.g. "http://localhost:8080/v1" (TGI, vLLM), "http://localhost:11434/v1" (Ollama) or
-            "https://router.huggingface.co/v1" (HF Inference Providers).
-        model: Model name the endpoint expects (needed by routers and Ollama; TGI ignores it).
+            "https://router.huggingface.co/v1" (HF Inference Providers). A URL without "/v1" gets
+            "/v1/chat/completions", one ending in "/v1" gets "/chat/completions", as huggingface_hub's client does.
+        model: Model name the endpoint expects (needed by routers and Ollama; TGI ignores it); not sent when None.
         token: Bearer token (default: none; HF_TOKEN is not sent to third-party URLs implicitly; `endpoint_token()`
             reads the project's $TOOLBRAIN_ENDPOINT_TOKEN).
         timeout: Seconds before a request counts as timed out.
     """
 
     def __init__(self, base_url: str, *, model: str | None = None, token: str | None = None, timeout: float = 120):
-        from huggingface_hub import InferenceClient
+        import httpx2
 
         self.base_url = base_url
+        self.url = chat_completions_url(base_url)
         self.model_name = model
         self.model_id = redact_url(f"{base_url}#{model}" if model else base_url)
         self.timeout = timeout
-        self._client = InferenceClient(base_url=base_url, api_key=token or "-", timeout=timeout)
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx2.Client(follow_redirects=True)  # thread-safe: parallel generator workers share it
 
     def chat(self, messages: list[dict], *, tools: list[dict] | None = None, max_new_tokens: int = 256,
              temperature: float = 0.0, seed: int | None = None, timeout: float | None = None) -> ChatReply:
-        from huggingface_hub.errors import InferenceTimeoutError
+        import httpx2
 
+        payload = {"model": self.model_name, "messages": messages, "tools": tools or None,
+                   "max_tokens": max_new_tokens, "temperature": temperature, "seed": seed}
+        payload = {key: value for key, value in payload.items() if value is not None}
+        limit = timeout or self.timeout
         start = time.perf_counter()
-        client = self._client
-        if timeout is not None and timeout != self.timeout:
-            from huggingface_hub import InferenceClient
-
-            client = InferenceClient(base_url=self.base_url, api_key=client.token or "-", timeout=timeout)
         try:
-            out = client.chat_completion(messages, model=self.model_name, tools=tools or None,
-                                         max_tokens=max_new_tokens, temperature=temperature, seed=seed)
-        except Exception as e:  # noqa: BLE001 - any transport/HTTP error becomes one clear ChatError
-            if isinstance(e, InferenceTimeoutError) or "timed out" in str(e).lower() or \
-                    "timeout" in type(e).__name__.lower():
-                raise ChatTimeout(f"{redact_url(self.base_url)} did not answer within {timeout or self.timeout} s"
-                                  ) from None
+            response = self._client.post(self.url, json=payload, headers=self._headers, timeout=limit)
+        except httpx2.TimeoutException:
+            raise ChatTimeout(f"{redact_url(self.base_url)} did not answer within {limit} s") from None
+        except httpx2.HTTPError as e:
             raise ChatError(redact_url(f"{self.base_url}: {type(e).__name__}: {_first_line(e)}")) from None
-        message = out.choices[0].message
-        text = message.content or ""
+        if response.status_code >= 400:
+            raise ChatError(redact_url(f"{self.base_url}: HTTP {response.status_code}: {_error_detail(response)}"))
+        try:
+            out = response.json()
+            message = out["choices"][0]["message"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise ChatError(redact_url(f"{self.base_url}: the reply is not an OpenAI chat completion: "
+                                       f"{response.text[:200]!r}")) from None
+        text = message.get("content") or ""
         # Endpoints that parse tool calls server-side return them structured: re-render them in the tagged form
         # so one parser handles local and remote replies alike.
-        for call in message.tool_calls or []:
-            args = call.function.arguments
-            args = json.loads(args) if isinstance(args, str) else args
-            text += "\n<tool_call>\n" + json.dumps({"name": call.function.name, "arguments": args}) + "\n</tool_call>"
-        usage = out.usage
+        for call in message.get("tool_calls") or []:
+            function = call.get("function") or {}
+            args = function.get("arguments")
+            try:
+                args = json.loads(args) if isinstance(args, str) else args
+            except json.JSONDecodeError:
+                pass  # kept as the text the endpoint sent: the tool-call parser reports it as invalid
+            text += "\n<tool_call>\n" + json.dumps({"name": function.get("name"), "arguments": args}) + "\n</tool_call>"
+        usage = out.get("usage") or {}
         return ChatReply(
             text=text.strip(),
-            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
             latency_s=time.perf_counter() - start,
         )
+
+
+def chat_completions_url(base_url: str) -> str:
+    """The chat-completions URL of an OpenAI-compatible base URL (the rule huggingface_hub's client applies)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(base_url)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/chat/completions"):
+        path += "/chat/completions" if path.endswith("/v1") else "/v1/chat/completions"
+    return urlunsplit(parts._replace(path=path))
+
+
+def _error_detail(response) -> str:
+    """An error reply's own message (OpenAI's {"error": {"message": ...}}, TGI's {"error": "..."}), or its text."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    if isinstance(error, dict):
+        error = error.get("message")
+    return _first_line(RuntimeError(error if isinstance(error, str) and error else response.text or
+                                    response.reason_phrase))
 
 
 def _first_line(error: Exception) -> str:

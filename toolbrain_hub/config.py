@@ -44,8 +44,10 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 # the tool result (it counts toward max_completion_length), the rollout ends at the call and the answer turn is
 # never trained (measured: 126 of 130 rollouts with 64 tokens, bench/RESULTS.md).
 MIN_TOOL_COMPLETION_LENGTH = 128
-# Right tool and arguments first; the tagged call format (what the template parses at inference) a little; no
-# invented tools, no calls when none is needed; the gold answer where the task has one.
+# Right tool and arguments first; the tagged call format (what the template parses at inference) a little, and only
+# on calls that ran validly; no invented tools, no calls when none is needed; the gold answer where the task has one.
+# On every task these weights rank a right call in any format above a rejected or wrong one, and that above an
+# invented tool or broken JSON; totals lie in [-1.2, 1.7] (the argument: toolbrain_hub/rewards.py).
 DEFAULT_REWARDS = {"expected_calls": 1.0, "answer_match": 0.5, "format": 0.2, "invented_tool": 0.5,
                    "unneeded_tool": 0.5}
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -125,7 +127,9 @@ class TrainConfig:
         gradient_accumulation_steps: Steps accumulated before an optimizer update.
         max_turns: Tool-calling iterations per rollout (TRL's `max_tool_calling_iterations`).
         max_completion_length: Token budget of a whole rollout's model output (all turns).
-        max_prompt_length: Tasks whose rendered prompt (tools included) is longer are dropped, with a warning.
+        max_prompt_length: None (default): no limit; every task is kept and the longest rendered prompt (tools
+            included, measured with the model's tokenizer before training) sizes the sequence budgets. A number:
+            tasks whose rendered prompt is longer are dropped, with a warning naming the longest prompt.
         temperature: Sampling temperature of rollouts.
         top_p: Nucleus sampling of rollouts.
         beta: GRPO's KL coefficient (0 skips the reference model's forward pass).
@@ -152,7 +156,8 @@ class TrainConfig:
         teacher: Distill only: the teacher model (local or endpoint, as for `judge.model`).
         teacher_token_env: Distill only: the environment variable holding the teacher endpoint's token (default:
             $TOOLBRAIN_ENDPOINT_TOKEN).
-        reward_threshold: Distill only: keep teacher traces whose total reward is at least this.
+        reward_threshold: Distill only: keep teacher traces whose total reward is at least this (1.0: with the
+            default rewards only right, valid calls reach it; a flawed call scores at most 0.7).
         distill_grpo_steps: Distill only: GRPO steps after the supervised phase (0: none).
         zero_variance_threshold: Warn when more than this fraction of groups had identical rewards...
         zero_variance_window: ...over the last this many logged steps.
@@ -180,7 +185,7 @@ class TrainConfig:
     gradient_accumulation_steps: int = 1
     max_turns: int = 2
     max_completion_length: int = 128
-    max_prompt_length: int = 1024
+    max_prompt_length: int | None = None
     temperature: float = 0.9
     top_p: float = 1.0
     beta: float = 0.0
@@ -205,7 +210,7 @@ class TrainConfig:
     traces: str | None = None
     teacher: str | None = None
     teacher_token_env: str | None = None
-    reward_threshold: float = 0.5
+    reward_threshold: float = 1.0
     distill_grpo_steps: int = 0
     zero_variance_threshold: float = 0.5
     zero_variance_window: int = 10
@@ -356,12 +361,12 @@ class TrainConfig:
 
         _check_number("learning_rate", self.learning_rate, positive=True)
         for name in ("max_steps", "num_generations", "per_device_train_batch_size", "gradient_accumulation_steps",
-                     "max_turns", "max_completion_length", "max_prompt_length", "logging_steps", "eval_tasks",
+                     "max_turns", "max_completion_length", "logging_steps", "eval_tasks",
                      "eval_batch_size", "zero_variance_window"):
             _check_int(name, getattr(self, name), minimum=1)
         for name in ("seed", "eval_steps", "save_steps", "trace_samples", "distill_grpo_steps"):
             _check_int(name, getattr(self, name), minimum=0)
-        for name in ("threads", "max_tasks", "save_total_limit", "tool_top_k"):
+        for name in ("threads", "max_tasks", "save_total_limit", "tool_top_k", "max_prompt_length"):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), minimum=1)
         if self.algorithm in ("grpo", "dpo") or (self.algorithm == "distill" and self.distill_grpo_steps):

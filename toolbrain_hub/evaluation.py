@@ -28,7 +28,8 @@ Metrics (per task, then averaged; see `score_task` and `aggregate`):
 - avg_turns: model turns per episode; avg_tool_calls: well-formed calls per episode.
 - tool_call_accuracy: expected calls matched by name and arguments / expected calls (tool tasks).
 - tool_name_accuracy: expected calls matched by tool name / expected calls (tool tasks).
-- call_match_score: the `expected_calls` reward (partial credit; extra, repeated and malformed calls cost).
+- call_match_score: the `expected_calls` reward (1 only when every expected call is right and valid; else partial
+  credit of at most 0.5; extra, repeated and malformed calls cost).
 - invalid_call_rate: malformed, unknown-tool or schema-invalid calls / call attempts.
 - no_tool_precision: negatives (no-tool tasks) answered without attempting a call / negatives.
 - answer_accuracy: answers containing the gold answer / tasks with a gold answer.

@@ -200,6 +200,33 @@ def download(repo_or_path: str | os.PathLike, *, repo_type: str = "model", revis
     return Path(folder)
 
 
+def resolve_revision(repo_id: str, revision: str | None = None, *, repo_type: str = "model",
+                     token: str | None = None) -> str:
+    """The commit id a repo's revision points to now: asked of the Hub, or read from the Hugging Face cache when the
+    Hub cannot be reached (offline mode). A commit id is returned as is.
+
+    Args:
+        repo_id: "user/name".
+        revision: A branch, tag or commit id (default: the main branch).
+        repo_type: "model", "dataset" or "space".
+        token: A token for private repos (default: `resolve_token()`).
+    """
+    _check_repo_type(repo_type)
+    token = resolve_token(token)
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RevisionResolutionError
+
+    with _hub_errors(repo_id, repo_type, token=token, action="find the commit of", revision=revision):
+        try:
+            resolved = HfApi(endpoint=endpoint()).resolve_revision(repo_id, repo_type=repo_type, revision=revision,
+                                                                   token=token)
+        except RevisionResolutionError as err:
+            raise HubNetworkError(f"Could not reach the Hub at {endpoint()} to find the commit of the {repo_type} "
+                                  f"repo '{repo_id}' (revision '{revision or 'main'}'), and the local cache has none: "
+                                  "download it once while online, or pass a local folder.", repo_id=repo_id) from err
+    return resolved.resolved
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Error translation
 # ---------------------------------------------------------------------------------------------------------------
@@ -269,9 +296,9 @@ def _hub_errors(repo_id: str | None, repo_type: str, *, token: str | None, actio
                                      f"{what}. Create a new token at https://huggingface.co/settings/tokens and set "
                                      "HF_TOKEN.", repo_id=repo_id) from err
         if status == 403:
-            namespace = repo_id.split("/")[0] if repo_id else "this namespace"
-            raise HubPermissionError(f"Your token may not {action} {what} ({detail}). Push to your own namespace, "
-                                     f"or use a token with write access to '{namespace}'.", repo_id=repo_id) from err
+            fix = (f"Push to your own namespace, or use a token with write access to '{repo_id.split('/')[0]}'."
+                   if repo_id else "Use a token with the permission this needs.")
+            raise HubPermissionError(f"Your token may not {action} {what} ({detail}). {fix}", repo_id=repo_id) from err
         if status == 404:
             local = f" and there is no local folder named '{repo_id}'" if action == "download" else ""
             raise RepoNotFoundError(f"{subject} was not found on {where}{local}. Check the repo id and "

@@ -2,7 +2,7 @@
 
 After the ToolBrain paper's ranking judge and OpenPipe ART's RULER: comparing the rollouts of one task side by side
 gives the relative scores GRPO needs, without a reference policy or hand-written reward. The judge is any
-`ChatModel` (a local model, or an OpenAI-compatible endpoint through `huggingface_hub.InferenceClient`).
+`ChatModel` (a local model, or an OpenAI-compatible endpoint: `toolbrain_hub.chat.EndpointChatModel`).
 
 Failures are loud. The reply must be JSON holding exactly one in-range score per trace id; anything else (prose,
 7 scores for 8 traces, a score of 7 on a 0-1 scale, a timeout) is retried with the problem shown to the judge, and

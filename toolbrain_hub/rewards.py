@@ -16,6 +16,34 @@ trainer = GRPOTrainer(..., reward_funcs=to_trl_rewards(["expected_calls", "forma
 arguments, and the function's `__name__` is the reward's name, so TRL logs every reward under its own key. A reward
 that raises, or returns NaN or something that is not a number, raises `RewardError` naming the reward and the row:
 never a silent 0.
+
+## How the default rewards rank an episode
+
+With the default weights (`config.DEFAULT_REWARDS`: expected_calls 1.0, answer_match 0.5, format 0.2,
+invented_tool 0.5, unneeded_tool 0.5), on every task and for the same final answer, the total ranks episodes in
+three strict tiers:
+
+1. right: every expected call made once, right, and run validly, in any accepted form (bare JSON, a ```json fence,
+   `<tool_call>` tags; in one turn or several); on a no-tool task, an answer with no call;
+2. flawed, with real tools only: a call the environment rejects (enum, range, pattern, format, missing or unknown
+   argument, wrong type), a valid call with wrong values, the wrong tool, a repeated, missing or extra call, or any
+   call at all on a no-tool task;
+3. only calls to tools that do not exist, or calls that do not parse.
+
+A call "ran validly" when the environment did not answer it with an error and, where the row lists its tools, it
+names one of them with arguments its schema accepts (`calls_ran_validly`). The argument, reward by reward:
+- `expected_calls` pays 1.0 only for tier 1. Anything else earns at most `PARTIAL_CREDIT` (0.5), however many
+  arguments are right (a rejected call keeps `REJECTED_SHARE` of its similarity), and 0 when none of the expected
+  tools was called.
+- `format` pays only calls that ran validly (tagged 1.0, fenced or bare 0.3; x 0.2: at most +0.2), 0 for a rejected
+  call or a tool that does not exist, -1 for a call that does not parse (x 0.2: -0.2).
+- `invented_tool` costs up to 0.5; `unneeded_tool` costs 0.5 for any attempt on a no-tool task.
+
+On a task that needs tools: tier 1 >= 1 + 0.2 x 0.3 = 1.06; tier 2 lies in [0, 0.5 + 0.2] = [0, 0.7] (no term is
+negative there); tier 3 <= -0.2 (a broken call; an invented tool: -0.5). On a no-tool task: tier 1 = 1.0; tier 2 lies
+in [-0.5, -0.3]; tier 3 <= -0.7. `answer_match` adds the same 0 or 0.5 to episodes with the same final answer.
+Every default total lies in [-1.2, 1.7] (`reward_range`). tests/test_reward_ranking.py checks the tiers on generated
+tasks, for every call form, through the environment and the reward functions as GRPO calls them.
 """
 
 from __future__ import annotations
@@ -30,7 +58,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from .traces import ToolCall, Trace, read_calls
+from .traces import ToolCall, Trace, Turn, read_calls
 
 __all__ = [
     "FORMAT_SCORES",
@@ -40,6 +68,7 @@ __all__ = [
     "answer_match",
     "batch_reward",
     "call_similarity",
+    "calls_ran_validly",
     "combine",
     "expected_calls_match",
     "format_reward",
@@ -48,6 +77,7 @@ __all__ = [
     "normalize_answer",
     "register_reward",
     "reward_name",
+    "reward_range",
     "schema_valid_rate",
     "score",
     "step_efficiency",
@@ -58,11 +88,18 @@ __all__ = [
     "unneeded_tool_penalty",
 ]
 
-# Per well-formed call, by how it was written. The tagged form is what the chat template parses at inference (and
-# what TRL executes); bare or fenced JSON only works with our lenient parser, so it earns less (FACTS.md: GRPO needs
-# this gap to learn the tags). A malformed call scores MALFORMED_SCORE.
+# Per call that ran validly, by how it was written. The tagged form is what the chat template parses at inference;
+# bare or fenced JSON only works with our lenient parser, so it earns less (FACTS.md: GRPO needs this gap to learn the
+# tags). A call the environment rejected earns nothing here (a bonus on it would pay for invalid calls); a malformed
+# call scores MALFORMED_SCORE.
 FORMAT_SCORES = {"tagged": 1.0, "fenced": 0.3, "bare": 0.3}
 MALFORMED_SCORE = -1.0
+# `expected_calls` for anything short of every expected call made once, right and valid: at most this, so that no
+# partial match plus the largest format bonus reaches a right call written in the least-paid format.
+PARTIAL_CREDIT = 0.5
+# A call the environment rejected keeps this share of its similarity to the expected call it resembles most, so it
+# never earns more than a valid call of the same tool, whatever the arguments of either.
+REJECTED_SHARE = 0.5
 
 # Keyword arguments TRL passes to reward functions that are not dataset columns.
 _TRL_EXTRAS = {"trainer_state", "log_extra", "log_metric", "environments", "completion_ids", "prompts", "completions"}
@@ -109,6 +146,33 @@ def _tools(row: dict[str, Any], reward: str) -> dict[str, Any]:
         return _tool_specs_from_json(text)
     except ValueError as e:
         raise RewardError(f"reward {reward!r}: bad tools column in task {row.get('id')!r}: {e}") from None
+
+
+def _tools_if_given(row: dict[str, Any], reward: str) -> dict[str, Any] | None:
+    """The row's tools as {name: ToolSpec}, or None when the row does not list any (then calls are judged by their
+    results alone)."""
+    return (_tools(row, reward) or None) if "tools" in row else None
+
+
+def calls_ran_validly(turn: Turn, specs: dict[str, Any] | None) -> list[bool]:
+    """Per well-formed call of a turn: did it run validly? Not when the environment answered it with an error (a
+    rejected call, an unknown tool, a tool that failed), nor, when the tools are known, when it names none of them or
+    its arguments break the tool's JSON schema (which also judges calls that were never run).
+
+    Args:
+        turn: a model turn.
+        specs: the task's tools as {name: ToolSpec}, or None when unknown.
+    """
+    out = []
+    for call, outcome in zip(turn.calls, turn.call_outcomes(), strict=True):
+        if outcome is False:
+            out.append(False)
+        elif specs is None:
+            out.append(True)
+        else:
+            spec = specs.get(call.name)
+            out.append(spec is not None and not spec.validate_arguments(call.arguments))
+    return out
 
 
 def _needs_no_tool(row: dict[str, Any]) -> bool | None:
@@ -191,21 +255,45 @@ def call_similarity(call: ToolCall, expected: ToolCall) -> float:
 REWARDS: dict[str, Callable[..., Any]] = {}
 
 
-def register_reward(name: str) -> Callable[[Callable], Callable]:
+def register_reward(name: str, value_range: tuple[float, float] | None = None) -> Callable[[Callable], Callable]:
     """Decorator: make a reward available by name (in `combine`, `to_trl_rewards` and configs).
 
     Args:
         name: the name; also the key TRL logs the reward under.
+        value_range: the lowest and highest value the reward can return (stored as `func.value_range`; see
+            `reward_range`).
     """
 
     def decorate(func: Callable) -> Callable:
         if name in REWARDS and REWARDS[name] is not func:
             raise ValueError(f"a reward named {name!r} is already registered")
         func.reward_name = name
+        if value_range is not None:
+            func.value_range = (float(value_range[0]), float(value_range[1]))
         REWARDS[name] = func
         return func
 
     return decorate
+
+
+def reward_range(weights: dict[str | Callable, float]) -> tuple[float, float]:
+    """The lowest and highest weighted total a weighting can give (e.g. `config.DEFAULT_REWARDS`: [-1.2, 1.7]).
+
+    Args:
+        weights: {reward or registered name: weight}; every reward must declare its `value_range`.
+
+    Raises:
+        ValueError: naming a reward that declares no range.
+    """
+    low = high = 0.0
+    for key, weight in weights.items():
+        func = get_reward(key)
+        bounds = getattr(func, "value_range", None)
+        if bounds is None:
+            raise ValueError(f"reward {reward_name(func)!r} declares no value_range")
+        ends = (weight * bounds[0], weight * bounds[1])
+        low, high = low + min(ends), high + max(ends)
+    return low, high
 
 
 def batch_reward(func: Callable) -> Callable:
@@ -227,7 +315,7 @@ def get_reward(name_or_func: str | Callable) -> Callable:
     return REWARDS[name_or_func]
 
 
-@register_reward("answer_exact")
+@register_reward("answer_exact", value_range=(0.0, 1.0))
 def answer_exact(trace: Trace, **row: Any) -> float:
     """1.0 if the final answer equals `gold_answer` exactly (outer whitespace ignored), else 0.0.
     0.0 when the task has no gold answer (a constant: it does not move GRPO's group advantages)."""
@@ -237,7 +325,7 @@ def answer_exact(trace: Trace, **row: Any) -> float:
     return float(trace.final_answer.strip() == gold.strip())
 
 
-@register_reward("answer_match")
+@register_reward("answer_match", value_range=(0.0, 1.0))
 def answer_match(trace: Trace, **row: Any) -> float:
     """1.0 if the final answer equals `gold_answer` after normalization (case, punctuation, articles, spacing; numbers
     compared as numbers), else 0.0. 0.0 when the task has no gold answer."""
@@ -251,14 +339,17 @@ def answer_match(trace: Trace, **row: Any) -> float:
     return float(bool(got_text) and got_text == normalize_answer(gold))
 
 
-@register_reward("expected_calls")
+@register_reward("expected_calls", value_range=(0.0, 1.0))
 def expected_calls_match(trace: Trace, **row: Any) -> float:
-    """How well the calls made match `expected_calls`, in [0, 1], with partial credit.
+    """How well the calls made match `expected_calls`, in [0, 1]: 1.0 only when every expected call was made once,
+    right (`call_similarity` 1) and ran validly (`calls_ran_validly`, with the row's `tools` when it has them), with
+    no other attempt; anything else earns partial credit of at most `PARTIAL_CREDIT`.
 
-    Each expected call is paired with the most similar call made (`call_similarity`: the right tool earns half, the
-    arguments the other half); the sum is divided by the larger of the expected and made counts, so missing calls,
-    extra or repeated calls and malformed attempts all lower the score. A task with no expected calls scores 1.0
-    when no call was attempted, else 0.0.
+    Partial credit: each expected call is paired with the most similar call made (the right tool earns half, the
+    arguments the other half; a call that did not run validly keeps `REJECTED_SHARE` of that); the sum is divided
+    by the larger of the expected and attempted counts, so missing, extra or repeated calls and malformed attempts
+    all lower it. The gap between partial and full credit is what keeps a rejected or wrong call, in its best format,
+    below a right one in any format. A task with no expected calls scores 1.0 when no call was attempted, else 0.0.
     """
     expected = _expected(row, "expected_calls")
     made = trace.calls
@@ -267,22 +358,33 @@ def expected_calls_match(trace: Trace, **row: Any) -> float:
         return float(attempts == 0)
     if attempts == 0:
         return 0.0
+    specs = _tools_if_given(row, "expected_calls")
+    valid = [ok for turn in trace.turns for ok in calls_ran_validly(turn, specs)]
     pairs = sorted(
-        ((call_similarity(c, e), i, j) for i, c in enumerate(made) for j, e in enumerate(expected)), reverse=True
+        (
+            (call_similarity(c, e) * (1.0 if valid[i] else REJECTED_SHARE), i, j)
+            for i, c in enumerate(made)
+            for j, e in enumerate(expected)
+        ),
+        reverse=True,
     )
     used_made: set[int] = set()
     used_expected: set[int] = set()
     total = 0.0
+    exact = 0
     for score, i, j in pairs:  # greedy best-first pairing; tasks have a handful of calls
         if score <= 0 or i in used_made or j in used_expected:
             continue
         used_made.add(i)
         used_expected.add(j)
         total += score
-    return total / max(len(expected), attempts)
+        exact += score == 1.0
+    if exact == len(expected) == attempts:
+        return 1.0
+    return PARTIAL_CREDIT * total / max(len(expected), attempts)
 
 
-@register_reward("schema_valid")
+@register_reward("schema_valid", value_range=(0.0, 1.0))
 def schema_valid_rate(trace: Trace, **row: Any) -> float:
     """Share of call attempts that name a task tool and whose arguments validate against its JSON schema.
     Malformed attempts count as invalid. 1.0 when no call was attempted (nothing invalid)."""
@@ -295,7 +397,7 @@ def schema_valid_rate(trace: Trace, **row: Any) -> float:
     return valid / attempts
 
 
-@register_reward("tool_success")
+@register_reward("tool_success", value_range=(0.0, 1.0))
 def tool_success_rate(trace: Trace, **row: Any) -> float:
     """Share of calls that ran and returned without error (an unexecuted call counts as a failure).
     1.0 when no call was made."""
@@ -305,7 +407,7 @@ def tool_success_rate(trace: Trace, **row: Any) -> float:
     return sum(1 for o in outcomes if o) / len(outcomes)
 
 
-@register_reward("step_efficiency")
+@register_reward("step_efficiency", value_range=(0.0, 1.0))
 def step_efficiency(trace: Trace, **row: Any) -> float:
     """1 / (1 + wasted calls), in (0, 1]. With `expected_calls`, wasted = attempts beyond the expected number (the
     default model's habit of repeating a call after its result); without, the score is 1 / number of model turns."""
@@ -316,22 +418,24 @@ def step_efficiency(trace: Trace, **row: Any) -> float:
     return 1.0 / max(1, len(trace.model_turns))
 
 
-@register_reward("format")
+@register_reward("format", value_range=(MALFORMED_SCORE, max(FORMAT_SCORES.values())))
 def format_reward(trace: Trace, **row: Any) -> float:
-    """How the calls were written, in [-1, 1]: averaged over the turns that attempt calls, each well-formed call earns
-    `FORMAT_SCORES[format]` (tagged 1.0, bare or fenced JSON 0.3) and each malformed one `MALFORMED_SCORE` (-1).
-    0.0 when no call was attempted."""
+    """How the calls were written, in [-1, 1], paid only for calls that ran validly: averaged over the turns that
+    attempt calls, each call that ran validly (`calls_ran_validly`, with the row's `tools` when it has them) earns
+    `FORMAT_SCORES[format]` (tagged 1.0, bare or fenced JSON 0.3), each call the environment rejected or that names
+    no tool of the task 0, and each malformed one `MALFORMED_SCORE` (-1). 0.0 when no call was attempted."""
+    specs = _tools_if_given(row, "format")
     turn_scores = []
     for turn in trace.model_turns:
         n = len(turn.calls) + len(turn.errors)
         if n == 0:
             continue
-        good = FORMAT_SCORES.get(turn.format, 0.0) * len(turn.calls)
+        good = FORMAT_SCORES.get(turn.format, 0.0) * sum(calls_ran_validly(turn, specs))
         turn_scores.append((good + MALFORMED_SCORE * len(turn.errors)) / n)
     return sum(turn_scores) / len(turn_scores) if turn_scores else 0.0
 
 
-@register_reward("invented_tool")
+@register_reward("invented_tool", value_range=(-1.0, 0.0))
 def invented_tool_penalty(trace: Trace, **row: Any) -> float:
     """Minus the share of calls naming a tool the task does not have, in [-1, 0]."""
     specs = _tools(row, "invented_tool")
@@ -341,7 +445,7 @@ def invented_tool_penalty(trace: Trace, **row: Any) -> float:
     return -sum(1 for c in calls if c.name not in specs) / len(calls)
 
 
-@register_reward("unneeded_tool")
+@register_reward("unneeded_tool", value_range=(-1.0, 0.0))
 def unneeded_tool_penalty(trace: Trace, **row: Any) -> float:
     """-1.0 when the task needs no tool (`kind == "no_tool"`, or empty `expected_calls`) and a call was attempted,
     else 0.0."""

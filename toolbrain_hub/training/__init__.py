@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, TrainConfig
+from ..visitor import check_untrusted_config, untrusted
 
 __all__ = ["TrainResult", "train", "read_status", "read_metrics"]
 
@@ -101,6 +102,8 @@ def train(config: TrainConfig | dict | str | Path, *, reward_funcs: dict[Any, fl
         progress: Show a progress bar.
     """
     config = _as_config(config).validate()
+    if untrusted():  # a Space visitor's run: whatever route the config took, it runs none of the visitor's code
+        check_untrusted_config(config, app_sets_output_dir=True)
     from .common import RunFolder, RunLog
 
     root = config.resolved_output_dir()

@@ -676,7 +676,8 @@ def lora_config(config: TrainConfig):
                       task_type="CAUSAL_LM")
 
 
-def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progress: bool = True):
+def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progress: bool = True, tokenizer=None,
+                prompt_tokens: int | None = None, source=None):
     """Load the policy for training: (model, tokenizer, peft_config, backend).
 
     With unsloth the returned model already has its LoRA adapter (peft_config is None); otherwise the trainer adds
@@ -686,16 +687,21 @@ def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progr
         config: The run's config (model, quantization, lora, unsloth, device, threads).
         adapter: A LoRA adapter folder to continue training.
         progress: Show progress bars while preparing a built-in model.
+        tokenizer: The model's tokenizer when already loaded (to measure the task prompts first); reused.
+        prompt_tokens: The prompt budget (`prompt_budget`): with unsloth, its max_seq_length is this plus
+            `max_completion_length` (None: unsloth's default).
+        source: The run's model pinned by `locate_model` (a Hub repo at one commit); None: located here.
     """
-    from ..models import cpu_has_bf16, load_tokenizer, pick_dtype, quantization_config, resolve_model_path, set_threads
+    from ..models import cpu_has_bf16, load_tokenizer, locate_model, pick_dtype, quantization_config, set_threads
 
     set_threads(config.threads)
     device = pick_device(config)
-    path = resolve_model_path(config.model, progress=progress)
+    source = source or locate_model(config.model, progress=progress)
+    path = source.path
     use_unsloth, reason = unsloth_choice(config, device)
     logger.info(reason)
     if use_unsloth:
-        return _load_with_unsloth(config, path, adapter)
+        return _load_with_unsloth(config, source, adapter, prompt_tokens)
 
     import torch
     from transformers import AutoModelForCausalLM
@@ -704,13 +710,13 @@ def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progr
     if device == "cpu" and dtype == torch.float32 and cpu_has_bf16():
         logger.info("this CPU has bfloat16 units: dtype: bfloat16 trains about 2x faster than float32 here")
     quant = quantization_config(config.quantization, dtype)
-    kwargs: dict[str, Any] = {"dtype": dtype}
+    kwargs: dict[str, Any] = {"dtype": dtype, "revision": source.revision}
     if quant is not None:
         kwargs["quantization_config"] = quant
         # Quantized weights are placed at load time: this process's GPU, or the CPU (bitsandbytes runs there too).
         local = int(os.environ.get("LOCAL_RANK", "0"))
         kwargs["device_map"] = {"": f"cuda:{local}"} if device == "cuda" else {"": "cpu"}
-    tokenizer = load_tokenizer(path)
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(path, revision=source.revision)
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as e:
@@ -726,13 +732,17 @@ def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progr
     return model, tokenizer, peft_config, "transformers"
 
 
-def _load_with_unsloth(config: TrainConfig, path: str, adapter: str | Path | None):
+def _load_with_unsloth(config: TrainConfig, source, adapter: str | Path | None, prompt_tokens: int | None):
     from unsloth import FastLanguageModel  # imported first so it can patch transformers/TRL
 
     from ..models import pick_dtype
 
+    options: dict[str, Any] = {} if prompt_tokens is None else {
+        "max_seq_length": prompt_tokens + config.max_completion_length}
+    if source.revision is not None and adapter is None:
+        options["revision"] = source.revision
     model, tokenizer = FastLanguageModel.from_pretrained(
-        model_name=str(adapter or path), max_seq_length=config.max_prompt_length + config.max_completion_length,
+        model_name=str(adapter or source.path), **options,
         dtype=None if config.dtype == "auto" else pick_dtype(config.dtype, "cuda"),
         load_in_4bit=config.quantization == "4bit", load_in_8bit=config.quantization == "8bit")
     if adapter is None:
@@ -803,6 +813,7 @@ class TaskData:
         environment_factory: TRL's `environment_factory`: one factory, or {name: factory} routed by `environment`.
         system_prompt: The system prompt in the prompts (the agent must be run with the same).
         dropped: Tasks dropped because their prompt exceeds `max_prompt_length`.
+        longest_prompt: Tokens of the longest rendered prompt kept (tools included), or None when not measured.
     """
 
     train: Any
@@ -811,6 +822,7 @@ class TaskData:
     environment_factory: Any
     system_prompt: str | None = None
     dropped: int = 0
+    longest_prompt: int | None = None
 
     def factory_for(self, row: dict[str, Any]):
         if isinstance(self.environment_factory, dict):
@@ -892,7 +904,8 @@ def load_task_data(config: TrainConfig, tokenizer=None) -> TaskData:
     Args:
         config: The run's config (tasks, tools, implementations/mcp_server/simulator, system_prompt, max_tasks,
             max_prompt_length, eval_tasks).
-        tokenizer: Used to measure rendered prompts against `max_prompt_length` (skipped without one).
+        tokenizer: Measures the rendered prompts (`TaskData.longest_prompt`) and drops those longer than
+            `max_prompt_length`, if set (skipped without a tokenizer).
     """
     from ..environment import ToolEnvironmentError
     from ..tasks import TaskError
@@ -970,13 +983,20 @@ def _load_task_data(config: TrainConfig, tokenizer=None) -> TaskData:
         factory = make_environment_factory(specs, **options)
     data = TaskData(train=train, eval=evaluation, tool_specs=list(specs), environment_factory=factory,
                     system_prompt=system_prompt)
-    if tokenizer is not None:
-        data.train, data.dropped = _drop_long_prompts(data, data.train, tokenizer, config.max_prompt_length, "train")
-        if data.eval is not None:
-            data.eval, _ = _drop_long_prompts(data, data.eval, tokenizer, config.max_prompt_length, "test")
     if len(data.train) == 0:
-        raise ConfigError(f"tasks: no training task left (max_prompt_length={config.max_prompt_length} dropped "
-                          f"{data.dropped}); raise max_prompt_length or shorten the tool descriptions")
+        raise ConfigError(f"tasks: {config.tasks!r} has no training task")
+    if tokenizer is not None:
+        limit = config.max_prompt_length
+        data.train, data.dropped, longest = _drop_long_prompts(data, data.train, tokenizer, limit, "train")
+        if len(data.train) == 0:
+            raise ConfigError(f"max_prompt_length: {limit} tokens drops every training task: their prompts (tools "
+                              f"included) are {longest[0]} to {longest[1]} tokens with this model's tokenizer. Set "
+                              f"max_prompt_length to {longest[1]} or more (--max_prompt_length {longest[1]}), leave "
+                              "it unset (no limit), or shorten the tool descriptions")
+        data.longest_prompt = longest[2]
+        if data.eval is not None:
+            data.eval, _, eval_longest = _drop_long_prompts(data, data.eval, tokenizer, limit, "test")
+            data.longest_prompt = max(data.longest_prompt, eval_longest[2] or 0)
     return data
 
 
@@ -1012,16 +1032,22 @@ def prompt_length(tokenizer, prompt: list[dict[str, Any]], tools: list[dict]) ->
     return len(ids)
 
 
-def _drop_long_prompts(data: TaskData, dataset, tokenizer, limit: int, split: str):
+def _drop_long_prompts(data: TaskData, dataset, tokenizer, limit: int | None, split: str):
+    """(the rows whose rendered prompt fits `limit` (None: all), how many were dropped, (shortest, longest, longest
+    kept) prompt in tokens, 0s for an empty split)."""
     lengths = [prompt_length(tokenizer, row["prompt"], data.tools_for(row)) for row in dataset]
-    keep = [i for i, n in enumerate(lengths) if n <= limit]
+    keep = [i for i, n in enumerate(lengths) if limit is None or n <= limit]
     dropped = len(lengths) - len(keep)
     if dropped:
         logger.warning("%d of %d %s tasks dropped: their prompt (tools included) is longer than max_prompt_length=%d "
-                       "tokens (longest: %d)", dropped, len(lengths), split, limit, max(lengths))
+                       "tokens (prompts: %d to %d tokens); set max_prompt_length to %d, or leave it unset (no "
+                       "limit), to keep them", dropped, len(lengths), split, limit, min(lengths), max(lengths),
+                       max(lengths))
     if lengths:
         logger.info("%s prompts: %d to %d tokens (tools included)", split, min(lengths), max(lengths))
-    return (dataset.select(keep) if dropped else dataset), dropped
+    shortest, longest = (min(lengths), max(lengths)) if lengths else (0, 0)
+    longest_kept = max((lengths[i] for i in keep), default=0)
+    return (dataset.select(keep) if dropped else dataset), dropped, (shortest, longest, longest_kept)
 
 
 @dataclass
@@ -1129,6 +1155,19 @@ def run_trainer(trainer, config: TrainConfig, run: RunFolder, *, phase: str, che
     return steps
 
 
+def load_policy_tokenizer(source):
+    """The tokenizer of the run's model (`models.locate_model`'s source), to measure the task prompts."""
+    from ..models import load_tokenizer
+
+    return load_tokenizer(source.path, revision=source.revision)
+
+
+def prompt_budget(config: TrainConfig, data: TaskData) -> int | None:
+    """Prompt tokens to plan sequences for: `max_prompt_length` when set, else the longest measured task prompt
+    (None without tasks: then sequences are not truncated)."""
+    return config.max_prompt_length or data.longest_prompt
+
+
 @dataclass
 class Policy:
     """The model being trained, as `load_policy` returns it (peft_config is None when the model has its adapter)."""
@@ -1153,12 +1192,17 @@ def run_single_phase(config: TrainConfig, run: RunFolder, build, *, progress: bo
     Returns:
         The run's `TrainResult`.
     """
+    from ..models import locate_model
     from . import TrainResult
 
-    policy = Policy(*load_policy(config, progress=progress))
-    data = load_task_data(config, policy.tokenizer) if config.tasks else tools_only_data(config)
+    source = locate_model(config.model, progress=progress)  # a Hub model: one commit for the whole run
+    # The tasks first, with the tokenizer alone: a prompt-length or dataset problem is reported before the model loads.
+    tokenizer = load_policy_tokenizer(source)
+    data = load_task_data(config, tokenizer) if config.tasks else tools_only_data(config)
     try:
-        spec = make_agent_spec(config, policy.tokenizer, data)
+        policy = Policy(*load_policy(config, progress=progress, tokenizer=tokenizer,
+                                     prompt_tokens=prompt_budget(config, data), source=source))
+        spec = make_agent_spec(config, policy.tokenizer, data, source)
         trainer, callback = build(policy, data, make_evaluator(config, run, data, policy.tokenizer, spec))
         steps = run_trainer(trainer, config, run, phase="train")
         adapter = save_adapter(trainer, run, spec)
@@ -1171,12 +1215,15 @@ def run_single_phase(config: TrainConfig, run: RunFolder, build, *, progress: bo
 # the trained agent
 
 
-def make_agent_spec(config: TrainConfig, tokenizer, data: TaskData):
-    """The agent spec of this run: the prompt, tools, template, parser and limits the rollouts use."""
+def make_agent_spec(config: TrainConfig, tokenizer, data: TaskData, source):
+    """The agent spec of this run: the base model exactly (`source`, from `models.locate_model`: its commit and
+    `models.model_provenance`), and the prompt, tools, template, parser and limits the rollouts use."""
     from ..agent import AgentSpec
+    from ..models import model_provenance
 
     return AgentSpec.for_training(
-        config.model, tokenizer, data.environment_factory, system_prompt=data.system_prompt,
+        config.model, tokenizer, data.environment_factory, revision=source.revision,
+        base_model_source=model_provenance(source), system_prompt=data.system_prompt,
         max_turns=config.max_turns + 1, max_new_tokens=config.max_completion_length, temperature=0.0,
         top_p=1.0, tool_top_k=config.tool_top_k)
 

@@ -59,16 +59,18 @@ def teacher_rows(config: TrainConfig, run: RunFolder, data, rewards, *, progress
 
 
 def _sft_phase(config: TrainConfig, run: RunFolder, rows, data, sft_adapter, total: int, *, keep: bool,
-               evaluate, progress: bool):
+               evaluate, progress: bool, source):
     """Train the student on the teacher's traces; returns (steps, last metrics row, trainer if `keep`)."""
     from . import sft
-    from .common import load_policy, run_trainer
+    from .common import load_policy, prompt_budget, run_trainer
 
-    model, tokenizer, peft_config, backend = load_policy(config, progress=progress)
+    model, tokenizer, peft_config, backend = load_policy(config, progress=progress, source=source,
+                                                         prompt_tokens=prompt_budget(config, data))
     trainer, callback = sft.build_trainer(
         config, run, model=model, tokenizer=tokenizer, peft_config=peft_config,
         dataset=sft.sft_dataset(rows, data.tool_schemas), phase="sft", checkpoint_phase="sft",
-        max_steps=config.max_steps, total_steps=total, evaluate=evaluate, progress=progress)
+        max_steps=config.max_steps, total_steps=total, evaluate=evaluate, progress=progress,
+        prompt_tokens=prompt_budget(config, data))
     logger.info("distill: SFT on %d teacher traces, backend %s", len(rows), backend)
     steps = run_trainer(trainer, config, run, phase="sft", checkpoints="sft")
     trainer.save_model(str(sft_adapter))
@@ -79,20 +81,23 @@ def run_distill(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | No
     """Teacher traces -> SFT -> optional GRPO; saves the final adapter and spec."""
     import shutil
 
-    from ..models import load_tokenizer, resolve_model_path
+    from ..models import locate_model
     from . import TrainResult, grpo
     from .common import (
         build_rewards,
         load_policy,
+        load_policy_tokenizer,
         load_task_data,
         make_agent_spec,
         make_evaluator,
+        prompt_budget,
         run_trainer,
         save_adapter,
     )
 
     rewards = build_rewards(config, extra_rewards)
-    tokenizer = load_tokenizer(resolve_model_path(config.model, progress=progress))
+    source = locate_model(config.model, progress=progress)  # a Hub model: one commit for the whole run
+    tokenizer = load_policy_tokenizer(source)
     data = load_task_data(config, tokenizer)
     teacher_file = run.root / TEACHER_FILE
     sft_adapter = run.root / "phases" / "sft"
@@ -109,7 +114,7 @@ def run_distill(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | No
                 teacher_file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
                                         encoding="utf-8")
             run.mark_phase("teacher", done=True, end_step=0)
-        spec = make_agent_spec(config, tokenizer, data)
+        spec = make_agent_spec(config, tokenizer, data, source)
 
         # 2. supervised phase (skipped when a resumed run had finished it)
         final, last_row = None, {}
@@ -120,12 +125,13 @@ def run_distill(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | No
             sft_steps, last_row, final = _sft_phase(config, run, rows, data, sft_adapter, total,
                                                     keep=not config.distill_grpo_steps,
                                                     evaluate=make_evaluator(config, run, data, tokenizer, spec),
-                                                    progress=progress)
+                                                    progress=progress, source=source)
 
         # 3. optional GRPO from the SFT adapter
         grpo_steps = 0
         if config.distill_grpo_steps:
-            model, tokenizer, _, backend = load_policy(config, adapter=sft_adapter, progress=progress)
+            model, tokenizer, _, backend = load_policy(config, adapter=sft_adapter, progress=progress,
+                                                       prompt_tokens=prompt_budget(config, data), source=source)
             final, callback = grpo.build_trainer(
                 config, run, model=model, tokenizer=tokenizer, peft_config=None, data=data, rewards=rewards,
                 phase="grpo", checkpoint_phase="grpo", max_steps=config.distill_grpo_steps, step_offset=sft_steps,

@@ -121,11 +121,13 @@ def on_policy_pairs(config: TrainConfig, run: RunFolder, *, model, tokenizer, da
 
 
 def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft_config, dataset, evaluate=None,
-                  progress: bool = True):
-    """A DPOTrainer (reference = the adapter-disabled base with LoRA) wired to the run folder."""
+                  progress: bool = True, prompt_tokens: int | None = None):
+    """A DPOTrainer (reference = the adapter-disabled base with LoRA) wired to the run folder; `prompt_tokens` (the
+    prompt budget, `common.prompt_budget`) sizes `max_length`."""
     from trl import DPOConfig, DPOTrainer
 
-    args = trainer_args(DPOConfig, config, run, beta=config.dpo_beta, max_length=sft_max_length(config))
+    args = trainer_args(DPOConfig, config, run, beta=config.dpo_beta,
+                        max_length=sft_max_length(config, prompt_tokens))
     trainer = DPOTrainer(model=model, ref_model=None, processing_class=tokenizer, args=args, train_dataset=dataset,
                          peft_config=peft_config)
     callback = RunCallback(run, phase="train", total_steps=config.max_steps, evaluate=evaluate,
@@ -136,7 +138,7 @@ def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft
 
 def run_dpo(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | None = None, progress: bool = True):
     """DPO on on-policy pairs (or `config.preferences`); saves the adapter and spec."""
-    from .common import build_rewards, run_single_phase
+    from .common import build_rewards, prompt_budget, run_single_phase
 
     pairs_file = run.root / PAIRS_FILE
 
@@ -158,6 +160,6 @@ def run_dpo(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | None =
         logger.info("DPO: %d pairs, backend %s", len(rows), policy.backend)
         return build_trainer(config, run, model=policy.model, tokenizer=policy.tokenizer,
                              peft_config=policy.peft_config, dataset=preference_dataset(rows), evaluate=evaluate,
-                             progress=progress)
+                             progress=progress, prompt_tokens=prompt_budget(config, data))
 
     return run_single_phase(config, run, build, progress=progress)

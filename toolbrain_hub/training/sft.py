@@ -144,19 +144,26 @@ def sft_dataset(rows: list[dict[str, Any]], default_tools: list[dict] | None):
     return Dataset.from_list(records, features=Features({"messages": Json(), "tools": Value("string")}))
 
 
-def sft_max_length(config: TrainConfig) -> int:
-    # Prompt + every model turn + room for tool results (about one completion's worth per turn).
-    return config.max_prompt_length + 2 * config.max_completion_length * (config.max_turns + 1)
+def sft_max_length(config: TrainConfig, prompt_tokens: int | None) -> int | None:
+    """TRL's `max_length` for a conversation: the prompt budget (`common.prompt_budget`) + every model turn + room
+    for tool results (about one completion's worth per turn); None (no truncation) when the prompts are unmeasured."""
+    if prompt_tokens is None:
+        return None
+    return prompt_tokens + 2 * config.max_completion_length * (config.max_turns + 1)
 
 
 def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft_config, dataset, phase: str = "train",
                   checkpoint_phase: str | None = None, max_steps: int | None = None, step_offset: int = 0,
-                  total_steps: int | None = None, evaluate=None, progress: bool = True):
-    """An SFTTrainer (assistant-only loss) wired to the run folder. Returns (trainer, run_callback)."""
+                  total_steps: int | None = None, evaluate=None, progress: bool = True,
+                  prompt_tokens: int | None = None):
+    """An SFTTrainer (assistant-only loss) wired to the run folder. Returns (trainer, run_callback).
+
+    `prompt_tokens` is the prompt budget (`common.prompt_budget`) that sizes `max_length` (`sft_max_length`).
+    """
     from trl import SFTConfig, SFTTrainer
 
     args = trainer_args(SFTConfig, config, run, phase=checkpoint_phase, max_steps=max_steps,
-                        assistant_only_loss=True, max_length=sft_max_length(config), packing=False)
+                        assistant_only_loss=True, max_length=sft_max_length(config, prompt_tokens), packing=False)
     trainer = SFTTrainer(model=model, processing_class=tokenizer, args=args, train_dataset=dataset,
                          peft_config=peft_config)
     steps = max_steps or config.max_steps
@@ -169,7 +176,7 @@ def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft
 
 def run_sft(config: TrainConfig, run: RunFolder, *, progress: bool = True):
     """Supervised training on traces (a file/dataset, or the tasks' gold traces); saves the adapter and spec."""
-    from .common import run_single_phase
+    from .common import prompt_budget, run_single_phase
 
     def build(policy, data, evaluate):
         if config.traces:
@@ -183,6 +190,7 @@ def run_sft(config: TrainConfig, run: RunFolder, *, progress: bool = True):
         dataset = sft_dataset(rows, data.tool_schemas)
         logger.info("SFT: %d traces from %s, backend %s", len(dataset), source, policy.backend)
         return build_trainer(config, run, model=policy.model, tokenizer=policy.tokenizer,
-                             peft_config=policy.peft_config, dataset=dataset, evaluate=evaluate, progress=progress)
+                             peft_config=policy.peft_config, dataset=dataset, evaluate=evaluate, progress=progress,
+                             prompt_tokens=prompt_budget(config, data))
 
     return run_single_phase(config, run, build, progress=progress)
