@@ -307,22 +307,23 @@ def test_missing_base_model(agent, tmp_path, pinned_model_dir):
     assert loaded.run(QUESTION) == ANSWER
 
 
-def test_a_base_model_other_than_the_trained_one_is_named_in_a_warning(agent, tmp_path, tiny_model_dir, caplog):
-    """The spec records what the agent was trained on (the built-in tiny model's config fingerprint): a copy of the
-    same model loads silently, a model whose config differs loads with a warning naming both, and a spec from before
-    the record loads unchecked."""
+def test_a_base_model_other_than_the_trained_one_is_named_in_a_warning(agent, tmp_path, pinned_model_dir, caplog):
+    """The spec records what the agent was trained on (the pinned model's Hub commit and config fingerprint): a copy
+    of the same model loads silently, a model whose config differs loads with a warning naming both, and a spec from
+    before the record loads unchecked."""
     from toolbrain_hub.models import model_fingerprint
 
     folder = copy_agent(agent, tmp_path / "agent")
     recorded = AgentSpec.load(folder).base_model_source
-    assert recorded["kind"] == "builtin" and recorded["fingerprint"] == model_fingerprint(tiny_model_dir)
+    assert recorded["kind"] == "hub" and recorded["repo"] == pinned.REPO
+    assert recorded["fingerprint"] == model_fingerprint(pinned_model_dir)
     tools = {"get_weather": get_weather}
     with caplog.at_level(logging.INFO, logger="toolbrain_hub.agent"):
-        load_agent(folder, base_model=str(tiny_model_dir), tools=tools, verbosity_level=QUIET)
+        load_agent(folder, base_model=str(pinned_model_dir), tools=tools, verbosity_level=QUIET)
     assert "is not the one this agent was trained on" not in caplog.text
 
     other = tmp_path / "other-base"
-    shutil.copytree(tiny_model_dir, other)
+    shutil.copytree(pinned_model_dir, other)
     config = json.loads((other / "config.json").read_text())
     (other / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 2048}))
     caplog.clear()
@@ -332,10 +333,11 @@ def test_a_base_model_other_than_the_trained_one_is_named_in_a_warning(agent, tm
     warning = caplog.records[-1]
     assert warning.levelno == logging.WARNING and str(folder) in warning.getMessage()
     assert (f"the base model loaded, a local model folder ({model_fingerprint(other)[:19]}), is not the one this "
-            f"agent was trained on, built-in tiny-random-qwen2 (config fingerprint {model_fingerprint(other)} "
+            f"agent was trained on, {pinned.REPO} at commit {recorded['revision'][:12]} (config fingerprint "
+            f"{model_fingerprint(other)} "
             f"instead of {recorded['fingerprint']})") in warning.getMessage()
 
-    edit_spec(folder, base_model_source=None)  # a spec written before base models were recorded
+    edit_spec(folder, base_model_source=None, base_model_revision=None)  # a spec from before base models were recorded
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="toolbrain_hub.agent"):
         load_agent(folder, base_model=str(other), tools=tools, verbosity_level=QUIET)
@@ -380,9 +382,9 @@ def test_a_hub_base_model_is_pinned_to_the_commit_it_was_trained_on(hub_server, 
 
     tools = {"get_weather": get_weather}
     with caplog.at_level(logging.WARNING, logger="toolbrain_hub.agent"):
-        pinned = load_agent(folder, tools=tools, verbosity_level=QUIET)
+        at_commit = load_agent(folder, tools=tools, verbosity_level=QUIET)
     assert "is not the one" not in caplog.text
-    assert pinned.model.model.config.max_position_embeddings == config["max_position_embeddings"]  # the trained one
+    assert at_commit.model.model.config.max_position_embeddings == config["max_position_embeddings"]  # the trained one
 
     with caplog.at_level(logging.WARNING, logger="toolbrain_hub.agent"):
         latest = load_agent(folder, base_model=base, tools=tools, verbosity_level=QUIET)
