@@ -119,7 +119,7 @@ def test_2_train_the_tiny_model_and_watch_it_complete(page, app, pinned_model_re
         page.fill(f"{selector} input", value)
     page.fill("#train-extra textarea", "--threads 1 --gradient_checkpointing false --lora.target_modules all-linear")
     page.click("#train-launch")
-    assert "running on this machine" in _wait_text(page, "#train-launched", "Run ")
+    assert "launched on this machine" in _wait_text(page, "#train-launched", "Run ")
     status = _wait_text(page, "#train-status", "completed", timeout=110_000)
     assert "training finished (60 steps)" in status
     assert "adapter:" in status and str(app["workspace"] / "runs") in status
@@ -144,7 +144,7 @@ def test_3_evaluate_publish_and_chat_with_the_agent(page, app):
     _tab(page, "5. Publish")
     page.fill("#publish-name textarea", "weather-agent")
     page.click("#publish-preview")
-    _wait_text(page, "#publish-status", "Files:")
+    _wait_text(page, "#publish-files", "Files:")
     # The card and the status are separate outputs: wait for the card's own render, don't read it mid-update.
     assert "alice/weather-agent" in _wait_text(page, "#publish-card", "alice/weather-agent")
     page.click("#publish-go")
