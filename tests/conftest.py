@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny random Qwen2 model built in-test, an isolated cache, markers."""
+"""Shared fixtures: a tiny random Qwen2 model built in-test, the pinned model (replies fixed by construction, for
+flow tests), an isolated cache and Hub test server, markers."""
 
 from __future__ import annotations
 
@@ -25,6 +26,29 @@ def tiny_model(tiny_model_dir):
     from toolbrain_hub.models import load_model
 
     return load_model(str(tiny_model_dir), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def pinned_model_dir(tmp_path_factory):
+    """Folder with the pinned model (tests/pinned.py): it calls get_weather for Paris, then answers pinned.ANSWER."""
+    import pinned
+
+    from toolbrain_hub.tiny import build_pinned_model
+
+    return build_pinned_model(tmp_path_factory.mktemp("pinned-qwen2"), first_reply=pinned.FIRST_REPLY,
+                              after_tool_reply=pinned.ANSWER)
+
+
+@pytest.fixture(scope="session")
+def pinned_model_repo(hub_server, pinned_model_dir):
+    """The pinned model as alice's public model repo on the Hub test server: a base model that travels with a
+    published agent (a local folder would be published as a bare name)."""
+    import pinned
+
+    from toolbrain_hub import hub
+
+    hub.push_folder(pinned_model_dir, pinned.REPO, token=hub_server.token)
+    return pinned.REPO
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,9 @@
 """The app driven in a real browser (Debian's Chromium through Playwright), as a user drives it: upload a schema,
-generate tasks, train the tiny model on this machine and watch it complete, evaluate, publish to the Hub test server,
-and chat with the published agent, seeing its tool call. Screenshots of each step go to test-artifacts/browser/;
-with TOOLBRAIN_HUB_SCREENSHOTS=docs they are also written, small, to docs/screenshots/ for the README.
+generate tasks, train a tiny model on this machine and watch it complete, evaluate, publish to the Hub test server,
+and chat with the published agent, seeing its tool call and its answer. The model trained is the pinned model
+(tests/pinned.py, a base model on the Hub test server), so what the agent says holds by construction.
+Screenshots of each step go to test-artifacts/browser/; with TOOLBRAIN_HUB_SCREENSHOTS=docs they are also written,
+small, to docs/screenshots/ for the README.
 
 The steps share one page and run in order (each well under two minutes)."""
 
@@ -13,6 +15,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pinned
 import pytest
 from app_helpers import running_app
 
@@ -104,23 +107,23 @@ def test_1_upload_a_schema_and_generate_tasks(page, tmp_path):
     _shot(page, "2-tasks")
 
 
-def test_2_train_the_tiny_model_and_watch_it_complete(page, app):
+def test_2_train_the_tiny_model_and_watch_it_complete(page, app, pinned_model_repo):
     _tab(page, "3. Train")
     dataset = str(app["workspace"] / "datasets" / "alice" / "weather-tasks")
     page.wait_for_function("(value) => document.querySelector('#train-dataset input')?.value === value", arg=dataset)
-    page.fill("#train-model input", "tiny-random-qwen2")
+    page.fill("#train-model input", pinned_model_repo)
     page.keyboard.press("Enter")
     page.click("#train-algorithm label:has-text('sft')")
-    for selector, value in [("#train-steps", "200"), ("#train-generations", "4"), ("#train-lr", "0.01"),
+    for selector, value in [("#train-steps", "60"), ("#train-generations", "4"), ("#train-lr", "0.01"),
                             ("#train-lora-r", "16"), ("#train-lora-alpha", "32")]:
         page.fill(f"{selector} input", value)
     page.fill("#train-extra textarea", "--threads 1 --gradient_checkpointing false --lora.target_modules all-linear")
     page.click("#train-launch")
-    assert "running on this machine" in _wait_text(page, "#train-launched", "Run ")
+    assert "launched on this machine" in _wait_text(page, "#train-launched", "Run ")
     status = _wait_text(page, "#train-status", "completed", timeout=110_000)
-    assert "training finished (200 steps)" in status
+    assert "training finished (60 steps)" in status
     assert "adapter:" in status and str(app["workspace"] / "runs") in status
-    page.wait_for_function("(document.querySelector('#train-logs textarea')?.value || '').includes('done: 200')")
+    page.wait_for_function("(document.querySelector('#train-logs textarea')?.value || '').includes('done: 60')")
     page.wait_for_selector("#train-plot img, #train-plot canvas, #train-plot svg", timeout=15_000)
     assert "completed" in _wait_text(page, "#train-runs", "completed")
     _shot(page, "3-train")
@@ -141,7 +144,7 @@ def test_3_evaluate_publish_and_chat_with_the_agent(page, app):
     _tab(page, "5. Publish")
     page.fill("#publish-name textarea", "weather-agent")
     page.click("#publish-preview")
-    _wait_text(page, "#publish-status", "Files:")
+    _wait_text(page, "#publish-files", "Files:")
     # The card and the status are separate outputs: wait for the card's own render, don't read it mid-update.
     assert "alice/weather-agent" in _wait_text(page, "#publish-card", "alice/weather-agent")
     page.click("#publish-go")
@@ -153,9 +156,9 @@ def test_3_evaluate_publish_and_chat_with_the_agent(page, app):
     _tab(page, "6. Try it")
     page.wait_for_function("document.querySelector('#try-source textarea')?.value === 'alice/weather-agent'")
     page.click("#try-load")
-    assert "base model tiny-random-qwen2" in _wait_text(page, "#try-status", "Loaded", timeout=60_000)
+    assert f"base model {pinned.REPO}" in _wait_text(page, "#try-status", "Loaded", timeout=60_000)
     page.fill("#try-question textarea", "Please get the current weather for Paris.")
     page.click("#try-send")
-    chat = _wait_text(page, "#try-chat", "Tool call: get_weather", timeout=60_000)
-    assert "get_weather" in chat and app["hub"].token not in page.content()
+    chat = _wait_text(page, "#try-chat", pinned.ANSWER, timeout=60_000)
+    assert 'Tool call: get_weather({"city": "Paris"})' in chat and app["hub"].token not in page.content()
     _shot(page, "6-try-it")

@@ -1,9 +1,11 @@
 """`load_agent` and `toolbrain-hub chat`: a trained, published agent back in one call, over real HTTP to the Hub test
 server, from folders, and offline from the Hugging Face cache.
 
-The agent is real: `train()` runs supervised training (LoRA on the tiny model) on one tool-use trace until the model
-asks for `get_weather(city="Paris")` with the tagged call and, after the tool result, answers; `publish()` pushes it.
-The loaded agent then has to run the whole tool loop itself: base model + adapter + agent spec + tools.
+The agent is real: `train()` runs supervised training (LoRA) on one tool-use trace and `publish()` pushes the run;
+the loaded agent then runs the whole tool loop itself: base model (from the Hub) + adapter + agent spec + tools. Its
+base model is the pinned model (tests/pinned.py): it asks for `get_weather(city="Paris")` with the tagged call and,
+after the tool result, answers, by construction, so these tests can assert on what the agent says on any CPU. That
+training teaches the tiny random model the trace is proven on robust quantities in test_training.py.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+import pinned
 import pytest
 
 from toolbrain_hub import hub
@@ -29,7 +32,7 @@ TOOLS = ROOT / "tests" / "data" / "weather_openai.json"
 SYSTEM_PROMPT = "You answer weather questions."
 QUESTION = "Weather in Paris?"
 RESULT = "Sunny and 21 degrees in Paris"
-ANSWER = "It is sunny in Paris."
+ANSWER = pinned.ANSWER
 TOOLS_PY = (ROOT / "tests" / "data" / "weather_impl.py").read_text()
 QUIET = 0  # smolagents verbosity
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
@@ -58,8 +61,9 @@ def unique(prefix: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def agent(hub_server, tmp_path_factory):
-    """A trained run (SFT on one trace, ~30 s), published to a folder and to the Hub test server."""
+def agent(hub_server, pinned_model_repo, tmp_path_factory):
+    """A trained run (SFT on one trace, a few seconds) on the pinned model from the Hub test server, published to a
+    folder and to the Hub test server."""
     from toolbrain_hub.publish import publish
     from toolbrain_hub.training import train
 
@@ -71,9 +75,9 @@ def agent(hub_server, tmp_path_factory):
              {"role": "assistant", "content": ANSWER}]
     (root / "traces.jsonl").write_text(json.dumps({"messages": trace}) + "\n")
     run_dir = root / "run"
-    # A high learning rate and LoRA on every linear layer: enough for the tiny random model to learn the episode.
-    train({"algorithm": "sft", "model": "tiny-random-qwen2", "tools": str(TOOLS), "traces": str(root / "traces.jsonl"),
-           "system_prompt": SYSTEM_PROMPT, "max_steps": 120, "per_device_train_batch_size": 1, "learning_rate": 1e-2,
+    # A high learning rate and LoRA on every linear layer: the pinned replies hold through it (by construction).
+    train({"algorithm": "sft", "model": pinned_model_repo, "tools": str(TOOLS), "traces": str(root / "traces.jsonl"),
+           "system_prompt": SYSTEM_PROMPT, "max_steps": 30, "per_device_train_batch_size": 1, "learning_rate": 1e-2,
            "save_steps": 0, "output_dir": str(run_dir), "device": "cpu", "gradient_checkpointing": False,
            "lora": {"r": 16, "alpha": 32, "dropout": 0.0,
                     "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}},
@@ -144,7 +148,7 @@ print(json.dumps({{"answer": answer, "calls": [[c.name, c.arguments, c.result] f
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["calls"] == [["get_weather", {"city": "Paris"}, RESULT]]
     assert out["answer"] == ANSWER
-    assert out["base"] == "tiny-random-qwen2" and out["system"] == SYSTEM_PROMPT
+    assert out["base"] == pinned.REPO and out["system"] == SYSTEM_PROMPT
     assert out["model"].startswith("PeftModel")
     # It came over HTTP: the spec first, then the adapter and the training tokenizer (no card, no images).
     files = resolved(hub_server, agent.repo_id, before)
@@ -252,9 +256,9 @@ def test_4bit_base_on_cpu(agent):
     modules = list(quantized.model.model.modules())
     assert any(isinstance(m, bnb.nn.Linear4bit) for m in modules)
     assert any(isinstance(m, LoraLayer) for m in modules)
-    quantized.run(QUESTION)
-    # nf4 rounding of a tiny random model changes its replies; the loop itself ran on the quantized model.
-    assert quantized.model.last_completion_ids and quantized.memory.steps[1].model_output_message is not None
+    # nf4 keeps the pinned model's few non-zero weights (each the largest of its block) and its zeros exactly.
+    assert quantized.run(QUESTION) == ANSWER
+    assert tool_calls(quantized) == [("get_weather", {"city": "Paris"}, RESULT)]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -282,7 +286,7 @@ def test_not_an_agent(agent, hub_server, tmp_path):
         load_agent("alice/no-such-agent")
 
 
-def test_missing_base_model(agent, tmp_path, tiny_model_dir):
+def test_missing_base_model(agent, tmp_path, pinned_model_dir):
     folder = copy_agent(agent, tmp_path / "agent")
     for base in ("alice/no-such-base", "my-local-model"):  # a Hub id; the name publish leaves of a local folder
         edit_spec(folder, base_model=base)
@@ -297,27 +301,29 @@ def test_missing_base_model(agent, tmp_path, tiny_model_dir):
         load_agent(folder)
 
     # The way out the message offers: a local copy of the base model.
-    loaded = load_agent(folder, base_model=str(tiny_model_dir), tools={"get_weather": get_weather},
+    loaded = load_agent(folder, base_model=str(pinned_model_dir), tools={"get_weather": get_weather},
                         verbosity_level=QUIET)
     assert loaded.spec.base_model == "./models/gone" and loaded.model.model.peft_config
+    assert loaded.run(QUESTION) == ANSWER
 
 
-def test_a_base_model_other_than_the_trained_one_is_named_in_a_warning(agent, tmp_path, tiny_model_dir, caplog):
-    """The spec records what the agent was trained on (the built-in tiny model's config fingerprint): a copy of the
-    same model loads silently, a model whose config differs loads with a warning naming both, and a spec from before
-    the record loads unchecked."""
+def test_a_base_model_other_than_the_trained_one_is_named_in_a_warning(agent, tmp_path, pinned_model_dir, caplog):
+    """The spec records what the agent was trained on (the pinned model's Hub commit and config fingerprint): a copy
+    of the same model loads silently, a model whose config differs loads with a warning naming both, and a spec from
+    before the record loads unchecked."""
     from toolbrain_hub.models import model_fingerprint
 
     folder = copy_agent(agent, tmp_path / "agent")
     recorded = AgentSpec.load(folder).base_model_source
-    assert recorded["kind"] == "builtin" and recorded["fingerprint"] == model_fingerprint(tiny_model_dir)
+    assert recorded["kind"] == "hub" and recorded["repo"] == pinned.REPO
+    assert recorded["fingerprint"] == model_fingerprint(pinned_model_dir)
     tools = {"get_weather": get_weather}
     with caplog.at_level(logging.INFO, logger="toolbrain_hub.agent"):
-        load_agent(folder, base_model=str(tiny_model_dir), tools=tools, verbosity_level=QUIET)
+        load_agent(folder, base_model=str(pinned_model_dir), tools=tools, verbosity_level=QUIET)
     assert "is not the one this agent was trained on" not in caplog.text
 
     other = tmp_path / "other-base"
-    shutil.copytree(tiny_model_dir, other)
+    shutil.copytree(pinned_model_dir, other)
     config = json.loads((other / "config.json").read_text())
     (other / "config.json").write_text(json.dumps({**config, "max_position_embeddings": 2048}))
     caplog.clear()
@@ -327,10 +333,11 @@ def test_a_base_model_other_than_the_trained_one_is_named_in_a_warning(agent, tm
     warning = caplog.records[-1]
     assert warning.levelno == logging.WARNING and str(folder) in warning.getMessage()
     assert (f"the base model loaded, a local model folder ({model_fingerprint(other)[:19]}), is not the one this "
-            f"agent was trained on, built-in tiny-random-qwen2 (config fingerprint {model_fingerprint(other)} "
+            f"agent was trained on, {pinned.REPO} at commit {recorded['revision'][:12]} (config fingerprint "
+            f"{model_fingerprint(other)} "
             f"instead of {recorded['fingerprint']})") in warning.getMessage()
 
-    edit_spec(folder, base_model_source=None)  # a spec written before base models were recorded
+    edit_spec(folder, base_model_source=None, base_model_revision=None)  # a spec from before base models were recorded
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="toolbrain_hub.agent"):
         load_agent(folder, base_model=str(other), tools=tools, verbosity_level=QUIET)
@@ -375,9 +382,9 @@ def test_a_hub_base_model_is_pinned_to_the_commit_it_was_trained_on(hub_server, 
 
     tools = {"get_weather": get_weather}
     with caplog.at_level(logging.WARNING, logger="toolbrain_hub.agent"):
-        pinned = load_agent(folder, tools=tools, verbosity_level=QUIET)
+        at_commit = load_agent(folder, tools=tools, verbosity_level=QUIET)
     assert "is not the one" not in caplog.text
-    assert pinned.model.model.config.max_position_embeddings == config["max_position_embeddings"]  # the trained one
+    assert at_commit.model.model.config.max_position_embeddings == config["max_position_embeddings"]  # the trained one
 
     with caplog.at_level(logging.WARNING, logger="toolbrain_hub.agent"):
         latest = load_agent(folder, base_model=base, tools=tools, verbosity_level=QUIET)
@@ -424,7 +431,7 @@ def test_repo_errors_and_private_repos(agent, hub_server, tmp_path):
 
     private = f"alice/{unique('private-agent')}"
     hub.push_folder(agent.folder, private, token=hub_server.token, private=True)
-    assert read_agent_spec(private, token=hub_server.token).base_model == "tiny-random-qwen2"
+    assert read_agent_spec(private, token=hub_server.token).base_model == pinned.REPO
     with pytest.raises(hub.HubError, match=private) as error:
         load_agent(private, token=hub_server.other_token)
     assert hub_server.other_token not in str(error.value)
@@ -482,7 +489,7 @@ def test_chat_cli_in_process_and_its_errors(agent, tmp_path, capsys):
     assert out[0] == "(no --tools: get_air_quality, get_forecast, get_weather are schema-only)"
     assert out[1] == 'tool call: get_weather({"city": "Paris"})'
     assert out[2].startswith('tool result: {"error": "NotImplementedError: the tool \'get_weather\' has no impl')
-    assert out[-1].startswith("answer: ")
+    assert out[3:] == [f"answer: {ANSWER}"]
 
     assert main(["chat", str(agent.folder), QUESTION, "--tools", str(agent.tools_file)]) == 2
     assert "add --trust-tools-file" in capsys.readouterr().err

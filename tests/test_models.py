@@ -207,3 +207,58 @@ def test_provenance_difference_compares_the_most_specific_identity():
         "config fingerprint sha256:9 instead of sha256:1"
     assert models.provenance_difference(None, folder) is None  # nothing recorded: nothing to compare
     assert models.describe_provenance(hub) == "u/m at commit c1"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the pinned model (tests/pinned.py): replies fixed by construction, for tests of the flow
+
+
+def _greedy_with_margin(model, tokenizer, messages: list[dict], tools: list[dict]) -> tuple[str, float]:
+    """The greedy reply to `messages` and the smallest lead of the chosen token over the runner-up (logits)."""
+    import torch
+
+    ids = tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True, tokenize=True,
+                                        return_dict=False)
+    prompt = torch.tensor([ids])
+    with torch.inference_mode():
+        out = model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=8,
+                             do_sample=False, output_scores=True, return_dict_in_generate=True)
+    lead = min(float(s[0].topk(2).values[0] - s[0].topk(2).values[1]) for s in out.scores)
+    return tokenizer.decode(out.sequences[0, len(ids):], skip_special_tokens=True), lead
+
+
+@pytest.mark.numeric  # the margins are what keeps the replies the same under other kernels (CI: AVX2-only)
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # peft calls transformers' renamed gradient-checkpointing check
+def test_pinned_model_replies_hold_by_a_wide_margin(pinned_model_dir):
+    """Every greedy choice of the pinned model leads the runner-up by tens of logits (kernels and thread counts move
+    logits by ~1e-6), at any prompt length, and still does with every linear layer perturbed by a random LoRA."""
+    import json
+
+    import pinned
+    from peft import LoraConfig, get_peft_model
+
+    tools = [{"type": "function", "function": {"name": "get_weather", "description": "Weather.", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+    call = {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": pinned.CALL}]}
+    result = {"role": "tool", "name": "get_weather", "content": json.dumps({"error": "no implementation"})}
+    model, tokenizer = models.load_model(pinned_model_dir, device="cpu")
+    noisy = get_peft_model(models.load_model(pinned_model_dir, device="cpu")[0],
+                           LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", init_lora_weights=False))
+    for policy in (model, noisy.eval()):
+        for question in ("Weather in Paris?", "Please tell me about the weather in Oslo. " * 300):  # 8 / ~3,000 tokens
+            messages = [{"role": "user", "content": question}]
+            reply, lead = _greedy_with_margin(policy, tokenizer, messages, tools)
+            assert reply == pinned.FIRST_REPLY and lead > 50, (reply, lead)
+            reply, lead = _greedy_with_margin(policy, tokenizer, [*messages, call, result], tools)
+            assert reply == pinned.ANSWER and lead > 50, (reply, lead)
+
+
+def test_pinned_model_refuses_replies_it_cannot_pin(tmp_path):
+    from toolbrain_hub.tiny import build_pinned_model
+
+    with pytest.raises(ValueError, match="must not repeat a token"):
+        build_pinned_model(tmp_path, first_reply="<tool_call>x</tool_call><tool_call>", after_tool_reply="ok")
+    with pytest.raises(ValueError, match="the chat template's own tokens"):
+        build_pinned_model(tmp_path, first_reply="<tool_call>\n</tool_call>", after_tool_reply="ok")
+    with pytest.raises(ValueError, match="non-empty"):
+        build_pinned_model(tmp_path, first_reply="", after_tool_reply="ok")

@@ -280,6 +280,50 @@ def test_sft_on_gold_traces_trains_assistant_tokens_only(base, tiny_model_dir):
         assert text.strip().endswith("<|im_end|>")  # the end of turn is learned too
 
 
+@pytest.mark.numeric
+def test_sft_learns_a_tool_use_trace(tiny_model_dir, tmp_path):
+    """Training teaches, measured on robust quantities: SFT on one tool-use trace lowers the loss (6.1 -> 4.9 nats),
+    and the saved adapter, loaded as an agent, makes each assistant turn of the trace far more likely than the base
+    model does. What the tiny model then writes is not asserted on: its logits span under 2 units, so its greedy text
+    flips with the last bits of the arithmetic (flow tests use the pinned model of tests/pinned.py instead)."""
+    import torch
+
+    from toolbrain_hub.agent import load_agent, render_prompt_ids
+
+    trace = [{"role": "system", "content": "You answer weather questions."},
+             {"role": "user", "content": "Weather in Paris?"},
+             {"role": "assistant", "content": "", "tool_calls": [
+                 {"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+             {"role": "tool", "name": "get_weather", "content": "Sunny and 21 degrees in Paris"},
+             {"role": "assistant", "content": "It is sunny in Paris."}]
+    traces = tmp_path / "traces.jsonl"
+    traces.write_text(json.dumps({"messages": trace}) + "\n")
+    run = tmp_path / "run"
+    train({"algorithm": "sft", "model": str(tiny_model_dir), "tools": str(TOOLS), "traces": str(traces),
+           "max_steps": 120, "per_device_train_batch_size": 1, "learning_rate": 1e-2, "save_steps": 0,
+           "output_dir": str(run), "device": "cpu", "threads": 1, "gradient_checkpointing": False,
+           "lora": {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": ["all-linear"]}}, progress=False)
+    losses = [r["loss"] for r in train_rows(run)]
+    assert losses[-1] < losses[0] - 0.8, losses
+
+    agent = load_agent(run, verbosity_level=-1)
+    model, tokenizer = agent.model.model, agent.model.tokenizer
+
+    def turn_nll(k: int) -> float:
+        """Mean negative log-likelihood of the assistant turn trace[k] given the conversation before it."""
+        prompt = render_prompt_ids(agent.spec, tokenizer, trace[:k])
+        ids = torch.tensor([render_prompt_ids(agent.spec, tokenizer, trace[: k + 1])])
+        with torch.no_grad():
+            logits = model(input_ids=ids).logits[0, len(prompt) - 1: -1]
+        return float(torch.nn.functional.cross_entropy(logits, ids[0, len(prompt):]))
+
+    for k in (2, 4):  # the tool call, the answer after the tool result
+        trained = turn_nll(k)
+        with model.disable_adapter():
+            before = turn_nll(k)
+        assert trained < before - 0.5, (k, before, trained)
+
+
 def test_dpo_on_policy_pairs(base):
     from toolbrain_hub.traces import Trace
 
@@ -512,6 +556,7 @@ def test_python_implementations_run_the_tools(base, tmp_path):
     data.close()
 
 
+@pytest.mark.numeric  # two kernels' results compared within a tolerance
 def test_completion_only_lm_head_gives_the_same_log_probs_and_gradients(tiny_model_dir):
     """On CPU, TRL's fused LM head projects every position unless told to score only labelled ones; the patched
     (compact) path must give the same per-token log-probabilities, entropies and gradients."""

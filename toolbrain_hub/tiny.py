@@ -1,13 +1,18 @@
-"""A tiny random Qwen2 model and tokenizer, built locally with no download.
+"""Tiny Qwen2 models and their tokenizer, built locally with no download.
 
-Used by the test suite, the benchmarks and quick demos ("tiny-random-qwen2" is a built-in model name). The
-weights are random, so its outputs are noise, but every code path (chat template, tool parsing, LoRA, TRL
-trainers, saving, loading) runs exactly as with a real Qwen2 model, in a fraction of a second.
+- `build_tiny_model`: random weights ("tiny-random-qwen2" is a built-in model name), for the test suite, the
+  benchmarks and quick demos. Its outputs are noise, but every code path (chat template, tool parsing, LoRA, TRL
+  trainers, saving, loading) runs exactly as with a real Qwen2 model, in a fraction of a second.
+- `build_pinned_model`: weights set by hand so that greedy decoding writes given replies, whatever CPU kernels,
+  thread counts or library versions do to the last bits of the arithmetic, and even after a short LoRA fine-tune.
+  Tests of the flow (load_agent, the chat CLI, the app) drive the real code paths with it and can assert on what
+  the agent says, which they cannot do with a model trained in-test (see `build_pinned_model`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
@@ -93,6 +98,129 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0, hidden_size: int = 6
     model.generation_config = GenerationConfig(
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, do_sample=False
     )
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+# The pinned model: one decoder layer whose attention raises a "phase" direction of the residual stream once the
+# context holds a tool result, and an output layer that maps (phase, current token) to the next token of a reply.
+# Every margin is tens of logits, while kernels differ by ~1e-6 of a logit. LoRA adapts the linear layers only, so
+# their inputs are kept tiny next to the residual stream (a token's embedding is _RESIDUAL): the norms in front of
+# the attention and the MLP have weight _NORM, and o_proj reads a value of size 1. Whatever a few hundred LoRA steps
+# learn then moves the residual by ~1e-6 of its size, and the replies stay pinned.
+_RESIDUAL = 1e6
+_NORM = 1e-6
+_SCORE = 40.0  # query and key size: score 40*40/sqrt(64) = 200 on a tool-result token (hidden 64), 0 elsewhere
+_LOGIT = 20.0  # output scale: the chosen token leads the runner-up by >= 20 * sqrt(hidden / 2) logits
+PINNED_PHASE_TOKEN = "<tool_response>"  # as in Qwen2.5's vocabulary, one token (the tiny tokenizer splits it)
+
+
+def _pin_reply(tokenizer, reply: str) -> list[int]:
+    """Token ids for `reply` in which every piece between the tokenizer's added tokens is one token (added to the
+    tokenizer when BPE would split it), so the reply is a short chain of distinct tokens."""
+    added = sorted(tokenizer.get_added_vocab(), key=len, reverse=True)
+    pieces = [p for p in re.split("(" + "|".join(map(re.escape, added)) + ")", reply) if p]
+    new = [p for p in pieces if p not in added and len(tokenizer.encode(p, add_special_tokens=False)) != 1]
+    if new:
+        tokenizer.add_tokens(list(dict.fromkeys(new)), special_tokens=False)
+    ids = [tokenizer.convert_tokens_to_ids(p) if p in tokenizer.get_added_vocab() else
+           tokenizer.encode(p, add_special_tokens=False)[0] for p in pieces]
+    if tokenizer.decode(ids) != reply:
+        raise ValueError(f"reply {reply!r} does not decode back from its pinned tokens")
+    return ids
+
+
+def build_pinned_model(out_dir: str | Path, *, first_reply: str, after_tool_reply: str, hidden_size: int = 64) -> Path:
+    """Write a tiny Qwen2 model whose greedy replies are fixed by construction, and its tokenizer, to `out_dir`.
+
+    Asked to continue a chat (the generation prompt `<|im_start|>assistant\\n`), it writes `first_reply` while the
+    conversation holds no tool result, and `after_tool_reply` once it does (a `<tool_response>` block, which the chat
+    template writes for every tool message), each followed by `<|im_end|>`. It is a real Qwen2 checkpoint: the chat
+    template, tool parsing, LoRA training, publishing and `load_agent` run on it as on any model. The replies hold
+    under any CPU kernels and thread counts (every margin is tens of logits) and after LoRA fine-tuning of a few
+    hundred steps (LoRA's inputs are scaled down), so a test can assert on them; what a model trained in-test writes
+    depends on the last bits of the arithmetic and cannot be asserted on.
+
+    The tokenizer is the tiny model's, plus `<tool_response>`/`</tool_response>` as single tokens (as in Qwen2.5)
+    and one token for each piece of a reply between its tags (e.g. the JSON of a tool call).
+
+    Args:
+        out_dir: Folder to write (created if missing).
+        first_reply: What the model writes when no tool has answered yet, e.g. a tagged tool call.
+        after_tool_reply: What it writes after a tool result, e.g. a final answer.
+        hidden_size: Width of the model (room for the replies' tokens: at most hidden_size - 5 in all).
+
+    Raises:
+        ValueError: a reply is empty, uses a token twice or a token the construction reserves, or is too long.
+    """
+    import torch
+    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+
+    if not first_reply or not after_tool_reply:
+        raise ValueError("both replies must be non-empty")
+    tokenizer = build_tiny_tokenizer()
+    tokenizer.add_tokens([PINNED_PHASE_TOKEN, "</tool_response>"], special_tokens=False)
+    first = _pin_reply(tokenizer, first_reply)
+    after = _pin_reply(tokenizer, after_tool_reply)
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "?"}], add_generation_prompt=True,
+                                           tokenize=True, return_dict=False)
+    start, eos, phase_token = prompt[-1], tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(PINNED_PHASE_TOKEN)
+    chain = first + after
+    reserved = {start, eos, phase_token}
+    if len(set(chain)) != len(chain) or reserved & set(chain):
+        raise ValueError("the replies must not repeat a token nor use the chat template's own tokens (a piece like "
+                         f"'\\n' alone): {tokenizer.convert_ids_to_tokens(chain)}")
+    # Residual stream directions: 0 phase, 1 any other token, 2 the phase token, 3 the prompt's last token,
+    # then one per reply token and one for <|im_end|>.
+    phase_dim, other_dim, response_dim, start_dim = 0, 1, 2, 3
+    own = {token: 4 + i for i, token in enumerate([*chain, eos])}
+    if 4 + len(own) > hidden_size:
+        raise ValueError(f"the replies are too long for hidden_size {hidden_size}: {len(chain)} tokens")
+    # The next token after each token, whatever the phase; after <|im_end|> the template writes '\n'.
+    successor = {a: b for reply in (first, after) for a, b in zip(reply, [*reply[1:], eos], strict=True)}
+    successor[eos] = start
+
+    config = Qwen2Config(
+        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size, num_hidden_layers=1,
+        num_attention_heads=1, num_key_value_heads=1, max_position_embeddings=4096, tie_word_embeddings=False,
+        rope_parameters={"rope_type": "default", "rope_theta": 1e6}, eos_token_id=eos,
+        pad_token_id=tokenizer.pad_token_id)
+    model = Qwen2ForCausalLM(config)
+    scale = hidden_size ** 0.5  # RMSNorm maps a residual with one non-zero coordinate to sqrt(hidden) there
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.zero_()
+        embed = model.model.embed_tokens.weight
+        embed[:, other_dim] = _RESIDUAL
+        for token, dim in [(start, start_dim), (phase_token, response_dim), *own.items()]:
+            embed[token].zero_()
+            embed[token, dim] = _RESIDUAL
+        layer = model.model.layers[0]
+        layer.input_layernorm.weight.fill_(_NORM)
+        layer.post_attention_layernorm.weight.fill_(_NORM)  # the MLP stays zero; LoRA there sees ~1e-5 inputs
+        model.model.norm.weight.fill_(1.0)
+        # Attention: a constant query meets a key only on the phase token; only that token carries a value, which
+        # o_proj writes into the phase direction. Query and key use the slowest rotary pair (about 1e-6 rad per
+        # position), so the score is the same at any distance.
+        slow = hidden_size // 2 - 1
+        attention = layer.self_attn
+        attention.q_proj.bias[slow] = _SCORE
+        attention.k_proj.weight[slow, response_dim] = _SCORE / (scale * _NORM)
+        attention.v_proj.weight[0, response_dim] = 1.0 / (scale * _NORM)
+        attention.o_proj.weight[phase_dim, 0] = _RESIDUAL
+        # Output: each token votes for its successor (2x), the prompt's last token for the first reply unless the
+        # phase is up, and the phase for the reply after a tool result. Other tokens end the turn.
+        head = model.lm_head.weight
+        for token, nxt in successor.items():
+            head[nxt, own[token]] = 2 * _LOGIT
+        head[eos, other_dim] = 2 * _LOGIT
+        head[first[0], start_dim] += _LOGIT
+        head[first[0], phase_dim] -= _LOGIT
+        head[after[0], phase_dim] += _LOGIT
+    model.generation_config = GenerationConfig(eos_token_id=eos, pad_token_id=tokenizer.pad_token_id, do_sample=False)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
