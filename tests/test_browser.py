@@ -11,19 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pinned
 import pytest
-from app_helpers import running_app
+from app_helpers import CHROMIUM, browser_page, running_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 DOCS = REPO / "docs" / "screenshots"
@@ -47,19 +42,8 @@ def app(hub_server, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(app):
-    from playwright.sync_api import sync_playwright
-
-    profile = tempfile.mkdtemp(prefix="toolbrain-chromium-")
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True,
-                                                       args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        page.goto(app["url"])
-        page.wait_for_selector("#tools-code")
+    with browser_page(app["url"], timeout_ms=30_000) as page:
         yield page
-        context.close()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 def _shot(page, name: str) -> None:
