@@ -3,6 +3,9 @@
 The public API, imported lazily so `import toolbrain_hub` stays fast (torch and transformers load on first use):
 
     from toolbrain_hub import load_tools, generate_tasks, load_tasks, TrainConfig, train, evaluate, publish, load_agent
+
+Every error meant for a user (a bad schema, config, task set or agent folder, a Hub refusal...) derives from
+`ToolBrainError`, so `except ToolBrainError` catches them all.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(lambda record: "ker
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "ToolBrainError": "errors",  # the base of every error a user sees (the CLI prints it and exits with code 2)
     "ToolSpec": "tools",
     "load_tools": "tools",
     "ToolSchemaError": "tools",

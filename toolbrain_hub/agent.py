@@ -46,6 +46,7 @@ from .environment import (
     environment_class,
     make_environment_factory,
 )
+from .errors import ToolBrainError
 from .tools import ToolSpec, load_tools
 from .traces import parse_tool_calls
 
@@ -74,7 +75,7 @@ SPEC_VERSION = 1  # the spec format's major version: a spec with a higher one ne
 TOOLS_FILE = "tools.py"  # tool implementations an agent repo may ship; imported only with trust_remote_code=True
 
 
-class AgentError(ValueError):
+class AgentError(ToolBrainError, ValueError):
     """An agent cannot be loaded: not a ToolBrain Hub agent, a missing base model or adapter, a spec from a newer
     toolbrain-hub, or tools that do not match the agent's. The message names the cause and says what to do."""
 

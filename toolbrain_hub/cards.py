@@ -16,6 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .errors import ToolBrainError
+
 
 def _templates_dir() -> Path:
     """The wheel's `toolbrain_hub/card_templates/`, else (a checkout, or an editable install) `datasets_cards/`."""
@@ -30,7 +32,7 @@ _SIZE_BOUNDS = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), 
                 (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
 
 
-class CardError(ValueError):
+class CardError(ToolBrainError, ValueError):
     """A card template is missing, or a field it needs was not given."""
 
 

@@ -13,6 +13,7 @@ import re
 import time
 from dataclasses import dataclass
 
+from .errors import ToolBrainError
 from .models import DEFAULT_MODEL
 
 # The one environment variable every endpoint reads its bearer token from unless a config names another
@@ -21,7 +22,7 @@ ENDPOINT_TOKEN_ENV = "TOOLBRAIN_ENDPOINT_TOKEN"
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
 
-class ChatError(RuntimeError):
+class ChatError(ToolBrainError, RuntimeError):
     """A chat model failed to answer (endpoint error, bad reply)."""
 
 

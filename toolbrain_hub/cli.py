@@ -7,6 +7,7 @@ import importlib
 import sys
 
 from . import __version__
+from .errors import ToolBrainError
 
 # Modules with a `register(subparsers)` function; each adds its own subcommands.
 COMMAND_MODULES = ["toolbrain_hub.cli_models", "toolbrain_hub.cli_tasks", "toolbrain_hub.cli_train",
@@ -22,24 +23,13 @@ def positive_int(text: str) -> int:
     return value
 
 
-class UsageError(Exception):
-    """Bad input from the user: printed as one line, exit code 2."""
+class UsageError(ToolBrainError):
+    """Bad command-line input (a wrong combination of options...): printed as one line, exit code 2."""
 
 
-def _user_error_types() -> tuple[type[BaseException], ...]:
-    # Errors that describe bad input or a missing resource: shown as one clear line, never as a traceback.
-    from .models import ModelError
-
-    types: list[type[BaseException]] = [UsageError, ModelError, FileNotFoundError]
-    for module, name in [("toolbrain_hub.tools", "ToolSchemaError"), ("toolbrain_hub.hub", "HubError"),
-                         ("toolbrain_hub.chat", "ChatError"), ("toolbrain_hub.config", "ConfigError"),
-                         ("toolbrain_hub.judge", "JudgeError"), ("toolbrain_hub.agent", "AgentError"),
-                         ("toolbrain_hub.tasks", "TaskError"), ("toolbrain_hub.publish", "PublishError")]:
-        try:
-            types.append(getattr(importlib.import_module(module), name))
-        except (ImportError, AttributeError):
-            pass
-    return tuple(types)
+# What `main` shows as `error: <message>` and exit code 2, never as a traceback: every user-facing error of the
+# library (they all derive from ToolBrainError), and a file named on the command line that does not exist.
+_USER_ERRORS = (ToolBrainError, FileNotFoundError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except _user_error_types() as e:
+    except _USER_ERRORS as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

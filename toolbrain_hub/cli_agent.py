@@ -2,7 +2,7 @@
 `toolbrain-hub chat REPO_OR_DIR "question" [--tools FILE.py --trust-tools-file] [--max-steps N]`.
 
 Bad input (an unfinished run, a file that would leak a secret, a Hub error) ends with one line on stderr and exit
-code 2: `cli.main` turns HubError and UsageError into that.
+code 2: `cli.main` turns every ToolBrainError (PublishError, HubError, UsageError...) into that.
 """
 
 from __future__ import annotations
@@ -27,13 +27,9 @@ def register(subparsers) -> None:
 
 
 def _publish(args) -> int:
-    from .cli import UsageError
-    from .publish import PublishError, publish
+    from .publish import publish
 
-    try:
-        result = publish(args.run_dir, args.repo, out_dir=args.out, private=args.private, license=args.license)
-    except PublishError as e:
-        raise UsageError(str(e)) from None
+    result = publish(args.run_dir, args.repo, out_dir=args.out, private=args.private, license=args.license)
     where = f"pushed to {result.url_or_path}" if result.repo_id else f"written to {result.url_or_path}"
     if result.repo_id and result.folder:
         where += f" (and written to {result.folder})"

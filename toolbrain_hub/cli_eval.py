@@ -52,24 +52,18 @@ def _is_run(path: str) -> bool:
 
 
 def _eval(args) -> int:
-    from .agent import AgentSpecError
-    from .cli import UsageError
-    from .environment import ToolEnvironmentError
-    from .evaluation import EvalError, compare, evaluate
-    from .tasks import TaskError
+    from .evaluation import compare, evaluate
 
     settings = dict(split=args.split, limit=args.limit, max_turns=args.max_turns, max_new_tokens=args.max_new_tokens,
                     batch_size=args.batch_size, progress=not args.no_progress, implementations=args.implementations,
                     device=args.device, dtype=args.dtype, threads=args.threads)
-    try:
-        after = evaluate(args.model, args.tasks, **settings)
-        before = None
-        if args.baseline:
-            # The baseline gets the same episode limits as the evaluated agent (its spec's, unless given here).
-            settings.update(max_turns=after.info["max_turns"], max_new_tokens=after.info["max_new_tokens"])
-            before = evaluate(args.baseline, args.tasks, **settings)
-    except (EvalError, TaskError, AgentSpecError, ToolEnvironmentError) as e:
-        raise UsageError(str(e)) from None
+    # A bad model, task set or implementation raises a ToolBrainError: `cli.main` prints it and exits with 2.
+    after = evaluate(args.model, args.tasks, **settings)
+    before = None
+    if args.baseline:
+        # The baseline gets the same episode limits as the evaluated agent (its spec's, unless given here).
+        settings.update(max_turns=after.info["max_turns"], max_new_tokens=after.info["max_new_tokens"])
+        before = evaluate(args.baseline, args.tasks, **settings)
 
     run_dir = Path(args.model) if _is_run(args.model) else None
     out = Path(args.out) if args.out else (run_dir / "eval" if run_dir is not None else None)

@@ -1,7 +1,7 @@
 """`toolbrain-hub tools validate FILE`, `toolbrain-hub tasks generate ...`, `toolbrain-hub tasks push DIR --repo ID`.
 
 Bad input (a broken schema file, a folder that is not a task dataset, a Hub error) ends with one line on stderr and
-exit code 2: `cli.main` turns ToolSchemaError, HubError, ChatError and UsageError into that.
+exit code 2: `cli.main` turns every ToolBrainError (ToolSchemaError, TaskError, HubError, ChatError...) into that.
 """
 
 from __future__ import annotations
@@ -80,20 +80,16 @@ def _validate(args) -> int:
 
 def _generate(args) -> int:
     from .chat import endpoint_token
-    from .tasks import TaskError, generate_tasks, push_tasks, save_tasks
+    from .tasks import generate_tasks, push_tasks, save_tasks
     from .tools import load_tools
 
     specs = load_tools(args.tools)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         return _fail(f"--out {out}: exists and is not a folder")
-    try:
-        taskset = generate_tasks(specs, num=args.num, generator=args.generator, seed=args.seed,
-                                 test_size=args.test_size, max_retries=args.max_retries,
-                                 temperature=args.temperature, workers=args.workers, progress=not args.no_progress,
-                                 token=endpoint_token())
-    except TaskError as e:
-        return _fail(str(e))
+    taskset = generate_tasks(specs, num=args.num, generator=args.generator, seed=args.seed, test_size=args.test_size,
+                             max_retries=args.max_retries, temperature=args.temperature, workers=args.workers,
+                             progress=not args.no_progress, token=endpoint_token())
     report = taskset.report
     if report.kept == 0:
         reasons = ", ".join(f"{k} {v}" for k, v in report.rejected.items()) or "none"
@@ -117,12 +113,9 @@ def _generate(args) -> int:
 
 
 def _push(args) -> int:
-    from .tasks import TaskError, check_task_folder, push_tasks
+    from .tasks import check_task_folder, push_tasks
 
-    try:
-        check_task_folder(args.folder)
-    except TaskError as e:
-        return _fail(str(e))
+    check_task_folder(args.folder)
     url = push_tasks(args.folder, args.repo, private=args.private)
     print(f"pushed {args.folder} to {url}")
     return 0

@@ -31,6 +31,7 @@ from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import ToolBrainError
 from .models import DEFAULT_MODEL
 
 __all__ = ["ALGORITHMS", "ConfigError", "JudgeSettings", "LoraSettings", "TrainConfig"]
@@ -53,7 +54,7 @@ DEFAULT_REWARDS = {"expected_calls": 1.0, "answer_match": 0.5, "format": 0.2, "i
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-class ConfigError(ValueError):
+class ConfigError(ToolBrainError, ValueError):
     """A training config is invalid; the message names the field (and the file and line for YAML problems)."""
 
 

@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from .errors import ToolBrainError
 from .tools import ToolSpec, load_tools
 
 __all__ = [
@@ -73,7 +74,7 @@ SIMULATOR_PROMPT = (
 )
 
 
-class ToolEnvironmentError(ValueError):
+class ToolEnvironmentError(ToolBrainError, ValueError):
     """The environment cannot be built or a task row does not fit it (a setup or data error, never a model error)."""
 
 

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import ToolBrainError
 from .traces import Trace, read_calls, save_traces
 
 logger = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ METRICS: dict[str, str] = {
 }
 
 
-class EvalError(ValueError):
+class EvalError(ToolBrainError, ValueError):
     """Evaluation cannot run: a model path that is neither a model nor a run, unusable tasks, a bad saved result."""
 
 

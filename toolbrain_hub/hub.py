@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import ToolBrainError
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -28,7 +30,7 @@ _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 _TOKEN_HELP = "pass token=..., set HF_TOKEN, or run `hf auth login`"
 
 
-class HubError(RuntimeError):
+class HubError(ToolBrainError, RuntimeError):
     """A Hub operation failed; the message names the repo and says what to do."""
 
     def __init__(self, message: str, *, repo_id: str | None = None):

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from .chat import ChatError, ChatModel, ChatTimeout, get_chat_model
+from .errors import ToolBrainError
 from .traces import Trace
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ Reply with only a JSON object, no other text, in exactly this form:
 The list must hold exactly {n} entries, one for each trace id ({ids}), each id once."""
 
 
-class JudgeError(RuntimeError):
+class JudgeError(ToolBrainError, RuntimeError):
     """The judge gave no valid scores after all attempts (and no fallback was configured)."""
 
 

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from .child_env import child_environment
+from .errors import ToolBrainError
 from .runs import ACTIVE, TERMINAL, RunRecord, RunRegistry, now_iso
 
 __all__ = ["DEFAULT_JOB_IMAGE", "DEFAULT_JOB_TIMEOUT", "HFJobsLauncher", "Launcher", "LauncherError",
@@ -55,7 +56,7 @@ _JOB_STATES = {"SCHEDULING": "starting", "RUNNING": "running", "COMPLETED": "com
                "CANCELED": "canceled", "DELETED": "canceled"}
 
 
-class LauncherError(RuntimeError):
+class LauncherError(ToolBrainError, RuntimeError):
     """A run cannot be launched, followed or canceled; the message says why and what to do."""
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .errors import ToolBrainError
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
@@ -36,7 +38,7 @@ FINGERPRINT_FILES = ["config.json", "*.safetensors.index.json"]
 _VOLATILE_CONFIG_KEYS = {"transformers_version", "_name_or_path", "_commit_hash"}
 
 
-class ModelError(RuntimeError):
+class ModelError(ToolBrainError, RuntimeError):
     """A model cannot be found, verified or loaded; the message says what to do."""
 
 

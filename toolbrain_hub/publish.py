@@ -33,6 +33,7 @@ from typing import Any
 
 from . import hub
 from .cards import md_cell, md_text, render_card
+from .errors import ToolBrainError
 from .evaluation import COMPARISON_PNG, EVAL_FILE, METRICS
 
 logger = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ _METRIC_NAMES = {
 }
 
 
-class PublishError(ValueError):
+class PublishError(ToolBrainError, ValueError):
     """The run cannot be published (incomplete, malformed, or a file would leak a secret or a local path)."""
 
 

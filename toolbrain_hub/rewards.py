@@ -58,6 +58,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from .errors import ToolBrainError
 from .traces import ToolCall, Trace, Turn, read_calls
 
 __all__ = [
@@ -105,7 +106,7 @@ REJECTED_SHARE = 0.5
 _TRL_EXTRAS = {"trainer_state", "log_extra", "log_metric", "environments", "completion_ids", "prompts", "completions"}
 
 
-class RewardError(ValueError):
+class RewardError(ToolBrainError, ValueError):
     """A reward function failed or returned something that is not a finite number."""
 
 

@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .errors import ToolBrainError
+
 __all__ = ["ACTIVE", "RUN_STATES", "TERMINAL", "RunNotFoundError", "RunRecord", "RunRegistry", "LOCAL_OWNER"]
 
 RUN_STATES = ("queued", "starting", "running", "completed", "failed", "canceled")
@@ -34,7 +36,7 @@ _RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[a-z0-9-]{1,40}-[0-9a-f]{6}$")
 _OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 
 
-class RunNotFoundError(KeyError):
+class RunNotFoundError(ToolBrainError, KeyError):
     """No run with this id for this owner (another user's run is reported exactly like a missing one)."""
 
     def __str__(self) -> str:  # KeyError would quote the message

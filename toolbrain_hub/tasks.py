@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import ToolBrainError
 from .generators import (
     KINDS,
     Candidate,
@@ -50,7 +51,7 @@ DEFAULT_SYSTEM_PROMPT = ("You are a helpful assistant that can call tools. When 
 DEFAULT_MIX = {"single": 0.6, "multi": 0.25, "no_tool": 0.15}
 COLUMNS = ["id", "query", "prompt", "tools", "expected_calls", "gold_answer", "difficulty", "kind", "split",
            "generator"]
-class TaskError(ValueError):
+class TaskError(ToolBrainError, ValueError):
     """Bad task-generation input or a folder/repo that is not a task dataset."""
 
 

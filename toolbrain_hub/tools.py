@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import ToolBrainError
+
 MAX_TOOLS = 256
 MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_SCHEMA_DEPTH = 32
@@ -35,7 +37,7 @@ _UNSUPPORTED_KEYWORDS = {
 }
 
 
-class ToolSchemaError(ValueError):
+class ToolSchemaError(ToolBrainError, ValueError):
     """A tool definition is malformed. `str(e)` is one line naming file, tool and field (and line for JSON errors)."""
 
     def __init__(self, problem: str, *, file: str | None = None, tool: str | None = None, field: str | None = None,
