@@ -449,7 +449,9 @@ def test_in_the_page_a_visitor_sees_why_code_bearing_options_are_refused(space, 
             page.click("#train-launch")
             page.wait_for_function("(f) => (document.querySelector('#train-launched')?.innerText || '')"
                                    ".includes(f + ' cannot be set on this Space')", arg=field)
-    assert not (space["workspace"] / "runs").exists() or not any(
-        "implementations" in (run / "config.yaml").read_text() for run in (space["workspace"] / "runs").iterdir()
-        if (run / "config.yaml").is_file())
+    import yaml
+
+    configs = [yaml.safe_load((run / "config.yaml").read_text()) for run in (space["workspace"] / "runs").glob("*")
+               if (run / "config.yaml").is_file()]
+    assert not [c for c in configs if c.get("implementations") or c.get("mcp_server")], configs
     assert not space["marker"].exists()
