@@ -9,7 +9,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from . import runs
+from . import runs, stops
 
 
 def completed_runs(profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuthToken | None = None,
@@ -75,10 +75,13 @@ def _summary(record, comparison, folder: Path) -> str:
 
 
 def evaluate_run(run_id: str | None, tasks: str, split: str, limit: float, profile: gr.OAuthProfile | None = None,
-                 oauth_token: gr.OAuthToken | None = None, progress=gr.Progress(track_tqdm=True)):
-    """Evaluate the base model and the run's agent on the same tasks; returns (markdown, figure)."""
+                 oauth_token: gr.OAuthToken | None = None, request: gr.Request = None,
+                 progress=gr.Progress(track_tqdm=True)):
+    """Evaluate the base model and the run's agent on the same tasks (the Stop button ends it); returns (markdown,
+    figure)."""
     from toolbrain_hub.evaluation import compare, evaluate
     from toolbrain_hub.hub import download
+    from toolbrain_hub.stopping import Stopped
 
     if not run_id:
         return "**Pick a completed run first** (train one in the Train tab).", None
@@ -92,12 +95,23 @@ def evaluate_run(run_id: str | None, tasks: str, split: str, limit: float, profi
         # With the user's own token: a private dataset must not be read with the app's credentials.
         task_folder = str(download(tasks, repo_type="dataset", token=user.token))
         limit = int(limit) if limit else None
-        progress(0, desc="base model")
-        before = evaluate(record.config["model"], task_folder, split=split, limit=limit, progress=True)
-        progress(0.5, desc="trained agent")
-        after = evaluate(_agent_source(record, user), task_folder, split=split, limit=limit, progress=True)
+        with stops.job(request, "evaluate") as stop:
+            progress(0, desc="base model")
+            try:
+                before = evaluate(record.config["model"], task_folder, split=split, limit=limit, progress=True,
+                                  should_stop=stop.is_set)
+            except Stopped as e:
+                raise Stopped(f"base model: {e}") from None
+            progress(0.5, desc="trained agent")
+            try:
+                after = evaluate(_agent_source(record, user), task_folder, split=split, limit=limit, progress=True,
+                                 should_stop=stop.is_set)
+            except Stopped as e:
+                raise Stopped(f"trained agent: {e}") from None
         comparison = compare(before, after, labels=("base model", "trained"))
         folder = comparison.save(record.run_dir)
+    except Stopped as e:
+        return f"**Stopped:** {e}. Nothing was saved.", None
     except Exception as e:  # noqa: BLE001 - EvalError/TaskError/HubError say what is wrong
         return f"**Evaluation failed:** {type(e).__name__}: {e}", None
     runs.manager().registry.update(record.id, artifacts={**record.artifacts,
@@ -117,7 +131,9 @@ def build(run_selector: gr.Dropdown) -> None:
             split = gr.Radio(["test", "train"], value="test", label="Split", elem_id="eval-split", scale=1)
             limit = gr.Number(16, label="At most N tasks (0: all)", precision=0, minimum=0, elem_id="eval-limit",
                               scale=1)
-        go = gr.Button("Evaluate before / after", variant="primary", elem_id="eval-run-button")
+        with gr.Row():
+            go = gr.Button("Evaluate before / after", variant="primary", elem_id="eval-run-button", scale=4)
+            stops.stop_button("evaluate", elem_id="eval-stop", scale=1)
         result = gr.Markdown(elem_id="eval-result")
         plot = gr.Plot(label="Before / after", elem_id="eval-plot")
 

@@ -27,6 +27,7 @@ def _record(run_id: str | None, user):
 def preview(run_id: str | None, name: str, profile: gr.OAuthProfile | None = None,
             oauth_token: gr.OAuthToken | None = None):
     """The model card and file list the run would publish; returns (card markdown, file list or problem)."""
+    from toolbrain_hub.cards import inline_images
     from toolbrain_hub.publish import build_agent_folder, read_run
 
     user = runs.current_user(profile, oauth_token)
@@ -38,7 +39,8 @@ def preview(run_id: str | None, name: str, profile: gr.OAuthProfile | None = Non
         ref = f"{user.name}/{name.strip()}" if user.token and name.strip() else "path/to/this/folder"
         with tempfile.TemporaryDirectory(prefix="toolbrain-card-") as tmp:
             files = build_agent_folder(read_run(record.run_dir), Path(tmp) / "agent", repo_ref=ref)
-            card = (Path(tmp) / "agent" / "README.md").read_text(encoding="utf-8")
+            # The card's images are files beside it: embedded, or the page would show broken images.
+            card = inline_images((Path(tmp) / "agent" / "README.md").read_text(encoding="utf-8"), Path(tmp) / "agent")
     except Exception as e:  # noqa: BLE001 - PublishError names what is missing
         return "", f"**Cannot preview:** {e}"
     return _readable(card), "Files: " + ", ".join(f"`{f}`" for f in files)
@@ -53,10 +55,11 @@ def _readable(card: str) -> str:
     return f"Metadata:\n\n```yaml\n{parsed.data.to_yaml()}\n```\n\n{parsed.text}"
 
 
-def publish_run(run_id: str | None, name: str, private: bool, where: str, profile: gr.OAuthProfile | None = None,
-                oauth_token: gr.OAuthToken | None = None):
-    """Publish to the Hub (the user's namespace) or to a local folder; returns (status, agent location)."""
-    from toolbrain_hub.publish import publish
+def publish_run(run_id: str | None, name: str, private: bool, where: str, replace: bool = False,
+                profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuthToken | None = None):
+    """Publish to the Hub (the user's namespace) or to a local folder, never over an existing local agent unless
+    `replace` is ticked; returns (status, agent location)."""
+    from toolbrain_hub.publish import AgentExistsError, publish
 
     user = runs.current_user(profile, oauth_token)
     name = (name or "").strip()
@@ -71,14 +74,21 @@ def publish_run(run_id: str | None, name: str, private: bool, where: str, profil
             location, shown = result.repo_id, f"[{result.repo_id}]({result.url_or_path})"
         else:
             out = runs.user_folder("agents", user) / name
-            result = publish(record.run_dir, out_dir=out)
+            result = publish(record.run_dir, out_dir=out, replace=bool(replace))
             location = shown = result.url_or_path
+    except AgentExistsError as e:
+        return (f"**Not published: the folder `{e.folder}` already holds a published agent.** Choose another name, "
+                "or tick **Replace it** to write over it.", gr.update())
     except Exception as e:  # noqa: BLE001 - PublishError / HubError messages say what to do
         return f"**Publish failed:** {e}", gr.update()
     runs.manager().registry.update(record.id, artifacts={**record.artifacts, "published agent": location if
                                                          where != "Hub" else result.url_or_path})
-    return (f"Published {len(result.files)} files to {shown}. Next: chat with it in the **Try it** tab.",
-            location)
+    status = f"Published {len(result.files)} files to {shown}."
+    if result.replaced and where == "Hub":  # the repo's history keeps the earlier agent
+        status += " **The repo already existed:** this updated it (its commit history keeps the earlier versions)."
+    elif result.replaced:
+        status += " **It replaced the agent that was in that folder.**"
+    return f"{status} Next: chat with it in the **Try it** tab.", location
 
 
 def _default_destination() -> str:
@@ -100,6 +110,8 @@ def build(run_selector: gr.Dropdown) -> gr.Textbox:
             private = gr.Checkbox(True, label="Private repo", elem_id="publish-private", scale=1)
             where = gr.Radio(["Hub", "Local folder"], value=_default_destination, label="Publish to",
                              elem_id="publish-where", scale=1)
+            replace = gr.Checkbox(False, label="Replace it (if a local folder of that name holds an agent)",
+                                  elem_id="publish-replace", scale=1)
         with gr.Row():
             show = gr.Button("Preview the card", elem_id="publish-preview")
             go = gr.Button("Publish", variant="primary", elem_id="publish-go")
@@ -114,5 +126,7 @@ def build(run_selector: gr.Dropdown) -> gr.Textbox:
         tab.select(follow, [run_selector, run], [run])
         show.click(preview, [run, name], [card, files], api_name="publish_preview")
         run.change(preview, [run, name], [card, files])
-        go.click(publish_run, [run, name, private, where], [status, location], api_name="publish_run")
+        # One replace per tick: the box is cleared after every publish.
+        go.click(publish_run, [run, name, private, where, replace], [status, location], api_name="publish_run").then(
+            lambda: False, None, replace)
     return location

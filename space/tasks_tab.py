@@ -8,7 +8,7 @@ import re
 
 import gradio as gr
 
-from . import runs, state
+from . import runs, state, stops
 
 GENERATORS = {"Schema-driven (offline, fast)": "schema", "A local model": "model",
               "An OpenAI-compatible endpoint": "endpoint"}
@@ -46,19 +46,24 @@ def _report(taskset) -> str:
     return "\n\n".join(lines)
 
 
-def generate(tools, generator: str, model: str, endpoint: str, num: float, seed: float, test_size: float,
-             profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuthToken | None = None,
-             progress=gr.Progress(track_tqdm=True)):
-    """Generate tasks; returns (status, preview rows, task set state, removal choices)."""
+def generate(tools, generator: str, model: str, endpoint: str, num: float | None, seed: float | None,
+             test_size: float, profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuthToken | None = None,
+             request: gr.Request = None, progress=gr.Progress(track_tqdm=True)):
+    """Generate tasks; returns (status, preview rows, task set state, removal choices, save message)."""
+    from toolbrain_hub.stopping import Stopped
     from toolbrain_hub.tasks import generate_tasks
 
-    nothing = (gr.update(), None, gr.update(choices=[], value=[]))
+    # On a problem the tasks generated before (if any) stay, in the table and for saving alike.
+    nothing = (gr.update(), gr.update(), gr.update(), gr.update())
     if not tools:
         return ("**No tools yet:** validate tool schemas in the **Tools** tab first.",) + nothing
     kind = GENERATORS.get(generator, generator)
-    num = int(num or 0)
-    if not 1 <= num <= MAX_TASKS:
-        return (f"**Error:** the number of tasks must be between 1 and {MAX_TASKS}.",) + nothing
+    # The ranges are checked here, not by the fields: gradio would mark every output with a bare "Error" badge.
+    if num is None or num != int(num) or not 1 <= num <= MAX_TASKS:
+        return (f"**Number of tasks:** give a whole number from 1 to {MAX_TASKS} (got {_shown(num)}).",) + nothing
+    if seed is not None and seed != int(seed):
+        return (f"**Seed:** give a whole number (got {_shown(seed)}).",) + nothing
+    num = int(num)
     if kind == "schema":
         source = "schema"
     elif kind == "model":
@@ -71,12 +76,21 @@ def generate(tools, generator: str, model: str, endpoint: str, num: float, seed:
     try:
         if kind != "schema":
             runs.check_model("generator", source, user)
-        taskset = generate_tasks(tools, num=num, generator=source, seed=int(seed or 0), test_size=float(test_size),
-                                 token=user.token if kind == "endpoint" else None, progress=True)
+        with stops.job(request, "tasks") as stop:
+            taskset = generate_tasks(tools, num=num, generator=source, seed=int(seed or 0),
+                                     test_size=float(test_size), token=user.token if kind == "endpoint" else None,
+                                     progress=True, should_stop=stop.is_set)
+    except Stopped as e:
+        return (f"**Stopped:** {e}; nothing new was kept.",) + nothing
     except Exception as e:  # noqa: BLE001 - shown in the page instead of a traceback
         return (f"**Task generation failed:** {type(e).__name__}: {e}",) + nothing
     ids = [row[0] for row in _preview(taskset)]
-    return _report(taskset), _preview(taskset), taskset, gr.update(choices=ids, value=[])
+    # A save message about the tasks shown before ("No tasks yet", "Saved 24 tasks") no longer applies.
+    return _report(taskset), _preview(taskset), taskset, gr.update(choices=ids, value=[]), ""
+
+
+def _shown(value) -> str:
+    return "nothing" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def pick_row(taskset, chosen: list[str], evt: gr.SelectData):
@@ -122,9 +136,21 @@ def _check_name(name: str) -> str:
     return name
 
 
-def save(taskset, name: str, profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuthToken | None = None):
-    """Write the tasks to a local dataset folder; returns (status, dataset location for training)."""
-    from toolbrain_hub.tasks import save_tasks
+def _runs_using(folder, user) -> str:
+    """The user's runs trained on the dataset in `folder`, for a message ("" when none)."""
+    records = runs.manager().registry.using_tasks(folder, owner=user.name)
+    if not records:
+        return ""
+    names = ", ".join(f"`{r.name}`" for r in records[:5])
+    names += f" and {len(records) - 5} more" if len(records) > 5 else ""
+    return f"{len(records)} run{'s' if len(records) != 1 else ''} ({names})"
+
+
+def save(taskset, name: str, replace: bool = False, profile: gr.OAuthProfile | None = None,
+         oauth_token: gr.OAuthToken | None = None):
+    """Write the tasks to a local dataset folder, never over an existing one unless `replace` is ticked; returns
+    (status, dataset location for training)."""
+    from toolbrain_hub.tasks import DatasetExistsError, describe_task_folder, save_tasks
 
     if taskset is None:
         return "**No tasks yet:** generate some first.", gr.update()
@@ -133,16 +159,27 @@ def save(taskset, name: str, profile: gr.OAuthProfile | None = None, oauth_token
         return f"**Not signed in:** {user.problem}", gr.update()
     try:
         folder = runs.user_folder("datasets", user) / _check_name(name)
-        save_tasks(taskset, folder)
+        existed = describe_task_folder(folder) if folder.is_dir() and any(folder.iterdir()) else None
+        used_by = _runs_using(folder, user)
+        save_tasks(taskset, folder, replace=bool(replace))
+    except DatasetExistsError as e:
+        users = f" {used_by} trained on it and point at this folder." if used_by else ""
+        return (f"**Not saved: a dataset named `{name.strip()}` already exists** (`{e.folder}`: {e.holds}).{users} "
+                "Choose another name, or tick **Replace it** to write over it.", gr.update())
     except Exception as e:  # noqa: BLE001
         return f"**Saving failed:** {e}", gr.update()
-    return f"Saved {len(taskset)} tasks with their card to the folder `{folder}`.", str(folder)
+    status = f"Saved {len(taskset)} tasks with their card to the folder `{folder}`."
+    if existed:
+        status += f" It replaced the dataset that was there ({existed})."
+        if used_by:
+            status += f" **{used_by} trained on the old dataset**: their records still point at this folder."
+    return status, str(folder)
 
 
 def push(taskset, name: str, private: bool, profile: gr.OAuthProfile | None = None,
          oauth_token: gr.OAuthToken | None = None):
     """Push the tasks with their card to the user's namespace; returns (status, dataset repo id for training)."""
-    from toolbrain_hub.hub import full_repo_id
+    from toolbrain_hub.hub import full_repo_id, repo_exists
     from toolbrain_hub.tasks import push_tasks
 
     if taskset is None:
@@ -154,9 +191,15 @@ def push(taskset, name: str, private: bool, profile: gr.OAuthProfile | None = No
         repo_id = full_repo_id(_check_name(name), user.token) if "/" not in name else name.strip()
         if repo_id.split("/")[0] != user.name:
             return f"**Cannot push:** datasets go to your own namespace ({user.name}/…).", gr.update()
+        existed = repo_exists(repo_id, repo_type="dataset", token=user.token)
         url = push_tasks(taskset, repo_id, token=user.token, private=bool(private))
     except Exception as e:  # noqa: BLE001 - HubError messages say what to do, never the token
         return f"**Push failed:** {e}", gr.update()
+    if existed:  # a Hub repo keeps its history: the old tasks stay reachable
+        used_by = _runs_using(repo_id, user)
+        return (f"Pushed {len(taskset)} tasks with their dataset card to [{repo_id}]({url}): **the repo already "
+                "existed**, so this updated it (its commit history keeps the earlier versions)."
+                + (f" {used_by} trained on an earlier version." if used_by else "")), repo_id
     return f"Pushed {len(taskset)} tasks with their dataset card to [{repo_id}]({url}).", repo_id
 
 
@@ -169,8 +212,7 @@ def build(tools_state: gr.State) -> gr.Textbox:
         with gr.Row():
             generator = gr.Radio(list(GENERATORS), value=next(iter(GENERATORS)), label="Generator",
                                  elem_id="tasks-generator")
-            num = gr.Number(40, label="Number of tasks", precision=0, minimum=1, maximum=MAX_TASKS,
-                            elem_id="tasks-num")
+            num = gr.Number(40, label=f"Number of tasks (1 to {MAX_TASKS})", precision=0, elem_id="tasks-num")
             seed = gr.Number(0, label="Seed", precision=0, elem_id="tasks-seed")
             test_size = gr.Slider(0, 0.5, value=0.2, step=0.05, label="Test fraction", elem_id="tasks-test-size")
         with gr.Row():
@@ -179,7 +221,9 @@ def build(tools_state: gr.State) -> gr.Textbox:
             endpoint = gr.Textbox("", label="Endpoint URL (OpenAI-compatible; URL#model to name the model)",
                                   placeholder="https://router.huggingface.co/v1#Qwen/Qwen2.5-7B-Instruct",
                                   elem_id="tasks-endpoint")
-        run = gr.Button("Generate tasks", variant="primary", elem_id="tasks-generate")
+        with gr.Row():
+            run = gr.Button("Generate tasks", variant="primary", elem_id="tasks-generate", scale=4)
+            stops.stop_button("tasks", elem_id="tasks-stop", scale=1)
         status = gr.Markdown(elem_id="tasks-status")
         preview = gr.Dataframe(headers=PREVIEW_HEADERS, value=[], label="Tasks (click a row to mark it for removal)",
                                interactive=False, wrap=True, max_height=420, elem_id="tasks-preview")
@@ -188,6 +232,8 @@ def build(tools_state: gr.State) -> gr.Textbox:
             remove = gr.Button("Remove them", elem_id="tasks-remove")
         with gr.Row():
             name = gr.Textbox("my-tool-tasks", label="Dataset name", elem_id="tasks-name")
+            replace = gr.Checkbox(False, label="Replace it (if a dataset of that name exists)",
+                                  elem_id="tasks-replace")
             private = gr.Checkbox(True, label="Private on the Hub", elem_id="tasks-private")
             save_btn = gr.Button("Save to a local folder", elem_id="tasks-save")
             push_btn = gr.Button("Push to the Hub", elem_id="tasks-push")
@@ -196,11 +242,13 @@ def build(tools_state: gr.State) -> gr.Textbox:
                               elem_id="tasks-location")
 
         run.click(generate, [tools_state, generator, model, endpoint, num, seed, test_size],
-                  [status, preview, taskset_state, chosen], api_name="tasks_generate",
+                  [status, preview, taskset_state, chosen, saved], api_name="tasks_generate",
                   concurrency_limit=1, concurrency_id="model")
         preview.select(pick_row, [taskset_state, chosen], [chosen])
         remove.click(remove_rows, [taskset_state, chosen], [status, preview, taskset_state, chosen],
                      api_name="tasks_remove")
-        save_btn.click(save, [taskset_state, name], [saved, location], api_name="tasks_save")
+        # One replace per tick: the box is cleared after every save.
+        save_btn.click(save, [taskset_state, name, replace], [saved, location], api_name="tasks_save").then(
+            lambda: False, None, replace)
         push_btn.click(push, [taskset_state, name, private], [saved, location], api_name="tasks_push")
     return location

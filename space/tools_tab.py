@@ -61,10 +61,18 @@ def validate(text: str, source: str = "pasted tools"):
         # Bytes, never str: a pasted string that isn't JSON must not be read as a server-side file path.
         tools = load_tools(data, name=source)
     except ToolSchemaError as e:
-        return f"**Invalid tool schemas:** {e}", [], None
+        return _invalid(e), [], None
     names = ", ".join(f"`{t.name}`" for t in tools)
     status = f"**{len(tools)} valid tool{'s' if len(tools) != 1 else ''}:** {names}. Next: the **Tasks** tab."
     return status, _table(tools), [t.to_openai() for t in tools]
+
+
+def _invalid(error) -> str:
+    """A `ToolSchemaError` for the page: one line, or one bullet per fault when the schemas have several."""
+    if len(error.faults) == 1:
+        return f"**Invalid tool schemas:** {error}"
+    faults = "\n".join(f"- {fault.describe()}" for fault in error.faults)
+    return f"**Invalid tool schemas:** {error.file}: {len(error.faults)} problems:\n\n{faults}"
 
 
 def upload(path: str | None):

@@ -10,7 +10,7 @@ import threading
 
 import gradio as gr
 
-from . import runs
+from . import runs, stops
 
 _lock = threading.Lock()
 _loaded: dict[tuple[str | None, str], object] = {}  # one agent at a time: a 0.5B model takes ~4 GB of RAM
@@ -64,27 +64,36 @@ def _short(text: str, limit: int = 120) -> str:
 
 
 def ask(source: str, question: str, history: list | None, profile: gr.OAuthProfile | None = None,
-        oauth_token: gr.OAuthToken | None = None):
-    """Run one question through the agent; returns (chat with the tool calls and the answer, cleared box)."""
+        oauth_token: gr.OAuthToken | None = None, request: gr.Request = None):
+    """Run one question through the agent (the Stop button ends it); returns (chat with the tool calls and the
+    answer, the question box)."""
+    from toolbrain_hub.stopping import Stopped
+
     history = list(history or [])
     question = (question or "").strip()
     if not question:
         return history, ""
+    source = (source or "").strip()
+    if not source:  # the question stays in its box, to send once an agent is loaded
+        history.append({"role": "assistant", "content": "**Load an agent first:** give a Hub repo id (user/name) "
+                                                        "or a folder above and press **Load**."})
+        return history, question
     user = runs.current_user(profile, oauth_token)
     history.append({"role": "user", "content": question})
     try:
-        agent = _agent((source or "").strip(), user)
-        answer = agent.run(question)
+        agent = _agent(source, user)
+        with stops.job(request, "try") as stop:
+            answer = agent.run(question, should_stop=stop.is_set)
+    except Stopped as e:
+        history.append({"role": "assistant", "content": f"**Stopped:** {e}."})
+        return history, ""
     except Exception as e:  # noqa: BLE001 - shown in the chat instead of a traceback
         history.append({"role": "assistant", "content": f"**Error:** {type(e).__name__}: {e}"})
         return history, ""
     for call in agent.environment.calls:
         history += _call_messages(call)
-    if answer is None or answer == "":
-        text = f"(no final answer within {agent.spec.max_turns} model turns)"
-    else:
-        text = str(answer)
-    history.append({"role": "assistant", "content": text})
+    reason = agent.no_answer_reason(answer)
+    history.append({"role": "assistant", "content": f"({reason})" if reason else str(answer)})
     return history, ""
 
 
@@ -102,6 +111,7 @@ def build(agent_location: gr.Textbox) -> None:
             question = gr.Textbox("", label="Question", placeholder="What is the weather in Paris?",
                                   elem_id="try-question", scale=4)
             send = gr.Button("Send", variant="primary", elem_id="try-send", scale=1)
+            stops.stop_button("try", elem_id="try-stop", scale=1)
 
         agent_location.change(lambda value: value, [agent_location], [source])
         load_btn.click(load, [source], [status, chat], api_name="try_load", concurrency_limit=1,

@@ -335,6 +335,45 @@ def test_turn_limit_ends_the_run_unanswered(tiny_model_dir, tokenizer):
     assert len(agent.environment.calls) == 2
 
 
+def test_the_reason_for_no_answer_tells_an_empty_reply_from_the_turn_limit(tiny_model_dir, tokenizer):
+    spec = _spec(tokenizer, tiny_model_dir, max_turns=3)
+    empty = [tokenizer.eos_token_id]  # the model ends its turn at once
+    agent = build_agent(spec, tokenizer=tokenizer, tools=IMPLEMENTATIONS, generate_fn=_scripted([empty]),
+                        verbosity_level=QUIET)
+    answer = agent.run("Weather?")
+    assert answer == "" and agent.no_answer_reason(answer) == "the model returned an empty reply"
+    call = _ids(tokenizer, _call_text(("get_weather", {"city": "Paris"})))
+    agent = build_agent(spec, tokenizer=tokenizer, tools=IMPLEMENTATIONS, generate_fn=_scripted([call] * 3),
+                        verbosity_level=QUIET)
+    answer = agent.run("Weather?")
+    assert answer is None
+    assert agent.no_answer_reason(answer) == "no final answer within 3 model turns: the model kept calling tools"
+    agent = build_agent(spec, tokenizer=tokenizer, tools=IMPLEMENTATIONS,
+                        generate_fn=_scripted([call, _ids(tokenizer, "Sunny.")]), verbosity_level=QUIET)
+    answer = agent.run("Weather?")
+    assert answer == "Sunny." and agent.no_answer_reason(answer) is None
+
+
+def test_a_stopped_run_ends_before_its_next_model_turn(tiny_model_dir, tokenizer):
+    from toolbrain_hub.stopping import Stopped
+
+    spec = _spec(tokenizer, tiny_model_dir, max_turns=4)
+    call = _ids(tokenizer, _call_text(("get_weather", {"city": "Paris"})))
+    turns, stop = [call] * 4, []
+
+    def generate(prompt_ids):
+        stop.append(1)  # the user presses Stop while the model writes its first reply
+        return list(turns.pop())
+
+    agent = build_agent(spec, tokenizer=tokenizer, tools=IMPLEMENTATIONS, generate_fn=generate, verbosity_level=QUIET)
+    with pytest.raises(Stopped, match="the answer was stopped before it was complete"):
+        agent.run("Weather?", should_stop=lambda: bool(stop))
+    assert len(turns) == 3 and agent.environment.calls == []  # one generation, and its call never ran
+    assert agent.model.should_stop is None  # the next run is not stopped
+    turns[:] = [_ids(tokenizer, "Sunny.")]
+    assert agent.run("Weather?") == "Sunny."
+
+
 def test_retrieval_at_inference_shows_and_allows_only_the_top_k(tiny_model_dir, tokenizer):
     def tool(name, description):
         return {"name": name, "description": description,

@@ -100,7 +100,8 @@ def test_tasks_tab_generates_prunes_saves_and_pushes(app):
     status, *_ = client.predict(SCHEMA, "", "", 12, 0, 0.25, api_name="/tasks_generate")
     assert "No tools yet" in status or "**" in status
     client.predict(WEATHER, api_name="/tools_validate")
-    status, preview, choices = client.predict(SCHEMA, "", "", 12, 0, 0.25, api_name="/tasks_generate")
+    status, preview, choices, saved = client.predict(SCHEMA, "", "", 12, 0, 0.25, api_name="/tasks_generate")
+    assert saved == ""  # a new generation clears the save message of the tasks before
     assert status.startswith("**12 tasks** kept of 12 requested"), status
     rows = preview["data"]
     assert len(rows) == 12 and {r[1] for r in rows} == {"train", "test"}
@@ -115,8 +116,17 @@ def test_tasks_tab_generates_prunes_saves_and_pushes(app):
     assert (folder / "README.md").is_file() and (folder / "tools.json").is_file() and str(folder) in saved
     saved, _ = client.predict("../escape", api_name="/tasks_save")
     assert "invalid name" in saved
+    # The name is taken: nothing is written unless the user says to replace it.
+    before = (folder / "generation_report.json").stat().st_mtime_ns
+    saved, _ = client.predict("weather-tasks", api_name="/tasks_save")
+    assert "Not saved" in saved and "a task dataset of 10 tasks for get_weather" in saved, saved
+    assert (folder / "generation_report.json").stat().st_mtime_ns == before
+    saved, _ = client.predict("weather-tasks", True, api_name="/tasks_save")
+    assert "It replaced the dataset that was there" in saved, saved
     saved, location = client.predict("weather-tasks", True, api_name="/tasks_push")
-    assert location == "alice/weather-tasks" and "Pushed 10 tasks" in saved
+    assert location == "alice/weather-tasks" and "Pushed 10 tasks" in saved and "already existed" not in saved
+    saved, _ = client.predict("weather-tasks", True, api_name="/tasks_push")
+    assert "the repo already existed" in saved and "updated it" in saved, saved
     files = HfApi(endpoint=app["hub"].endpoint).list_repo_files("alice/weather-tasks", repo_type="dataset",
                                                                token=app["hub"].token)
     assert "README.md" in files and any(f.endswith(".parquet") for f in files)

@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 from huggingface_hub import DatasetCard
 
-from toolbrain_hub.cards import CardError, md_cell, render_card, render_dataset_card, size_category
+from toolbrain_hub.cards import (
+    CardError,
+    inline_images,
+    md_cell,
+    py_literal,
+    render_card,
+    render_dataset_card,
+    size_category,
+)
 from toolbrain_hub.tasks import generate_tasks
 
 DATA = Path(__file__).parent / "data"
@@ -88,3 +96,24 @@ def test_render_card_is_general(tmp_path):
 
 def test_card_passes_the_hub_yaml_validation(hub_server, taskset):
     DatasetCard(render_dataset_card(taskset)).validate(repo_type="dataset")
+
+
+def test_py_literal_is_python_not_json():
+    import ast
+
+    for text in ["that's", 'say "hi"', "both ' and \"", "line\nbreak", "café ✓"]:
+        literal = py_literal(text)
+        assert ast.literal_eval(literal) == text and "\\u" not in literal
+
+
+def test_inline_images_embeds_the_folders_images_only(tmp_path):
+    import base64
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+    (tmp_path / "curve.png").write_bytes(png)
+    (tmp_path.parent / "outside.png").write_bytes(png)
+    card = ("![Curves](curve.png)\n![Gone](missing.png)\n![Web](https://example.com/a.png)\n"
+            "![Out](../outside.png)\n[not an image](curve.png)")
+    out = inline_images(card, tmp_path).splitlines()
+    assert out[0] == f"![Curves](data:image/png;base64,{base64.b64encode(png).decode()})"
+    assert out[1:] == card.splitlines()[1:]  # missing, remote, outside the folder, plain links: as they were

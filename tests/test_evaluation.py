@@ -376,6 +376,34 @@ def test_tiny_model_batched_equals_one_by_one(tiny_model, task_dir):
     assert batched.info["max_turns"] == 3 and batched.info["split"] == "test"
 
 
+def test_a_stopped_evaluation_ends_early_and_says_how_far_it_got(tiny_model, train_rows):
+    """Stopped from another thread (a Stop button), the evaluation ends within one token, not after its tasks."""
+    import threading
+
+    from toolbrain_hub.stopping import Stopped
+
+    model, _ = tiny_model
+    stop, forwards = threading.Event(), []
+
+    def count(*_):
+        forwards.append(1)
+        if len(forwards) == 5:  # a few tokens into the first batch
+            stop.set()
+
+    hook = model.register_forward_hook(count)
+    try:
+        with pytest.raises(Stopped, match=rf"^evaluation stopped after 0 of {len(train_rows)} tasks$"):
+            evaluate(tiny_model, train_rows, max_new_tokens=64, batch_size=2, progress=False, should_stop=stop.is_set)
+    finally:
+        hook.remove()
+    assert len(forwards) == 5  # the generation ended at the next token; no other batch started
+    # Episodes through a ChatModel (an endpoint, a teacher) stop between batches.
+    policy = ScriptedPolicy(train_rows, answer_only)  # answers at once: an episode per reply
+    with pytest.raises(Stopped, match=rf"^eval stopped after 2 of {len(train_rows)} episodes$"):
+        evaluate(policy, train_rows, batch_size=2, progress=False, should_stop=lambda: len(policy.seen_tools) >= 2)
+    assert len(policy.seen_tools) == 2 < len(train_rows)  # one batch of replies, then the stop
+
+
 def test_episodes_are_token_identical_to_the_deployed_agent(tiny_model_dir, train_rows):
     """A scripted generator stands in for the model: evaluation shows it exactly the prompt ids the smolagents agent
     built by `build_agent` shows it (and the agent-spec tests show those are the ids TRL trains on)."""

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from toolbrain_hub import hub
-from toolbrain_hub.publish import PublishError, public_ref, publish, sanitize_config
+from toolbrain_hub.publish import AgentExistsError, PublishError, public_ref, publish, sanitize_config
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "tests" / "data" / "weather_openai.json"
@@ -137,6 +137,40 @@ def test_publish_defaults_to_run_agent_folder_and_replaces_it(tiny_run, tmp_path
     (run / "agent" / "stale.txt").write_text("from an older publish")
     second = publish(run)  # a previous agent folder is replaced, not merged
     assert sorted(p.name for p in (run / "agent").iterdir()) == second.files == first.files
+
+
+def test_an_agent_folder_is_replaced_only_when_asked(tiny_run, tmp_path):
+    out = tmp_path / "agent"
+    assert publish(tiny_run, out_dir=out, replace=False).replaced is False  # a new folder
+    (out / "mine.txt").write_text("from the first publish")
+    with pytest.raises(AgentExistsError, match="already holds a published agent") as e:
+        publish(tiny_run, out_dir=out, replace=False)
+    assert e.value.folder == out and (out / "mine.txt").is_file()  # untouched
+    result = publish(tiny_run, out_dir=out)  # the library default: replace
+    assert result.replaced is True and not (out / "mine.txt").exists()
+
+
+def test_a_hub_publish_says_whether_it_updated_an_existing_repo(tiny_run, hub_server):
+    repo_id = f"alice/{unique('twice')}"
+    assert publish(tiny_run, repo_id, token=hub_server.token).replaced is False
+    again = publish(tiny_run, repo_id, token=hub_server.token)
+    assert again.replaced is True and again.to_dict()["replaced"] is True
+
+
+def test_the_usage_snippet_is_python_even_with_an_apostrophe(tiny_run, tmp_path):
+    import ast
+    import re
+
+    run = copy_run(tiny_run, tmp_path / "run")
+    question = "What's the weather in Paris? I'd like to know."
+    (run / "traces.jsonl").write_text(json.dumps({"trace": {"query": question}}) + "\n")
+    card = (Path(publish(run, out_dir=tmp_path / "agent").url_or_path) / "README.md").read_text()
+    snippet = re.search(r"```python\n(.*?)```", card, re.S).group(1)
+    tree = ast.parse(snippet)
+    asked = [node.args[0] for node in ast.walk(tree) if isinstance(node, ast.Call)
+             and getattr(node.func, "attr", None) == "run"]
+    assert [ast.literal_eval(arg) for arg in asked] == [question]
+    assert "\\u0027" not in snippet and "What's the weather" in snippet
 
 
 def test_refuses_a_folder_that_is_not_an_agent(tiny_run, tmp_path):

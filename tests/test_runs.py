@@ -77,3 +77,19 @@ def test_list_is_newest_first_and_filters_by_status(tmp_path):
     assert len(registry.list()) == 2
     with pytest.raises(AttributeError, match="no field"):
         registry.update(first.id, colour="red")
+
+
+def test_runs_using_a_task_dataset(tmp_path):
+    registry = RunRegistry(tmp_path / "runs")
+    folder = tmp_path / "datasets" / "travel"
+    folder.mkdir(parents=True)
+    on_folder = registry.new(owner="alice", launcher="local", config={**_config(), "tasks": str(folder)})
+    # The same folder written another way still counts; another folder, a repo id or another owner do not.
+    same = registry.new(owner="alice", launcher="local", config={**_config(), "tasks": str(folder) + "/"})
+    registry.new(owner="alice", launcher="local", config={**_config(), "tasks": str(tmp_path / "other")})
+    on_repo = registry.new(owner="alice", launcher="hf-jobs", config={**_config(), "tasks": "alice/travel"})
+    registry.new(owner="bob", launcher="local", config={**_config(), "tasks": str(folder)})
+    assert {r.id for r in registry.using_tasks(folder, owner="alice")} == {on_folder.id, same.id}
+    assert len(registry.using_tasks(folder)) == 3
+    assert [r.id for r in registry.using_tasks("alice/travel", owner="alice")] == [on_repo.id]
+    assert registry.using_tasks("", owner="alice") == []

@@ -614,3 +614,63 @@ def test_load_tasks_sees_regenerated_data_in_the_same_folder(tmp_path):
     assert sum(first.num_rows.values()) == 10
     save_tasks(generate_tasks(tools, num=30, seed=1, progress=False), folder)
     assert sum(load_tasks(folder).num_rows.values()) == 30
+
+
+def test_saving_over_a_dataset_only_when_asked(tmp_path):
+    from toolbrain_hub.tasks import DatasetExistsError, describe_task_folder
+
+    folder = tmp_path / "travel"
+    first = generate_tasks(DATA / "weather_openai.json", num=6, seed=0, progress=False)
+    save_tasks(first, folder, replace=False)  # a new folder: nothing to replace
+    described = describe_task_folder(folder)
+    assert described.startswith("a task dataset of 6 tasks for ") and "get_weather" in described
+    before = {p.name: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    other = generate_tasks(DATA / "calendar_mcp.json", num=4, seed=0, progress=False)
+    with pytest.raises(DatasetExistsError) as e:
+        save_tasks(other, folder, replace=False)
+    assert e.value.folder == folder and e.value.holds == described and str(folder) in str(e.value)
+    assert {p.name: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before  # untouched
+    save_tasks(other, folder)  # the library default replaces
+    assert "create_event" in describe_task_folder(folder)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("x")
+    assert describe_task_folder(tmp_path / "notes") == "a folder that is not a task dataset"
+
+
+def test_generation_stops_when_asked_and_says_how_far_it_got():
+    from toolbrain_hub.stopping import Stopped
+
+    model = ScriptedModel(lambda messages, n: "no JSON here")
+    with pytest.raises(Stopped, match=r"^task generation stopped after 0 of 50 tasks \(\d+ proposals\)$"):
+        generate_tasks(DATA / "weather_openai.json", num=50, generator=model, batch_size=2, progress=False,
+                       should_stop=lambda: len(model.conversations) >= 3)
+    assert 3 <= len(model.conversations) <= 4  # of a budget of 270 proposals
+
+
+def test_a_local_model_generation_is_cut_at_the_next_token(tiny_model):
+    from toolbrain_hub.chat import LocalChatModel
+
+    model = LocalChatModel(loaded=tiny_model)
+    seen = []
+
+    def stop() -> bool:
+        seen.append(1)
+        return len(seen) > 3  # a few tokens in
+
+    messages = [{"role": "user", "content": "Write a long story."}]
+    config = model.model.generation_config
+    saved = config.min_new_tokens
+    config.min_new_tokens = 60  # no early end of turn: without the stop, every reply is 60 tokens or more
+    steps = []
+
+    def never() -> bool:
+        steps.append(1)
+        return False
+
+    try:  # the check runs once per generated token
+        model.chat_batch([messages], max_new_tokens=60, should_stop=never)
+        assert len(steps) == 60
+        model.chat_batch([messages], max_new_tokens=60, should_stop=stop)
+        assert len(seen) == 4  # the generation ended at the first check that asked to stop
+    finally:
+        config.min_new_tokens = saved

@@ -373,3 +373,47 @@ def test_cli_validate_missing_file():
     result = run_cli("tools", "validate", "no/such/tools.json")
     assert result.returncode == 2
     assert result.stderr.strip() == "error: no/such/tools.json: file not found"
+
+
+@pytest.mark.parametrize("source, got", [
+    ({"foo": 1}, "got an object with the keys 'foo'"),
+    ({}, "got an empty object"),
+    (42, "got a number"),
+    (b'"text"', "got a string"),
+    (b"null", "got null"),
+])
+def test_something_that_is_no_tool_list_says_what_was_expected(source, got):
+    with pytest.raises(ToolSchemaError) as e:
+        load_tools(source, name="upload.json")
+    message = str(e.value)
+    assert message.startswith("upload.json: not a tool list: expected a list of tools, {\"tools\": [...]}")
+    assert "OpenAI" in message and "MCP" in message and message.endswith(got)
+    assert "missing tool name" not in message and e.value.faults == [e.value]
+
+
+def test_every_fault_of_a_list_is_reported_with_its_tool_and_field():
+    tools = [
+        {"type": "function", "function": {"description": "Cancel a booking."}},  # no name
+        {"type": "function", "function": {"name": "list_airports", "description": "List airports.",
+                                          "parameters": {"type": "string"}}},  # parameters not an object schema
+        {"type": "function", "function": {"name": "ok", "description": "Fine."}},
+        {"name": "two words", "inputSchema": {"type": "object", "properties": {}, "required": ["x"]}},  # 3 faults
+        {"type": "function", "function": {"name": "ok", "description": "Again."}},  # duplicate
+    ]
+    with pytest.raises(ToolSchemaError) as e:
+        load_tools(tools, name="tools.json")
+    found = [(f.tool, f.field) for f in e.value.faults]
+    assert found == [("at index 0", "[0].function.name"), ("'list_airports'", "[1].function.parameters.type"),
+                     ("'two words'", "[3].name"), ("'two words'", "[3].description"),
+                     ("'two words'", "[3].inputSchema.required"), ("'ok' (index 4)", "[4].function.name")]
+    message = str(e.value)
+    assert message.startswith("tools.json: 6 problems: (1) tool at index 0, field '[0].function.name': missing tool "
+                              "name; (2) tool 'list_airports'")
+    assert "(6) tool 'ok' (index 4), field '[4].function.name': duplicate tool name" in message
+    assert all(f.file == "tools.json" for f in e.value.faults)
+
+
+def test_a_long_fault_list_is_cut_in_the_message_but_kept_whole():
+    with pytest.raises(ToolSchemaError) as e:
+        load_tools([{"name": f"t{i}"} for i in range(30)], name="many.json")
+    assert len(e.value.faults) == 30 and str(e.value).endswith("; and 10 more")

@@ -30,6 +30,7 @@ import inspect
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from smolagents.agents import ToolCallingAgent, ToolOutput
 from smolagents.memory import ActionStep, TaskStep
 from smolagents.models import ChatMessage, ChatMessageToolCall, ChatMessageToolCallFunction, MessageRole, Model
 from smolagents.monitoring import TokenUsage
+from smolagents.utils import AgentGenerationError, AgentMaxStepsError
 
 from .environment import (
     EnvironmentFactory,
@@ -47,6 +49,8 @@ from .environment import (
     make_environment_factory,
 )
 from .errors import ToolBrainError
+from .stopping import Stopped, stopping_criteria
+from .stopping import check as check_stop
 from .tools import ToolSpec, load_tools
 from .traces import parse_tool_calls
 
@@ -489,6 +493,7 @@ class SpecModel(Model):
         self.model = model
         self.tokenizer = tokenizer
         self.generate_fn = generate_fn
+        self.should_stop = None  # set by SpecAgent.run(should_stop=...): checked per turn and per token
         self.last_prompt_ids: list[int] = []
         self.last_completion_ids: list[int] = []
         self._calls_made = 0
@@ -531,14 +536,18 @@ class SpecModel(Model):
             with torch.inference_mode():
                 out = self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
                                           max_new_tokens=self.spec.max_new_tokens, eos_token_id=self.eos_token_ids,
-                                          pad_token_id=pad, **sampling)
+                                          pad_token_id=pad, stopping_criteria=stopping_criteria(self.should_stop),
+                                          **sampling)
             new = out[0, len(prompt_ids):].tolist()
         end = next((k for k, token in enumerate(new) if token in self.eos_token_ids), None)
         return new if end is None else new[: end + 1]  # a turn ends at its end-of-turn token, kept as in TRL
 
     def generate(self, messages, stop_sequences=None, response_format=None, tools_to_call_from=None, **kwargs):
+        stopped = "the answer was stopped before it was complete"
+        check_stop(self.should_stop, stopped)
         prompt_ids = self.render(messages)
         completion_ids = self._generate_ids(prompt_ids)
+        check_stop(self.should_stop, stopped)  # a reply cut short by the stop is no reply
         self.last_prompt_ids, self.last_completion_ids = prompt_ids, completion_ids
         body = completion_ids[:-1] if completion_ids and completion_ids[-1] in self.eos_token_ids else completion_ids
         text = self.tokenizer.decode(body, skip_special_tokens=True)
@@ -566,7 +575,8 @@ class SpecAgent(ToolCallingAgent):
     - Tools run in a ToolEnvironment, without smolagents' own argument checks or state substitution: invalid
       arguments, unknown tools and exceptions come back as the same `{"error": ...}` text as in training.
     - Calls run one after another in the order the model wrote them, as in TRL.
-    - Hitting `max_turns` ends the run without an answer (None), as an episode ends in training.
+    - Hitting `max_turns` ends the run without an answer (None), as an episode ends in training; an empty reply
+      ends it with the answer "". `no_answer_reason(answer)` says which happened.
 
     Args:
         spec: The agent spec.
@@ -598,12 +608,50 @@ class SpecAgent(ToolCallingAgent):
     def initialize_system_prompt(self) -> str:
         return self.spec.system_prompt or ""
 
-    def run(self, task: str, *args, reset: bool = True, **kwargs):
+    def run(self, task: str, *args, reset: bool = True, should_stop: Callable[[], bool] | None = None, **kwargs):
+        """Answer `task` (smolagents' `run`; extra arguments go to it).
+
+        Args:
+            task: The request.
+            reset: Start from an empty memory and a fresh environment.
+            should_stop: Checked before every model turn and between generated tokens; once it returns True the run
+                ends with `stopping.Stopped`.
+        """
         if reset:
             self.environment.reset(query=task, prompt=self.spec.initial_messages(task))
             self._active_tools = {t["function"]["name"] for t in self.model.select_tools(task)} \
                 if isinstance(self.model, SpecModel) else set(self.spec.tool_names)
-        return super().run(task, *args, reset=reset, **kwargs)
+        if kwargs.get("stream"):  # a generator: the caller drives it step by step
+            return super().run(task, *args, reset=reset, **kwargs)
+        model = self.model if isinstance(self.model, SpecModel) else None
+        if model is not None:
+            model.should_stop = should_stop
+        try:
+            return super().run(task, *args, reset=reset, **kwargs)
+        except AgentGenerationError as e:
+            if isinstance(e.__cause__, Stopped):  # smolagents wraps whatever the model raised
+                raise e.__cause__ from None
+            raise
+        finally:
+            if model is not None:
+                model.should_stop = None
+
+    def no_answer_reason(self, answer: Any) -> str | None:
+        """Why the last `run` returned no answer (None when `answer` is one): the model's reply was empty, or the
+        turn limit was reached with the model still calling tools.
+
+        Args:
+            answer: What `run` returned.
+        """
+        if answer is not None and answer != "":
+            return None
+        steps = [step for step in self.memory.steps if isinstance(step, ActionStep)]
+        turns = sum(1 for step in steps if step.model_output_message is not None)
+        if answer == "":
+            return "the model returned an empty reply"
+        if any(isinstance(step.error, AgentMaxStepsError) for step in steps):
+            return f"no final answer within {self.spec.max_turns} model turns: the model kept calling tools"
+        return f"the model gave no answer (after {turns} model turn{'s' if turns != 1 else ''})"
 
     def write_memory_to_messages(self, summary_mode: bool = False):
         messages = []

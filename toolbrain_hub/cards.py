@@ -12,7 +12,9 @@ goes through the `md_cell` / `md_text` filters, so it cannot break tables or inj
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,38 @@ def md_text(value: Any) -> str:
     return "\n".join(lines)
 
 
+def py_literal(value: Any) -> str:
+    """A Python literal for a usage snippet: `repr`, so "that's" stays readable (JSON would write that\\u0027s)."""
+    return repr(value)
+
+
+_IMAGE = re.compile(r"!\[(?P<alt>[^\]]*)\]\((?P<src>[^)\s]+)\)")
+_IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+                ".webp": "image/webp"}
+
+
+def inline_images(markdown: str, folder: str | Path) -> str:
+    """The card with its relative images (`![alt](reward_curve.png)`) embedded as data: URIs, for a preview shown
+    away from its folder (a page, before publishing). Links to files outside `folder`, and URLs, are left as they are.
+
+    Args:
+        markdown: The card text.
+        folder: The folder the card's relative links point into.
+    """
+    root = Path(folder).resolve()
+
+    def embed(match: re.Match) -> str:
+        src = match["src"]
+        path = (root / src).resolve()
+        kind = _IMAGE_TYPES.get(path.suffix.lower())
+        if "://" in src or kind is None or not path.is_relative_to(root) or not path.is_file():
+            return match[0]
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        return f"![{match['alt']}](data:{kind};base64,{data})"
+
+    return _IMAGE.sub(embed, markdown)
+
+
 def size_category(n: int) -> str:
     """The Hub's size category for n examples ("n<1K", "1K<n<10K", ...)."""
     for bound, label in _SIZE_BOUNDS:
@@ -94,7 +128,7 @@ def render_card(template_name: str, *, metadata: dict[str, Any], **fields: Any) 
 
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False,
                              trim_blocks=True, lstrip_blocks=True)
-    env.filters.update({"md_cell": md_cell, "md_text": md_text, "tojson_compact": _json_compact,
+    env.filters.update({"md_cell": md_cell, "md_text": md_text, "tojson_compact": _json_compact, "py": py_literal,
                         "pct": lambda x: f"{100 * float(x):.0f}%"})
     try:
         template = env.from_string(template_path(template_name).read_text())

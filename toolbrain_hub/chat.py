@@ -11,6 +11,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import ToolBrainError
@@ -105,8 +106,22 @@ class LocalChatModel(ChatModel):
 
     def chat_batch(self, conversations: list[list[dict]], *, tools: list[dict] | None = None,
                    max_new_tokens: int = 256, temperature: float = 0.0, seed: int | None = None,
-                   timeout: float | None = None) -> list[ChatReply]:
+                   timeout: float | None = None, should_stop: Callable[[], bool] | None = None) -> list[ChatReply]:
+        """Generate one reply per conversation, in one batch.
+
+        Args:
+            conversations: Chat message lists.
+            tools: Tool schemas rendered into every prompt.
+            max_new_tokens: Reply budget.
+            temperature: Sampling temperature (0: greedy).
+            seed: Seed for sampling.
+            timeout: Unused here (endpoints only).
+            should_stop: Ends generation at the next token once it returns True (`stopping`); the replies are then
+                cut short, and the caller raises `stopping.Stopped`.
+        """
         import torch
+
+        from .stopping import stopping_criteria
 
         if seed is not None:
             torch.manual_seed(seed)
@@ -119,7 +134,7 @@ class LocalChatModel(ChatModel):
         start = time.perf_counter()
         with torch.inference_mode():
             out = self.model.generate(**batch, max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
-                                      **sampling)
+                                      stopping_criteria=stopping_criteria(should_stop), **sampling)
         latency = (time.perf_counter() - start) / len(prompts)
         prompt_len = batch["input_ids"].shape[1]
         replies = []

@@ -46,6 +46,7 @@ import logging
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -688,10 +689,13 @@ def _spec_for(policy: _Policy, rows: list[dict[str, Any]], factories: dict[str, 
 # Episodes
 
 
-def _generate(model: Any, prompts: list[list[int]], *, max_new_tokens: int, eos: list[int], pad: int
-              ) -> list[list[int]]:
-    """Greedy generation for a batch of prompt ids (left-padded); each result ends at its first end-of-turn token."""
+def _generate(model: Any, prompts: list[list[int]], *, max_new_tokens: int, eos: list[int], pad: int,
+              should_stop: Callable[[], bool] | None = None) -> list[list[int]]:
+    """Greedy generation for a batch of prompt ids (left-padded); each result ends at its first end-of-turn token.
+    `should_stop` ends it at the next token (the caller then raises `stopping.Stopped`)."""
     import torch
+
+    from .stopping import stopping_criteria
 
     width = max(len(p) for p in prompts)
     ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts])
@@ -700,7 +704,7 @@ def _generate(model: Any, prompts: list[list[int]], *, max_new_tokens: int, eos:
     with torch.inference_mode():
         out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
                              do_sample=False, temperature=None, top_p=None, top_k=None, eos_token_id=eos,
-                             pad_token_id=pad)
+                             pad_token_id=pad, stopping_criteria=stopping_criteria(should_stop))
     return [_cut_at_eos(row, eos) for row in out[:, width:].tolist()]
 
 
@@ -711,12 +715,14 @@ def _cut_at_eos(ids: list[int], eos: list[int]) -> list[int]:
 
 
 def _run_spec_episodes(policy: _Policy, spec: Any, rows: list[dict[str, Any]], factories: dict[str, Any], *,
-                       batch_size: int, progress: bool) -> list[Trace]:
+                       batch_size: int, progress: bool, should_stop: Callable[[], bool] | None = None
+                       ) -> list[Trace]:
     """Episodes with a local model, prompted token for token as in training (see the module docstring)."""
     from tqdm.auto import tqdm
 
     from .agent import SpecModel, render_prompt_ids
     from .environment import row_query
+    from .stopping import check
     from .traces import parse_tool_calls
 
     tokenizer = policy.tokenizer
@@ -735,7 +741,7 @@ def _run_spec_episodes(policy: _Policy, spec: Any, rows: list[dict[str, Any]], f
         tools.append(factory.tool_schemas)
         counts.append([])
     active = list(range(len(rows)))
-    turn = 0
+    turn = finished = 0
     with tqdm(total=len(rows), desc="eval", unit="task", disable=not progress) as bar:
         while active:
             turn += 1
@@ -744,11 +750,14 @@ def _run_spec_episodes(policy: _Policy, spec: Any, rows: list[dict[str, Any]], f
             still = []
             for start in range(0, len(order), batch_size):
                 chunk = order[start : start + batch_size]
+                stopped = f"evaluation stopped after {finished} of {len(rows)} tasks"
+                check(should_stop, stopped)
                 if policy.generate_fn is not None:
                     outputs = [_cut_at_eos(policy.generate_fn(list(prompts[i])), eos) for i in chunk]
                 else:
                     outputs = _generate(policy.model, [prompts[i] for i in chunk],
-                                        max_new_tokens=spec.max_new_tokens, eos=eos, pad=pad)
+                                        max_new_tokens=spec.max_new_tokens, eos=eos, pad=pad, should_stop=should_stop)
+                check(should_stop, stopped)  # a generation cut short by the stop is no result
                 for i, ids in zip(chunk, outputs, strict=True):
                     body = ids[:-1] if ids and ids[-1] in eos else ids
                     text = tokenizer.decode(body, skip_special_tokens=True)
@@ -761,6 +770,7 @@ def _run_spec_episodes(policy: _Policy, spec: Any, rows: list[dict[str, Any]], f
                                                 "content": envs[i](call.name, call.arguments)})
                         still.append(i)
                     else:
+                        finished += 1
                         bar.update(1)
             active = still
     traces = []
@@ -774,7 +784,8 @@ def _run_spec_episodes(policy: _Policy, spec: Any, rows: list[dict[str, Any]], f
 
 
 def _run_chat_episodes(policy: _Policy, rows: list[dict[str, Any]], factories: dict[str, Any], *, max_turns: int,
-                       max_new_tokens: int, batch_size: int, progress: bool) -> list[Trace]:
+                       max_new_tokens: int, batch_size: int, progress: bool,
+                       should_stop: Callable[[], bool] | None = None) -> list[Trace]:
     """Episodes with a ChatModel (endpoint, scripted policy): the text-level loop shared with DPO and distillation."""
     from .environment import row_query
     from .training.rollouts import run_episodes
@@ -782,7 +793,7 @@ def _run_chat_episodes(policy: _Policy, rows: list[dict[str, Any]], factories: d
     episodes = run_episodes(policy.chat_model, rows, lambda row: factories[row["environment"]](),
                             tools_for=lambda row: factories[row["environment"]].tool_schemas,
                             max_turns=max_turns - 1, max_new_tokens=max_new_tokens, temperature=0.0,
-                            batch_size=batch_size, progress=progress, desc="eval")
+                            batch_size=batch_size, progress=progress, desc="eval", should_stop=should_stop)
     traces = []
     for episode in episodes:
         trace = episode.trace()
@@ -798,8 +809,8 @@ def _str(value: Any) -> str | None:
 def evaluate(model_or_agent: Any, tasks: Any, *, split: str = "test", limit: int | None = None,
              max_turns: int | None = None, max_new_tokens: int | None = None, batch_size: int = 8,
              progress: bool = True, implementations: dict[str, Any] | str | None = None, mcp: Any = None,
-             spec: Any = None, device: str = "auto", dtype: str = "auto", threads: int | None = None
-             ) -> EvalResult:
+             spec: Any = None, device: str = "auto", dtype: str = "auto", threads: int | None = None,
+             should_stop: Callable[[], bool] | None = None) -> EvalResult:
     """Run every task as a multi-turn episode and score the traces.
 
     Args:
@@ -822,19 +833,25 @@ def evaluate(model_or_agent: Any, tasks: Any, *, split: str = "test", limit: int
         device: Device for models loaded here.
         dtype: Weights' dtype for models loaded here ("auto", "float32", "bfloat16", "float16").
         threads: torch threads (None: torch's default).
+        should_stop: Checked after loading the model, between generation batches and between generated tokens; once
+            it returns True the evaluation ends with `stopping.Stopped` (nothing is scored or saved).
 
     Returns:
         An EvalResult (metrics, per-task rows, traces, breakdown by kind and difficulty).
 
     Raises:
         EvalError: unusable model path or tasks; `tasks.TaskError` for a folder or repo that is not a task dataset.
+        stopping.Stopped: `should_stop` asked to stop; the message says how many tasks had been run.
     """
+    from .stopping import check
+
     if batch_size < 1:
         raise EvalError(f"batch_size must be at least 1, got {batch_size}")
     if max_turns is not None and max_turns < 1:
         raise EvalError(f"max_turns must be at least 1, got {max_turns}")
     rows, source = _task_rows(tasks, split, limit)  # tasks first: a bad path fails before a model loads
     policy = load_policy(model_or_agent, device=device, dtype=dtype, threads=threads)
+    check(should_stop, f"evaluation stopped after loading the model, before the first of {len(rows)} tasks")
     if spec is not None:
         policy.spec = spec
     start = time.perf_counter()
@@ -844,12 +861,12 @@ def evaluate(model_or_agent: Any, tasks: Any, *, split: str = "test", limit: int
             turns = max_turns or (policy.spec.max_turns if policy.spec is not None else _default_turns())
             tokens = max_new_tokens or (policy.spec.max_new_tokens if policy.spec is not None else _default_tokens())
             traces = _run_chat_episodes(policy, routed, factories, max_turns=turns, max_new_tokens=tokens,
-                                        batch_size=batch_size, progress=progress)
+                                        batch_size=batch_size, progress=progress, should_stop=should_stop)
         else:
             run_spec = _spec_for(policy, rows, factories, max_turns, max_new_tokens)
             turns, tokens = run_spec.max_turns, run_spec.max_new_tokens
             traces = _run_spec_episodes(policy, run_spec, routed, factories, batch_size=batch_size,
-                                        progress=progress)
+                                        progress=progress, should_stop=should_stop)
     finally:
         for factory in {id(f.backend): f for f in factories.values()}.values():  # factories share a backend
             factory.close()

@@ -482,11 +482,13 @@ class LLMGenerator:
         max_new_tokens: Reply budget.
         workers: Threads for models without batched generation (endpoints); local models batch instead.
         max_prompt_tools: At most this many tools shown in one prompt (the targets first).
+        should_stop: Ends a local model's generation at the next token once it returns True (see `stopping`).
     """
 
     def __init__(self, model: Any, tools: list[ToolSpec], *, temperature: float = 0.7, max_new_tokens: int = 256,
-                 workers: int = 2, max_prompt_tools: int = 8):
+                 workers: int = 2, max_prompt_tools: int = 8, should_stop: Any = None):
         self.model = model
+        self.should_stop = should_stop
         self.name = public_model_name(getattr(model, "model_id", "") or type(model).__name__)
         self.tools = {t.name: t for t in tools}
         self.temperature = temperature
@@ -574,7 +576,9 @@ class LLMGenerator:
     def _chat_all(self, conversations: list[list[dict]], kwargs: dict) -> list[Any]:
         from .chat import LocalChatModel
 
-        if isinstance(self.model, LocalChatModel) or self.workers == 1 or len(conversations) == 1:
+        if isinstance(self.model, LocalChatModel):
+            return self.model.chat_batch(conversations, should_stop=self.should_stop, **kwargs)
+        if self.workers == 1 or len(conversations) == 1:
             if hasattr(self.model, "chat_batch"):
                 return self.model.chat_batch(conversations, **kwargs)
             return [self.model.chat(m, **kwargs) for m in conversations]

@@ -124,6 +124,22 @@ def full_repo_id(repo_id: str, token: str | None = None) -> str:
     return repo_id if "/" in repo_id else f"{whoami(token)}/{repo_id}"
 
 
+def repo_exists(repo_id: str, *, repo_type: str = "model", token: str | None = None) -> bool:
+    """Whether the Hub repo exists and the token can see it.
+
+    Args:
+        repo_id: "user/name".
+        repo_type: "model", "dataset" or "space".
+        token: A token for private repos (default: `resolve_token()`).
+    """
+    _check_repo_type(repo_type)
+    token = resolve_token(token)
+    from huggingface_hub import HfApi
+
+    with _hub_errors(repo_id, repo_type, token=token, action="look up"):
+        return HfApi(endpoint=endpoint(), token=token).repo_exists(repo_id, repo_type=repo_type)
+
+
 def push_folder(folder: str | os.PathLike, repo_id: str, *, repo_type: str = "model", token: str | None = None,
                 private: bool = False, exist_ok: bool = True, commit_message: str | None = None,
                 ignore_patterns: list[str] | None = None) -> str:

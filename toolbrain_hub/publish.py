@@ -83,16 +83,19 @@ class PublishResult:
         files: The published files, relative to the folder, sorted.
         repo_id: The full Hub repo id ("user/name"), or None for a local publish.
         folder: The local folder written (None when only pushed from a temporary folder).
+        replaced: Whether it went over an existing agent: an update of an existing Hub repo (its commit history keeps
+            the earlier versions), or a local agent folder written over.
     """
 
     url_or_path: str
     files: list[str] = field(default_factory=list)
     repo_id: str | None = None
     folder: str | None = None
+    replaced: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {"url_or_path": self.url_or_path, "files": list(self.files), "repo_id": self.repo_id,
-                "folder": self.folder}
+                "folder": self.folder, "replaced": self.replaced}
 
 
 @dataclass
@@ -678,22 +681,36 @@ def check_no_secrets(folder: str | os.PathLike, forbidden: list[tuple[str, str, 
 # publish
 
 
-def _prepare_out_dir(out: Path) -> None:
-    """An empty folder to write into; a previous agent folder is replaced, any other non-empty folder refused."""
+class AgentExistsError(PublishError):
+    """`publish(..., replace=False)` found a published agent in the folder. `folder` is the folder."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        super().__init__(f"{folder} already holds a published agent; choose another folder, or replace it")
+
+
+def _prepare_out_dir(out: Path, replace: bool) -> bool:
+    """An empty folder to write into: a previous agent folder is replaced (only with `replace`), any other non-empty
+    folder refused. Returns whether an agent was replaced."""
     if out.exists() and not out.is_dir():
         raise PublishError(f"Cannot write the agent to {out}: it is a file")
+    replaced = False
     if out.is_dir() and any(out.iterdir()):
         if not ((out / "agent_spec.json").is_file() and (out / "README.md").is_file()):
             raise PublishError(f"Cannot write the agent to {out}: the folder is not empty and does not hold a "
                                "published agent. Choose a new or empty folder.")
+        if not replace:
+            raise AgentExistsError(out)
         for child in out.iterdir():
             shutil.rmtree(child) if child.is_dir() else child.unlink()
+        replaced = True
     out.mkdir(parents=True, exist_ok=True)
+    return replaced
 
 
 def publish(run_dir: str | os.PathLike, repo_id: str | None = None, *, out_dir: str | os.PathLike | None = None,
             private: bool = False, token: str | None = None, license: str | None = None,
-            commit_message: str | None = None) -> PublishResult:
+            commit_message: str | None = None, replace: bool = True) -> PublishResult:
     """Publish a finished run as an agent: to a Hub model repo, and/or into a local folder.
 
     With neither `repo_id` nor `out_dir`, the agent is written to `<run_dir>/agent` (the offline default).
@@ -706,12 +723,15 @@ def publish(run_dir: str | os.PathLike, repo_id: str | None = None, *, out_dir: 
         token: A Hub token with write access (default: HF_TOKEN or the saved login).
         license: The card's license id (default: the base model's for built-in models, else "other").
         commit_message: The Hub commit title.
+        replace: Write over a previous agent in `out_dir`; with False that raises `AgentExistsError`. (A Hub repo
+            that exists is updated either way: its commit history keeps the earlier versions; `replaced` says so.)
 
     Returns:
-        A `PublishResult` with the repo URL (or the folder) and the published files.
+        A `PublishResult` with the repo URL (or the folder), the published files, and whether it replaced an agent.
 
     Raises:
         PublishError: the run is incomplete or malformed, or a file would publish a secret or a local path.
+        AgentExistsError: `replace` is False and `out_dir` holds a published agent.
         FileNotFoundError: `run_dir` does not exist.
         toolbrain_hub.hub.HubError: the push failed (no token, permission, network...).
     """
@@ -732,11 +752,12 @@ def publish(run_dir: str | os.PathLike, repo_id: str | None = None, *, out_dir: 
 
     if out_dir is not None:
         staging = Path(out_dir).expanduser().absolute()
-        _prepare_out_dir(staging)
+        replaced = _prepare_out_dir(staging, replace)
         cleanup = None
     else:
         cleanup = tempfile.mkdtemp(prefix="toolbrain-publish-")
         staging = Path(cleanup) / "agent"
+        replaced = False
     try:
         try:
             files = build_agent_folder(run, staging, repo_ref=repo_ref, license=license)
@@ -747,11 +768,12 @@ def publish(run_dir: str | os.PathLike, repo_id: str | None = None, *, out_dir: 
             raise
         if full_id is None:
             logger.info("Wrote the agent to %s", staging)
-            return PublishResult(url_or_path=str(staging), files=files, folder=str(staging))
+            return PublishResult(url_or_path=str(staging), files=files, folder=str(staging), replaced=replaced)
         message = commit_message or f"Upload {run.config.algorithm} agent with toolbrain-hub"
+        existed = hub.repo_exists(full_id, token=token)
         url = hub.push_folder(staging, full_id, token=token, private=private, commit_message=message)
         return PublishResult(url_or_path=url, files=files, repo_id=full_id,
-                             folder=str(staging) if out_dir is not None else None)
+                             folder=str(staging) if out_dir is not None else None, replaced=existed or replaced)
     finally:
         if cleanup:
             shutil.rmtree(cleanup, ignore_errors=True)

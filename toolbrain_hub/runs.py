@@ -193,6 +193,23 @@ class RunRegistry:
                 records.append(record)
         return sorted(records, key=lambda r: (r.created_at, r.id), reverse=True)
 
+    def using_tasks(self, tasks: str | os.PathLike, *, owner: str | None = None) -> list[RunRecord]:
+        """The runs whose config trains on `tasks` (a dataset folder, compared as resolved paths, or a repo id).
+
+        Args:
+            tasks: A task dataset folder or Hub repo id.
+            owner: Only this owner's runs (None: everyone's).
+        """
+        def key(value: Any) -> str:
+            text = str(value or "").strip()
+            if not text:
+                return ""
+            path = Path(text).expanduser()
+            return str(path.resolve()) if path.is_absolute() or path.exists() else text
+
+        wanted = key(tasks)
+        return [r for r in self.list(owner=owner) if wanted and key(r.config.get("tasks")) == wanted]
+
     def update(self, run_id: str, **changes: Any) -> RunRecord:
         """Read, change and save a record in one step (under the registry lock)."""
         with self._lock:

@@ -44,6 +44,8 @@ from .generators import (
     normalize_query,
     ungrounded_values,
 )
+from .stopping import StopCheck
+from .stopping import check as check_stop
 from .tools import ToolSpec, load_tools
 
 DEFAULT_SYSTEM_PROMPT = ("You are a helpful assistant that can call tools. When a request needs a tool, call it with "
@@ -130,7 +132,7 @@ def generate_tasks(tools: Any, *, num: int = 100, generator: Any = "schema", see
                    max_retries: int = 2, max_attempts: int | None = None, dedup_threshold: float = 0.8,
                    batch_size: int | None = None, progress: bool = True, temperature: float = 0.7,
                    max_new_tokens: int = 256, workers: int = 2, token: str | None = None,
-                   optional_p: float = 0.4) -> TaskSet:
+                   optional_p: float = 0.4, should_stop: StopCheck | None = None) -> TaskSet:
     """Generate validated tool-use tasks from tool schemas.
 
     Args:
@@ -152,6 +154,11 @@ def generate_tasks(tools: Any, *, num: int = 100, generator: Any = "schema", see
         workers: Parallel requests for an endpoint generator.
         token: Bearer token for an endpoint generator.
         optional_p: Probability that the schema generator fills each optional argument.
+        should_stop: Called between generation rounds (and, for a local model, between generated tokens); once it
+            returns True, generation ends with `stopping.Stopped`.
+
+    Raises:
+        stopping.Stopped: `should_stop` asked to stop; the message says how many tasks had been kept.
     """
     from tqdm.auto import tqdm
 
@@ -170,7 +177,8 @@ def generate_tasks(tools: Any, *, num: int = 100, generator: Any = "schema", see
         from .chat import get_chat_model
 
         model = generator if hasattr(generator, "chat") else get_chat_model(str(generator), token=token)
-        gen = LLMGenerator(model, specs, temperature=temperature, max_new_tokens=max_new_tokens, workers=workers)
+        gen = LLMGenerator(model, specs, temperature=temperature, max_new_tokens=max_new_tokens, workers=workers,
+                           should_stop=should_stop)
         batch_size = batch_size or 4
     by_name = {t.name: t for t in specs}
     report = GenerationReport(generator=gen.name, seed=seed, requested=num, settings={
@@ -190,7 +198,10 @@ def generate_tasks(tools: Any, *, num: int = 100, generator: Any = "schema", see
             queue = queue[room:]
             while len(batch) < min(room, num - len(kept)):
                 batch.append((planner.next_slot(), 0, None))
+            stopped = f"task generation stopped after {len(kept)} of {num} tasks ({report.attempts} proposals)"
+            check_stop(should_stop, stopped)
             candidates = gen.propose([s for s, _, _ in batch], rng, [c for _, _, c in batch])
+            check_stop(should_stop, stopped)  # a generation cut short by the stop is no proposal
             report.attempts += len(batch)
             report.retries += sum(1 for _, tries, _ in batch if tries)
             all_model_errors = True
@@ -441,7 +452,7 @@ def coverage(dataset: Any, tools: list[ToolSpec]) -> dict[str, Any]:
 
 
 def save_tasks(taskset: TaskSet, folder: str | Path, *, license: str = "apache-2.0", pretty_name: str | None = None,
-               repo_id: str | None = None) -> Path:
+               repo_id: str | None = None, replace: bool = True) -> Path:
     """Write a task dataset folder: parquet per split, tools.json, generation_report.json and the README card.
 
     Args:
@@ -450,10 +461,17 @@ def save_tasks(taskset: TaskSet, folder: str | Path, *, license: str = "apache-2
         license: License in the card's metadata.
         pretty_name: Title of the card (default: from the tool names).
         repo_id: Used in the card's usage snippet.
+        replace: Write over a folder that already holds something; with False, such a folder raises
+            `DatasetExistsError` (runs trained on the old dataset point at this folder: ask before replacing it).
+
+    Raises:
+        DatasetExistsError: `replace` is False and the folder is not empty.
     """
     from .cards import render_dataset_card
 
     folder = Path(folder)
+    if not replace and folder.is_dir() and any(folder.iterdir()):
+        raise DatasetExistsError(folder, describe_task_folder(folder))
     data = folder / "data"
     data.mkdir(parents=True, exist_ok=True)
     for old in data.glob("*.parquet"):
@@ -499,6 +517,29 @@ def push_tasks(source: TaskSet | str | Path, repo_id: str, *, token: str | None 
     check_task_folder(folder)
     return hub.push_folder(folder, repo_id, repo_type="dataset", token=token, private=private,
                            commit_message=commit_message or "Upload task dataset with toolbrain-hub")
+
+
+class DatasetExistsError(TaskError):
+    """`save_tasks(..., replace=False)` found the folder taken. `folder` is the folder, `holds` what is in it."""
+
+    def __init__(self, folder: Path, holds: str):
+        self.folder, self.holds = folder, holds
+        super().__init__(f"{folder} already exists ({holds}); choose another name, or replace it")
+
+
+def describe_task_folder(folder: str | Path) -> str:
+    """What a dataset folder holds, in a few words: "a task dataset of 24 tasks for get_weather", or "files".
+
+    Args:
+        folder: A folder, usually one written by `save_tasks`.
+    """
+    folder = Path(folder)
+    try:
+        report = json.loads((folder / "generation_report.json").read_text(encoding="utf-8"))
+        tools = [t["function"]["name"] for t in json.loads((folder / "tools.json").read_text(encoding="utf-8"))]
+    except (OSError, ValueError, KeyError, TypeError):
+        return "a folder that is not a task dataset"
+    return f"a task dataset of {report.get('kept', '?')} tasks for {', '.join(tools) or 'no tools'}"
 
 
 def check_task_folder(folder: str | Path) -> Path:

@@ -8,7 +8,9 @@ Accepted inputs (`load_tools`):
 - in the library only: Python functions with type hints and a Google-style docstring, and smolagents `Tool`s.
 
 A file or JSON text is DATA: it is parsed with `json` and checked against the JSON Schema meta-schema, never
-evaluated. Every problem raises `ToolSchemaError` naming the file, the tool (name or index) and the field.
+evaluated. Problems raise `ToolSchemaError` naming the file, the tool (name or index) and the field; every tool of
+a list is checked, and one error reports all their faults. Something that is no tool list at all (`{"foo": 1}`, `42`)
+is refused with what was expected.
 """
 
 from __future__ import annotations
@@ -38,22 +40,60 @@ _UNSUPPORTED_KEYWORDS = {
 
 
 class ToolSchemaError(ToolBrainError, ValueError):
-    """A tool definition is malformed. `str(e)` is one line naming file, tool and field (and line for JSON errors)."""
+    """A tool definition is malformed. `str(e)` is one line naming file, tool and field (and line for JSON errors).
+
+    When a list has several faults, one error reports them all: `faults` holds one `ToolSchemaError` per fault (for a
+    single fault it is `[self]`), and `str(e)` lists them ("2 problems: (1) tool ..., field ...: ...; (2) ...").
+    """
 
     def __init__(self, problem: str, *, file: str | None = None, tool: str | None = None, field: str | None = None,
-                 line: int | None = None, column: int | None = None):
+                 line: int | None = None, column: int | None = None, faults: list[ToolSchemaError] | None = None):
         self.problem, self.file, self.tool, self.field = problem, file, tool, field
         self.line, self.column = line, column
-        where = []
-        if file:
-            where.append(file)
-        if line is not None:
-            where.append(f"line {line}" + (f", column {column}" if column is not None else ""))
-        if tool:
-            where.append(f"tool {tool}")
-        if field:
-            where.append(f"field '{field}'")
+        self.faults = list(faults) if faults else [self]
+        where = [file] if file else []
+        located = self.location()
+        if located:
+            where.append(located)
         super().__init__(": ".join([", ".join(where), problem]) if where else problem)
+
+    def location(self) -> str:
+        """Where the fault is, without the file: "line 3, column 5", "tool 'x', field 'name'"..."""
+        where = []
+        if self.line is not None:
+            where.append(f"line {self.line}" + (f", column {self.column}" if self.column is not None else ""))
+        if self.tool:
+            where.append(f"tool {self.tool}")
+        if self.field:
+            where.append(f"field '{self.field}'")
+        return ", ".join(where)
+
+    def describe(self) -> str:
+        """The fault without the file name: its location and problem."""
+        return f"{self.location()}: {self.problem}" if self.location() else self.problem
+
+    @classmethod
+    def combine(cls, faults: list[ToolSchemaError], file: str | None) -> ToolSchemaError:
+        """One error for all `faults` (the fault itself when there is only one).
+
+        Args:
+            faults: The faults found, in document order.
+            file: How to name the source.
+        """
+        if len(faults) == 1:
+            return faults[0]
+        listed = "; ".join(f"({i}) {f.describe()}" for i, f in enumerate(faults[:_LISTED_FAULTS], start=1))
+        more = f"; and {len(faults) - _LISTED_FAULTS} more" if len(faults) > _LISTED_FAULTS else ""
+        return cls(f"{len(faults)} problems: {listed}{more}", file=file, faults=faults)
+
+
+# At most this many faults are spelled out in one message (all are kept in `ToolSchemaError.faults`).
+_LISTED_FAULTS = 20
+# What a tool source may be, for the message when it is something else.
+EXPECTED_TOOLS = ('a list of tools, {"tools": [...]} (OpenAI or an MCP tools/list result), or one tool object '
+                  '(OpenAI {"type": "function", "function": {...}} or MCP {"name", "description", "inputSchema"})')
+# Keys that make a JSON object a tool (possibly a broken one) rather than something else entirely.
+_TOOL_KEYS = {"name", "function", "description", "parameters", "inputSchema", "input_schema", "type"}
 
 
 @dataclass
@@ -259,14 +299,22 @@ def load_tools(source: Any, *, name: str | None = None, max_tools: int = MAX_TOO
         raise ToolSchemaError(f"{len(items)} tools, more than the limit of {max_tools}", file=label)
     if not items:
         raise ToolSchemaError("no tools found", file=label)
-    specs, seen = [], {}
+    specs, seen, faults = [], {}, []
     for index, (item, prefix) in enumerate(items):
-        spec = _to_spec(item, index, label, prefix)
+        try:  # every tool is checked, so one message names all the faults of the list
+            spec = _to_spec(item, index, label, prefix)
+        except ToolSchemaError as e:
+            faults += e.faults
+            continue
         if spec.name in seen:
-            raise ToolSchemaError(f"duplicate tool name (first defined at index {seen[spec.name]})", file=label,
-                                  tool=f"{spec.name!r} (index {index})", field=_name_field(item, prefix))
+            faults.append(ToolSchemaError(f"duplicate tool name (first defined at index {seen[spec.name]})",
+                                          file=label, tool=f"{spec.name!r} (index {index})",
+                                          field=_name_field(item, prefix)))
+            continue
         seen[spec.name] = index
         specs.append(spec)
+    if faults:
+        raise ToolSchemaError.combine(faults, label)
     if not isinstance(source, (str, bytes, Path)):
         size = len(json.dumps([s.to_dict() for s in specs], default=str))
         if size > max_bytes:
@@ -325,10 +373,17 @@ def _tool_items(data: Any, label: str) -> list[tuple[Any, str]]:
             return _listed(data["functions"], "functions", label)
         if "error" in data and "result" not in data:
             raise ToolSchemaError("a JSON-RPC error response, not a tools/list result", file=label, field="error")
+        if not _TOOL_KEYS & data.keys():
+            keys = ", ".join(repr(k) for k in list(data)[:8]) + (", ..." if len(data) > 8 else "")
+            raise ToolSchemaError(f"not a tool list: expected {EXPECTED_TOOLS}; got an object with the keys {keys}"
+                                  if data else f"not a tool list: expected {EXPECTED_TOOLS}; got an empty object",
+                                  file=label)
         return [(data, "")]
     if isinstance(data, (list, tuple)):
         return _listed(data, "", label)
-    return [(data, "")]
+    if isinstance(data, ToolSpec) or callable(data):  # a Python function, a smolagents Tool
+        return [(data, "")]
+    raise ToolSchemaError(f"not a tool list: expected {EXPECTED_TOOLS}; got {_type_name(data)}", file=label)
 
 
 def _listed(items: Any, key: str, label: str) -> list[tuple[Any, str]]:
@@ -368,23 +423,27 @@ def _to_spec(item: Any, index: int, label: str, prefix: str) -> ToolSpec:
     def bfield(key: str) -> str:
         return f"{body_prefix}.{key}" if body_prefix else key
 
+    # Name, description, parameters and output schema are checked independently: every fault is reported.
+    faults: list[ToolSchemaError] = []
     name = body.get("name")
+    tool = f"at index {index}"
     if name is None or name == "":
-        raise ToolSchemaError("missing tool name", file=label, tool=f"at index {index}", field=bfield("name"))
-    if not isinstance(name, str):
-        raise ToolSchemaError(f"name must be a string, got {_type_name(name)}", file=label, tool=f"at index {index}",
-                              field=bfield("name"))
-    tool = f"{name!r}" if len(name) <= 80 else f"at index {index}"
-    if not NAME_PATTERN.match(name):
-        raise ToolSchemaError("bad name: use 1-64 letters, digits, '_' or '-' (no spaces or dots)", file=label,
-                              tool=tool, field=bfield("name"))
+        faults.append(ToolSchemaError("missing tool name", file=label, tool=tool, field=bfield("name")))
+    elif not isinstance(name, str):
+        faults.append(ToolSchemaError(f"name must be a string, got {_type_name(name)}", file=label, tool=tool,
+                                      field=bfield("name")))
+    else:
+        tool = f"{name!r}" if len(name) <= 80 else tool
+        if not NAME_PATTERN.match(name):
+            faults.append(ToolSchemaError("bad name: use 1-64 letters, digits, '_' or '-' (no spaces or dots)",
+                                          file=label, tool=tool, field=bfield("name")))
     description = body.get("description")
     if description is None or (isinstance(description, str) and not description.strip()):
-        raise ToolSchemaError("missing description (models need it to decide when to call the tool)", file=label,
-                              tool=tool, field=bfield("description"))
-    if not isinstance(description, str):
-        raise ToolSchemaError(f"description must be a string, got {_type_name(description)}", file=label, tool=tool,
-                              field=bfield("description"))
+        faults.append(ToolSchemaError("missing description (models need it to decide when to call the tool)",
+                                      file=label, tool=tool, field=bfield("description")))
+    elif not isinstance(description, str):
+        faults.append(ToolSchemaError(f"description must be a string, got {_type_name(description)}", file=label,
+                                      tool=tool, field=bfield("description")))
     if "inputSchema" in body:
         params_key = "inputSchema"
     elif "input_schema" in body:  # Anthropic's spelling
@@ -394,14 +453,22 @@ def _to_spec(item: Any, index: int, label: str, prefix: str) -> ToolSpec:
     parameters = body.get(params_key)
     if parameters is None or parameters == {}:
         parameters = {"type": "object", "properties": {}}
-    _check_parameters(parameters, label, tool, bfield(params_key))
+    try:
+        _check_parameters(parameters, label, tool, bfield(params_key))
+    except ToolSchemaError as e:
+        faults.append(e)
     output = body.get("outputSchema", body.get("output_schema"))
     if output is not None:
         out_key = bfield("outputSchema" if "outputSchema" in body else "output_schema")
-        if not isinstance(output, (dict, bool)):
-            raise ToolSchemaError(f"must be a JSON Schema object, got {_type_name(output)}", file=label, tool=tool,
-                                  field=out_key)
-        _check_json_schema(output, label, tool, out_key)
+        try:
+            if not isinstance(output, (dict, bool)):
+                raise ToolSchemaError(f"must be a JSON Schema object, got {_type_name(output)}", file=label,
+                                      tool=tool, field=out_key)
+            _check_json_schema(output, label, tool, out_key)
+        except ToolSchemaError as e:
+            faults.append(e)
+    if faults:
+        raise ToolSchemaError.combine(faults, label)
     return ToolSpec(name=name, description=description.strip(), parameters=copy.deepcopy(parameters),
                     output_schema=copy.deepcopy(output) if isinstance(output, dict) else None)
 

@@ -69,7 +69,8 @@ def assistant_message(reply: ParsedReply) -> dict[str, Any]:
 def run_episodes(chat_model, rows: list[dict[str, Any]], environment_for: Callable[[dict[str, Any]], Any], *,
                  tools_for: Callable[[dict[str, Any]], list[dict]], max_turns: int = 2, max_new_tokens: int = 128,
                  temperature: float = 0.0, num_samples: int = 1, seed: int | None = None,
-                 batch_size: int = 8, progress: bool = False, desc: str = "episodes") -> list[Episode]:
+                 batch_size: int = 8, progress: bool = False, desc: str = "episodes",
+                 should_stop: Callable[[], bool] | None = None) -> list[Episode]:
     """Run every task `num_samples` times with a chat model in the tool environment.
 
     Args:
@@ -85,11 +86,15 @@ def run_episodes(chat_model, rows: list[dict[str, Any]], environment_for: Callab
         batch_size: Conversations generated together.
         progress: Show a tqdm bar.
         desc: The bar's label.
+        should_stop: Checked before every generation call; once it returns True, `stopping.Stopped` is raised
+            ("<desc> stopped after N of M episodes").
 
     Returns:
         Episodes in task order, `num_samples` consecutive ones per task.
     """
     from tqdm.auto import tqdm
+
+    from ..stopping import check
 
     episodes: list[Episode] = []
     envs: list[Any] = []
@@ -103,7 +108,7 @@ def run_episodes(chat_model, rows: list[dict[str, Any]], environment_for: Callab
             episodes.append(Episode(row=row, prompt=prompt))
             envs.append(env)
     active = list(range(len(episodes)))
-    turn = 0
+    turn = finished = 0
     with tqdm(total=len(episodes), desc=desc, disable=not progress, unit="episode") as bar:
         while active:
             still: list[int] = []
@@ -115,6 +120,7 @@ def run_episodes(chat_model, rows: list[dict[str, Any]], environment_for: Callab
                     tools = tools_for(episodes[i].row)
                     by_tools.setdefault(json.dumps(tools, sort_keys=True), (tools, []))[1].append(i)
                 for tools, group in by_tools.values():
+                    check(should_stop, f"{desc} stopped after {finished} of {len(episodes)} episodes")
                     replies = chat_model.chat_batch([episodes[i].messages for i in group], tools=tools,
                                                     max_new_tokens=max_new_tokens, temperature=temperature,
                                                     seed=None if seed is None else seed + turn)
@@ -127,6 +133,7 @@ def run_episodes(chat_model, rows: list[dict[str, Any]], environment_for: Callab
                                                                                                 call.arguments)))
                             still.append(i)
                         else:
+                            finished += 1
                             bar.update(1)
             active = still
             turn += 1
