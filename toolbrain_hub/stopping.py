@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .errors import ToolBrainError
+
 StopCheck = Callable[[], bool]
 
 
-class Stopped(RuntimeError):
+class Stopped(ToolBrainError, RuntimeError):
     """A job ended early because it was asked to stop; `str(e)` says what it had done by then."""
 
 
