@@ -14,41 +14,16 @@ import ast
 import json
 import re
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
-from app_helpers import running_app
+from app_helpers import CHROMIUM, browser_page, running_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-TRAVEL = [
-    {"type": "function", "function": {
-        "name": "search_flights", "description": "Search the day's flights between two airports.",
-        "parameters": {"type": "object", "properties": {
-            "origin": {"type": "string", "description": "IATA code of the departure airport, e.g. CDG"},
-            "destination": {"type": "string", "description": "IATA code of the arrival airport, e.g. JFK"},
-            "date": {"type": "string", "format": "date", "description": "Departure date"},
-            "passengers": {"type": "integer", "minimum": 1, "maximum": 9, "description": "Number of travellers"}},
-            "required": ["origin", "destination", "date"]}}},
-    {"type": "function", "function": {
-        "name": "book_hotel", "description": "Book a hotel room in a city for a number of nights.",
-        "parameters": {"type": "object", "properties": {
-            "city": {"type": "string", "description": "City name, e.g. Lisbon"},
-            "check_in": {"type": "string", "format": "date", "description": "Arrival date"},
-            "nights": {"type": "integer", "minimum": 1, "maximum": 30, "description": "How many nights"}},
-            "required": ["city", "check_in", "nights"]}}},
-    {"type": "function", "function": {
-        "name": "get_exchange_rate", "description": "Get today's exchange rate between two currencies.",
-        "parameters": {"type": "object", "properties": {
-            "base": {"type": "string", "enum": ["EUR", "USD", "GBP", "JPY"], "description": "Currency to convert from"},
-            "quote": {"type": "string", "enum": ["EUR", "USD", "GBP", "JPY"], "description": "Currency to convert to"}},
-            "required": ["base", "quote"]}}},
-]
+# The travel tools (search_flights, book_hotel, convert_currency) in OpenAI format.
+TRAVEL = Path(__file__).parent / "data" / "travel_tools.json"
 MCP_TOOLS = {"jsonrpc": "2.0", "id": 1, "result": {"tools": [
     {"name": "create_note", "description": "Create a note with a title and a body.",
      "inputSchema": {"type": "object", "properties": {"title": {"type": "string"}, "body": {"type": "string"}},
@@ -78,27 +53,16 @@ def app(hub_server, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(app):
-    from playwright.sync_api import sync_playwright
-
-    profile = tempfile.mkdtemp(prefix="toolbrain-chromium-")
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True,
-                                                       args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        page.goto(app["url"])
-        page.wait_for_selector("#tools-code")
+    with browser_page(app["url"], timeout_ms=30_000) as page:
         yield page
-        context.close()
-    shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """The schema files a newcomer uploads."""
     folder = tmp_path_factory.mktemp("schemas")
-    contents = {"travel_tools.json": TRAVEL, "notes_mcp.json": MCP_TOOLS, "not_tools.json": {"foo": 1},
-                "two_faults.json": TWO_FAULTS}
+    shutil.copy(TRAVEL, folder / "travel_tools.json")
+    contents = {"notes_mcp.json": MCP_TOOLS, "not_tools.json": {"foo": 1}, "two_faults.json": TWO_FAULTS}
     for name, data in contents.items():
         (folder / name).write_text(json.dumps(data))
     return folder
@@ -173,8 +137,7 @@ def trained(page, app, travel):
     for selector, value in [("#train-steps", "2"), ("#train-generations", "2"), ("#train-max-completion", "128"),
                             ("#train-lora-r", "8"), ("#train-lora-alpha", "16")]:
         page.fill(f"{selector} input", value)
-    # The tiny model's byte-level tokenizer makes the three tools' prompts ~1,300 tokens long.
-    page.fill("#train-extra textarea", "--threads 1 --max_prompt_length 2048")
+    page.fill("#train-extra textarea", "--threads 1")
     page.click("#train-launch")
     _wait_text(page, "#train-launched", "Run ")
     page.wait_for_function("/completed|failed|canceled/.test(document.querySelector('#train-status')?.innerText)",
@@ -256,6 +219,11 @@ def test_reloading_the_page_stops_its_evaluation(page, trained):
 
 
 def test_the_card_preview_shows_its_images_and_a_python_snippet(page, trained):
+    # The card's usage example asks the run's first sampled task; make it one with apostrophes, as many travel tasks
+    # have ("the hotel's name", "today's rate"), whichever task the sampler happened to log first.
+    traces = Path(trained.run_dir) / "traces.jsonl"
+    first = json.dumps({"trace": {"query": "What's today's rate from EUR to JPY? I'd like to know."}})
+    traces.write_text(first + "\n" + traces.read_text(encoding="utf-8"), encoding="utf-8")
     _tab(page, "5. Publish")
     page.wait_for_function("(document.querySelector('#publish-run input')?.value || '').length > 0")
     page.fill("#publish-name textarea", "travel-agent")
@@ -270,7 +238,8 @@ def test_the_card_preview_shows_its_images_and_a_python_snippet(page, trained):
                    if "load_agent(" in text)
     ast.parse(snippet)  # valid Python
     question = re.search(r"agent\.run\((.*)\)\)", snippet).group(1)
-    assert "\\u0027" not in snippet and "'" in ast.literal_eval(question), snippet
+    assert ast.literal_eval(question) == "What's today's rate from EUR to JPY? I'd like to know."
+    assert "\\u0027" not in snippet and "What's today's rate" in snippet, snippet
 
 
 def test_publishing_over_an_existing_agent_asks_first_and_a_hub_update_says_so(page, app, trained):
@@ -364,7 +333,7 @@ def test_saving_over_a_dataset_that_runs_were_trained_on_asks_first(page, app, f
     page.click("#tasks-save")
     status = _wait_text(page, "#tasks-saved", "Not saved")
     assert "a dataset named travel-tasks already exists" in status
-    assert "1000 tasks for search_flights, book_hotel, get_exchange_rate" in status
+    assert "1000 tasks for search_flights, book_hotel, convert_currency" in status
     assert trained.name in status and "Replace it" in status
     assert "search_flights" in (travel / "tools.json").read_text()  # untouched
     page.click("#tasks-replace label")
