@@ -257,3 +257,12 @@ def test_on_a_space_only_the_signed_in_users_token_and_folders_are_used(app, mon
     assert build_app().expects_oauth, "a Space shows the Hugging Face login button"
     monkeypatch.delenv("SYSTEM")
     assert not build_app().expects_oauth, "locally there is no OAuth (it would need a logged-in machine)"
+
+
+def test_evaluate_explains_a_bad_task_limit_instead_of_a_range_error(app):
+    from space import runs
+
+    record = runs.manager().registry.new(owner="alice", launcher="local", config={"model": "tiny-random-qwen2"})
+    runs.manager().registry.update(record.id, status="completed")
+    result, plot = _client(app).predict(record.id, "", "test", -3, api_name="/evaluate_run")
+    assert result == "**At most N tasks** must be 0 (all) or more, got -3." and plot is None
