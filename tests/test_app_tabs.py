@@ -266,3 +266,15 @@ def test_evaluate_explains_a_bad_task_limit_instead_of_a_range_error(app):
     runs.manager().registry.update(record.id, status="completed")
     result, plot = _client(app).predict(record.id, "", "test", -3, api_name="/evaluate_run")
     assert result == "**At most N tasks** must be 0 (all) or more, got -3." and plot is None
+
+
+def test_publish_defaults_to_a_local_folder_when_there_is_no_token(monkeypatch, tmp_path):
+    from space import publish_tab
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("SYSTEM", raising=False)
+    monkeypatch.setenv("HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    assert publish_tab._default_destination() == "Local folder"
+    monkeypatch.setenv("SYSTEM", "spaces")  # a Space's signed-in visitors push with their own token
+    monkeypatch.setenv("SPACE_ID", "someone/toolbrain-hub")
+    assert publish_tab._default_destination() == "Hub"
