@@ -2,7 +2,7 @@
 
 Only the library is installed (no top-level `space` or `datasets_cards`). The card templates' one source is the
 repository's `datasets_cards/` folder; the wheel carries it as `toolbrain_hub/card_templates/`, where
-`toolbrain_hub/cards.py` looks first. pyproject.toml alone cannot add a renamed folder to the discovered packages.
+`toolbrain_hub/hub/cards.py` looks first. pyproject.toml alone cannot add a renamed folder to the discovered packages.
 """
 
 from setuptools import find_packages, setup

@@ -64,7 +64,7 @@ def main() -> None:
     finally:
         mcp_factory.close()
 
-    from toolbrain_hub.chat import LocalChatModel
+    from toolbrain_hub.models.chat import LocalChatModel
 
     model = LocalChatModel(threads=args.threads, device="cpu")
     schemas = [t.to_openai() for t in tools]

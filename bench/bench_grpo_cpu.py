@@ -269,7 +269,7 @@ def main() -> None:
     from toolbrain_hub.agent import render_prompt_ids
     from toolbrain_hub.config import LoraSettings, TrainConfig
     from toolbrain_hub.models import DEFAULT_MODEL, load_tokenizer, locate_model
-    from toolbrain_hub.plots import plot_reward_curves
+    from toolbrain_hub.runs.plots import plot_reward_curves
     from toolbrain_hub.training import read_metrics, train
     from toolbrain_hub.training.common import load_task_data, make_agent_spec
 

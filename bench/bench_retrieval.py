@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import peak_rss_gb, report  # noqa: E402
 
 from toolbrain_hub.models import set_threads  # noqa: E402
-from toolbrain_hub.retrieval import DEFAULT_EMBEDDER, ToolRetriever  # noqa: E402
 from toolbrain_hub.tools import load_tools  # noqa: E402
+from toolbrain_hub.tools.retrieval import DEFAULT_EMBEDDER, ToolRetriever  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 KS = (1, 3, 5)

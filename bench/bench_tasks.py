@@ -60,8 +60,8 @@ def main() -> None:
     extra["schema_100_tools"] = {k: v for k, v in ts.report.to_dict().items() if k != "coverage"}
 
     if not args.skip_llm:
-        from toolbrain_hub.chat import get_chat_model
         from toolbrain_hub.models import DEFAULT_MODEL
+        from toolbrain_hub.models.chat import get_chat_model
 
         start = time.perf_counter()
         model = get_chat_model(args.model or DEFAULT_MODEL, threads=args.threads, device="cpu")

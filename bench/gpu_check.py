@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from toolbrain_hub.models.tiny import build_tiny_tokenizer  # noqa: E402
 from toolbrain_hub.tasks import generate_tasks, save_tasks  # noqa: E402
-from toolbrain_hub.tiny import build_tiny_tokenizer  # noqa: E402
 from toolbrain_hub.training import read_metrics, train  # noqa: E402
 
 

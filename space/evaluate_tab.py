@@ -48,7 +48,7 @@ def _agent_source(record, user) -> str:
 def show_saved(run_id: str | None, profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuthToken | None = None):
     """The evaluation saved in the run folder, if any: (markdown, figure, tasks default)."""
     from toolbrain_hub.evaluation import compare
-    from toolbrain_hub.runs import RunNotFoundError
+    from toolbrain_hub.jobs.registry import RunNotFoundError
 
     if not run_id:
         return "Pick a completed run.", None, gr.update()

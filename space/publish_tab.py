@@ -27,7 +27,7 @@ def _record(run_id: str | None, user):
 def preview(run_id: str | None, name: str, profile: gr.OAuthProfile | None = None,
             oauth_token: gr.OAuthToken | None = None):
     """The model card and file list the run would publish; returns (card markdown, file list or problem)."""
-    from toolbrain_hub.cards import inline_images
+    from toolbrain_hub.hub.cards import inline_images
     from toolbrain_hub.publish import build_agent_folder, read_run
 
     user = runs.current_user(profile, oauth_token)
@@ -59,7 +59,8 @@ def publish_run(run_id: str | None, name: str, private: bool, where: str, replac
                 profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuthToken | None = None):
     """Publish to the Hub (the user's namespace) or to a local folder, never over an existing local agent unless
     `replace` is ticked; returns (status, agent location)."""
-    from toolbrain_hub.publish import AgentExistsError, publish
+    from toolbrain_hub.publish import publish
+    from toolbrain_hub.publish.publisher import AgentExistsError
 
     user = runs.current_user(profile, oauth_token)
     name = (name or "").strip()

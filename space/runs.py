@@ -17,7 +17,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from toolbrain_hub.runs import LOCAL_OWNER
+from toolbrain_hub.jobs.registry import LOCAL_OWNER
 
 from . import state
 
@@ -104,8 +104,8 @@ def manager():
     global _manager
     with _manager_lock:
         if _manager is None:
-            from toolbrain_hub.launchers import HFJobsLauncher, LocalLauncher, RunManager
-            from toolbrain_hub.runs import RunRegistry
+            from toolbrain_hub.jobs.launchers import HFJobsLauncher, LocalLauncher, RunManager
+            from toolbrain_hub.jobs.registry import RunRegistry
 
             # On a Space, runs are visitors' code: the Space's endpoint tokens never reach them. Locally they are the
             # machine owner's own runs, which may use the endpoint tokens set here. (Thread settings such as
@@ -152,7 +152,7 @@ def policy(user: User):
     one user may use everything: their own code, commands, paths and endpoints)."""
     if not on_space():
         return None
-    from toolbrain_hub.visitor import VisitorPolicy
+    from toolbrain_hub.config.visitor import VisitorPolicy
 
     return VisitorPolicy.from_env(user.name or "", folders=_own_folders(user))
 
@@ -163,7 +163,7 @@ def check_readable(path_or_repo: str, user: User) -> None:
     the machine and every path is theirs.
 
     Raises:
-        toolbrain_hub.visitor.VisitorError: naming the path.
+        toolbrain_hub.config.visitor.VisitorError: naming the path.
     """
     rules = policy(user)
     if rules is not None:
@@ -175,7 +175,7 @@ def check_model(label: str, name: str, user: User) -> None:
     model, folder or endpoint is fine.
 
     Raises:
-        toolbrain_hub.visitor.VisitorError: naming the field.
+        toolbrain_hub.config.visitor.VisitorError: naming the field.
     """
     rules = policy(user)
     if rules is not None:

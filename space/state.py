@@ -30,7 +30,7 @@ _loaded: dict[str, object] = {}
 
 def chat_model(name: str):
     """Load a local chat model once and keep only the most recent one (a 0.5B model takes ~4 GB of RAM)."""
-    from toolbrain_hub.chat import get_chat_model
+    from toolbrain_hub.models.chat import get_chat_model
 
     with _lock:
         if name not in _loaded:

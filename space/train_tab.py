@@ -52,7 +52,8 @@ def build_config(dataset, model, algorithm, rewards, judge_model, judge_weight, 
         rules: On a Space, the visitor's `VisitorPolicy`: checked on the whole config (form, extra options and API
             calls alike) before anything else looks at its paths.
     """
-    from toolbrain_hub.config import ConfigError, JudgeSettings, LoraSettings, TrainConfig
+    from toolbrain_hub.config import JudgeSettings, LoraSettings, TrainConfig
+    from toolbrain_hub.errors import ConfigError
 
     config = TrainConfig(
         algorithm=algorithm, model=(model or "").strip(), tasks=(dataset or "").strip(),
@@ -140,7 +141,7 @@ def restore_form(run_id: str | None, dataset: str | None, profile: gr.OAuthProfi
                  oauth_token: gr.OAuthToken | None = None):
     """A fresh form (empty dataset, e.g. after a reload) takes the settings of the selected run, so launching again
     starts from where the user left off; a form the user already filled is left alone."""
-    from toolbrain_hub.runs import RunNotFoundError
+    from toolbrain_hub.jobs.registry import RunNotFoundError
 
     keep = [gr.update()] * len(FORM_FIELDS)
     if not run_id or (dataset or "").strip():
@@ -181,7 +182,7 @@ def show_run(run_id: str | None, seen: dict | None, profile: gr.OAuthProfile | N
              oauth_token: gr.OAuthToken | None = None):
     """Status, logs, curves of the selected run, and the runs table when the run's state changed; the plot is
     redrawn only when its metrics changed."""
-    from toolbrain_hub.runs import RunNotFoundError
+    from toolbrain_hub.jobs.registry import RunNotFoundError
 
     seen = dict(seen or {})
     if not run_id:
@@ -208,7 +209,7 @@ def show_run(run_id: str | None, seen: dict | None, profile: gr.OAuthProfile | N
         if isinstance(logs, str):
             # An HF Jobs run keeps metrics.jsonl in its container until it publishes; its log lines carry each
             # step's metrics, so the curves are drawn from them.
-            from toolbrain_hub.training.common import metrics_from_log
+            from toolbrain_hub.runs import metrics_from_log
 
             source = metrics_from_log(logs)
             stamp = f"log:{len(source)}"
@@ -226,7 +227,7 @@ def show_run(run_id: str | None, seen: dict | None, profile: gr.OAuthProfile | N
 
 def _figure(record, source):
     """The reward curves of a run from its metrics.jsonl or from metric rows (None: nothing to draw yet)."""
-    from toolbrain_hub.plots import reward_curve_figure
+    from toolbrain_hub.runs.plots import reward_curve_figure
 
     if not source:
         return None
@@ -252,8 +253,9 @@ def cancel(run_id: str | None, profile: gr.OAuthProfile | None = None, oauth_tok
 
 def build(dataset_location: gr.Textbox) -> gr.Dropdown:
     """Add the Train tab; returns the run selector (the Evaluate and Publish tabs follow it)."""
-    from toolbrain_hub.config import ALGORITHMS, QUANTIZATIONS, TrainConfig
-    from toolbrain_hub.models import BUILTIN_MODELS
+    from toolbrain_hub.config import ALGORITHMS, TrainConfig
+    from toolbrain_hub.config.train import QUANTIZATIONS
+    from toolbrain_hub.models.loading import BUILTIN_MODELS
 
     defaults = TrainConfig()
     with gr.Tab("3. Train", id="train") as tab:

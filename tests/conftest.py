@@ -15,7 +15,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """Folder with a tiny random Qwen2 model + tokenizer (TRL's Qwen2.5 chat template), built once per session."""
-    from toolbrain_hub.tiny import build_tiny_model
+    from toolbrain_hub.models.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-qwen2"))
 
@@ -33,7 +33,7 @@ def pinned_model_dir(tmp_path_factory):
     """Folder with the pinned model (tests/pinned.py): it calls get_weather for Paris, then answers pinned.ANSWER."""
     import pinned
 
-    from toolbrain_hub.tiny import build_pinned_model
+    from toolbrain_hub.models.tiny import build_pinned_model
 
     return build_pinned_model(tmp_path_factory.mktemp("pinned-qwen2"), first_reply=pinned.FIRST_REPLY,
                               after_tool_reply=pinned.ANSWER)

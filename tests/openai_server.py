@@ -1,6 +1,7 @@
 """A small OpenAI-compatible chat-completions server for tests (stdlib only, real HTTP on 127.0.0.1).
 
-It answers `POST /v1/chat/completions` (what `toolbrain_hub.chat.EndpointChatModel` and other OpenAI clients send,
+It answers `POST /v1/chat/completions` (what
+`toolbrain_hub.models.chat.EndpointChatModel` and other OpenAI clients send,
 also `POST /chat/completions`) with scripted replies, so judge, teacher and simulator code can be tested over the
 wire without a model.
 

@@ -1,5 +1,6 @@
 """The pinned model the flow tests drive: a tiny Qwen2 whose greedy replies are fixed by construction
-(`toolbrain_hub.tiny.build_pinned_model`). It first calls get_weather for Paris with the tagged call, and after a tool
+(`toolbrain_hub.models.tiny.build_pinned_model`). It first calls get_weather for Paris with the tagged call, and after a
+tool
 result answers ANSWER, on any CPU and after a short LoRA fine-tune, so tests of load_agent, the chat CLI and the app
 can assert on what the agent says. What the tiny random model writes after training in-test cannot be asserted on:
 its logits span under 2 units (tied embeddings of std 0.02 behind a norm that LoRA does not touch), so its greedy

@@ -13,14 +13,7 @@ import os
 
 import pytest
 
-from toolbrain_hub.agent import (
-    SPEC_FILE,
-    AgentSpec,
-    AgentSpecError,
-    SpecModel,
-    build_agent,
-    render_prompt_ids,
-)
+from toolbrain_hub.agent import SPEC_FILE, AgentSpec, AgentSpecError, SpecModel, build_agent, render_prompt_ids
 from toolbrain_hub.environment import make_environment_factory, make_routed_environments
 from toolbrain_hub.tools import load_tools
 

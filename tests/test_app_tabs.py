@@ -227,7 +227,7 @@ def test_on_a_space_only_the_signed_in_users_token_and_folders_are_used(app, mon
     import gradio.oauth
 
     from space import runs
-    from toolbrain_hub.visitor import VisitorError
+    from toolbrain_hub.config.visitor import VisitorError
 
     # What the platform sets on a Space with `hf_oauth: true` (gradio reads the OAuth ones at import).
     monkeypatch.setenv("SYSTEM", "spaces")

@@ -7,16 +7,9 @@ from pathlib import Path
 import pytest
 from huggingface_hub import DatasetCard
 
-from toolbrain_hub.cards import (
-    CardError,
-    inline_images,
-    md_cell,
-    py_literal,
-    render_card,
-    render_dataset_card,
-    size_category,
-)
+from toolbrain_hub.hub.cards import CardError, inline_images, md_cell, py_literal, render_card, size_category
 from toolbrain_hub.tasks import generate_tasks
+from toolbrain_hub.tasks.card import render_dataset_card
 
 DATA = Path(__file__).parent / "data"
 

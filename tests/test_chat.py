@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from openai_server import Scripted, ScriptedOpenAIServer
 
-from toolbrain_hub.chat import ChatError, ChatTimeout, EndpointChatModel, chat_completions_url, get_chat_model
+from toolbrain_hub.models.chat import ChatError, ChatTimeout, EndpointChatModel, chat_completions_url, get_chat_model
 
 DATA = Path(__file__).parent / "data"
 WEATHER = json.loads((DATA / "weather_openai.json").read_text())["tools"][0]  # get_weather(city, unit)
@@ -88,7 +88,7 @@ def test_endpoint_errors_and_timeouts_are_chat_errors():
 
 def test_judge_generator_and_simulator_endpoints_work_offline(hub_offline):
     from toolbrain_hub.environment import make_environment_factory
-    from toolbrain_hub.judge import GroupJudge
+    from toolbrain_hub.rewards.judge import GroupJudge
     from toolbrain_hub.tasks import generate_tasks
 
     task = {"query": "Weather in Paris?", "expected_calls": json.dumps([{"name": "get_weather",
@@ -121,8 +121,9 @@ def test_judge_generator_and_simulator_endpoints_work_offline(hub_offline):
 
 def test_distillation_teacher_endpoint_works_offline(hub_offline, tiny_model_dir, tmp_path):
     from toolbrain_hub.config import TrainConfig
+    from toolbrain_hub.runs import RunFolder
     from toolbrain_hub.tasks import generate_tasks
-    from toolbrain_hub.training.common import RunFolder, build_rewards, load_task_data
+    from toolbrain_hub.training.common import build_rewards, load_task_data
     from toolbrain_hub.training.distill import teacher_rows
 
     generate_tasks([WEATHER], num=2, seed=0, mix={"single": 1}, test_size=0, progress=False).save(tmp_path / "tasks")

@@ -7,7 +7,8 @@ import warnings
 import pytest
 
 from toolbrain_hub.cli import main
-from toolbrain_hub.config import ConfigError, JudgeSettings, TrainConfig
+from toolbrain_hub.config import JudgeSettings, TrainConfig
+from toolbrain_hub.errors import ConfigError
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from toolbrain_hub.chat import ChatModel, ChatReply, LocalChatModel
 from toolbrain_hub.environment import (
     ToolEnvironmentError,
     environment_class,
@@ -22,6 +21,7 @@ from toolbrain_hub.environment import (
     make_routed_environments,
     row_query,
 )
+from toolbrain_hub.models.chat import ChatModel, ChatReply, LocalChatModel
 from toolbrain_hub.tools import load_tools
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")

@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # Exceptions used only inside the library, never shown to a user, so they are not ToolBrainErrors.
 INTERNAL = {
     # Caught inside the task generators: a failed draw becomes a rejected candidate's reason ("sampling_failed: ...").
-    "toolbrain_hub.generators.SamplingError",
+    "toolbrain_hub.tasks.generators.SamplingError",
     # A tool backend's report of a failed call: the environment returns its message to the model as the tool result.
-    "toolbrain_hub.environment.ToolCallError",
+    "toolbrain_hub.environment.environment.ToolCallError",
 }
 
 # Optional extras (GPU, MCP, retrieval, the default model) a module may need at import; without them it is skipped.
@@ -47,18 +47,18 @@ def _package_exceptions() -> dict[str, type[BaseException]]:
 def test_every_exception_of_the_package_is_a_tool_brain_error_or_listed_as_internal():
     found = _package_exceptions()
     # The walk really reached the modules (a walk that found nothing would pass vacuously).
-    for name in ["toolbrain_hub.config.ConfigError", "toolbrain_hub.tools.ToolSchemaError",
-                 "toolbrain_hub.runs.RunNotFoundError", "toolbrain_hub.cli.UsageError"]:
+    for name in ["toolbrain_hub.errors.ConfigError", "toolbrain_hub.tools.schemas.ToolSchemaError",
+                 "toolbrain_hub.jobs.registry.RunNotFoundError", "toolbrain_hub.cli.common.UsageError"]:
         assert name in found, name
     outside = sorted(name for name, cls in found.items() if not issubclass(cls, ToolBrainError))
     assert outside == sorted(INTERNAL), "derive these from ToolBrainError, or list them in INTERNAL with the reason"
 
 
 def test_the_built_in_bases_still_catch_them():
-    from toolbrain_hub.config import ConfigError
+    from toolbrain_hub.config.visitor import VisitorError
+    from toolbrain_hub.errors import ConfigError
     from toolbrain_hub.hub import HubError
-    from toolbrain_hub.runs import RunNotFoundError
-    from toolbrain_hub.visitor import VisitorError
+    from toolbrain_hub.jobs.registry import RunNotFoundError
 
     assert issubclass(ConfigError, ValueError) and issubclass(VisitorError, ToolBrainError)
     assert issubclass(HubError, RuntimeError)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from toolbrain_hub.chat import ChatModel, ChatReply, LocalChatModel
 from toolbrain_hub.evaluation import (
     METRICS,
     Comparison,
@@ -23,6 +22,7 @@ from toolbrain_hub.evaluation import (
     load_policy,
     score_task,
 )
+from toolbrain_hub.models.chat import ChatModel, ChatReply, LocalChatModel
 from toolbrain_hub.tasks import TaskError, generate_tasks, load_tasks
 from toolbrain_hub.traces import Trace
 
@@ -507,7 +507,7 @@ def test_training_run_folder_evaluates_and_plots(trained_run, task_dir, tmp_path
     from peft import PeftModel
 
     from toolbrain_hub.agent import AgentSpec
-    from toolbrain_hub.plots import plot_reward_curves, reward_curve_data
+    from toolbrain_hub.runs.plots import plot_reward_curves, reward_curve_data
 
     policy = load_policy(str(trained_run), device="cpu")
     assert isinstance(policy.model, PeftModel)

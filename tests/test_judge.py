@@ -9,8 +9,8 @@ import re
 import pytest
 from openai_server import Scripted, ScriptedOpenAIServer
 
-from toolbrain_hub.chat import LocalChatModel
-from toolbrain_hub.judge import GroupJudge, JudgeError, JudgeResult, parse_scores, render_task, render_trace
+from toolbrain_hub.models.chat import LocalChatModel
+from toolbrain_hub.rewards.judge import GroupJudge, JudgeError, JudgeResult, parse_scores, render_task, render_trace
 from toolbrain_hub.traces import Trace
 
 TASK = {"query": "What is the weather in Paris?",
@@ -51,7 +51,7 @@ def test_good_reply_gives_one_score_per_trace_in_order(server, caplog):
     server.push(json.dumps({"scores": [{"trace_id": 2, "explanation": "no tool", "score": 0.1},
                                        {"trace_id": 1, "explanation": "right call", "score": 0.9}]}))
     judge = GroupJudge(server.url)
-    with caplog.at_level(logging.INFO, logger="toolbrain_hub.judge"):
+    with caplog.at_level(logging.INFO, logger="toolbrain_hub.rewards.judge"):
         result = judge.score_group(TASK, _traces(2))
     assert result.scores == [0.9, 0.1] and result.reasons == ["right call", "no tool"]
     assert (result.attempts, result.cached, result.fallback_used) == (1, False, False)
@@ -126,7 +126,7 @@ def test_configured_fallback_is_used_logged_and_counted(server, caplog):
     server.push(_reply([0.2, 0.6]), *["not json"] * 2, *["not json"] * 2)
     judge = GroupJudge(server.url, max_retries=1, fallback="mean")
     assert judge.score_group(TASK, _traces(2)).scores == [0.2, 0.6]
-    with caplog.at_level(logging.WARNING, logger="toolbrain_hub.judge"):
+    with caplog.at_level(logging.WARNING, logger="toolbrain_hub.rewards.judge"):
         result = judge.score_group(TASK, _traces(4)[2:])  # a different group: not a cache hit
     assert result.fallback_used and result.scores == [pytest.approx(0.4)] * 2
     assert "not valid JSON" in result.error and result.reasons == ["fallback: judge failed"] * 2
@@ -280,7 +280,7 @@ def test_endpoint_token_is_sent_but_never_shown(server, caplog):
 
 
 def test_endpoint_tokens_come_from_one_default_variable(monkeypatch):
-    from toolbrain_hub.chat import ChatError, endpoint_token
+    from toolbrain_hub.models.chat import ChatError, endpoint_token
 
     monkeypatch.delenv("TOOLBRAIN_ENDPOINT_TOKEN", raising=False)
     assert endpoint_token() is None
@@ -295,7 +295,7 @@ def test_endpoint_tokens_come_from_one_default_variable(monkeypatch):
 def test_endpoint_errors_never_show_url_credentials():
     from app_helpers import free_port
 
-    from toolbrain_hub.chat import ChatError, EndpointChatModel
+    from toolbrain_hub.models.chat import ChatError, EndpointChatModel
 
     model = EndpointChatModel(f"http://user:s3cret@127.0.0.1:{free_port()}/v1", model="m", timeout=5)
     assert model.model_id.startswith("http://127.0.0.1:") and "s3cret" not in model.model_id

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from toolbrain_hub.runs import RunNotFoundError, RunRegistry
+from toolbrain_hub.jobs.registry import RunNotFoundError, RunRegistry
 
 TOOLS = [{"type": "function", "function": {
     "name": "get_weather", "description": "Get the current weather for a city.",
@@ -107,7 +107,7 @@ def _config(tasks: str, **overrides):
 
 @pytest.fixture()
 def manager(tmp_path):
-    from toolbrain_hub.launchers import HFJobsLauncher, LocalLauncher, RunManager
+    from toolbrain_hub.jobs.launchers import HFJobsLauncher, LocalLauncher, RunManager
 
     launchers = {"local": LocalLauncher(env={"OMP_NUM_THREADS": "1"}), "hf-jobs": HFJobsLauncher(timeout="10m")}
     return RunManager(RunRegistry(tmp_path / "runs"), launchers=launchers, max_local_runs=1)
@@ -171,7 +171,7 @@ def test_a_status_read_racing_a_cancel_keeps_canceled(tmp_path):
     import subprocess
     import threading
 
-    from toolbrain_hub.launchers import LocalLauncher, RunManager
+    from toolbrain_hub.jobs.launchers import LocalLauncher, RunManager
 
     class HeldRegistry(RunRegistry):
         held, go_on = threading.Event(), threading.Event()
@@ -205,7 +205,7 @@ def test_a_status_read_racing_a_cancel_keeps_canceled(tmp_path):
 
 
 def test_a_cancel_that_arrives_after_the_run_ended_says_how_it_ended(tmp_path):
-    from toolbrain_hub.launchers import LocalLauncher, RunManager
+    from toolbrain_hub.jobs.launchers import LocalLauncher, RunManager
 
     registry = RunRegistry(tmp_path / "runs")
     manager = RunManager(registry, launchers={"local": LocalLauncher()})
@@ -231,7 +231,7 @@ def test_a_failing_run_says_why(manager, tmp_path):
 
 
 def test_invalid_configs_create_no_run(manager, tmp_path):
-    from toolbrain_hub.config import ConfigError
+    from toolbrain_hub.errors import ConfigError
 
     with pytest.raises(ConfigError, match="max_steps"):
         manager.submit(_config(_task_folder(tmp_path), max_steps=0), owner="alice")
@@ -240,7 +240,7 @@ def test_invalid_configs_create_no_run(manager, tmp_path):
 
 def test_a_run_process_gone_after_a_restart_is_reported_failed(tmp_path):
     """An app restart loses the Popen handles: the registry, the pid check and exit.json still tell the truth."""
-    from toolbrain_hub.launchers import LocalLauncher, RunManager
+    from toolbrain_hub.jobs.launchers import LocalLauncher, RunManager
 
     registry = RunRegistry(tmp_path / "runs")
     record = registry.new(owner="alice", launcher="local", config={"algorithm": "grpo"})
@@ -261,7 +261,7 @@ def test_a_run_process_gone_after_a_restart_is_reported_failed(tmp_path):
 
 
 def test_hf_jobs_launcher_refuses_what_a_job_cannot_reach(manager, tmp_path, hub_server, jobs):
-    from toolbrain_hub.launchers import HFJobsLauncher, LauncherError
+    from toolbrain_hub.jobs.launchers import HFJobsLauncher, LauncherError
 
     config = _config(_task_folder(tmp_path), push_to="alice/agent")
     with pytest.raises(LauncherError, match="push the task dataset to the Hub"):
@@ -350,7 +350,7 @@ os.execv({sys.executable!r}, [{sys.executable!r}, *args])
 
 def test_local_runs_see_only_allowed_settings_and_the_owners_token(tmp_path, monkeypatch):
     from toolbrain_hub.config import JudgeSettings
-    from toolbrain_hub.launchers import LocalLauncher, RunManager
+    from toolbrain_hub.jobs.launchers import LocalLauncher, RunManager
 
     for name, value in _APP_SECRETS.items():
         monkeypatch.setenv(name, value)
@@ -390,7 +390,7 @@ def test_local_runs_see_only_allowed_settings_and_the_owners_token(tmp_path, mon
         for name in ("HUGGING_FACE_HUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "OPENAI_API_KEY", "TOOLBRAIN_HUB_ADMIN_TOKEN",
                      "TOOLBRAIN_ENDPOINT_TOKEN"):
             assert name not in env, name
-        # a visitor's training refuses code-bearing fields itself (toolbrain_hub.visitor)
+        # a visitor's training refuses code-bearing fields itself (toolbrain_hub.config.visitor)
         assert env.get("TOOLBRAIN_HUB_UNTRUSTED") == ("1" if env is untrusted else None)
         leaked = [v for v in _APP_SECRETS.values() if v in json.dumps(env)]
         if env is trusted_endpoint:
@@ -453,7 +453,7 @@ def test_a_job_refuses_code_whose_hash_differs(hub_server, jobs, tmp_path):
 
     from huggingface_hub import HfApi
 
-    from toolbrain_hub.jobcode import BOOTSTRAP, ship_code
+    from toolbrain_hub.jobs.code import BOOTSTRAP, ship_code
 
     code = ship_code("alice/tamper-agent", token=hub_server.token, private=True)
     # Someone replaces the wheel in the repo with one that runs their code: the job still carries the launcher's hash.
@@ -463,7 +463,7 @@ def test_a_job_refuses_code_whose_hash_differs(hub_server, jobs, tmp_path):
     with zipfile.ZipFile(original) as src, zipfile.ZipFile(tampered, "w") as dst:
         for item in src.infolist():
             data = src.read(item)
-            if item.filename == "toolbrain_hub/launchers.py":
+            if item.filename == "toolbrain_hub/jobs/launchers.py":
                 data += b"\nprint('someone else runs with your token')\n"
             dst.writestr(item, data)
     commit = api.upload_file(path_or_fileobj=str(tampered), path_in_repo=code["wheel"]["path"],
@@ -498,7 +498,7 @@ def _job_record(manager, job, namespace="alice"):
 
 
 def test_a_timed_out_job_says_it_timed_out_not_its_last_progress_line(hub_server, jobs, tmp_path):
-    from toolbrain_hub.launchers import HFJobsLauncher, RunManager
+    from toolbrain_hub.jobs.launchers import HFJobsLauncher, RunManager
 
     launcher = HFJobsLauncher(timeout=2)
     manager = RunManager(RunRegistry(tmp_path / "runs"), launchers={"hf-jobs": launcher})
@@ -521,7 +521,7 @@ def test_a_timed_out_job_says_it_timed_out_not_its_last_progress_line(hub_server
 
 def test_a_canceled_job_keeps_its_final_log_and_a_refused_cancel_names_the_namespace(hub_server, jobs, tmp_path):
     from toolbrain_hub.hub import HubPermissionError
-    from toolbrain_hub.launchers import HFJobsLauncher, RunManager
+    from toolbrain_hub.jobs.launchers import HFJobsLauncher, RunManager
 
     manager = RunManager(RunRegistry(tmp_path / "runs"), launchers={"hf-jobs": HFJobsLauncher(timeout="10m")})
     api = _api(hub_server)

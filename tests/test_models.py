@@ -110,7 +110,7 @@ def test_cli_models_list_and_unknown_name_exit_code():
 @pytest.mark.default_model
 def test_default_model_prepare_is_cached_and_calls_a_tool(default_model_dir):
     """The real default model, from the packaged weights, answers the weather question with a parsed tool call."""
-    from toolbrain_hub.chat import LocalChatModel
+    from toolbrain_hub.models.chat import LocalChatModel
     from toolbrain_hub.traces import parse_tool_calls
 
     cli = subprocess.run([sys.executable, "-m", "toolbrain_hub.cli", "models", "prepare"], capture_output=True,
@@ -254,7 +254,7 @@ def test_pinned_model_replies_hold_by_a_wide_margin(pinned_model_dir):
 
 
 def test_pinned_model_refuses_replies_it_cannot_pin(tmp_path):
-    from toolbrain_hub.tiny import build_pinned_model
+    from toolbrain_hub.models.tiny import build_pinned_model
 
     with pytest.raises(ValueError, match="must not repeat a token"):
         build_pinned_model(tmp_path, first_reply="<tool_call>x</tool_call><tool_call>", after_tool_reply="ok")

@@ -155,7 +155,7 @@ from pathlib import Path
 
 import toolbrain_hub
 from toolbrain_hub import load_agent
-from toolbrain_hub.cards import template_path
+from toolbrain_hub.hub.cards import template_path
 
 def get_weather(city: str, unit: str = "celsius") -> str:
     '''Current weather.

@@ -9,7 +9,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from toolbrain_hub.plots import (
+from toolbrain_hub.runs.plots import (
     comparison_figure,
     load_metrics,
     plot_comparison,
@@ -64,7 +64,7 @@ def test_reward_figure_draws_the_data(tmp_path):
 
 
 def test_long_runs_also_show_the_reward_trend():
-    from toolbrain_hub.plots import moving_average
+    from toolbrain_hub.runs.plots import moving_average
 
     assert moving_average([1, 2, 3, 4, 5, 6], 3) == pytest.approx([1, 1.5, 2, 3, 4, 5])
     rows = [{"step": s, "kind": "train", "reward": float(s % 2)} for s in range(1, 61)]  # 0/1 zigzag: trend 0.5

@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from toolbrain_hub import hub
-from toolbrain_hub.publish import AgentExistsError, PublishError, public_ref, publish, sanitize_config
+from toolbrain_hub.publish import PublishError, publish, sanitize_config
+from toolbrain_hub.publish.publisher import AgentExistsError, public_ref
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "tests" / "data" / "weather_openai.json"
@@ -109,7 +110,7 @@ def test_publish_to_local_folder(tiny_run, tmp_path):
     assert spec.base_model_revision is None
     assert spec.base_model_source == {
         "kind": "builtin", "name": TINY_MODEL, "upstream": None,
-        "built": "Built locally by toolbrain_hub.tiny: a tiny Qwen2 with random weights",
+        "built": "Built locally by toolbrain_hub.models.tiny: a tiny Qwen2 with random weights",
         "fingerprint": model_fingerprint(prepare_model(TINY_MODEL, progress=False))}
 
     # The training config reloads; its local paths became names.
@@ -123,7 +124,7 @@ def test_publish_to_local_folder(tiny_run, tmp_path):
     card = ModelCard.load(out / "README.md")
     assert card.data.library_name == "peft" and card.data.license == "apache-2.0"
     assert card.data.base_model is None  # the tiny model has no upstream Hub repo
-    assert (f"- Base model: `tiny-random-qwen2`. Built locally by toolbrain_hub.tiny: a tiny Qwen2 with random "
+    assert (f"- Base model: `tiny-random-qwen2`. Built locally by toolbrain_hub.models.tiny: a tiny Qwen2 with random "
             f"weights; config fingerprint `{spec.base_model_source['fingerprint']}`.") in card.text
     assert f'load_agent("path/to/this/folder", tools=[{", ".join(spec.tool_names)}])' in card.text
     assert "![Reward curves](reward_curve.png)" in card.text
@@ -267,7 +268,8 @@ def test_card_says_the_default_model_was_dequantized_from_a_gguf(tiny_run, tmp_p
     """A run of the built-in default model records, and its card says, that it trained on weights dequantized from
     a quantized GGUF (its file, quantization, sha256 and packages), not the upstream repo's; the card's metadata
     still names the upstream repo (a valid Hub `base_model`). Card only: the record is made from a small real GGUF."""
-    from toolbrain_hub.models import BUILTIN_MODELS, DEFAULT_MODEL, gguf_source
+    from toolbrain_hub.models import DEFAULT_MODEL, gguf_source
+    from toolbrain_hub.models.loading import BUILTIN_MODELS
 
     run = copy_run(tiny_run, tmp_path / "run")
     source = {"kind": "builtin", "name": DEFAULT_MODEL, **gguf_source(BUILTIN_MODELS[DEFAULT_MODEL], small_gguf),

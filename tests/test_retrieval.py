@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from toolbrain_hub import retrieval
 from toolbrain_hub.models import ModelError
-from toolbrain_hub.retrieval import (
+from toolbrain_hub.tools import ToolSchemaError, ToolSpec, retrieval
+from toolbrain_hub.tools.retrieval import (
     DEFAULT_EMBEDDER,
     ToolRetriever,
     embedder_path,
@@ -16,7 +16,6 @@ from toolbrain_hub.retrieval import (
     split_request,
     tool_text,
 )
-from toolbrain_hub.tools import ToolSchemaError, ToolSpec
 
 Tool = ToolSpec
 

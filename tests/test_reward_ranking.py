@@ -32,16 +32,17 @@ from pathlib import Path
 
 import pytest
 
-from toolbrain_hub.chat import ChatModel, ChatReply
-from toolbrain_hub.config import DEFAULT_REWARDS, TrainConfig
+from toolbrain_hub.config import TrainConfig
+from toolbrain_hub.config.train import DEFAULT_REWARDS
 from toolbrain_hub.environment import make_environment_factory
-from toolbrain_hub.generators import ArgumentSampler, sample_regex
+from toolbrain_hub.environment.rollouts import run_episodes, score_episodes
+from toolbrain_hub.models.chat import ChatModel, ChatReply
 from toolbrain_hub.rewards import REWARDS, call_similarity, reward_range
 from toolbrain_hub.tasks import generate_tasks, save_tasks
+from toolbrain_hub.tasks.generators import ArgumentSampler, sample_regex
 from toolbrain_hub.tools import load_tools
 from toolbrain_hub.traces import ToolCall, parse_tool_calls
 from toolbrain_hub.training.common import build_rewards, load_task_data
-from toolbrain_hub.training.rollouts import run_episodes, score_episodes
 
 
 def _tool(name: str, description: str, properties: dict, required: list[str], closed: bool = False) -> dict:
@@ -491,8 +492,9 @@ def test_trls_grpo_loop_scores_the_forms_as_the_rollout_loop_does(tiny_model_dir
     """The forms of one task as the 8 generations of a real GRPO step: TRL's own multi-turn loop (its tool
     execution in the environment, its reward call, its weights) with only the policy's words scripted gives the
     totals `run_episodes` gives, so the tiers above are what training pays."""
+    from toolbrain_hub.runs import RunFolder
     from toolbrain_hub.training import grpo
-    from toolbrain_hub.training.common import RunFolder, load_policy
+    from toolbrain_hub.training.common import load_policy
 
     tasks = generate_tasks(TRAVEL_TOOLS, num=1, seed=3, mix={"single": 1.0}, test_size=0, progress=False)
     config = TrainConfig.from_dict({

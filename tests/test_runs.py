@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from toolbrain_hub.runs import RunNotFoundError, RunRecord, RunRegistry
+from toolbrain_hub.jobs.registry import RunNotFoundError, RunRecord, RunRegistry
 
 
 def _config(algorithm: str = "grpo") -> dict:

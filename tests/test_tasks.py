@@ -13,14 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from toolbrain_hub.chat import ChatModel, ChatReply
-from toolbrain_hub.generators import (
-    ArgumentSampler,
-    extract_json_object,
-    parse_proposal,
-    public_model_name,
-    sample_regex,
-)
+from toolbrain_hub.models.chat import ChatModel, ChatReply
 from toolbrain_hub.tasks import (
     COLUMNS,
     DEFAULT_SYSTEM_PROMPT,
@@ -31,6 +24,13 @@ from toolbrain_hub.tasks import (
     load_tasks,
     push_tasks,
     save_tasks,
+)
+from toolbrain_hub.tasks.generators import (
+    ArgumentSampler,
+    extract_json_object,
+    parse_proposal,
+    public_model_name,
+    sample_regex,
 )
 from toolbrain_hub.tools import load_tools
 
@@ -190,7 +190,7 @@ def test_requests_are_varied(taskset):
 def test_requests_start_with_an_imperative_verb(description, phrase):
     import random
 
-    from toolbrain_hub.phrasing import action_phrase
+    from toolbrain_hub.tasks.phrasing import action_phrase
 
     tool = load_tools([{"name": "tool_x", "description": description,
                         "parameters": {"type": "object", "properties": {}}}])[0]
@@ -443,7 +443,7 @@ def test_llm_generator_over_an_openai_compatible_endpoint():
 def test_unreachable_endpoint_fails_loudly():
     import socket
 
-    from toolbrain_hub.chat import ChatError
+    from toolbrain_hub.models.chat import ChatError
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -459,7 +459,7 @@ def test_endpoint_credentials_never_reach_the_dataset():
 
 
 def test_tiny_model_garbage_is_retried_then_dropped_and_counted(tiny_model):
-    from toolbrain_hub.chat import LocalChatModel
+    from toolbrain_hub.models.chat import LocalChatModel
 
     model = LocalChatModel(loaded=tiny_model)
     ts = generate_tasks(DATA / "weather_openai.json", num=2, generator=model, max_retries=1, max_attempts=6,
@@ -648,7 +648,7 @@ def test_generation_stops_when_asked_and_says_how_far_it_got():
 
 
 def test_a_local_model_generation_is_cut_at_the_next_token(tiny_model):
-    from toolbrain_hub.chat import LocalChatModel
+    from toolbrain_hub.models.chat import LocalChatModel
 
     model = LocalChatModel(loaded=tiny_model)
     seen = []

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from toolbrain_hub.config import ConfigError, TrainConfig
+from toolbrain_hub.config import TrainConfig
+from toolbrain_hub.errors import ConfigError
+from toolbrain_hub.runs import RunFolder
 from toolbrain_hub.training import read_metrics, read_status, train
-from toolbrain_hub.training.common import RunFolder, ZeroVarianceMonitor, unsloth_choice
+from toolbrain_hub.training.common import ZeroVarianceMonitor, unsloth_choice
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / "tests" / "data" / "weather_openai.json"
@@ -79,7 +81,7 @@ def test_grpo_end_to_end_with_eval_and_zero_variance_alarm(base):
     log = (run / "train.log").read_text()
     assert "ZERO-VARIANCE REWARDS" in log and "No tool call was recognized" in log
     # the log alone (all a watcher of an HF Jobs run sees) gives back every step's metrics
-    from toolbrain_hub.training.common import metrics_from_log
+    from toolbrain_hub.runs import metrics_from_log
 
     from_log = metrics_from_log(log)
     assert [r["step"] for r in from_log] == [r["step"] for r in rows] == [1, 2, 3]

@@ -1,7 +1,8 @@
 """Hostile visitors of a public Space: every way a visitor could reach code execution, another visitor's files, the
 server's files, the Space's network or its secrets is refused, before any run is created.
 
-The unit half checks `toolbrain_hub.visitor.VisitorPolicy` field by field. The HTTP half runs the real app in Space
+The unit half checks `toolbrain_hub.config.visitor.VisitorPolicy` field by field. The HTTP half runs the real app in
+Space
 mode (SYSTEM=spaces, the platform's OAuth settings, a signed-in visitor's session cookie signed as Gradio's session
 middleware signs it) and attacks it through Gradio's own routes, as any client can. Every case plants a payload that
 writes a marker file when run; the marker must never appear. A control proves the payloads are live.
@@ -23,7 +24,7 @@ import pytest
 from app_helpers import running_app
 
 from toolbrain_hub.config import TrainConfig
-from toolbrain_hub.visitor import (
+from toolbrain_hub.config.visitor import (
     CODE_FIELDS,
     DATA_FIELDS,
     KNOB_FIELDS,
@@ -165,7 +166,7 @@ def test_a_symlink_out_of_the_visitors_folder_is_refused(own, tmp_path):
 
 def test_payloads_are_live_when_trusted(tmp_path):
     """Control: run on one's own machine (trusted), the same payload file does run: the refusals are not vacuous."""
-    from toolbrain_hub.training.common import load_implementations
+    from toolbrain_hub.tools import load_implementations
 
     marker = tmp_path / "marker"
     load_implementations(str(_payload(tmp_path, marker, "tbcontrol")), ["get_weather"])

@@ -11,7 +11,7 @@ This module imports nothing from the package: it is the bottom of the import gra
 
 from __future__ import annotations
 
-__all__ = ["ToolBrainError"]
+__all__ = ["ConfigError", "ToolBrainError"]
 
 
 class ToolBrainError(Exception):
@@ -20,3 +20,7 @@ class ToolBrainError(Exception):
     Subclasses keep their built-in base as a second base (e.g. `class TaskError(ToolBrainError, ValueError)`); errors
     used only inside the library, which never reach a user, do not derive from it.
     """
+
+
+class ConfigError(ToolBrainError, ValueError):
+    """A training config is invalid; the message names the field (and the file and line for YAML problems)."""

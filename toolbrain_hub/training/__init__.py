@@ -6,7 +6,7 @@ result = train("run.yaml")                      # or a TrainConfig, or a dict
 result.adapter_dir                              # <run>/adapter: LoRA adapter + tokenizer + agent_spec.json
 ```
 
-The run folder layout, the metrics and the status file are described in `toolbrain_hub.training.common`.
+The run folder layout, the metrics and the status file are described in `toolbrain_hub.runs.folder`.
 Multi-GPU: `accelerate launch --config_file accelerate_config.yaml -m toolbrain_hub.cli train run.yaml`; every
 process trains its share, only the main process writes the run folder.
 """
@@ -18,49 +18,23 @@ import os
 import socket
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, TrainConfig
-from ..visitor import check_untrusted_config, untrusted
+from ..config.train import TrainConfig
+from ..config.visitor import check_untrusted_config, untrusted
+from ..errors import ConfigError
 
 __all__ = ["TrainResult", "train", "read_status", "read_metrics"]
+
+from ..runs.folder import read_metrics, read_status
+from .common import TrainResult
 
 logger = logging.getLogger("toolbrain_hub.training")
 
 
-@dataclass
-class TrainResult:
-    """Where a finished run put things.
-
-    Args:
-        output_dir: The run folder.
-        adapter_dir: The final adapter (with the tokenizer and agent_spec.json).
-        steps: Optimizer steps over all phases.
-        metrics: The last metrics row.
-        pushed_to: The Hub repo the agent was published to (`push_to`), if any.
-    """
-
-    output_dir: Path
-    adapter_dir: Path
-    steps: int
-    metrics: dict[str, Any] = field(default_factory=dict)
-    pushed_to: str | None = None
 
 
-def read_status(run_dir: str | Path) -> dict[str, Any]:
-    """A run's status.json (see `common.read_status`)."""
-    from .common import read_status as _read_status
-
-    return _read_status(run_dir)
-
-
-def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """A run's metrics rows (see `common.read_metrics`)."""
-    from .common import read_metrics as _read_metrics
-
-    return _read_metrics(run_dir)
 
 
 def _as_config(config: TrainConfig | dict | str | Path) -> TrainConfig:
@@ -104,7 +78,8 @@ def train(config: TrainConfig | dict | str | Path, *, reward_funcs: dict[Any, fl
     config = _as_config(config).validate()
     if untrusted():  # a Space visitor's run: whatever route the config took, it runs none of the visitor's code
         check_untrusted_config(config, app_sets_output_dir=True)
-    from .common import RunFolder, RunLog
+    from ..runs.folder import RunFolder
+    from .common import RunLog
 
     root = config.resolved_output_dir()
     if _is_main_process():
@@ -174,7 +149,7 @@ def _dispatch(config: TrainConfig, run, *, reward_funcs, progress: bool) -> Trai
 
 def _publish(run_dir: Path, repo_id: str) -> str:
     """Publish the finished run as an agent repo (adapter, agent spec, model card, curves) with `publish.publish`."""
-    from ..publish import publish
+    from ..publish.publisher import publish
 
     result = publish(run_dir, repo_id)
     logger.info("published the agent to %s", result.url_or_path)

@@ -1,15 +1,6 @@
-"""What every algorithm shares: the run folder, metrics and status, progress, model loading, TRL arguments.
+"""What every algorithm shares: callbacks and progress, model loading, TRL arguments, task data, rewards, phases.
 
-A run folder holds everything a run produces, so nothing is lost and a UI can follow it by polling files:
-
-    <run>/config.yaml        the resolved config
-    <run>/status.json        {"state": "running"|"completed"|"failed", "step", "total", "error", ...}
-    <run>/metrics.jsonl      one row per logged step (each reward's mean/std, loss, KL, tool-call and failure
-                             frequency, tokens/s, step time, judge stats); rows are unique by (phase, step)
-    <run>/traces.jsonl       sampled rollouts (GRPO), rollouts and pairs (DPO), teacher traces (distill)
-    <run>/train.log          the log
-    <run>/checkpoints/       resumable trainer checkpoints (adapter, optimizer, scheduler, RNG, trainer state)
-    <run>/adapter/           the final LoRA adapter, the tokenizer and the agent spec (agent_spec.json)
+The run folder it writes (file names, `RunFolder`, status and metrics readers) is `toolbrain_hub.runs.folder`.
 """
 
 from __future__ import annotations
@@ -19,237 +10,21 @@ import json
 import logging
 import math
 import os
-import re
-import socket
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
 
-from ..config import ConfigError, TrainConfig
+from ..config.train import TrainConfig
+from ..errors import ConfigError
+from ..runs.folder import RunFolder, checkpoint_step
+from ..tools.implementations import load_implementations
 
 logger = logging.getLogger("toolbrain_hub.training")
-
-STATUS_FILE = "status.json"
-METRICS_FILE = "metrics.jsonl"
-TRACES_FILE = "traces.jsonl"
-LOG_FILE = "train.log"
-CONFIG_FILE = "config.yaml"
-CHECKPOINTS_DIR = "checkpoints"
-ADAPTER_DIR = "adapter"
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# the run folder
-
-
-class RunFolder:
-    """Paths and writers of one run folder. Only the main process writes (multi-GPU runs share one folder).
-
-    Args:
-        root: The run folder (created if missing).
-        main_process: Whether this process writes files.
-    """
-
-    def __init__(self, root: str | Path, *, main_process: bool = True):
-        self.root = Path(root)
-        self.main_process = main_process
-        if main_process:
-            self.root.mkdir(parents=True, exist_ok=True)
-        self._status: dict[str, Any] = {}
-
-    @property
-    def config_file(self) -> Path:
-        return self.root / CONFIG_FILE
-
-    @property
-    def metrics_file(self) -> Path:
-        return self.root / METRICS_FILE
-
-    @property
-    def traces_file(self) -> Path:
-        return self.root / TRACES_FILE
-
-    @property
-    def log_file(self) -> Path:
-        return self.root / LOG_FILE
-
-    @property
-    def status_file(self) -> Path:
-        return self.root / STATUS_FILE
-
-    @property
-    def adapter_dir(self) -> Path:
-        return self.root / ADAPTER_DIR
-
-    def checkpoints_dir(self, phase: str | None = None) -> Path:
-        return self.root / CHECKPOINTS_DIR / phase if phase else self.root / CHECKPOINTS_DIR
-
-    def last_checkpoint(self, phase: str | None = None) -> Path | None:
-        """The newest complete `checkpoint-N` folder of a phase, or None."""
-        folder = self.checkpoints_dir(phase)
-        if not folder.is_dir():
-            return None
-        done = []
-        for path in folder.glob("checkpoint-*"):
-            # A checkpoint counts once its trainer state is written (the Trainer writes it last).
-            if path.is_dir() and path.name.split("-")[-1].isdigit() and (path / "trainer_state.json").is_file():
-                done.append((int(path.name.split("-")[-1]), path))
-        return max(done)[1] if done else None
-
-    # -- phases (multi-phase runs: teacher traces -> sft -> grpo; rollouts -> dpo) --
-
-    @property
-    def phases_file(self) -> Path:
-        return self.root / "phases.json"
-
-    def phases(self) -> dict[str, dict[str, Any]]:
-        """{phase: {"offset": first run step, "done": bool, "end_step": last run step}} in run order."""
-        if not self.phases_file.is_file():
-            return {}
-        return json.loads(self.phases_file.read_text(encoding="utf-8"))
-
-    def mark_phase(self, phase: str, **fields: Any) -> None:
-        if not self.main_process:
-            return
-        phases = self.phases()
-        phases.setdefault(phase, {}).update(fields)
-        _atomic_write(self.phases_file, json.dumps(phases, indent=2))
-
-    def phase_done(self, phase: str) -> bool:
-        return bool(self.phases().get(phase, {}).get("done"))
-
-    def trim_for_resume(self) -> dict[str, int]:
-        """Before a resumed run appends: keep the metrics/trace rows its checkpoints account for, drop the rest.
-
-        A finished phase keeps all its rows; an unfinished one keeps rows up to its last checkpoint (later rows are
-        redone by the resumed run); a row cut by the kill is dropped. Returns {phase: last step kept}.
-        """
-        limits: dict[str, int] = {}
-        for phase, info in self.phases().items():
-            if info.get("done"):
-                limits[phase] = int(info.get("end_step", 0))
-            elif "checkpoints" in info:  # a training phase: up to its last checkpoint
-                sub = info.get("checkpoints")
-                limits[phase] = int(info.get("offset", 0)) + checkpoint_step(self.last_checkpoint(sub))
-            else:  # an unfinished data phase (rollouts, teacher traces) is redone whole
-                limits[phase] = -1
-        kept = self.keep_rows_up_to(self.metrics_file, limits)
-        self.keep_rows_up_to(self.traces_file, limits)
-        logger.info("resume: kept %d metrics rows (last step per phase: %s)", kept, limits)
-        return limits
-
-    # -- status --
-
-    def write_status(self, state: str | None = None, **fields: Any) -> dict[str, Any]:
-        """Update status.json atomically (write + rename), so a poller never reads half a file."""
-        if state is not None:
-            self._status["state"] = state
-        self._status.update(fields)
-        self._status["updated_at"] = time.time()
-        if self.main_process:
-            _atomic_write(self.status_file, json.dumps(self._status, indent=2, default=str))
-        return dict(self._status)
-
-    # -- metrics and traces --
-
-    def append_jsonl(self, path: Path, rows: list[dict[str, Any]]) -> None:
-        if not self.main_process or not rows:
-            return
-        with path.open("a", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-
-    def keep_rows_up_to(self, path: Path, steps: dict[str, int]) -> int:
-        """Rewrite a JSONL file keeping, per phase, the rows with step <= steps[phase] (one per step and kind).
-
-        Called on resume: rows written after the checkpoint are redone by the resumed run, and a row cut by a kill
-        (a partial last line) is dropped, so no step is lost or counted twice. Returns the number of rows kept.
-        """
-        if not self.main_process or not path.is_file():
-            return 0
-        kept: dict[tuple, dict] = {}
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by the kill
-            phase = row.get("phase", "train")
-            limit = steps.get(phase, 0)
-            step = row.get("step")
-            if isinstance(step, int) and step <= limit:
-                key = (phase, step, row.get("kind", "train"), row.get("index"))
-                kept[key] = row  # the last write of a step wins
-        rows = sorted(kept.values(), key=lambda r: r.get("step", 0))  # stable: order within a step is kept
-        _atomic_write(path, "".join(json.dumps(r, ensure_ascii=False, default=_json_default) + "\n" for r in rows))
-        return len(rows)
-
-
-def checkpoint_step(checkpoint: Path | None) -> int:
-    """The global step a trainer checkpoint was saved at (0 for None)."""
-    if checkpoint is None:
-        return 0
-    state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
-    return int(state.get("global_step", 0))
-
-
-def read_status(run_dir: str | Path) -> dict[str, Any]:
-    """A run's status for a UI: status.json, with a "running" run whose process is gone reported as "failed".
-
-    Args:
-        run_dir: The run folder.
-    """
-    path = Path(run_dir) / STATUS_FILE
-    if not path.is_file():
-        return {"state": "missing", "error": f"no {STATUS_FILE} in {run_dir}"}
-    try:
-        status = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        return {"state": "unknown", "error": f"unreadable {STATUS_FILE}: {e}"}
-    if status.get("state") == "running" and status.get("host") == socket.gethostname() and status.get("pid"):
-        try:
-            os.kill(int(status["pid"]), 0)
-        except ProcessLookupError:
-            status["state"] = "failed"
-            status["error"] = (f"the training process (pid {status['pid']}) exited without finishing; resume with "
-                               f"--resume true --output_dir {run_dir}")
-        except PermissionError:
-            pass
-    return status
-
-
-def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """All metrics rows of a run (a partial last line, from a run being written or killed, is skipped)."""
-    path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "to_dict"):
-        return obj.to_dict()
-    if hasattr(obj, "item"):
-        return obj.item()
-    return str(obj)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -261,6 +36,26 @@ def _is_terminal(stream) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):  # replaced or closed streams
         return False
+
+
+
+@dataclass
+class TrainResult:
+    """Where a finished run put things.
+
+    Args:
+        output_dir: The run folder.
+        adapter_dir: The final adapter (with the tokenizer and agent_spec.json).
+        steps: Optimizer steps over all phases.
+        metrics: The last metrics row.
+        pushed_to: The Hub repo the agent was published to (`push_to`), if any.
+    """
+
+    output_dir: Path
+    adapter_dir: Path
+    steps: int
+    metrics: dict[str, Any] = field(default_factory=dict)
+    pushed_to: str | None = None
 
 
 class RunLog:
@@ -477,7 +272,7 @@ class RunCallback(TrainerCallback):
         logs = getattr(self.trainer, "_logs", None)
         if not self.trace_samples or not isinstance(logs, dict) or not logs.get("completion"):
             return []
-        from ..traces import Trace
+        from ..traces.trace import Trace
 
         prompts, completions = list(logs["prompt"]), list(logs["completion"])
         advantages = list(logs.get("advantages", []))
@@ -578,35 +373,6 @@ def _headline(row: dict[str, Any]) -> dict[str, Any]:
     return {k: row[k] for k in keys if k in row}
 
 
-_STEP_LINE = re.compile(r"\bstep (\d+)/\S+ ((?:[\w/.-]+=\S+ ?)+)\s*$")
-
-
-def metrics_from_log(text: str) -> list[dict[str, Any]]:
-    """The training metric rows of a run recovered from its log: the `step N/T key=value ...` lines `RunCallback`
-    writes (values rounded to 4 significant digits).
-
-    For a run whose metrics.jsonl lives elsewhere, e.g. in an HF Jobs container: its log is all a watcher sees
-    until the job publishes. Later lines for the same step (a resumed run) replace earlier ones.
-
-    Args:
-        text: The log (train.log, or the job's stdout/stderr).
-    """
-    rows: dict[int, dict[str, Any]] = {}
-    for line in text.splitlines():
-        match = _STEP_LINE.search(line)
-        if not match:
-            continue
-        row: dict[str, Any] = {"step": int(match.group(1)), "kind": "train"}
-        for pair in match.group(2).split():
-            key, _, value = pair.partition("=")
-            try:
-                row[key] = float(value)
-            except ValueError:
-                row[key] = {"True": True, "False": False}.get(value, value)
-        rows[row["step"]] = row
-    return [rows[step] for step in sorted(rows)]
-
-
 def _short_metrics(row: dict[str, Any]) -> str:
     parts = []
     for key, value in row.items():
@@ -692,7 +458,14 @@ def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progr
             `max_completion_length` (None: unsloth's default).
         source: The run's model pinned by `locate_model` (a Hub repo at one commit); None: located here.
     """
-    from ..models import cpu_has_bf16, load_tokenizer, locate_model, pick_dtype, quantization_config, set_threads
+    from ..models.loading import (
+        cpu_has_bf16,
+        load_tokenizer,
+        locate_model,
+        pick_dtype,
+        quantization_config,
+        set_threads,
+    )
 
     set_threads(config.threads)
     device = pick_device(config)
@@ -720,7 +493,7 @@ def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progr
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as e:
-        from ..models import ModelError
+        from ..models.loading import ModelError
 
         raise ModelError(f"Cannot load model {config.model!r}: {e}") from None
     peft_config = lora_config(config)
@@ -735,7 +508,7 @@ def load_policy(config: TrainConfig, *, adapter: str | Path | None = None, progr
 def _load_with_unsloth(config: TrainConfig, source, adapter: str | Path | None, prompt_tokens: int | None):
     from unsloth import FastLanguageModel  # imported first so it can patch transformers/TRL
 
-    from ..models import pick_dtype
+    from ..models.loading import pick_dtype
 
     options: dict[str, Any] = {} if prompt_tokens is None else {
         "max_seq_length": prompt_tokens + config.max_completion_length}
@@ -857,34 +630,6 @@ class TaskData:
                 factory.close()
 
 
-def load_implementations(source: str, names: list[str]) -> dict[str, Any]:
-    """The Python functions implementing the tools: from a .py file or an importable module, by tool name.
-
-    This runs the file's code: use it for your own tools, never for an uploaded file.
-    """
-    import importlib
-    import importlib.util
-
-    path = Path(source).expanduser()
-    if path.is_file():
-        spec = importlib.util.spec_from_file_location(f"toolbrain_user_tools_{abs(hash(str(path)))}", path)
-        module = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(module)
-        except Exception as e:
-            raise ConfigError(f"implementations: importing {source!r} failed: {type(e).__name__}: {e}") from None
-    else:
-        try:
-            module = importlib.import_module(source)
-        except ImportError as e:
-            raise ConfigError(f"implementations: cannot import module {source!r}: {e}") from None
-    found = {name: getattr(module, name) for name in names if callable(getattr(module, name, None))}
-    missing = [name for name in names if name not in found]
-    if missing:
-        raise ConfigError(f"implementations: {source!r} defines no function for the tools {missing}")
-    return found
-
-
 def _mcp_arg(server: str) -> Any:
     import shlex
 
@@ -907,8 +652,8 @@ def load_task_data(config: TrainConfig, tokenizer=None) -> TaskData:
         tokenizer: Measures the rendered prompts (`TaskData.longest_prompt`) and drops those longer than
             `max_prompt_length`, if set (skipped without a tokenizer).
     """
-    from ..environment import ToolEnvironmentError
-    from ..tasks import TaskError
+    from ..environment.environment import ToolEnvironmentError
+    from ..tasks.taskset import TaskError
 
     try:
         return _load_task_data(config, tokenizer)
@@ -920,9 +665,9 @@ def load_task_data(config: TrainConfig, tokenizer=None) -> TaskData:
 
 
 def _load_task_data(config: TrainConfig, tokenizer=None) -> TaskData:
-    from ..environment import make_environment_factory, make_routed_environments
-    from ..tasks import load_task_tools, load_tasks
-    from ..tools import load_tools
+    from ..environment.environment import make_environment_factory, make_routed_environments
+    from ..tasks.taskset import load_task_tools, load_tasks
+    from ..tools.schemas import load_tools
 
     if not config.tasks:
         raise ConfigError(f"tasks is required for algorithm {config.algorithm!r}")
@@ -957,7 +702,7 @@ def _load_task_data(config: TrainConfig, tokenizer=None) -> TaskData:
     mcp = _mcp_arg(config.mcp_server) if config.mcp_server else None
     simulator = None
     if config.simulator:
-        from ..chat import get_chat_model
+        from ..models.chat import get_chat_model
 
         simulator = get_chat_model(config.simulator)
     options = {"implementations": implementations, "mcp": mcp, "simulator": simulator}
@@ -1002,8 +747,8 @@ def _load_task_data(config: TrainConfig, tokenizer=None) -> TaskData:
 
 def tools_only_data(config: TrainConfig) -> TaskData:
     """TaskData without tasks (SFT on a traces file, DPO on a preference dataset): the tools of `config.tools`."""
-    from ..environment import make_environment_factory
-    from ..tools import load_tools
+    from ..environment.environment import make_environment_factory
+    from ..tools.schemas import load_tools
 
     if not config.tools:
         raise ConfigError(f"tools is required for {config.algorithm} without tasks: the tools the traces use")
@@ -1087,7 +832,7 @@ def build_rewards(config: TrainConfig, extra: dict[Any, float] | None = None) ->
         config: The run's config (rewards, judge).
         extra: More rewards from Python: {f(trace, **row) or batch reward: weight}.
     """
-    from ..rewards import get_reward, reward_name, to_trl_reward
+    from ..rewards.functions import get_reward, reward_name, to_trl_reward
 
     funcs, weights, seen = [], [], set()
 
@@ -1108,8 +853,8 @@ def build_rewards(config: TrainConfig, extra: dict[Any, float] | None = None) ->
         add(func, reward_name(func), weight)
     judge = None
     if config.judge is not None:
-        from ..chat import get_chat_model
-        from ..judge import GroupJudge
+        from ..models.chat import get_chat_model
+        from ..rewards.judge import GroupJudge
 
         settings = config.judge
         model = get_chat_model(settings.model, token=config_token(settings.token_env, "judge.token_env"),
@@ -1125,7 +870,7 @@ def build_rewards(config: TrainConfig, extra: dict[Any, float] | None = None) ->
 
 def config_token(env: str | None, field: str) -> str | None:
     """`chat.endpoint_token` for a config field: a named variable that is unset is a config error."""
-    from ..chat import ChatError, endpoint_token
+    from ..models.chat import ChatError, endpoint_token
 
     try:
         return endpoint_token(env, field=field)
@@ -1157,7 +902,7 @@ def run_trainer(trainer, config: TrainConfig, run: RunFolder, *, phase: str, che
 
 def load_policy_tokenizer(source):
     """The tokenizer of the run's model (`models.locate_model`'s source), to measure the task prompts."""
-    from ..models import load_tokenizer
+    from ..models.loading import load_tokenizer
 
     return load_tokenizer(source.path, revision=source.revision)
 
@@ -1192,8 +937,7 @@ def run_single_phase(config: TrainConfig, run: RunFolder, build, *, progress: bo
     Returns:
         The run's `TrainResult`.
     """
-    from ..models import locate_model
-    from . import TrainResult
+    from ..models.loading import locate_model
 
     source = locate_model(config.model, progress=progress)  # a Hub model: one commit for the whole run
     # The tasks first, with the tokenizer alone: a prompt-length or dataset problem is reported before the model loads.
@@ -1218,8 +962,8 @@ def run_single_phase(config: TrainConfig, run: RunFolder, build, *, progress: bo
 def make_agent_spec(config: TrainConfig, tokenizer, data: TaskData, source):
     """The agent spec of this run: the base model exactly (`source`, from `models.locate_model`: its commit and
     `models.model_provenance`), and the prompt, tools, template, parser and limits the rollouts use."""
-    from ..agent import AgentSpec
-    from ..models import model_provenance
+    from ..agent.core import AgentSpec
+    from ..models.loading import model_provenance
 
     return AgentSpec.for_training(
         config.model, tokenizer, data.environment_factory, revision=source.revision,
@@ -1251,7 +995,7 @@ def make_evaluator(config: TrainConfig, run: RunFolder, data: TaskData, tokenize
         logger.warning("eval_steps is %d but the tasks have no test split: no evaluation during training",
                        config.eval_steps)
         return None
-    from ..evaluation import evaluate
+    from ..evaluation.evaluator import evaluate
 
     rows = [dict(row) for row in data.eval]
     names = [s.name for s in data.tool_specs]
@@ -1276,7 +1020,7 @@ def make_evaluator(config: TrainConfig, run: RunFolder, data: TaskData, tokenize
 
 
 def _save_evaluation(run: RunFolder, result, step: int) -> None:
-    from ..evaluation import EvalResult, compare
+    from ..evaluation.evaluator import EvalResult, compare
 
     before_dir, latest_dir = run.root / "eval" / "before", run.root / "eval" / "latest"
     if step == 0 and not (before_dir / "eval.json").is_file():

@@ -17,9 +17,10 @@ import json
 import logging
 from typing import Any
 
-from ..config import ConfigError, TrainConfig
-from .common import RunFolder
-from .rollouts import run_episodes, score_episodes
+from ..config.train import TrainConfig
+from ..environment.rollouts import run_episodes, score_episodes
+from ..errors import ConfigError
+from ..runs.folder import RunFolder
 
 logger = logging.getLogger("toolbrain_hub.training")
 
@@ -28,7 +29,7 @@ TEACHER_FILE = "teacher_traces.jsonl"
 
 def teacher_rows(config: TrainConfig, run: RunFolder, data, rewards, *, progress: bool) -> list[dict[str, Any]]:
     """Run the teacher on the training tasks; returns the rows {"messages", "tools"} of the kept traces."""
-    from ..chat import get_chat_model
+    from ..models.chat import get_chat_model
     from .common import config_token
     from .sft import episodes_to_rows
 
@@ -81,9 +82,10 @@ def run_distill(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | No
     """Teacher traces -> SFT -> optional GRPO; saves the final adapter and spec."""
     import shutil
 
-    from ..models import locate_model
-    from . import TrainResult, grpo
+    from ..models.loading import locate_model
+    from . import grpo
     from .common import (
+        TrainResult,
         build_rewards,
         load_policy,
         load_policy_tokenizer,

@@ -18,9 +18,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, TrainConfig
-from .common import ProgressBar, RunCallback, RunFolder, install_callbacks, trainer_args
-from .rollouts import Episode, run_episodes, score_episodes
+from ..config.train import TrainConfig
+from ..environment.rollouts import Episode, run_episodes, score_episodes
+from ..errors import ConfigError
+from ..runs.folder import RunFolder
+from .common import ProgressBar, RunCallback, install_callbacks, trainer_args
 from .sft import clean_messages, sft_max_length
 
 logger = logging.getLogger("toolbrain_hub.training")
@@ -93,7 +95,7 @@ def load_preferences(source: str, default_tools: list[dict]) -> list[dict[str, A
 def on_policy_pairs(config: TrainConfig, run: RunFolder, *, model, tokenizer, data, rewards,
                     progress: bool) -> list[dict[str, Any]]:
     """Roll out the policy on every task, score, pair best vs worst; log rollouts; returns the pair rows."""
-    from ..chat import LocalChatModel
+    from ..models.chat import LocalChatModel
 
     policy = LocalChatModel(config.model, loaded=(model, tokenizer))
     rows = list(data.train)

@@ -20,13 +20,13 @@ import logging
 import os
 from typing import Any
 
-from ..config import TrainConfig
-from ..traces import parse_tool_calls
+from ..config.train import TrainConfig
+from ..runs.folder import RunFolder
+from ..traces.trace import parse_tool_calls
 from .common import (
     ProgressBar,
     RewardSetup,
     RunCallback,
-    RunFolder,
     TaskData,
     ZeroVarianceMonitor,
     install_callbacks,

@@ -17,9 +17,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, TrainConfig
-from .common import ProgressBar, RunCallback, RunFolder, TaskData, install_callbacks, trainer_args
-from .rollouts import Episode, gold_episode
+from ..config.train import TrainConfig
+from ..environment.rollouts import Episode, gold_episode
+from ..errors import ConfigError
+from ..runs.folder import RunFolder
+from .common import ProgressBar, RunCallback, TaskData, install_callbacks, trainer_args
 
 logger = logging.getLogger("toolbrain_hub.training")
 
@@ -72,7 +74,7 @@ def load_trace_rows(source: str, *, system_prompt: str | None = None) -> list[di
     Raises:
         ConfigError: naming the file and line of a row that is neither.
     """
-    from ..traces import Trace
+    from ..traces.trace import Trace
 
     path = Path(source).expanduser()
     rows: list[dict[str, Any]] = []

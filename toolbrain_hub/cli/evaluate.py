@@ -1,0 +1,92 @@
+"""`toolbrain-hub eval MODEL_OR_RUN --tasks REPO_OR_DIR [--baseline MODEL]`: evaluate an agent, print the table.
+
+Bad input (a path that is no model, adapter or run; a folder or repo that is not a task dataset; a bad split) ends with
+one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .common import positive_int
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "eval", help="evaluate a model, adapter or training run on held-out tasks (optionally before/after)",
+        description="Run each task as a multi-turn episode (greedy, prompted as in training) and report correctness, "
+                    "hallucination and no-answer rates, tool-call accuracy, invalid-call rate, average turns, and "
+                    "no-tool precision, overall and by kind and difficulty.")
+    p.add_argument("model", metavar="MODEL_OR_RUN",
+                   help="a training run folder, an adapter folder with agent_spec.json, a built-in model name, a model "
+                        "folder, a Hub model id, or an OpenAI-compatible URL (URL#model)")
+    p.add_argument("--tasks", required=True, metavar="REPO_OR_DIR", help="task dataset folder or Hub dataset repo id")
+    p.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    p.add_argument("--limit", type=positive_int, metavar="N", help="evaluate only the first N tasks")
+    p.add_argument("--out", metavar="DIR",
+                   help="write eval.json, traces.jsonl and eval.md here (default for a run folder: <run>/eval)")
+    p.add_argument("--baseline", metavar="MODEL",
+                   help="also evaluate this model (e.g. the base model) and print a before/after table")
+    p.add_argument("--max-turns", type=positive_int, metavar="N", help="model turns per episode (default: the "
+                                                                          "agent spec's)")
+    p.add_argument("--max-new-tokens", type=positive_int, metavar="N", help="tokens per model turn (default: the "
+                                                                               "agent spec's)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="episodes generated together (default 8)")
+    p.add_argument("--implementations", metavar="FILE_OR_MODULE",
+                   help="run the tools with these Python functions (runs the file's code) instead of schema-only")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="device for local models")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                   help="weights' dtype for local models (auto: bf16 on a GPU with it, else float32; bfloat16 is "
+                        "about 2x faster on a CPU with bf16 units)")
+    p.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_eval)
+
+
+
+def _is_run(path: str) -> bool:
+    folder = Path(path)
+    return folder.is_dir() and ((folder / "status.json").is_file() or (folder / "adapter").is_dir())
+
+
+def _eval(args) -> int:
+    from ..evaluation.evaluator import compare, evaluate
+
+    settings = dict(split=args.split, limit=args.limit, max_turns=args.max_turns, max_new_tokens=args.max_new_tokens,
+                    batch_size=args.batch_size, progress=not args.no_progress, implementations=args.implementations,
+                    device=args.device, dtype=args.dtype, threads=args.threads)
+    # A bad model, task set or implementation raises a ToolBrainError: `cli.main` prints it and exits with 2.
+    after = evaluate(args.model, args.tasks, **settings)
+    before = None
+    if args.baseline:
+        # The baseline gets the same episode limits as the evaluated agent (its spec's, unless given here).
+        settings.update(max_turns=after.info["max_turns"], max_new_tokens=after.info["max_new_tokens"])
+        before = evaluate(args.baseline, args.tasks, **settings)
+
+    run_dir = Path(args.model) if _is_run(args.model) else None
+    out = Path(args.out) if args.out else (run_dir / "eval" if run_dir is not None else None)
+    comparison = compare(before, after) if before is not None else None
+    if args.json:
+        data = {"metrics": after.metrics, "breakdown": after.breakdown}
+        if comparison is not None:
+            data = comparison.to_dict()
+        print(json.dumps(data, indent=2, default=str))
+    elif comparison is not None:
+        print(f"before: {args.baseline}\nafter:  {args.model}\n")
+        print(comparison.to_markdown())
+    else:
+        print(after.to_markdown(title=f"Evaluation of {args.model}"))
+    if out is not None:
+        if comparison is not None:
+            after.save(out / "after")
+            before.save(out / "before")
+            comparison.save(out)
+            if run_dir is not None and not args.out:
+                # The run's eval.json is what `publish` puts in the model card.
+                comparison.save(run_dir)
+        else:
+            after.save(out)
+        print(f"results written to {out}")
+    return 0

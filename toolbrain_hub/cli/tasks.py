@@ -1,0 +1,121 @@
+"""`toolbrain-hub tools validate FILE`, `toolbrain-hub tasks generate ...`, `toolbrain-hub tasks push DIR --repo ID`.
+
+Bad input (a broken schema file, a folder that is not a task dataset, a Hub error) ends with one line on stderr and
+exit code 2: `cli.main` turns every ToolBrainError (ToolSchemaError, TaskError, HubError, ChatError...) into that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .common import positive_int
+
+
+def register(subparsers) -> None:
+    tools = subparsers.add_parser("tools", help="check tool definitions (OpenAI or MCP JSON)")
+    tools_sub = tools.add_subparsers(dest="tools_command", metavar="ACTION", required=True)
+    validate = tools_sub.add_parser("validate", help="validate a tool file; exit code 2 with the problem if invalid")
+    validate.add_argument("file", help="JSON file: OpenAI tools list / {'tools': [...]}, or an MCP tools/list result")
+    validate.add_argument("--json", action="store_true", help="print the normalized tools as JSON (OpenAI format)")
+    validate.set_defaults(func=_validate)
+
+    tasks = subparsers.add_parser("tasks", help="generate and publish tool-use task datasets")
+    tasks_sub = tasks.add_subparsers(dest="tasks_command", metavar="ACTION", required=True)
+    gen = tasks_sub.add_parser("generate", help="generate validated tasks from a tool file into a dataset folder")
+    gen.add_argument("--tools", required=True, help="tool definitions file (OpenAI or MCP JSON)")
+    gen.add_argument("--num", type=positive_int, default=100, help="number of tasks to keep (default 100)")
+    gen.add_argument("--generator", default="schema",
+                     help="'schema' (offline, default), a model name/folder/Hub id, or an OpenAI-compatible URL "
+                          "(URL#model to name the model; the endpoint token comes from $TOOLBRAIN_ENDPOINT_TOKEN)")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--test-size", type=_fraction, default=0.2, help="fraction in the test split (default 0.2)")
+    gen.add_argument("--out", required=True, help="output folder (data/*.parquet, tools.json, README.md card)")
+    gen.add_argument("--push", metavar="REPO_ID", help="also push the folder to this Hub dataset repo")
+    gen.add_argument("--private", action="store_true", help="create the pushed repo as private")
+    gen.add_argument("--license", default="apache-2.0", help="license in the dataset card (default apache-2.0)")
+    gen.add_argument("--max-retries", type=int, default=2, help="re-asks per task before dropping it (default 2)")
+    gen.add_argument("--temperature", type=float, default=0.7, help="sampling temperature for a model generator")
+    gen.add_argument("--workers", type=positive_int, default=2, help="parallel requests to an endpoint")
+    gen.add_argument("--no-progress", action="store_true", help="no progress bar")
+    gen.set_defaults(func=_generate)
+
+    push = tasks_sub.add_parser("push", help="push a task dataset folder to a Hub dataset repo")
+    push.add_argument("folder", help="folder written by `tasks generate`")
+    push.add_argument("--repo", required=True, metavar="REPO_ID", help="'user/name' (or 'name' for your namespace)")
+    push.add_argument("--private", action="store_true", help="create the repo as private")
+    push.set_defaults(func=_push)
+
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    return value
+
+
+def _fail(message: str) -> int:
+    # Printed here rather than raised: one line, exit code 2, however the CLI was started.
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _validate(args) -> int:
+    from ..tools.schemas import load_tools
+
+    specs = load_tools(args.file)
+    if args.json:
+        print(json.dumps([s.to_openai() for s in specs], indent=2, ensure_ascii=False))
+        return 0
+    print(f"{args.file}: {len(specs)} valid tool{'s' if len(specs) != 1 else ''}")
+    for spec in specs:
+        required = set(spec.required)
+        params = ", ".join(f"{k}{'' if k in required else '?'}" for k in spec.properties)
+        print(f"  {spec.name}({params})")
+    return 0
+
+
+def _generate(args) -> int:
+    from ..models.chat import endpoint_token
+    from ..tasks.taskset import generate_tasks, push_tasks, save_tasks
+    from ..tools.schemas import load_tools
+
+    specs = load_tools(args.tools)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        return _fail(f"--out {out}: exists and is not a folder")
+    taskset = generate_tasks(specs, num=args.num, generator=args.generator, seed=args.seed, test_size=args.test_size,
+                             max_retries=args.max_retries, temperature=args.temperature, workers=args.workers,
+                             progress=not args.no_progress, token=endpoint_token())
+    report = taskset.report
+    if report.kept == 0:
+        reasons = ", ".join(f"{k} {v}" for k, v in report.rejected.items()) or "none"
+        return _fail(f"no valid task was generated in {report.attempts} attempts (rejected: {reasons})")
+    save_tasks(taskset, out, license=args.license, repo_id=args.push)
+    splits = ", ".join(f"{name} {len(split)}" for name, split in taskset.dataset.items())
+    print(f"kept {report.kept}/{report.requested} tasks ({splits}) in {report.elapsed_s:.1f} s, "
+          f"acceptance {report.acceptance_rate:.0%}, generator {report.generator}")
+    if report.dropped:
+        print("dropped: " + ", ".join(f"{k} {v}" for k, v in report.dropped.items()))
+    cov = report.coverage
+    print("kinds: " + ", ".join(f"{k} {v}" for k, v in cov["kind"].items()) + "; difficulty: " +
+          ", ".join(f"{k} {v}" for k, v in cov["difficulty"].items()))
+    if cov["tools_uncovered"]:
+        print("tools without tasks: " + ", ".join(cov["tools_uncovered"]), file=sys.stderr)
+    print(f"saved to {out}")
+    if args.push:
+        url = push_tasks(out, args.push, private=args.private)
+        print(f"pushed to {url}")
+    return 0
+
+
+def _push(args) -> int:
+    from ..tasks.taskset import check_task_folder, push_tasks
+
+    check_task_folder(args.folder)
+    url = push_tasks(args.folder, args.repo, private=args.private)
+    print(f"pushed {args.folder} to {url}")
+    return 0

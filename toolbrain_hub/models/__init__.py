@@ -1,0 +1,45 @@
+"""Models: built-in offline models, locating and loading any model, the chat interface (local or endpoint), tiny test
+models.
+"""
+
+from __future__ import annotations
+
+from .loading import (
+    DEFAULT_MODEL,
+    FINGERPRINT_FILES,
+    SOURCE_FILE,
+    TINY_MODEL,
+    BuiltinModel,
+    DataPart,
+    ModelError,
+    ModelSource,
+    assemble_gguf,
+    builtin_model_source,
+    cache_dir,
+    cpu_has_bf16,
+    describe_provenance,
+    gguf_source,
+    gguf_summary,
+    is_prepared,
+    load_model,
+    load_tokenizer,
+    locate_model,
+    model_fingerprint,
+    model_provenance,
+    pick_device,
+    pick_dtype,
+    prepare_model,
+    prepared_path,
+    provenance_difference,
+    quantization_config,
+    resolve_model_path,
+    set_threads,
+)
+
+__all__ = [
+    "BuiltinModel", "DEFAULT_MODEL", "DataPart", "FINGERPRINT_FILES", "ModelError", "ModelSource", "SOURCE_FILE",
+    "TINY_MODEL", "assemble_gguf", "builtin_model_source", "cache_dir", "cpu_has_bf16", "describe_provenance",
+    "gguf_source", "gguf_summary", "is_prepared", "load_model", "load_tokenizer", "locate_model", "model_fingerprint",
+    "model_provenance", "pick_device", "pick_dtype", "prepare_model", "prepared_path", "provenance_difference",
+    "quantization_config", "resolve_model_path", "set_threads"
+]

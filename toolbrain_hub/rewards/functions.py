@@ -1,0 +1,657 @@
+"""Rewards over execution traces, and their wrapping into TRL reward functions.
+
+A reward is `f(trace, **row) -> float`: it reads one `Trace` and the task's dataset columns (`expected_calls`,
+`tools`, `gold_answer`, `kind`, ...). A batch reward is `f(traces, **rows) -> list[float]` (mark it with
+`@batch_reward`, or name its first parameter `traces`), for rewards that compare the traces of a group.
+
+```python
+from toolbrain_hub.rewards import combine, to_trl_rewards
+
+total = combine({"expected_calls": 1.0, "format": 0.2, "unneeded_tool": 0.5})
+trainer = GRPOTrainer(..., reward_funcs=to_trl_rewards(["expected_calls", "format", total]))
+```
+
+`to_trl_reward` turns any reward into TRL's `(prompts, completions, **kwargs) -> list[float]`: TRL's completions
+(lists of messages with tool calls and tool results) become Traces, the dataset columns become each row's keyword
+arguments, and the function's `__name__` is the reward's name, so TRL logs every reward under its own key. A reward
+that raises, or returns NaN or something that is not a number, raises `RewardError` naming the reward and the row:
+never a silent 0.
+
+## How the default rewards rank an episode
+
+With the default weights (`config.DEFAULT_REWARDS`: expected_calls 1.0, answer_match 0.5, format 0.2,
+invented_tool 0.5, unneeded_tool 0.5), on every task and for the same final answer, the total ranks episodes in
+three strict tiers:
+
+1. right: every expected call made once, right, and run validly, in any accepted form (bare JSON, a ```json fence,
+   `<tool_call>` tags; in one turn or several); on a no-tool task, an answer with no call;
+2. flawed, with real tools only: a call the environment rejects (enum, range, pattern, format, missing or unknown
+   argument, wrong type), a valid call with wrong values, the wrong tool, a repeated, missing or extra call, or any
+   call at all on a no-tool task;
+3. only calls to tools that do not exist, or calls that do not parse.
+
+A call "ran validly" when the environment did not answer it with an error and, where the row lists its tools, it
+names one of them with arguments its schema accepts (`calls_ran_validly`). The argument, reward by reward:
+- `expected_calls` pays 1.0 only for tier 1. Anything else earns at most `PARTIAL_CREDIT` (0.5), however many
+  arguments are right (a rejected call keeps `REJECTED_SHARE` of its similarity), and 0 when none of the expected
+  tools was called.
+- `format` pays only calls that ran validly (tagged 1.0, fenced or bare 0.3; x 0.2: at most +0.2), 0 for a rejected
+  call or a tool that does not exist, -1 for a call that does not parse (x 0.2: -0.2).
+- `invented_tool` costs up to 0.5; `unneeded_tool` costs 0.5 for any attempt on a no-tool task.
+
+On a task that needs tools: tier 1 >= 1 + 0.2 x 0.3 = 1.06; tier 2 lies in [0, 0.5 + 0.2] = [0, 0.7] (no term is
+negative there); tier 3 <= -0.2 (a broken call; an invented tool: -0.5). On a no-tool task: tier 1 = 1.0; tier 2 lies
+in [-0.5, -0.3]; tier 3 <= -0.7. `answer_match` adds the same 0 or 0.5 to episodes with the same final answer.
+Every default total lies in [-1.2, 1.7] (`reward_range`). tests/test_reward_ranking.py checks the tiers on generated
+tasks, for every call form, through the environment and the reward functions as GRPO calls them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import numbers
+import re
+import string
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from ..errors import ToolBrainError
+from ..traces.trace import ToolCall, Trace, Turn, read_calls
+
+__all__ = [
+    "FORMAT_SCORES",
+    "REWARDS",
+    "RewardError",
+    "answer_exact",
+    "answer_match",
+    "batch_reward",
+    "call_similarity",
+    "calls_ran_validly",
+    "combine",
+    "expected_calls_match",
+    "format_reward",
+    "get_reward",
+    "invented_tool_penalty",
+    "normalize_answer",
+    "register_reward",
+    "reward_name",
+    "reward_range",
+    "schema_valid_rate",
+    "score",
+    "step_efficiency",
+    "to_trl_reward",
+    "to_trl_rewards",
+    "tool_success_rate",
+    "traces_from_trl",
+    "unneeded_tool_penalty",
+]
+
+# Per call that ran validly, by how it was written. The tagged form is what the chat template parses at inference;
+# bare or fenced JSON only works with our lenient parser, so it earns less (FACTS.md: GRPO needs this gap to learn the
+# tags). A call the environment rejected earns nothing here (a bonus on it would pay for invalid calls); a malformed
+# call scores MALFORMED_SCORE.
+FORMAT_SCORES = {"tagged": 1.0, "fenced": 0.3, "bare": 0.3}
+MALFORMED_SCORE = -1.0
+# `expected_calls` for anything short of every expected call made once, right and valid: at most this, so that no
+# partial match plus the largest format bonus reaches a right call written in the least-paid format.
+PARTIAL_CREDIT = 0.5
+# A call the environment rejected keeps this share of its similarity to the expected call it resembles most, so it
+# never earns more than a valid call of the same tool, whatever the arguments of either.
+REJECTED_SHARE = 0.5
+
+# Keyword arguments TRL passes to reward functions that are not dataset columns.
+_TRL_EXTRAS = {"trainer_state", "log_extra", "log_metric", "environments", "completion_ids", "prompts", "completions"}
+
+
+class RewardError(ToolBrainError, ValueError):
+    """A reward function failed or returned something that is not a finite number."""
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Reading the task's columns
+
+
+def _require(row: dict[str, Any], column: str, reward: str, what: str) -> Any:
+    if column not in row:
+        raise RewardError(
+            f"reward {reward!r} needs the dataset column {column!r} ({what}); the row has: {sorted(row) or 'nothing'}"
+        )
+    return row[column]
+
+
+def _expected(row: dict[str, Any], reward: str) -> list[ToolCall]:
+    value = _require(row, "expected_calls", reward, "the calls that solve the task, as JSON")
+    try:
+        return read_calls(value, where="expected_calls")
+    except ValueError as e:
+        raise RewardError(f"reward {reward!r}: bad expected_calls in task {row.get('id')!r}: {e}") from None
+
+
+@lru_cache(maxsize=256)
+def _tool_specs_from_json(text: str) -> dict[str, Any]:
+    from ..tools.schemas import load_tools
+
+    return {spec.name: spec for spec in load_tools(text, name="tools column")}
+
+
+def _tools(row: dict[str, Any], reward: str) -> dict[str, Any]:
+    """The row's tools as {name: ToolSpec}; parsed once per distinct tools JSON."""
+    value = _require(row, "tools", reward, "the task's tool schemas, as JSON")
+    if value is None or (isinstance(value, str) and not value.strip()) or value == []:
+        return {}
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    try:
+        return _tool_specs_from_json(text)
+    except ValueError as e:
+        raise RewardError(f"reward {reward!r}: bad tools column in task {row.get('id')!r}: {e}") from None
+
+
+def _tools_if_given(row: dict[str, Any], reward: str) -> dict[str, Any] | None:
+    """The row's tools as {name: ToolSpec}, or None when the row does not list any (then calls are judged by their
+    results alone)."""
+    return (_tools(row, reward) or None) if "tools" in row else None
+
+
+def calls_ran_validly(turn: Turn, specs: dict[str, Any] | None) -> list[bool]:
+    """Per well-formed call of a turn: did it run validly? Not when the environment answered it with an error (a
+    rejected call, an unknown tool, a tool that failed), nor, when the tools are known, when it names none of them or
+    its arguments break the tool's JSON schema (which also judges calls that were never run).
+
+    Args:
+        turn: a model turn.
+        specs: the task's tools as {name: ToolSpec}, or None when unknown.
+    """
+    out = []
+    for call, outcome in zip(turn.calls, turn.call_outcomes(), strict=True):
+        if outcome is False:
+            out.append(False)
+        elif specs is None:
+            out.append(True)
+        else:
+            spec = specs.get(call.name)
+            out.append(spec is not None and not spec.validate_arguments(call.arguments))
+    return out
+
+
+def _needs_no_tool(row: dict[str, Any]) -> bool | None:
+    """True for a task that should be answered without tools, False if it needs tools, None if the row can't say."""
+    kind = row.get("kind")
+    if isinstance(kind, str) and kind:
+        return kind.replace("-", "_").lower() in ("no_tool", "none", "no_tools")
+    if "expected_calls" in row:
+        try:
+            return not read_calls(row["expected_calls"])
+        except ValueError:
+            return None
+    return None
+
+
+def _gold(row: dict[str, Any], reward: str) -> str | None:
+    if "gold_answer" not in row and "answer" in row:
+        return None if row["answer"] is None else str(row["answer"])
+    value = _require(row, "gold_answer", reward, "the reference answer")
+    # The task schema writes "" for "no gold answer": never let an empty reply "match" it.
+    return None if value is None or not str(value).strip() else str(value)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Comparing answers and arguments
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = str.maketrans("", "", string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """Lowercase, drop punctuation and articles, collapse whitespace (the usual QA normalization)."""
+    text = _ARTICLES.sub(" ", str(text).casefold().translate(_PUNCT))
+    return " ".join(text.split())
+
+
+def _as_number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip().replace(",", ""))
+        except ValueError:
+            return None
+    return None
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Equal up to what a model cannot be blamed for: case and spacing of strings, 7 vs 7.0 vs "7"."""
+    na, nb = _as_number(a), _as_number(b)
+    if na is not None and nb is not None:
+        return math.isclose(na, nb, rel_tol=1e-6, abs_tol=1e-9)
+    if isinstance(a, str) and isinstance(b, str):
+        return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def call_similarity(call: ToolCall, expected: ToolCall) -> float:
+    """0 for another tool; otherwise 0.5 for the name plus 0.5 x the share of argument keys (expected or given)
+    whose values match, so missing, wrong and invented arguments all cost."""
+    if call.name != expected.name:
+        return 0.0
+    keys = set(call.arguments) | set(expected.arguments)
+    if not keys:
+        return 1.0
+    both = [k for k in keys if k in call.arguments and k in expected.arguments]
+    matched = sum(1 for k in both if _same_value(call.arguments[k], expected.arguments[k]))
+    return 0.5 + 0.5 * matched / len(keys)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Built-in rewards
+
+REWARDS: dict[str, Callable[..., Any]] = {}
+
+
+def register_reward(name: str, value_range: tuple[float, float] | None = None) -> Callable[[Callable], Callable]:
+    """Decorator: make a reward available by name (in `combine`, `to_trl_rewards` and configs).
+
+    Args:
+        name: the name; also the key TRL logs the reward under.
+        value_range: the lowest and highest value the reward can return (stored as `func.value_range`; see
+            `reward_range`).
+    """
+
+    def decorate(func: Callable) -> Callable:
+        if name in REWARDS and REWARDS[name] is not func:
+            raise ValueError(f"a reward named {name!r} is already registered")
+        func.reward_name = name
+        if value_range is not None:
+            func.value_range = (float(value_range[0]), float(value_range[1]))
+        REWARDS[name] = func
+        return func
+
+    return decorate
+
+
+def reward_range(weights: dict[str | Callable, float]) -> tuple[float, float]:
+    """The lowest and highest weighted total a weighting can give (e.g. `config.DEFAULT_REWARDS`: [-1.2, 1.7]).
+
+    Args:
+        weights: {reward or registered name: weight}; every reward must declare its `value_range`.
+
+    Raises:
+        ValueError: naming a reward that declares no range.
+    """
+    low = high = 0.0
+    for key, weight in weights.items():
+        func = get_reward(key)
+        bounds = getattr(func, "value_range", None)
+        if bounds is None:
+            raise ValueError(f"reward {reward_name(func)!r} declares no value_range")
+        ends = (weight * bounds[0], weight * bounds[1])
+        low, high = low + min(ends), high + max(ends)
+    return low, high
+
+
+def batch_reward(func: Callable) -> Callable:
+    """Decorator: `func(traces, **rows) -> list[float]` scores a whole batch (each row column is a list)."""
+    func.is_batch_reward = True
+    return func
+
+
+def get_reward(name_or_func: str | Callable) -> Callable:
+    """A reward by registered name, or the function itself.
+
+    Raises:
+        KeyError: for an unknown name, listing the known ones.
+    """
+    if callable(name_or_func):
+        return name_or_func
+    if name_or_func not in REWARDS:
+        raise KeyError(f"unknown reward {name_or_func!r}; known rewards: {', '.join(sorted(REWARDS))}")
+    return REWARDS[name_or_func]
+
+
+@register_reward("answer_exact", value_range=(0.0, 1.0))
+def answer_exact(trace: Trace, **row: Any) -> float:
+    """1.0 if the final answer equals `gold_answer` exactly (outer whitespace ignored), else 0.0.
+    0.0 when the task has no gold answer (a constant: it does not move GRPO's group advantages)."""
+    gold = _gold(row, "answer_exact")
+    if gold is None or trace.final_answer is None:
+        return 0.0
+    return float(trace.final_answer.strip() == gold.strip())
+
+
+@register_reward("answer_match", value_range=(0.0, 1.0))
+def answer_match(trace: Trace, **row: Any) -> float:
+    """1.0 if the final answer equals `gold_answer` after normalization (case, punctuation, articles, spacing; numbers
+    compared as numbers), else 0.0. 0.0 when the task has no gold answer."""
+    gold = _gold(row, "answer_match")
+    if gold is None or trace.final_answer is None:
+        return 0.0
+    got, want = _as_number(trace.final_answer), _as_number(gold)
+    if got is not None and want is not None:
+        return float(math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-9))
+    got_text = normalize_answer(trace.final_answer)
+    return float(bool(got_text) and got_text == normalize_answer(gold))
+
+
+@register_reward("expected_calls", value_range=(0.0, 1.0))
+def expected_calls_match(trace: Trace, **row: Any) -> float:
+    """How well the calls made match `expected_calls`, in [0, 1]: 1.0 only when every expected call was made once,
+    right (`call_similarity` 1) and ran validly (`calls_ran_validly`, with the row's `tools` when it has them), with
+    no other attempt; anything else earns partial credit of at most `PARTIAL_CREDIT`.
+
+    Partial credit: each expected call is paired with the most similar call made (the right tool earns half, the
+    arguments the other half; a call that did not run validly keeps `REJECTED_SHARE` of that); the sum is divided
+    by the larger of the expected and attempted counts, so missing, extra or repeated calls and malformed attempts
+    all lower it. The gap between partial and full credit is what keeps a rejected or wrong call, in its best format,
+    below a right one in any format. A task with no expected calls scores 1.0 when no call was attempted, else 0.0.
+    """
+    expected = _expected(row, "expected_calls")
+    made = trace.calls
+    attempts = len(made) + trace.totals()["invalid_calls"]
+    if not expected:
+        return float(attempts == 0)
+    if attempts == 0:
+        return 0.0
+    specs = _tools_if_given(row, "expected_calls")
+    valid = [ok for turn in trace.turns for ok in calls_ran_validly(turn, specs)]
+    pairs = sorted(
+        (
+            (call_similarity(c, e) * (1.0 if valid[i] else REJECTED_SHARE), i, j)
+            for i, c in enumerate(made)
+            for j, e in enumerate(expected)
+        ),
+        reverse=True,
+    )
+    used_made: set[int] = set()
+    used_expected: set[int] = set()
+    total = 0.0
+    exact = 0
+    for score, i, j in pairs:  # greedy best-first pairing; tasks have a handful of calls
+        if score <= 0 or i in used_made or j in used_expected:
+            continue
+        used_made.add(i)
+        used_expected.add(j)
+        total += score
+        exact += score == 1.0
+    if exact == len(expected) == attempts:
+        return 1.0
+    return PARTIAL_CREDIT * total / max(len(expected), attempts)
+
+
+@register_reward("schema_valid", value_range=(0.0, 1.0))
+def schema_valid_rate(trace: Trace, **row: Any) -> float:
+    """Share of call attempts that name a task tool and whose arguments validate against its JSON schema.
+    Malformed attempts count as invalid. 1.0 when no call was attempted (nothing invalid)."""
+    specs = _tools(row, "schema_valid")
+    calls = trace.calls
+    attempts = len(calls) + trace.totals()["invalid_calls"]
+    if attempts == 0:
+        return 1.0
+    valid = sum(1 for c in calls if c.name in specs and not specs[c.name].validate_arguments(c.arguments))
+    return valid / attempts
+
+
+@register_reward("tool_success", value_range=(0.0, 1.0))
+def tool_success_rate(trace: Trace, **row: Any) -> float:
+    """Share of calls that ran and returned without error (an unexecuted call counts as a failure).
+    1.0 when no call was made."""
+    outcomes = [o for t in trace.turns for o in t.call_outcomes()]
+    if not outcomes:
+        return 1.0
+    return sum(1 for o in outcomes if o) / len(outcomes)
+
+
+@register_reward("step_efficiency", value_range=(0.0, 1.0))
+def step_efficiency(trace: Trace, **row: Any) -> float:
+    """1 / (1 + wasted calls), in (0, 1]. With `expected_calls`, wasted = attempts beyond the expected number (the
+    default model's habit of repeating a call after its result); without, the score is 1 / number of model turns."""
+    attempts = len(trace.calls) + trace.totals()["invalid_calls"]
+    if "expected_calls" in row:
+        extra = max(0, attempts - len(_expected(row, "step_efficiency")))
+        return 1.0 / (1 + extra)
+    return 1.0 / max(1, len(trace.model_turns))
+
+
+@register_reward("format", value_range=(MALFORMED_SCORE, max(FORMAT_SCORES.values())))
+def format_reward(trace: Trace, **row: Any) -> float:
+    """How the calls were written, in [-1, 1], paid only for calls that ran validly: averaged over the turns that
+    attempt calls, each call that ran validly (`calls_ran_validly`, with the row's `tools` when it has them) earns
+    `FORMAT_SCORES[format]` (tagged 1.0, bare or fenced JSON 0.3), each call the environment rejected or that names
+    no tool of the task 0, and each malformed one `MALFORMED_SCORE` (-1). 0.0 when no call was attempted."""
+    specs = _tools_if_given(row, "format")
+    turn_scores = []
+    for turn in trace.model_turns:
+        n = len(turn.calls) + len(turn.errors)
+        if n == 0:
+            continue
+        good = FORMAT_SCORES.get(turn.format, 0.0) * sum(calls_ran_validly(turn, specs))
+        turn_scores.append((good + MALFORMED_SCORE * len(turn.errors)) / n)
+    return sum(turn_scores) / len(turn_scores) if turn_scores else 0.0
+
+
+@register_reward("invented_tool", value_range=(-1.0, 0.0))
+def invented_tool_penalty(trace: Trace, **row: Any) -> float:
+    """Minus the share of calls naming a tool the task does not have, in [-1, 0]."""
+    specs = _tools(row, "invented_tool")
+    calls = trace.calls
+    if not calls:
+        return 0.0
+    return -sum(1 for c in calls if c.name not in specs) / len(calls)
+
+
+@register_reward("unneeded_tool", value_range=(-1.0, 0.0))
+def unneeded_tool_penalty(trace: Trace, **row: Any) -> float:
+    """-1.0 when the task needs no tool (`kind == "no_tool"`, or empty `expected_calls`) and a call was attempted,
+    else 0.0."""
+    needs_none = _needs_no_tool(row)
+    if needs_none is None and "kind" not in row and "expected_calls" not in row:
+        raise RewardError("reward 'unneeded_tool' needs the dataset column 'kind' or 'expected_calls'")
+    attempted = bool(trace.calls) or trace.totals()["invalid_calls"] > 0
+    return -1.0 if needs_none and attempted else 0.0
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Calling rewards safely, combining them
+
+
+def reward_name(func: Callable) -> str:
+    """The name a reward is logged under: its registered name, else its `__name__`."""
+    name = getattr(func, "reward_name", None) or getattr(func, "__name__", None)
+    if not name or name == "<lambda>":
+        raise ValueError(f"reward {func!r} has no name: use a named function or pass name=")
+    return name
+
+
+def _is_batch(func: Callable) -> bool:
+    if getattr(func, "is_batch_reward", False):
+        return True
+    try:
+        params = list(inspect.signature(func).parameters)
+    except (TypeError, ValueError):
+        return False
+    return bool(params) and params[0] == "traces"
+
+
+def _accepted(func: Callable, row: dict[str, Any]) -> dict[str, Any]:
+    """The row's columns the function can take: all of them if it has **kwargs, else the ones it names."""
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return row
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return row
+    return {k: v for k, v in row.items() if k in params}
+
+
+def _check(name: str, value: Any, index: int, row: dict[str, Any]) -> float:
+    task = f" (task {row['id']!r})" if row.get("id") is not None else ""
+    if not isinstance(value, numbers.Real) and getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        value = value.item()  # a 0-d tensor or array
+    if not isinstance(value, numbers.Real):
+        raise RewardError(
+            f"reward {name!r} returned {value!r} ({type(value).__name__}) for trace {index}{task}: a reward must be "
+            "a finite number"
+        )
+    value = float(value)
+    if not math.isfinite(value):
+        raise RewardError(f"reward {name!r} returned {value} for trace {index}{task}: a reward must be finite")
+    return value
+
+
+def score(
+    func: str | Callable, traces: list[Trace], rows: list[dict[str, Any]], name: str | None = None
+) -> list[float]:
+    """Run one reward (per-trace or batch) over traces, checking every value.
+
+    Args:
+        func: a reward or a registered reward name.
+        traces: the traces.
+        rows: one dict of dataset columns per trace.
+        name: the reward's name in errors (default: `reward_name(func)`).
+
+    Raises:
+        RewardError: naming the reward and the trace when it raises or returns a non-finite or non-number value.
+    """
+    func = get_reward(func)
+    name = name or reward_name(func)
+    if len(rows) != len(traces):
+        raise ValueError(f"reward {name!r}: {len(traces)} traces but {len(rows)} rows")
+    if _is_batch(func):
+        columns = {k: [r.get(k) for r in rows] for k in (rows[0] if rows else {})}
+        try:
+            values = func(traces, **_accepted(func, columns))
+        except RewardError:
+            raise
+        except Exception as e:
+            raise RewardError(f"reward {name!r} failed on a batch of {len(traces)}: {type(e).__name__}: {e}") from e
+        try:
+            values = list(values)
+        except TypeError:
+            raise RewardError(f"batch reward {name!r} returned {type(values).__name__}, not a list") from None
+        if len(values) != len(traces):
+            raise RewardError(f"batch reward {name!r} returned {len(values)} values for {len(traces)} traces")
+        return [_check(name, v, i, r) for i, (v, r) in enumerate(zip(values, rows, strict=True))]
+    out = []
+    for i, (trace, row) in enumerate(zip(traces, rows, strict=True)):
+        try:
+            value = func(trace, **_accepted(func, row))
+        except RewardError:
+            raise
+        except Exception as e:
+            task = f" (task {row['id']!r})" if row.get("id") is not None else ""
+            raise RewardError(f"reward {name!r} failed on trace {i}{task}: {type(e).__name__}: {e}") from e
+        out.append(_check(name, value, i, row))
+    return out
+
+
+def combine(weights: dict[str | Callable, float], name: str = "combined") -> Callable:
+    """A weighted sum of rewards, itself a reward (a batch one if any part is).
+
+    Args:
+        weights: {reward or registered name: weight}.
+        name: the combination's name (logged by TRL under it).
+
+    Raises:
+        KeyError: for an unknown reward name; ValueError for an empty or non-numeric weighting.
+    """
+    if not weights:
+        raise ValueError("combine() needs at least one reward")
+    parts = []
+    for key, weight in weights.items():
+        func = get_reward(key)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
+            raise ValueError(f"weight of reward {reward_name(func)!r} must be a finite number, got {weight!r}")
+        parts.append((reward_name(func) if not isinstance(key, str) else key, func, float(weight)))
+
+    @batch_reward
+    def combined(traces: list[Trace], **rows: Any) -> list[float]:
+        keys = list(rows)
+        row_dicts = [{k: rows[k][i] for k in keys} for i in range(len(traces))]
+        totals = [0.0] * len(traces)
+        for part_name, func, weight in parts:
+            for i, value in enumerate(score(func, traces, row_dicts, name=f"{name}/{part_name}")):
+                totals[i] += weight * value
+        return totals
+
+    combined.__name__ = combined.__qualname__ = name
+    combined.reward_name = name
+    combined.parts = {part_name: weight for part_name, _, weight in parts}
+    return combined
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# TRL
+
+
+def traces_from_trl(prompts: list, completions: list, **kwargs: Any) -> list[Trace]:
+    """TRL's reward inputs as Traces, one per completion.
+
+    Args:
+        prompts: TRL's prompts: lists of chat messages, or strings for non-chat datasets.
+        completions: lists of messages (with tools: assistant tool calls, `role: "tool"` results, final text), or
+            strings.
+        **kwargs: TRL's other reward arguments; `id`/`task_id` name the task and `completion_ids` give the episode's
+            generated token count (stored as `metadata["completion_ids"]`, tool-result tokens included).
+    """
+    ids = kwargs.get("id") or kwargs.get("task_id")
+    completion_ids = kwargs.get("completion_ids")
+    traces = []
+    for i, (prompt, completion) in enumerate(zip(prompts, completions, strict=True)):
+        task_id = None if ids is None else (None if ids[i] is None else str(ids[i]))
+        if isinstance(completion, str):
+            query = prompt if isinstance(prompt, str) else ""
+            trace = Trace.from_text(query, completion, task_id=task_id)
+        else:
+            prompt_messages = list(prompt) if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
+            trace = Trace.from_messages(prompt_messages + list(completion), task_id=task_id)
+        if completion_ids is not None:
+            trace.metadata["completion_ids"] = len(completion_ids[i])
+        traces.append(trace)
+    return traces
+
+
+def to_trl_reward(func: str | Callable, name: str | None = None) -> Callable[..., list[float]]:
+    """Wrap a reward into TRL's reward-function signature `(prompts, completions, **kwargs) -> list[float]`.
+
+    Completions become Traces (`traces_from_trl`); the dataset columns TRL passes become each row's keyword
+    arguments. The wrapper's `__name__` is the reward's name, which TRL logs as `rewards/<name>/mean`.
+
+    Args:
+        func: a reward `f(trace, **row)`, a batch reward `f(traces, **rows)`, or a registered name.
+        name: the logged name (default: the registered name or the function's `__name__`).
+    """
+    func = get_reward(func)
+    name = name or reward_name(func)
+
+    def reward(prompts: list, completions: list, **kwargs: Any) -> list[float]:
+        n = len(completions)
+        columns = {k: v for k, v in kwargs.items() if k not in _TRL_EXTRAS and isinstance(v, list) and len(v) == n}
+        rows = [{k: v[i] for k, v in columns.items()} for i in range(n)]
+        return score(func, traces_from_trl(prompts, completions, **kwargs), rows, name=name)
+
+    reward.__name__ = reward.__qualname__ = name
+    reward.reward = func
+    return reward
+
+
+def to_trl_rewards(rewards: list[str | Callable]) -> list[Callable[..., list[float]]]:
+    """`to_trl_reward` over a list, making the names distinct (a repeated name gets `_2`, `_3`...) so that TRL logs
+    each reward separately.
+
+    Args:
+        rewards: rewards or registered names.
+    """
+    out, seen = [], {}
+    for item in rewards:
+        func = get_reward(item)
+        base = reward_name(func)
+        seen[base] = seen.get(base, 0) + 1
+        out.append(to_trl_reward(func, name=base if seen[base] == 1 else f"{base}_{seen[base]}"))
+    return out

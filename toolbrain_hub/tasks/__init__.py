@@ -1,0 +1,28 @@
+"""Tasks: task sets generated from tool descriptions (schema sampler or LLM), saved and pushed with a dataset card."""
+
+from __future__ import annotations
+
+from .taskset import (
+    COLUMNS,
+    DEFAULT_MIX,
+    DEFAULT_SYSTEM_PROMPT,
+    DatasetExistsError,
+    GenerationReport,
+    TaskError,
+    TaskSet,
+    check_task_folder,
+    coverage,
+    describe_task_folder,
+    generate_tasks,
+    load_task_tools,
+    load_tasks,
+    push_tasks,
+    save_tasks,
+    task_features,
+)
+
+__all__ = [
+    "COLUMNS", "DEFAULT_MIX", "DEFAULT_SYSTEM_PROMPT", "DatasetExistsError", "GenerationReport", "TaskError",
+    "TaskSet", "check_task_folder", "coverage", "describe_task_folder", "generate_tasks", "load_task_tools",
+    "load_tasks", "push_tasks", "save_tasks", "task_features"
+]

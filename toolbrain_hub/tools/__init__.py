@@ -1,0 +1,23 @@
+"""Tools: schemas (`ToolSpec`, `load_tools`), their Python implementations, and retrieval of the right tools from many.
+"""
+
+from __future__ import annotations
+
+from .implementations import load_implementations
+from .schemas import (
+    EXPECTED_TOOLS,
+    MAX_FILE_BYTES,
+    MAX_SCHEMA_DEPTH,
+    MAX_TOOLS,
+    NAME_PATTERN,
+    ToolSchemaError,
+    ToolSpec,
+    constraint_notes,
+    load_tools,
+    resolve_pointer,
+)
+
+__all__ = [
+    "EXPECTED_TOOLS", "MAX_FILE_BYTES", "MAX_SCHEMA_DEPTH", "MAX_TOOLS", "NAME_PATTERN", "ToolSchemaError",
+    "ToolSpec", "constraint_notes", "load_implementations", "load_tools", "resolve_pointer"
+]
