@@ -1,7 +1,10 @@
 """Every name the package exports resolves to a real object, and importing the package stays light."""
 
+import importlib
 import subprocess
 import sys
+
+import pytest
 
 import toolbrain_hub
 
@@ -32,3 +35,35 @@ def test_importing_the_error_base_loads_nothing_else_of_the_package():
             "print(sorted(m for m in sys.modules if m.startswith('toolbrain_hub')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['toolbrain_hub', 'toolbrain_hub.errors']"
+
+
+# The public API: removing or renaming one of these breaks users' code, so it takes a deliberate edit here.
+PUBLIC_NAMES = ["AgentSpec", "GroupJudge", "JudgeError", "ToolBrainError", "ToolRetriever", "ToolSchemaError",
+                "ToolSpec", "Trace", "TrainConfig", "evaluate", "generate_tasks", "get_chat_model", "load_agent",
+                "load_model", "load_tasks", "load_tools", "parse_tool_calls", "publish", "push_tasks", "save_tasks",
+                "train"]
+
+# Where these names lived before the package was split by stage (the flat modules of 0.1): the same import lines
+# keep working, through each stage package's exports.
+FLAT_MODULE_PATHS = {
+    "toolbrain_hub.tools": ["ToolSpec", "load_tools", "ToolSchemaError"],
+    "toolbrain_hub.tasks": ["generate_tasks", "load_tasks", "save_tasks", "push_tasks"],
+    "toolbrain_hub.traces": ["parse_tool_calls", "Trace"],
+    "toolbrain_hub.models": ["load_model"],
+    "toolbrain_hub.config": ["TrainConfig"],
+    "toolbrain_hub.training": ["train"],
+    "toolbrain_hub.evaluation": ["evaluate"],
+    "toolbrain_hub.publish": ["publish"],
+    "toolbrain_hub.agent": ["AgentSpec", "load_agent"],
+}
+
+
+def test_the_public_names_are_exactly_these():
+    assert sorted(toolbrain_hub.__all__) == PUBLIC_NAMES
+
+
+@pytest.mark.parametrize("module", sorted(FLAT_MODULE_PATHS))
+def test_the_old_import_paths_still_give_the_same_objects(module):
+    loaded = importlib.import_module(module)
+    for name in FLAT_MODULE_PATHS[module]:
+        assert getattr(loaded, name) is getattr(toolbrain_hub, name), f"{module}.{name}"
