@@ -20,7 +20,7 @@ from toolbrain_hub.errors import ConfigError
 from toolbrain_hub.runs import RunFolder
 from toolbrain_hub.training import read_metrics, read_status, train
 from toolbrain_hub.training.callbacks import ZeroVarianceMonitor
-from toolbrain_hub.training.policy import unsloth_choice
+from toolbrain_hub.training.policy import precision_args, training_device, unsloth_choice
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / "tests" / "data" / "weather_openai.json"
@@ -401,6 +401,20 @@ def test_unsloth_fallback_is_explained(base):
         unsloth_choice(config, "cpu")
 
 
+def test_training_device_reads_the_config(base):
+    import torch
+
+    config = TrainConfig.from_dict({**base, "device": "cpu"})
+    assert training_device(config) == "cpu"
+    assert precision_args("cpu") == {"use_cpu": True, "bf16": False, "fp16": False}
+    config.device = "auto"
+    assert training_device(config) == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        config.device = "cuda"
+        with pytest.raises(ConfigError, match=r"^device is 'cuda' but no CUDA GPU is visible$"):
+            training_device(config)
+
+
 def test_trainer_args_follow_the_device(base):
     from toolbrain_hub.training.grpo import grpo_args
     from toolbrain_hub.training.reward_setup import build_rewards
@@ -420,7 +434,7 @@ def test_gpu_run_uses_bf16_and_qlora(base):
 
     import torch
 
-    from toolbrain_hub.training.policy import load_policy, precision_args, training_device
+    from toolbrain_hub.training.policy import load_policy
 
     config = TrainConfig.from_dict({**base, "quantization": "4bit", "device": "auto"}).validate()
     assert training_device(config) == "cuda"
