@@ -271,7 +271,8 @@ def main() -> None:
     from toolbrain_hub.models import DEFAULT_MODEL, load_tokenizer, locate_model
     from toolbrain_hub.runs.plots import plot_reward_curves
     from toolbrain_hub.training import read_metrics, train
-    from toolbrain_hub.training.common import load_task_data, make_agent_spec
+    from toolbrain_hub.training.phases import make_agent_spec
+    from toolbrain_hub.training.task_data import load_task_data
 
     torch.set_num_threads(args.threads)
     model = args.model or DEFAULT_MODEL

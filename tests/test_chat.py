@@ -123,8 +123,9 @@ def test_distillation_teacher_endpoint_works_offline(hub_offline, tiny_model_dir
     from toolbrain_hub.config import TrainConfig
     from toolbrain_hub.runs import RunFolder
     from toolbrain_hub.tasks import generate_tasks
-    from toolbrain_hub.training.common import build_rewards, load_task_data
     from toolbrain_hub.training.distill import teacher_rows
+    from toolbrain_hub.training.reward_setup import build_rewards
+    from toolbrain_hub.training.task_data import load_task_data
 
     generate_tasks([WEATHER], num=2, seed=0, mix={"single": 1}, test_size=0, progress=False).save(tmp_path / "tasks")
 

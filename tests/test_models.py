@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from toolbrain_hub import models
-from toolbrain_hub.models import BuiltinModel, DataPart, ModelError
+from toolbrain_hub.models import BuiltinModel, DataPart, ModelError, loading
 
 
 def _fake_distribution(root, package: str, payload: bytes) -> DataPart:
@@ -59,7 +59,7 @@ def test_missing_part_names_the_package_and_the_fix(tmp_path):
 
 def test_default_model_parts_are_installed_and_match_the_pinned_sizes():
     for part in models.BUILTIN_MODELS[models.DEFAULT_MODEL].parts:
-        assert models._locate_part(part).stat().st_size == part.size
+        assert loading._locate_part(part).stat().st_size == part.size
 
 
 def test_tiny_builtin_is_prepared_once_and_loads(tmp_path):
@@ -86,6 +86,26 @@ def test_loading_options_are_validated():
         models.pick_dtype("float8", "cpu")
     with pytest.raises(ModelError, match="quantization"):
         models.quantization_config("3bit", None)
+
+
+def test_device_and_dtype_choice():
+    """One choice for every loader: "auto" follows the visible GPU, a named CUDA device must be there, and "auto"
+    weights are bfloat16 only on a GPU that has it (float32 on any CPU, bf16 units or not)."""
+    import torch
+
+    gpu = torch.cuda.is_available()
+    assert models.pick_device("cpu") == "cpu"
+    assert models.pick_device("auto") == ("cuda" if gpu else "cpu")
+    assert models.gpu_has_bf16("cpu") is False
+    assert models.pick_dtype("auto", "cpu") == torch.float32
+    assert models.pick_dtype("bf16", "cpu") == torch.bfloat16
+    if gpu:
+        assert models.pick_device("cuda:0") == "cuda:0"
+        assert models.pick_dtype("auto", "cuda") == (torch.bfloat16 if torch.cuda.is_bf16_supported() else
+                                                     torch.float32)
+    else:
+        with pytest.raises(ModelError, match=r"^device is 'cuda:1' but no CUDA GPU is visible$"):
+            models.pick_device("cuda:1")
 
 
 def test_tiny_model_loads_in_4bit_on_cpu(tiny_model_dir):

@@ -42,7 +42,8 @@ from toolbrain_hub.tasks import generate_tasks, save_tasks
 from toolbrain_hub.tasks.generators import ArgumentSampler, sample_regex
 from toolbrain_hub.tools import load_tools
 from toolbrain_hub.traces import ToolCall, parse_tool_calls
-from toolbrain_hub.training.common import build_rewards, load_task_data
+from toolbrain_hub.training.reward_setup import build_rewards
+from toolbrain_hub.training.task_data import load_task_data
 
 
 def _tool(name: str, description: str, properties: dict, required: list[str], closed: bool = False) -> dict:
@@ -494,7 +495,7 @@ def test_trls_grpo_loop_scores_the_forms_as_the_rollout_loop_does(tiny_model_dir
     totals `run_episodes` gives, so the tiers above are what training pays."""
     from toolbrain_hub.runs import RunFolder
     from toolbrain_hub.training import grpo
-    from toolbrain_hub.training.common import load_policy
+    from toolbrain_hub.training.policy import load_policy
 
     tasks = generate_tasks(TRAVEL_TOOLS, num=1, seed=3, mix={"single": 1.0}, test_size=0, progress=False)
     config = TrainConfig.from_dict({

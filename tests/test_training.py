@@ -19,7 +19,8 @@ from toolbrain_hub.config import TrainConfig
 from toolbrain_hub.errors import ConfigError
 from toolbrain_hub.runs import RunFolder
 from toolbrain_hub.training import read_metrics, read_status, train
-from toolbrain_hub.training.common import ZeroVarianceMonitor, unsloth_choice
+from toolbrain_hub.training.callbacks import ZeroVarianceMonitor
+from toolbrain_hub.training.policy import precision_args, training_device, unsloth_choice
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ROOT / "tests" / "data" / "weather_openai.json"
@@ -121,7 +122,9 @@ def test_bare_json_call_is_executed_in_trls_grpo_loop(base, tiny_model_dir):
     multi-turn loop, shown to the model, and scored. The policy is scripted: half the rollouts call the tool, half
     answer in text, so the group's rewards differ."""
     from toolbrain_hub.training import grpo
-    from toolbrain_hub.training.common import build_rewards, load_policy, load_task_data
+    from toolbrain_hub.training.policy import load_policy
+    from toolbrain_hub.training.reward_setup import build_rewards
+    from toolbrain_hub.training.task_data import load_task_data
 
     config = TrainConfig.from_dict({**base, "max_steps": 1, "trace_samples": 2, "max_completion_length": 400,
                                     "max_tasks": 2}).validate()
@@ -188,7 +191,7 @@ def test_parse_hook_reads_every_call_form(tiny_model_dir):
 
 
 def test_grpo_qlora_4bit_on_cpu(base):
-    from toolbrain_hub.training.common import load_policy
+    from toolbrain_hub.training.policy import load_policy
 
     run = Path(base["output_dir"])
     train({**base, "quantization": "4bit"}, progress=False)
@@ -258,7 +261,8 @@ def test_keep_rows_up_to_drops_cut_and_later_rows(tmp_path):
 
 def test_sft_on_gold_traces_trains_assistant_tokens_only(base, tiny_model_dir):
     from toolbrain_hub.training import sft
-    from toolbrain_hub.training.common import load_policy, load_task_data
+    from toolbrain_hub.training.policy import load_policy
+    from toolbrain_hub.training.task_data import load_task_data
 
     run = Path(base["output_dir"])
     train({**base, "algorithm": "sft"}, progress=False)
@@ -397,9 +401,23 @@ def test_unsloth_fallback_is_explained(base):
         unsloth_choice(config, "cpu")
 
 
+def test_training_device_reads_the_config(base):
+    import torch
+
+    config = TrainConfig.from_dict({**base, "device": "cpu"})
+    assert training_device(config) == "cpu"
+    assert precision_args("cpu") == {"use_cpu": True, "bf16": False, "fp16": False}
+    config.device = "auto"
+    assert training_device(config) == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        config.device = "cuda"
+        with pytest.raises(ConfigError, match=r"^device is 'cuda' but no CUDA GPU is visible$"):
+            training_device(config)
+
+
 def test_trainer_args_follow_the_device(base):
-    from toolbrain_hub.training.common import build_rewards
     from toolbrain_hub.training.grpo import grpo_args
+    from toolbrain_hub.training.reward_setup import build_rewards
 
     config = TrainConfig.from_dict({**base, "device": "cpu", "max_turns": 3}).validate()
     args = grpo_args(config, RunFolder(config.output_dir), build_rewards(config))
@@ -416,10 +434,10 @@ def test_gpu_run_uses_bf16_and_qlora(base):
 
     import torch
 
-    from toolbrain_hub.training.common import load_policy, pick_device, precision_args
+    from toolbrain_hub.training.policy import load_policy
 
     config = TrainConfig.from_dict({**base, "quantization": "4bit", "device": "auto"}).validate()
-    assert pick_device(config) == "cuda"
+    assert training_device(config) == "cuda"
     assert precision_args("cuda")["bf16"] == torch.cuda.is_bf16_supported()
     run = Path(base["output_dir"])
     train({**base, "quantization": "4bit", "eval_steps": 2, "eval_tasks": 2}, progress=False)
@@ -495,21 +513,22 @@ def test_prompt_lengths_default_keeps_every_task_and_a_limit_says_what_to_set(ba
     that drops every task stops the run before the model is loaded, naming the value to use."""
     from toolbrain_hub.models import load_tokenizer
     from toolbrain_hub.tasks import generate_tasks
-    from toolbrain_hub.training import common
+    from toolbrain_hub.training import phases
+    from toolbrain_hub.training.task_data import load_task_data, prompt_budget, prompt_length
 
     tasks = tmp_path / "shop_tasks"
     generate_tasks(str(ROOT / "tests" / "data" / "shop_bare.json"), num=16, seed=0, test_size=0.25,
                    progress=False).save(tasks)
     tokenizer = load_tokenizer(base["model"])
     config = TrainConfig.from_dict({**base, "tasks": str(tasks)}).validate()
-    data = common.load_task_data(config, tokenizer)
-    lengths = sorted(common.prompt_length(tokenizer, row["prompt"], data.tools_for(row)) for row in data.train)
+    data = load_task_data(config, tokenizer)
+    lengths = sorted(prompt_length(tokenizer, row["prompt"], data.tools_for(row)) for row in data.train)
     assert len(data.train) == 12 and data.dropped == 0 and lengths[-1] > 1024
-    assert data.longest_prompt >= lengths[-1] and common.prompt_budget(config, data) == data.longest_prompt
+    assert data.longest_prompt >= lengths[-1] and prompt_budget(config, data) == data.longest_prompt
 
     limit = lengths[len(lengths) // 2]
     with caplog.at_level(logging.WARNING, logger="toolbrain_hub.training"):
-        data = common.load_task_data(TrainConfig.from_dict({**config.to_dict(), "max_prompt_length": limit}), tokenizer)
+        data = load_task_data(TrainConfig.from_dict({**config.to_dict(), "max_prompt_length": limit}), tokenizer)
     assert data.dropped == sum(n > limit for n in lengths) > 0 and len(data.train) == 12 - data.dropped
     assert data.longest_prompt <= limit
     assert f"longer than max_prompt_length={limit} tokens" in caplog.text
@@ -518,7 +537,7 @@ def test_prompt_lengths_default_keeps_every_task_and_a_limit_says_what_to_set(ba
     def no_model(*args, **kwargs):
         raise AssertionError("the model was loaded before the tasks were checked")
 
-    monkeypatch.setattr(common, "load_policy", no_model)
+    monkeypatch.setattr(phases, "load_policy", no_model)
     too_short = lengths[0] - 1
     with pytest.raises(ConfigError, match=(
             rf"^max_prompt_length: {too_short} tokens drops every training task: their prompts \(tools included\) "
@@ -543,7 +562,7 @@ def test_setup_errors_name_the_field(base, tmp_path):
 
 
 def test_python_implementations_run_the_tools(base, tmp_path):
-    from toolbrain_hub.training.common import load_task_data
+    from toolbrain_hub.training.task_data import load_task_data
 
     impl = tmp_path / "weather_impl.py"
     impl.write_text("def get_weather(city, unit='celsius'):\n    return f'22 degrees {unit} in {city}'\n"

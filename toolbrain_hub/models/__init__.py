@@ -5,6 +5,7 @@ models.
 from __future__ import annotations
 
 from .loading import (
+    BUILTIN_MODELS,
     DEFAULT_MODEL,
     FINGERPRINT_FILES,
     SOURCE_FILE,
@@ -20,6 +21,7 @@ from .loading import (
     describe_provenance,
     gguf_source,
     gguf_summary,
+    gpu_has_bf16,
     is_prepared,
     load_model,
     load_tokenizer,
@@ -37,9 +39,9 @@ from .loading import (
 )
 
 __all__ = [
-    "BuiltinModel", "DEFAULT_MODEL", "DataPart", "FINGERPRINT_FILES", "ModelError", "ModelSource", "SOURCE_FILE",
-    "TINY_MODEL", "assemble_gguf", "builtin_model_source", "cache_dir", "cpu_has_bf16", "describe_provenance",
-    "gguf_source", "gguf_summary", "is_prepared", "load_model", "load_tokenizer", "locate_model", "model_fingerprint",
-    "model_provenance", "pick_device", "pick_dtype", "prepare_model", "prepared_path", "provenance_difference",
-    "quantization_config", "resolve_model_path", "set_threads"
+    "BUILTIN_MODELS", "BuiltinModel", "DEFAULT_MODEL", "DataPart", "FINGERPRINT_FILES", "ModelError", "ModelSource",
+    "SOURCE_FILE", "TINY_MODEL", "assemble_gguf", "builtin_model_source", "cache_dir", "cpu_has_bf16",
+    "describe_provenance", "gguf_source", "gguf_summary", "gpu_has_bf16", "is_prepared", "load_model", "load_tokenizer",
+    "locate_model", "model_fingerprint", "model_provenance", "pick_device", "pick_dtype", "prepare_model",
+    "prepared_path", "provenance_difference", "quantization_config", "resolve_model_path", "set_threads"
 ]

@@ -474,11 +474,38 @@ def resolve_model_path(name_or_path: str | Path, *, cache: str | Path | None = N
 
 
 def pick_device(device: str = "auto") -> str:
-    if device != "auto":
+    """The torch device to load on, the one choice every loader (models, training, evaluation, retrieval) makes.
+
+    Args:
+        device: "auto" ("cuda" when a CUDA GPU is visible, else "cpu"), "cpu", or a device kept as given
+            ("cuda[:N]" needs a visible CUDA GPU).
+
+    Raises:
+        ModelError: a CUDA device is asked for but no CUDA GPU is visible.
+    """
+    if device == "cpu":
         return device
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError(f"device is {device!r} but no CUDA GPU is visible")
+    return device
+
+
+def gpu_has_bf16(device: str) -> bool:
+    """Whether `device` is a CUDA GPU that computes in bfloat16: there "auto" weights (`pick_dtype`) and training's
+    mixed precision are bfloat16.
+
+    Args:
+        device: A device `pick_device` chose.
+    """
+    if not device.startswith("cuda"):
+        return False
+    import torch
+
+    return torch.cuda.is_bf16_supported()
 
 
 def cpu_has_bf16() -> bool:
@@ -493,13 +520,16 @@ def cpu_has_bf16() -> bool:
 
 def pick_dtype(dtype: str, device: str):
     """`auto` is bfloat16 on a GPU that has it and float32 elsewhere. On a CPU "auto" stays float32 even where the
-    CPU has bf16 units (`cpu_has_bf16`): bfloat16 is faster there but less precise, so it is asked for by name."""
+    CPU has bf16 units (`cpu_has_bf16`): bfloat16 is faster there but less precise, so it is asked for by name.
+
+    Args:
+        dtype: "auto", "float32"/"fp32", "bfloat16"/"bf16" or "float16"/"fp16".
+        device: The device the weights go to (`pick_device`).
+    """
     import torch
 
     if dtype == "auto":
-        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        return torch.float32
+        return torch.bfloat16 if gpu_has_bf16(device) else torch.float32
     try:
         return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
                 "float16": torch.float16, "fp16": torch.float16}[dtype]

@@ -24,17 +24,12 @@ from typing import Any
 from ..config.train import TrainConfig
 from ..config.visitor import check_untrusted_config, untrusted
 from ..errors import ConfigError
+from ..runs.folder import read_metrics, read_status
+from .phases import TrainResult
 
 __all__ = ["TrainResult", "train", "read_status", "read_metrics"]
 
-from ..runs.folder import read_metrics, read_status
-from .common import TrainResult
-
 logger = logging.getLogger("toolbrain_hub.training")
-
-
-
-
 
 
 def _as_config(config: TrainConfig | dict | str | Path) -> TrainConfig:
@@ -79,7 +74,7 @@ def train(config: TrainConfig | dict | str | Path, *, reward_funcs: dict[Any, fl
     if untrusted():  # a Space visitor's run: whatever route the config took, it runs none of the visitor's code
         check_untrusted_config(config, app_sets_output_dir=True)
     from ..runs.folder import RunFolder
-    from .common import RunLog
+    from .callbacks import RunLog
 
     root = config.resolved_output_dir()
     if _is_main_process():

@@ -21,6 +21,10 @@ from ..config.train import TrainConfig
 from ..environment.rollouts import run_episodes, score_episodes
 from ..errors import ConfigError
 from ..runs.folder import RunFolder
+from .phases import TrainResult, make_agent_spec, make_evaluator, run_trainer, save_adapter
+from .policy import load_policy, load_policy_tokenizer
+from .reward_setup import build_rewards, config_token
+from .task_data import load_task_data, prompt_budget
 
 logger = logging.getLogger("toolbrain_hub.training")
 
@@ -30,7 +34,6 @@ TEACHER_FILE = "teacher_traces.jsonl"
 def teacher_rows(config: TrainConfig, run: RunFolder, data, rewards, *, progress: bool) -> list[dict[str, Any]]:
     """Run the teacher on the training tasks; returns the rows {"messages", "tools"} of the kept traces."""
     from ..models.chat import get_chat_model
-    from .common import config_token
     from .sft import episodes_to_rows
 
     if config.teacher.startswith(("http://", "https://")):
@@ -63,7 +66,6 @@ def _sft_phase(config: TrainConfig, run: RunFolder, rows, data, sft_adapter, tot
                evaluate, progress: bool, source):
     """Train the student on the teacher's traces; returns (steps, last metrics row, trainer if `keep`)."""
     from . import sft
-    from .common import load_policy, prompt_budget, run_trainer
 
     model, tokenizer, peft_config, backend = load_policy(config, progress=progress, source=source,
                                                          prompt_tokens=prompt_budget(config, data))
@@ -84,18 +86,6 @@ def run_distill(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | No
 
     from ..models.loading import locate_model
     from . import grpo
-    from .common import (
-        TrainResult,
-        build_rewards,
-        load_policy,
-        load_policy_tokenizer,
-        load_task_data,
-        make_agent_spec,
-        make_evaluator,
-        prompt_budget,
-        run_trainer,
-        save_adapter,
-    )
 
     rewards = build_rewards(config, extra_rewards)
     source = locate_model(config.model, progress=progress)  # a Hub model: one commit for the whole run

@@ -22,8 +22,12 @@ from ..config.train import TrainConfig
 from ..environment.rollouts import Episode, run_episodes, score_episodes
 from ..errors import ConfigError
 from ..runs.folder import RunFolder
-from .common import ProgressBar, RunCallback, install_callbacks, trainer_args
+from .callbacks import ProgressBar, RunCallback, install_callbacks
+from .phases import run_single_phase
+from .policy import trainer_args
+from .reward_setup import build_rewards
 from .sft import clean_messages, sft_max_length
+from .task_data import prompt_budget
 
 logger = logging.getLogger("toolbrain_hub.training")
 
@@ -125,7 +129,7 @@ def on_policy_pairs(config: TrainConfig, run: RunFolder, *, model, tokenizer, da
 def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft_config, dataset, evaluate=None,
                   progress: bool = True, prompt_tokens: int | None = None):
     """A DPOTrainer (reference = the adapter-disabled base with LoRA) wired to the run folder; `prompt_tokens` (the
-    prompt budget, `common.prompt_budget`) sizes `max_length`."""
+    prompt budget, `task_data.prompt_budget`) sizes `max_length`."""
     from trl import DPOConfig, DPOTrainer
 
     args = trainer_args(DPOConfig, config, run, beta=config.dpo_beta,
@@ -140,8 +144,6 @@ def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft
 
 def run_dpo(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | None = None, progress: bool = True):
     """DPO on on-policy pairs (or `config.preferences`); saves the adapter and spec."""
-    from .common import build_rewards, prompt_budget, run_single_phase
-
     pairs_file = run.root / PAIRS_FILE
 
     def build(policy, data, evaluate):

@@ -8,7 +8,7 @@ and masks tool results out of the loss. Two things are added here:
   run and every reward in a group would be equal. `install_tool_call_parser` makes the tokenizer parse with
   `traces.parse_tool_calls` (tags, fences, bare JSON), the same parser the deployed agent uses, and records how each
   call was written so the `format` reward can pay the tagged form more.
-- **Zero-variance groups are reported loudly** (`common.ZeroVarianceMonitor`): a warning and a metric when most
+- **Zero-variance groups are reported loudly** (`callbacks.ZeroVarianceMonitor`): a warning and a metric when most
   groups have identical rewards, instead of a run that silently learns nothing.
 - **Only completion tokens go through the LM head on CPU** (`score_completion_positions_only`): TRL's fused head
   projects every position (prompt included) onto the vocabulary unless Triton runs, which doubled the loss pass here.
@@ -23,15 +23,11 @@ from typing import Any
 from ..config.train import TrainConfig
 from ..runs.folder import RunFolder
 from ..traces.trace import parse_tool_calls
-from .common import (
-    ProgressBar,
-    RewardSetup,
-    RunCallback,
-    TaskData,
-    ZeroVarianceMonitor,
-    install_callbacks,
-    trainer_args,
-)
+from .callbacks import ProgressBar, RunCallback, ZeroVarianceMonitor, install_callbacks
+from .phases import run_single_phase
+from .policy import trainer_args
+from .reward_setup import RewardSetup, build_rewards
+from .task_data import TaskData
 
 logger = logging.getLogger("toolbrain_hub.training")
 
@@ -146,7 +142,7 @@ def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft
         max_steps: Steps of this phase.
         step_offset: Steps of earlier phases.
         total_steps: Steps of the whole run.
-        evaluate: `evaluate(model, step) -> dict` for the eval cadence (`common.make_evaluator`), or None.
+        evaluate: `evaluate(model, step) -> dict` for the eval cadence (`phases.make_evaluator`), or None.
         progress: Show the progress bar.
 
     Returns:
@@ -175,8 +171,6 @@ def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft
 
 def run_grpo(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | None = None, progress: bool = True):
     """Train with GRPO: load the policy, tasks and rewards, train (resuming if asked), save the adapter and spec."""
-    from .common import build_rewards, run_single_phase
-
     rewards = build_rewards(config, extra_rewards)
 
     def build(policy, data, evaluate):

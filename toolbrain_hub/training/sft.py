@@ -21,7 +21,10 @@ from ..config.train import TrainConfig
 from ..environment.rollouts import Episode, gold_episode
 from ..errors import ConfigError
 from ..runs.folder import RunFolder
-from .common import ProgressBar, RunCallback, TaskData, install_callbacks, trainer_args
+from .callbacks import ProgressBar, RunCallback, install_callbacks
+from .phases import run_single_phase
+from .policy import trainer_args
+from .task_data import TaskData, prompt_budget
 
 logger = logging.getLogger("toolbrain_hub.training")
 
@@ -147,7 +150,7 @@ def sft_dataset(rows: list[dict[str, Any]], default_tools: list[dict] | None):
 
 
 def sft_max_length(config: TrainConfig, prompt_tokens: int | None) -> int | None:
-    """TRL's `max_length` for a conversation: the prompt budget (`common.prompt_budget`) + every model turn + room
+    """TRL's `max_length` for a conversation: the prompt budget (`task_data.prompt_budget`) + every model turn + room
     for tool results (about one completion's worth per turn); None (no truncation) when the prompts are unmeasured."""
     if prompt_tokens is None:
         return None
@@ -160,7 +163,7 @@ def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft
                   prompt_tokens: int | None = None):
     """An SFTTrainer (assistant-only loss) wired to the run folder. Returns (trainer, run_callback).
 
-    `prompt_tokens` is the prompt budget (`common.prompt_budget`) that sizes `max_length` (`sft_max_length`).
+    `prompt_tokens` is the prompt budget (`task_data.prompt_budget`) that sizes `max_length` (`sft_max_length`).
     """
     from trl import SFTConfig, SFTTrainer
 
@@ -178,8 +181,6 @@ def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft
 
 def run_sft(config: TrainConfig, run: RunFolder, *, progress: bool = True):
     """Supervised training on traces (a file/dataset, or the tasks' gold traces); saves the adapter and spec."""
-    from .common import prompt_budget, run_single_phase
-
     def build(policy, data, evaluate):
         if config.traces:
             rows = load_trace_rows(config.traces, system_prompt=data.system_prompt)
