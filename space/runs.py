@@ -104,7 +104,9 @@ def manager():
     global _manager
     with _manager_lock:
         if _manager is None:
-            from toolbrain_hub.jobs.launchers import HFJobsLauncher, LocalLauncher, RunManager
+            from toolbrain_hub.jobs.hf_jobs import HFJobsLauncher
+            from toolbrain_hub.jobs.launchers import LocalLauncher
+            from toolbrain_hub.jobs.manager import RunManager
             from toolbrain_hub.jobs.registry import RunRegistry
 
             # On a Space, runs are visitors' code: the Space's endpoint tokens never reach them. Locally they are the

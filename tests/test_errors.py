@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # Exceptions used only inside the library, never shown to a user, so they are not ToolBrainErrors.
 INTERNAL = {
     # Caught inside the task generators: a failed draw becomes a rejected candidate's reason ("sampling_failed: ...").
-    "toolbrain_hub.tasks.generators.SamplingError",
+    "toolbrain_hub.tasks.sampling.SamplingError",
     # A tool backend's report of a failed call: the environment returns its message to the model as the tool result.
-    "toolbrain_hub.environment.environment.ToolCallError",
+    "toolbrain_hub.environment.backends.ToolCallError",
 }
 
 # Optional extras (GPU, MCP, retrieval, the default model) a module may need at import; without them it is skipped.

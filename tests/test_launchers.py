@@ -107,7 +107,9 @@ def _config(tasks: str, **overrides):
 
 @pytest.fixture()
 def manager(tmp_path):
-    from toolbrain_hub.jobs.launchers import HFJobsLauncher, LocalLauncher, RunManager
+    from toolbrain_hub.jobs.hf_jobs import HFJobsLauncher
+    from toolbrain_hub.jobs.launchers import LocalLauncher
+    from toolbrain_hub.jobs.manager import RunManager
 
     launchers = {"local": LocalLauncher(env={"OMP_NUM_THREADS": "1"}), "hf-jobs": HFJobsLauncher(timeout="10m")}
     return RunManager(RunRegistry(tmp_path / "runs"), launchers=launchers, max_local_runs=1)
@@ -171,7 +173,8 @@ def test_a_status_read_racing_a_cancel_keeps_canceled(tmp_path):
     import subprocess
     import threading
 
-    from toolbrain_hub.jobs.launchers import LocalLauncher, RunManager
+    from toolbrain_hub.jobs.launchers import LocalLauncher
+    from toolbrain_hub.jobs.manager import RunManager
 
     class HeldRegistry(RunRegistry):
         held, go_on = threading.Event(), threading.Event()
@@ -205,7 +208,8 @@ def test_a_status_read_racing_a_cancel_keeps_canceled(tmp_path):
 
 
 def test_a_cancel_that_arrives_after_the_run_ended_says_how_it_ended(tmp_path):
-    from toolbrain_hub.jobs.launchers import LocalLauncher, RunManager
+    from toolbrain_hub.jobs.launchers import LocalLauncher
+    from toolbrain_hub.jobs.manager import RunManager
 
     registry = RunRegistry(tmp_path / "runs")
     manager = RunManager(registry, launchers={"local": LocalLauncher()})
@@ -240,7 +244,8 @@ def test_invalid_configs_create_no_run(manager, tmp_path):
 
 def test_a_run_process_gone_after_a_restart_is_reported_failed(tmp_path):
     """An app restart loses the Popen handles: the registry, the pid check and exit.json still tell the truth."""
-    from toolbrain_hub.jobs.launchers import LocalLauncher, RunManager
+    from toolbrain_hub.jobs.launchers import LocalLauncher
+    from toolbrain_hub.jobs.manager import RunManager
 
     registry = RunRegistry(tmp_path / "runs")
     record = registry.new(owner="alice", launcher="local", config={"algorithm": "grpo"})
@@ -261,7 +266,8 @@ def test_a_run_process_gone_after_a_restart_is_reported_failed(tmp_path):
 
 
 def test_hf_jobs_launcher_refuses_what_a_job_cannot_reach(manager, tmp_path, hub_server, jobs):
-    from toolbrain_hub.jobs.launchers import HFJobsLauncher, LauncherError
+    from toolbrain_hub.jobs.hf_jobs import HFJobsLauncher
+    from toolbrain_hub.jobs.registry import LauncherError
 
     config = _config(_task_folder(tmp_path), push_to="alice/agent")
     with pytest.raises(LauncherError, match="push the task dataset to the Hub"):
@@ -350,7 +356,8 @@ os.execv({sys.executable!r}, [{sys.executable!r}, *args])
 
 def test_local_runs_see_only_allowed_settings_and_the_owners_token(tmp_path, monkeypatch):
     from toolbrain_hub.config import JudgeSettings
-    from toolbrain_hub.jobs.launchers import LocalLauncher, RunManager
+    from toolbrain_hub.jobs.launchers import LocalLauncher
+    from toolbrain_hub.jobs.manager import RunManager
 
     for name, value in _APP_SECRETS.items():
         monkeypatch.setenv(name, value)
@@ -443,7 +450,7 @@ def test_a_job_installs_the_launching_code_by_hash(manager, hub_server, jobs, mo
     # What the job ran is this source tree, byte for byte, installed into the job's own Python.
     installed = _job_site_packages(jobs, record.job_id) / "toolbrain_hub"
     source = Path(toolbrain_hub.__file__).parent
-    for name in ("launchers.py", "jobcode.py", "child_env.py", "training/grpo.py"):
+    for name in ("jobs/launchers.py", "jobs/hf_jobs.py", "jobs/code.py", "jobs/child_env.py", "training/grpo.py"):
         assert (installed / name).read_bytes() == (source / name).read_bytes(), name
     assert hub_server.token not in logs
 
@@ -498,7 +505,8 @@ def _job_record(manager, job, namespace="alice"):
 
 
 def test_a_timed_out_job_says_it_timed_out_not_its_last_progress_line(hub_server, jobs, tmp_path):
-    from toolbrain_hub.jobs.launchers import HFJobsLauncher, RunManager
+    from toolbrain_hub.jobs.hf_jobs import HFJobsLauncher
+    from toolbrain_hub.jobs.manager import RunManager
 
     launcher = HFJobsLauncher(timeout=2)
     manager = RunManager(RunRegistry(tmp_path / "runs"), launchers={"hf-jobs": launcher})
@@ -521,7 +529,8 @@ def test_a_timed_out_job_says_it_timed_out_not_its_last_progress_line(hub_server
 
 def test_a_canceled_job_keeps_its_final_log_and_a_refused_cancel_names_the_namespace(hub_server, jobs, tmp_path):
     from toolbrain_hub.hub import HubPermissionError
-    from toolbrain_hub.jobs.launchers import HFJobsLauncher, RunManager
+    from toolbrain_hub.jobs.hf_jobs import HFJobsLauncher
+    from toolbrain_hub.jobs.manager import RunManager
 
     manager = RunManager(RunRegistry(tmp_path / "runs"), launchers={"hf-jobs": HFJobsLauncher(timeout="10m")})
     api = _api(hub_server)

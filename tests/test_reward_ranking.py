@@ -39,7 +39,7 @@ from toolbrain_hub.environment.rollouts import run_episodes, score_episodes
 from toolbrain_hub.models.chat import ChatModel, ChatReply
 from toolbrain_hub.rewards import REWARDS, call_similarity, reward_range
 from toolbrain_hub.tasks import generate_tasks, save_tasks
-from toolbrain_hub.tasks.generators import ArgumentSampler, sample_regex
+from toolbrain_hub.tasks.sampling import ArgumentSampler, sample_regex
 from toolbrain_hub.tools import load_tools
 from toolbrain_hub.traces import ToolCall, parse_tool_calls
 from toolbrain_hub.training.reward_setup import build_rewards

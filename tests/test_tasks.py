@@ -25,14 +25,10 @@ from toolbrain_hub.tasks import (
     push_tasks,
     save_tasks,
 )
-from toolbrain_hub.tasks.generators import (
-    ArgumentSampler,
-    extract_json_object,
-    parse_proposal,
-    public_model_name,
-    sample_regex,
-)
+from toolbrain_hub.tasks.generators import parse_proposal, public_model_name
+from toolbrain_hub.tasks.sampling import ArgumentSampler, sample_regex
 from toolbrain_hub.tools import load_tools
+from toolbrain_hub.traces.json_reply import extract_json_object
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"

@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from toolbrain_hub.traces import ParsedReply, ToolCall, Trace, load_traces, parse_tool_calls, save_traces
+from toolbrain_hub.traces import (
+    ParsedReply,
+    ToolCall,
+    Trace,
+    extract_json,
+    load_traces,
+    parse_tool_calls,
+    save_traces,
+)
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Parser
@@ -412,6 +420,29 @@ def test_stray_closing_tags_are_reported():
     assert junk.content == '{"namecitycitycity":get "Paris"}}'
     mixed = parse_tool_calls('<tool_call>{"name": "a", "arguments": {}}</tool_call></tool_call>')
     assert _names(mixed) == ["a"] and mixed.errors == ["</tool_call> without an opening <tool_call>"]
+
+
+def test_extract_json_reads_replies_the_way_models_write_them():
+    # One reader for every place that asks a model for JSON (generator proposals, simulated results, judge scores).
+    assert extract_json('```json\n{"a": 1}\n```') == {"a": 1}
+    assert extract_json("<think>maybe {\"a\": 0}</think>\nSure: [1, 2] as asked.") == [1, 2]
+    assert extract_json("42") == 42 and extract_json('"ok"') == "ok"  # a bare scalar only as the whole reply
+    # A fence holds the answer even when the prose before it shows a JSON example.
+    assert extract_json('Format: {"query": "<q>"}.\n```json\n{"query": "real"}\n```', kind=dict) == {"query": "real"}
+    assert extract_json('[{"a": 1}] then {"b": 2}', kind=dict) == {"a": 1}
+    assert extract_json('{"a": [1]} and [2]', kind=list) == [1]
+    with pytest.raises(ValueError, match="no JSON object"):
+        extract_json("[1, 2] is all", kind=dict)
+    with pytest.raises(ValueError, match="no JSON value"):
+        extract_json("Room booked.")
+    # Strict (the judge): only the JSON, alone or alone in one fence, after a think block.
+    assert extract_json('<think>x</think>\n```\n{"s": 1}\n```', strict=True) == {"s": 1}
+    with pytest.raises(ValueError, match=r"not valid JSON \(Expecting value at line 1 column 1\); it starts with 'H"):
+        extract_json('Here: {"s": 1}', strict=True)
+    with pytest.raises(ValueError, match="must be a JSON object, got list"):
+        extract_json("[1]", kind=dict, strict=True)
+    with pytest.raises(ValueError, match="empty"):
+        extract_json("<think>only thoughts</think>", strict=True)
 
 
 @pytest.mark.default_model

@@ -41,18 +41,13 @@ from smolagents.models import ChatMessage, ChatMessageToolCall, ChatMessageToolC
 from smolagents.monitoring import TokenUsage
 from smolagents.utils import AgentGenerationError, AgentMaxStepsError
 
-from ..environment.environment import (
-    EnvironmentFactory,
-    ToolCallRecord,
-    ToolEnvironment,
-    environment_class,
-    make_environment_factory,
-)
+from ..environment.environment import ToolCallRecord, ToolEnvironment, environment_class
+from ..environment.factories import EnvironmentFactory, make_environment_factory
 from ..errors import ToolBrainError
 from ..stopping import Stopped, stopping_criteria
 from ..stopping import check as check_stop
 from ..tools.schemas import ToolSpec, load_tools
-from ..traces.trace import parse_tool_calls
+from ..traces.parsing import parse_tool_calls
 
 __all__ = [
     "PARSER_NAME",

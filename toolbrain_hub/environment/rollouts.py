@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..traces.trace import ParsedReply, Trace, parse_tool_calls
+from ..traces.parsing import ParsedReply, parse_tool_calls
+from ..traces.trace import Trace
 
 logger = logging.getLogger("toolbrain_hub.training")
 

@@ -52,7 +52,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ToolBrainError
-from ..traces.trace import Trace, read_calls, save_traces
+from ..traces.parsing import read_calls
+from ..traces.trace import Trace, save_traces
 
 logger = logging.getLogger(__name__)
 
@@ -629,7 +630,7 @@ def _task_rows(tasks: Any, split: str | None, limit: int | None) -> tuple[list[d
 def _environments(rows: list[dict[str, Any]], spec: Any, *, implementations: Any, mcp: Any
                   ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Route each row to a tool environment (schema-only, implementations or MCP), as training does."""
-    from ..environment.environment import make_routed_environments
+    from ..environment.factories import make_routed_environments
     from ..tools.schemas import load_tools
 
     if spec is not None:
@@ -721,9 +722,9 @@ def _run_spec_episodes(policy: _Policy, spec: Any, rows: list[dict[str, Any]], f
     from tqdm.auto import tqdm
 
     from ..agent.core import SpecModel, render_prompt_ids
-    from ..environment.environment import row_query
+    from ..environment.backends import row_query
     from ..stopping import check
-    from ..traces.trace import parse_tool_calls
+    from ..traces.parsing import parse_tool_calls
 
     tokenizer = policy.tokenizer
     # The end-of-turn ids the deployed agent stops at.
@@ -787,7 +788,7 @@ def _run_chat_episodes(policy: _Policy, rows: list[dict[str, Any]], factories: d
                        max_new_tokens: int, batch_size: int, progress: bool,
                        should_stop: Callable[[], bool] | None = None) -> list[Trace]:
     """Episodes with a ChatModel (endpoint, scripted policy): the text-level loop shared with DPO and distillation."""
-    from ..environment.environment import row_query
+    from ..environment.backends import row_query
     from ..environment.rollouts import run_episodes
 
     episodes = run_episodes(policy.chat_model, rows, lambda row: factories[row["environment"]](),

@@ -8,7 +8,7 @@ The job's environment gets `TOOLBRAIN_HUB_CODE`: the repo, the commit those file
 sha256s (no secret). The job's command is `BOOTSTRAP`, which
 needs only the image's Python and pip: it downloads each file at that commit with the job's HF_TOKEN secret,
 refuses to go on if a sha256 differs, installs the pins, then the wheel with `--no-deps --force-reinstall`, checks
-that `toolbrain_hub` now imports from that install, and hands over to `python -m toolbrain_hub.jobs.launchers job`.
+that `toolbrain_hub` now imports from that install, and hands over to `python -m toolbrain_hub.jobs.hf_jobs job`.
 Nothing is ever installed by a bare package name from an index: a name someone else could register would run with
 the user's token.
 """
@@ -264,5 +264,5 @@ if found.returncode or not os.path.realpath(module).startswith(site + os.sep):
          ": remove what shadows it (PYTHONPATH, another install)")
 print("toolbrain-hub job: installed " + os.path.basename(wheel) + " sha256 " + code["wheel"]["sha256"] +
       " (sources " + code["source_hash"][:12] + ") from " + where, flush=True)
-sys.exit(subprocess.call([sys.executable, "-m", "toolbrain_hub.jobs.launchers", "job"]))
+sys.exit(subprocess.call([sys.executable, "-m", "toolbrain_hub.jobs.hf_jobs", "job"]))
 '''

@@ -59,7 +59,8 @@ from functools import lru_cache
 from typing import Any
 
 from ..errors import ToolBrainError
-from ..traces.trace import ToolCall, Trace, Turn, read_calls
+from ..traces.parsing import ToolCall, read_calls
+from ..traces.trace import Trace, Turn
 
 __all__ = [
     "FORMAT_SCORES",

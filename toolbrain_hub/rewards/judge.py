@@ -23,7 +23,6 @@ import hashlib
 import json
 import logging
 import math
-import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -31,6 +30,7 @@ from typing import Any
 
 from ..errors import ToolBrainError
 from ..models.chat import ChatError, ChatModel, ChatTimeout, get_chat_model
+from ..traces.json_reply import extract_json
 from ..traces.trace import Trace
 
 logger = logging.getLogger(__name__)
@@ -193,10 +193,6 @@ def render_task(task: Any) -> str:
     return "\n".join(parts)
 
 
-_FENCE = re.compile(r"```(?:json)?\s*\n?(.*?)```", re.DOTALL)
-_THINK = re.compile(r"^\s*<think>.*?</think>", re.DOTALL)
-
-
 def parse_scores(text: str, ids: list[str]) -> tuple[list[float], list[str]]:
     """Strictly parse a judge reply into one score and one reason per trace id, in `ids` order.
 
@@ -207,17 +203,7 @@ def parse_scores(text: str, ids: list[str]) -> tuple[list[float], list[str]]:
         ValueError: naming every problem found (invalid JSON, missing/extra/duplicate ids, bad or out-of-range
             scores), so the message can be shown to the judge on retry.
     """
-    body = _THINK.sub("", text).strip()
-    fences = _FENCE.findall(body)
-    if len(fences) == 1 and not _FENCE.sub("", body).strip():
-        body = fences[0].strip()
-    if not body:
-        raise ValueError("the reply is empty")
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"the reply is not valid JSON ({e.msg} at line {e.lineno} column {e.colno}); "
-                         f"it starts with {body[:80]!r}") from None
+    data = extract_json(text, strict=True)
     if not isinstance(data, dict) or not isinstance(data.get("scores"), list):
         raise ValueError('the reply must be a JSON object with a "scores" list')
     entries = data["scores"]

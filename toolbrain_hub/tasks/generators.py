@@ -1,39 +1,29 @@
 """Task generators behind one interface: each turns a `Slot` (what kind of task, which tools) into a `Candidate`.
 
-- `SchemaGenerator`: offline and deterministic for a seed. Samples valid arguments from each JSON Schema (types,
-  enums, ranges, string formats, patterns, examples, defaults, nested objects and arrays) and writes the request
-  from the tool and parameter descriptions with varied templates; also "no tool needed" negatives.
+- `SchemaGenerator`: offline and deterministic for a seed. Samples valid arguments from each JSON Schema
+  (`tasks.sampling`) and writes the request from the tool and parameter descriptions with varied templates
+  (`tasks.phrasing`); also "no tool needed" negatives.
 - `LLMGenerator`: asks any `toolbrain_hub.models.chat.ChatModel` (local model or OpenAI-compatible endpoint) to propose
-  `{query, expected_calls, gold_answer}` as JSON; replies are parsed leniently and retried with feedback.
+  `{query, expected_calls, gold_answer}` as JSON; replies are parsed leniently (`traces.json_reply`) and retried with
+  feedback.
 
 Validation, de-duplication, retries and the report live in `toolbrain_hub.tasks`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import random
 import re
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..tools.schemas import ToolSpec, resolve_pointer
+from ..tools.schemas import ToolSpec
+from ..traces.json_reply import extract_json_object
+from ..traces.parsing import call_from_json
 from .phrasing import ISO_DATE, MONTHS, difficulty_of, multi_request, negative_request, single_request, tool_vocabulary
-from .vocab import (
-    LANG_CODES,
-    NUMBER_RULES,
-    STOP,
-    STRING_RULES,
-    TOPICS,
-    WORDS,
-    humanize,
-    sample_email,
-    sample_slug,
-    words_of,
-)
+from .sampling import ArgumentSampler, SamplingError
 
 KINDS = ("single", "multi", "no_tool")
 DIFFICULTIES = ("easy", "medium", "hard")
@@ -61,370 +51,6 @@ class Candidate:
     example_query: str = ""  # the placeholder query of the answer format shown in that prompt
 
 
-class SamplingError(ValueError):
-    """No valid value could be sampled for a schema."""
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Argument sampling
-
-
-class ArgumentSampler:
-    """Samples JSON values that validate against a schema; deterministic for a given `random.Random`.
-
-    Args:
-        optional_p: Probability of including each optional property.
-        base_date: Dates are drawn within two years of this day (fixed, so output doesn't depend on today).
-    """
-
-    def __init__(self, *, optional_p: float = 0.4, base_date: dt.date = dt.date(2025, 1, 1)):
-        from jsonschema import FormatChecker
-
-        self.optional_p = optional_p
-        self.base_date = base_date
-        self._formats = FormatChecker()
-
-    def arguments(self, tool: ToolSpec, rng: random.Random, *, attempts: int = 8, optional_p: float | None = None
-                  ) -> dict:
-        """Valid arguments for `tool` (checked with `tool.validate_arguments`), or raise SamplingError."""
-        last = ""
-        p = self.optional_p if optional_p is None else optional_p
-        for _ in range(attempts):
-            try:
-                value = self.value(tool.parameters, rng, root=tool.parameters, optional_p=p)
-            except SamplingError as e:
-                last = str(e)
-                continue
-            problems = tool.validate_arguments(value)
-            if not problems:
-                return value
-            last = problems[0]
-        raise SamplingError(f"no valid arguments for {tool.name!r} after {attempts} tries ({last})")
-
-    def value(self, schema: Any, rng: random.Random, *, name: str = "", description: str = "", root: Any = None,
-              depth: int = 0, optional_p: float | None = None) -> Any:
-        if depth > 12:
-            raise SamplingError("schema too deeply nested to sample")
-        if schema is True or schema is None:
-            schema = {}
-        if schema is False:
-            raise SamplingError(f"{name or 'value'}: schema 'false' accepts nothing")
-        p = self.optional_p if optional_p is None else optional_p
-        kw = {"root": root, "depth": depth + 1, "optional_p": p}
-        description = schema.get("description") or description
-        if "$ref" in schema:
-            target = resolve_pointer(root, schema["$ref"])
-            if target is None:
-                raise SamplingError(f"unresolvable $ref {schema['$ref']}")
-            merged = {**target, **{k: v for k, v in schema.items() if k != "$ref"}}
-            return self.value(merged, rng, name=name, description=description, **kw)
-        if "allOf" in schema:
-            merged = {k: v for k, v in schema.items() if k != "allOf"}
-            for part in schema["allOf"]:
-                part = resolve_pointer(root, part["$ref"]) if isinstance(part, dict) and "$ref" in part else part
-                if isinstance(part, dict):
-                    merged = _merge_schemas(merged, part)
-            return self.value(merged, rng, name=name, description=description, **kw)
-        if "const" in schema:
-            return schema["const"]
-        if schema.get("enum"):
-            options = [v for v in schema["enum"] if v is not None] or schema["enum"]
-            return rng.choice(options)
-        examples = schema.get("examples")
-        if isinstance(examples, list) and examples and rng.random() < 0.3:
-            return rng.choice(examples)
-        if "default" in schema and rng.random() < 0.15:
-            return schema["default"]
-        for key in ("anyOf", "oneOf"):
-            if key in schema:
-                branches = [b for b in schema[key] if not (isinstance(b, dict) and b.get("type") == "null")]
-                branch = rng.choice(branches or schema[key])
-                rest = {k: v for k, v in schema.items() if k not in ("anyOf", "oneOf")}
-                merged = _merge_schemas(rest, branch) if isinstance(branch, dict) else rest
-                return self.value(merged, rng, name=name, description=description, **kw)
-        kind = schema.get("type")
-        if isinstance(kind, list):
-            kind = rng.choice([k for k in kind if k != "null"] or kind)
-        kind = kind or _infer_type(schema)
-        if kind == "string":
-            return self.string(schema, rng, name, description)
-        if kind in ("integer", "number"):
-            return self.number(schema, rng, name, integer=kind == "integer")
-        if kind == "boolean":
-            return rng.random() < 0.5
-        if kind == "null":
-            return None
-        if kind == "array":
-            return self.array(schema, rng, name, description, **kw)
-        if kind == "object":
-            return self.object(schema, rng, name, **kw)
-        raise SamplingError(f"{name or 'value'}: unknown type {kind!r}")
-
-    def object(self, schema: dict, rng: random.Random, name: str, *, root: Any, depth: int, optional_p: float
-               ) -> dict:
-        props = schema.get("properties") or {}
-        required = set(schema.get("required") or [])
-        out = {}
-        for key, sub in props.items():
-            if key in required or rng.random() < optional_p:
-                out[key] = self.value(sub, rng, name=key, root=root, depth=depth, optional_p=optional_p)
-        extra = schema.get("additionalProperties")
-        want = int(schema.get("minProperties") or 0)
-        i = 1
-        while len(out) < want and extra is not False:
-            out[f"{humanize(name).replace(' ', '_') or 'key'}_{i}"] = self.value(
-                extra if isinstance(extra, dict) else {"type": "string"}, rng, name="value", root=root, depth=depth,
-                optional_p=optional_p)
-            i += 1
-        return out
-
-    def array(self, schema: dict, rng: random.Random, name: str, description: str, *, root: Any, depth: int,
-              optional_p: float) -> list:
-        lo = int(schema.get("minItems") or 1)
-        hi = int(schema.get("maxItems") if schema.get("maxItems") is not None else max(lo, 3))
-        hi = max(lo, min(hi, lo + 3))
-        count = rng.randint(lo, hi)
-        prefix = schema.get("prefixItems") or []
-        items = schema.get("items", {})
-        # An item is named after the array ("tags" -> "tag") so the string pools still apply.
-        item_name = name[:-1] if name.endswith("s") and len(name) > 3 else name
-        out: list = []
-        for i in range(count):
-            sub = prefix[i] if i < len(prefix) else items
-            for _ in range(10):
-                value = self.value(sub, rng, name=item_name, description=description, root=root, depth=depth,
-                                   optional_p=optional_p)
-                if not schema.get("uniqueItems") or value not in out:
-                    break
-            else:
-                if len(out) >= lo:
-                    break
-                raise SamplingError(f"{name}: could not draw {lo} unique items")
-            out.append(value)
-        return out
-
-    def number(self, schema: dict, rng: random.Random, name: str, *, integer: bool) -> int | float:
-        lo, hi = None, None
-        for words, bounds in NUMBER_RULES:
-            if words & set(words_of(name)):
-                lo, hi = bounds
-                break
-        if lo is None:
-            lo, hi = (1, 100) if integer else (0.5, 100.0)
-        minimum, maximum = schema.get("minimum"), schema.get("maximum")
-        ex_min, ex_max = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
-        step = 1 if integer else 0.01
-        if isinstance(ex_min, bool):  # draft 4: a boolean modifier of minimum/maximum
-            ex_min, minimum = (minimum, None) if ex_min else (None, minimum)
-        if isinstance(ex_max, bool):
-            ex_max, maximum = (maximum, None) if ex_max else (None, maximum)
-        floors = [v for v in (minimum, None if ex_min is None else ex_min + step) if v is not None]
-        ceils = [v for v in (maximum, None if ex_max is None else ex_max - step) if v is not None]
-        floor, ceil = (max(floors) if floors else None), (min(ceils) if ceils else None)
-        if integer:
-            floor = None if floor is None else int(-(-floor // 1))
-            ceil = None if ceil is None else int(ceil // 1)
-        # Natural range for the name, moved or clipped into the allowed range.
-        width = hi - lo
-        if floor is not None and ceil is not None:
-            lo, hi = (max(lo, floor), min(hi, ceil)) if max(lo, floor) <= min(hi, ceil) else (floor, ceil)
-        elif floor is not None and floor > lo:
-            lo, hi = floor, max(hi, floor + width)
-        elif ceil is not None and ceil < hi:
-            lo, hi = min(lo, ceil - width), ceil
-        if lo > hi:
-            raise SamplingError(f"{name or 'number'}: empty range [{lo}, {hi}]")
-        multiple = schema.get("multipleOf")
-        if multiple:
-            first, last = -(-lo // multiple), hi // multiple
-            if first > last:
-                raise SamplingError(f"{name or 'number'}: no multiple of {multiple} in [{lo}, {hi}]")
-            value = rng.randint(int(first), int(last)) * multiple
-            return int(value) if integer or float(value).is_integer() else round(value, 10)
-        if integer:
-            lo_i, hi_i = int(-(-lo // 1)), int(hi // 1)
-            if lo_i > hi_i:
-                raise SamplingError(f"{name or 'integer'}: no integer in [{lo}, {hi}]")
-            return rng.randint(lo_i, hi_i)
-        value = round(rng.uniform(lo, hi), 4 if {"latitude", "lat", "longitude", "lon", "lng"} & set(words_of(name))
-                      else 2)
-        return min(max(value, lo), hi)
-
-    def string(self, schema: dict, rng: random.Random, name: str, description: str) -> str:
-        fmt = schema.get("format")
-        pattern = schema.get("pattern")
-        value = self._formatted(fmt, rng) if fmt else None
-        if value is None:
-            value = self._by_name(name, description, schema, rng)
-        if pattern and not _search(pattern, value):
-            value = sample_regex(pattern, rng)
-            examples = [e for e in schema.get("examples") or [] if isinstance(e, str) and _search(pattern, e)]
-            if examples and not _search(pattern, value):  # lookarounds the sampler ignores
-                value = rng.choice(examples)
-        lo, hi = int(schema.get("minLength") or 0), schema.get("maxLength")
-        if hi is not None and len(value) > hi:
-            value = value[: int(hi)].rstrip() or value[: int(hi)]
-        while len(value) < lo:
-            value = f"{value} {rng.choice(WORDS)}".strip()
-        if hi is not None and len(value) > hi:
-            value = value[: int(hi)]
-        return value
-
-    def _formatted(self, fmt: str, rng: random.Random) -> str | None:
-        day = self.base_date + dt.timedelta(days=rng.randint(0, 729))
-        clock = dt.time(rng.randint(7, 20), rng.choice([0, 15, 30, 45]))
-        candidates: list[str]
-        if fmt == "date":
-            candidates = [day.isoformat()]
-        elif fmt == "date-time":
-            candidates = [f"{day.isoformat()}T{clock.isoformat()}Z"]
-        elif fmt == "time":
-            candidates = [f"{clock.isoformat()}Z", clock.isoformat()]
-        elif fmt in ("email", "idn-email"):
-            candidates = [sample_email(rng)]
-        elif fmt in ("uri", "url", "iri", "uri-reference", "iri-reference"):
-            candidates = [f"https://www.example.com/{sample_slug(rng)}"]
-        elif fmt in ("hostname", "idn-hostname"):
-            candidates = [f"{rng.choice(WORDS)}.example.com"]
-        elif fmt == "ipv4":
-            candidates = [f"192.168.{rng.randint(0, 255)}.{rng.randint(1, 254)}"]
-        elif fmt == "ipv6":
-            candidates = [f"2001:db8::{rng.randint(1, 0xFFFF):x}"]
-        elif fmt == "uuid":
-            candidates = [str(uuid.UUID(int=rng.getrandbits(128), version=4))]
-        elif fmt == "duration":
-            candidates = [f"PT{rng.randint(1, 12)}H"]
-        else:
-            return None
-        # Prefer a form the installed format checker accepts (RFC 3339 times need an offset with rfc3339-validator).
-        for candidate in candidates:
-            if self._formats.conforms(candidate, fmt):
-                return candidate
-        return candidates[-1]
-
-    def _by_name(self, name: str, description: str, schema: dict, rng: random.Random) -> str:
-        name_words = set(words_of(name))
-        if name_words & {"date", "day", "birthday", "deadline", "checkin", "checkout"} or name.endswith("_on"):
-            return (self.base_date + dt.timedelta(days=rng.randint(0, 729))).isoformat()
-        if name_words & {"datetime", "timestamp"} or name.endswith("_at"):
-            return self._formatted("date-time", rng) or ""
-        if name_words & {"time"}:
-            return f"{rng.randint(7, 20):02d}:{rng.choice([0, 15, 30, 45]):02d}"
-        if name_words & {"language", "lang", "locale"} and (schema.get("maxLength") or 99) <= 5 or "code" in \
-                name_words and name_words & {"language", "lang"}:
-            return rng.choice(LANG_CODES)
-        desc_words = set(words_of(description)) - STOP
-        for words in (name_words, desc_words):
-            for keys, make in STRING_RULES:
-                if keys & words:
-                    return make(rng)
-        return f"{rng.choice(WORDS)} {rng.choice(WORDS)}" if rng.random() < 0.5 else rng.choice(TOPICS)
-
-
-def _infer_type(schema: dict) -> str:
-    if "properties" in schema or "additionalProperties" in schema or "required" in schema:
-        return "object"
-    if "items" in schema or "prefixItems" in schema or "minItems" in schema:
-        return "array"
-    if "minimum" in schema or "maximum" in schema or "multipleOf" in schema:
-        return "number"
-    return "string"
-
-
-def _merge_schemas(a: dict, b: dict) -> dict:
-    out = dict(a)
-    for key, value in b.items():
-        if key == "properties" and isinstance(out.get(key), dict):
-            out[key] = {**out[key], **value}
-        elif key == "required" and isinstance(out.get(key), list):
-            out[key] = sorted(set(out[key]) | set(value))
-        else:
-            out[key] = value
-    return out
-
-
-def _search(pattern: str, value: str) -> bool:
-    try:
-        return re.search(pattern, value) is not None
-    except re.error:
-        return False
-
-
-def sample_regex(pattern: str, rng: random.Random, *, max_repeat: int = 4) -> str:
-    """A string matching a regular expression (JSON Schema `pattern`), built from Python's regex parse tree.
-
-    Handles literals, classes, ranges, categories (\\d \\w \\s), repeats, groups, alternation and backreferences;
-    lookarounds are ignored (the caller validates the result).
-    """
-    try:
-        from re import _constants as c
-        from re import _parser as parser
-    except ImportError:  # Python < 3.11
-        import sre_constants as c  # type: ignore[no-redef]
-        import sre_parse as parser  # type: ignore[no-redef]
-    try:
-        tree = parser.parse(pattern)
-    except re.error as e:
-        raise SamplingError(f"bad pattern {pattern!r}: {e}") from None
-    groups: dict[int, str] = {}
-    printable = [chr(i) for i in range(33, 127)]
-    categories = {
-        c.CATEGORY_DIGIT: "0123456789",
-        c.CATEGORY_WORD: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_",
-        c.CATEGORY_SPACE: " ",
-        c.CATEGORY_NOT_DIGIT: "abcdefghijklmnopqrstuvwxyz",
-        c.CATEGORY_NOT_WORD: "-.,:; ",
-        c.CATEGORY_NOT_SPACE: "abcdefghijklmnopqrstuvwxyz0123456789",
-    }
-
-    def chars_of(items) -> list[str]:
-        out: list[str] = []
-        negate = False
-        for op, av in items:
-            if op is c.NEGATE:
-                negate = True
-            elif op is c.LITERAL:
-                out.append(chr(av))
-            elif op is c.RANGE:
-                out.extend(chr(i) for i in range(av[0], min(av[1], av[0] + 200) + 1))
-            elif op is c.CATEGORY:
-                out.extend(categories.get(av, "a"))
-        if negate:
-            banned = set(out)
-            return [ch for ch in printable if ch not in banned] or ["~"]
-        return out or ["a"]
-
-    def emit(seq) -> str:
-        text = ""
-        for op, av in seq:
-            if op is c.LITERAL:
-                text += chr(av)
-            elif op is c.NOT_LITERAL:
-                text += rng.choice([ch for ch in "abcxyz0123" if ord(ch) != av])
-            elif op is c.ANY:
-                text += rng.choice("abcdefghijklmnopqrstuvwxyz0123456789")
-            elif op is c.IN:
-                text += rng.choice(chars_of(av))
-            elif op in (c.MAX_REPEAT, c.MIN_REPEAT) or op is getattr(c, "POSSESSIVE_REPEAT", None):
-                lo, hi, sub = av
-                hi = lo + max_repeat if hi == c.MAXREPEAT else min(hi, lo + max_repeat)
-                text += "".join(emit(sub) for _ in range(rng.randint(lo, hi)))
-            elif op is c.SUBPATTERN:
-                group, sub = av[0], av[-1]
-                piece = emit(sub)
-                if group:
-                    groups[group] = piece
-                text += piece
-            elif op is c.BRANCH:
-                text += emit(rng.choice(av[1]))
-            elif op is c.GROUPREF:
-                text += groups.get(av, "")
-            elif op is getattr(c, "ATOMIC_GROUP", None):
-                text += emit(av)
-            # AT (anchors), ASSERT, ASSERT_NOT: nothing to emit
-        return text
-
-    return emit(tree)
 
 
 class SchemaGenerator:
@@ -647,26 +273,8 @@ def public_model_name(model_id: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", parts.fragment))
 
 
-def extract_json_object(text: str) -> Any:
-    """The first JSON object in a reply: fenced (```json ...```), bare, or after prose. Raises ValueError."""
-    text = re.sub(r"<think>.*?</think>", "", text, flags=re.S)
-    candidates = [m.group(1) for m in re.finditer(r"```(?:json|JSON)?\s*\n?(.*?)```", text, re.S)] + [text]
-    decoder = json.JSONDecoder()
-    for chunk in candidates:
-        for match in re.finditer(r"\{", chunk):
-            try:
-                value, _ = decoder.raw_decode(chunk, match.start())
-            except json.JSONDecodeError:
-                continue
-            if isinstance(value, dict):
-                return value
-    raise ValueError("no JSON object in the reply")
-
-
 def parse_proposal(text: str) -> Candidate:
     """Read `{query, expected_calls, gold_answer}` from a model reply, leniently (aliases, fences, string args)."""
-    from ..traces.trace import call_from_json
-
     raw = text or ""
     try:
         data = extract_json_object(raw)

@@ -43,10 +43,10 @@ from .generators import (
     SchemaGenerator,
     Slot,
     content_tokens,
-    difficulty_of,
     normalize_query,
     ungrounded_values,
 )
+from .phrasing import difficulty_of
 
 DEFAULT_SYSTEM_PROMPT = ("You are a helpful assistant that can call tools. When a request needs a tool, call it with "
                          "arguments that follow its schema; when no tool is needed, answer directly.")

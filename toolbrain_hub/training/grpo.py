@@ -22,7 +22,7 @@ from typing import Any
 
 from ..config.train import TrainConfig
 from ..runs.folder import RunFolder
-from ..traces.trace import parse_tool_calls
+from ..traces.parsing import parse_tool_calls
 from .callbacks import ProgressBar, RunCallback, ZeroVarianceMonitor, install_callbacks
 from .phases import run_single_phase
 from .policy import trainer_args

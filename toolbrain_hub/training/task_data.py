@@ -93,7 +93,7 @@ def load_task_data(config: TrainConfig, tokenizer=None) -> TaskData:
         tokenizer: Measures the rendered prompts (`TaskData.longest_prompt`) and drops those longer than
             `max_prompt_length`, if set (skipped without a tokenizer).
     """
-    from ..environment.environment import ToolEnvironmentError
+    from ..environment.backends import ToolEnvironmentError
     from ..tasks.taskset import TaskError
 
     try:
@@ -106,7 +106,7 @@ def load_task_data(config: TrainConfig, tokenizer=None) -> TaskData:
 
 
 def _load_task_data(config: TrainConfig, tokenizer=None) -> TaskData:
-    from ..environment.environment import make_environment_factory, make_routed_environments
+    from ..environment.factories import make_environment_factory, make_routed_environments
     from ..tasks.taskset import load_task_tools, load_tasks
     from ..tools.schemas import load_tools
 
@@ -188,7 +188,7 @@ def _load_task_data(config: TrainConfig, tokenizer=None) -> TaskData:
 
 def tools_only_data(config: TrainConfig) -> TaskData:
     """TaskData without tasks (SFT on a traces file, DPO on a preference dataset): the tools of `config.tools`."""
-    from ..environment.environment import make_environment_factory
+    from ..environment.factories import make_environment_factory
     from ..tools.schemas import load_tools
 
     if not config.tools:
