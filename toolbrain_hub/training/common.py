@@ -832,7 +832,7 @@ def build_rewards(config: TrainConfig, extra: dict[Any, float] | None = None) ->
         config: The run's config (rewards, judge).
         extra: More rewards from Python: {f(trace, **row) or batch reward: weight}.
     """
-    from ..rewards.functions import get_reward, reward_name, to_trl_reward
+    from ..rewards.registry import get_reward, reward_name, to_trl_reward
 
     funcs, weights, seen = [], [], set()
 
@@ -962,7 +962,7 @@ def run_single_phase(config: TrainConfig, run: RunFolder, build, *, progress: bo
 def make_agent_spec(config: TrainConfig, tokenizer, data: TaskData, source):
     """The agent spec of this run: the base model exactly (`source`, from `models.locate_model`: its commit and
     `models.model_provenance`), and the prompt, tools, template, parser and limits the rollouts use."""
-    from ..agent.core import AgentSpec
+    from ..agent.spec import AgentSpec
     from ..models.loading import model_provenance
 
     return AgentSpec.for_training(
