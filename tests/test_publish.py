@@ -17,7 +17,8 @@ import yaml
 
 from toolbrain_hub import hub
 from toolbrain_hub.publish import PublishError, publish, sanitize_config
-from toolbrain_hub.publish.publisher import AgentExistsError, public_ref
+from toolbrain_hub.publish.publisher import AgentExistsError
+from toolbrain_hub.publish.sanitize import public_ref
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "tests" / "data" / "weather_openai.json"

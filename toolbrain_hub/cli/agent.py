@@ -72,7 +72,7 @@ def _chat(args) -> int:
     from smolagents.agents import ToolOutput
     from smolagents.memory import FinalAnswerStep, ToolCall
 
-    from ..agent.core import load_agent, read_agent_spec
+    from ..agent.loading import load_agent, read_agent_spec
     from ..errors import ConfigError
     from .common import UsageError
 

@@ -48,7 +48,7 @@ MIN_TOOL_COMPLETION_LENGTH = 128
 # Right tool and arguments first; the tagged call format (what the template parses at inference) a little, and only
 # on calls that ran validly; no invented tools, no calls when none is needed; the gold answer where the task has one.
 # On every task these weights rank a right call in any format above a rejected or wrong one, and that above an
-# invented tool or broken JSON; totals lie in [-1.2, 1.7] (the argument: toolbrain_hub/rewards/functions.py).
+# invented tool or broken JSON; totals lie in [-1.2, 1.7] (the argument: toolbrain_hub/rewards/builtin.py).
 DEFAULT_REWARDS = {"expected_calls": 1.0, "answer_match": 0.5, "format": 0.2, "invented_tool": 0.5,
                    "unneeded_tool": 0.5}
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -102,7 +102,7 @@ class EvalError(ToolBrainError, ValueError):
 def _answer_contains(answer: str | None, gold: str) -> bool:
     """The answer states the gold answer: equal after normalization (numbers as numbers, as `rewards.answer_match`),
     or the normalized gold appears in it as a whole-word sequence ("The capital of Italy is Rome." holds "Rome")."""
-    from ..rewards.functions import answer_match, normalize_answer
+    from ..rewards.builtin import answer_match, normalize_answer
 
     if answer is None or not answer.strip():
         return False
@@ -131,7 +131,7 @@ def score_task(trace: Trace, row: dict[str, Any]) -> dict[str, Any]:
         name_matched, wrong_calls, call_match_score, answer_correct, attempted, correct, turns, tagged_calls,
         final_answer.
     """
-    from ..rewards.functions import call_similarity, expected_calls_match, schema_valid_rate
+    from ..rewards.builtin import call_similarity, expected_calls_match, schema_valid_rate
 
     try:
         expected = read_calls(row.get("expected_calls"), where=f"task {row.get('id')!r} expected_calls")
@@ -513,7 +513,7 @@ def load_policy(model_or_agent: Any, *, device: str = "auto", dtype: str = "auto
     from ..models.loading import load_model, set_threads
 
     set_threads(threads)
-    from ..agent.core import SpecAgent, SpecModel
+    from ..agent.runtime import SpecAgent, SpecModel
 
     if isinstance(model_or_agent, SpecAgent):
         model_or_agent = model_or_agent.model
@@ -544,7 +544,7 @@ def load_policy(model_or_agent: Any, *, device: str = "auto", dtype: str = "auto
 
 
 def _load_folder(path: Path, *, device: str, dtype: str) -> _Policy:
-    from ..agent.core import SPEC_FILE, AgentSpec
+    from ..agent.spec import SPEC_FILE, AgentSpec
     from ..models.loading import load_model
 
     adapter = None
@@ -668,7 +668,7 @@ def _spec_for(policy: _Policy, rows: list[dict[str, Any]], factories: dict[str, 
     """The agent spec episodes run with: the adapter's, or the one training would write for these tasks."""
     from dataclasses import replace
 
-    from ..agent.core import AgentSpec
+    from ..agent.spec import AgentSpec
     from ..config.train import TrainConfig
 
     spec = policy.spec
@@ -721,7 +721,8 @@ def _run_spec_episodes(policy: _Policy, spec: Any, rows: list[dict[str, Any]], f
     """Episodes with a local model, prompted token for token as in training (see the module docstring)."""
     from tqdm.auto import tqdm
 
-    from ..agent.core import SpecModel, render_prompt_ids
+    from ..agent.prompt import render_prompt_ids
+    from ..agent.runtime import SpecModel
     from ..environment.backends import row_query
     from ..stopping import check
     from ..traces.parsing import parse_tool_calls

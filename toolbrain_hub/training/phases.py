@@ -93,7 +93,7 @@ def run_single_phase(config: TrainConfig, run: RunFolder, build, *, progress: bo
 def make_agent_spec(config: TrainConfig, tokenizer, data: TaskData, source):
     """The agent spec of this run: the base model exactly (`source`, from `models.locate_model`: its commit and
     `models.model_provenance`), and the prompt, tools, template, parser and limits the rollouts use."""
-    from ..agent.core import AgentSpec
+    from ..agent.spec import AgentSpec
 
     return AgentSpec.for_training(
         config.model, tokenizer, data.environment_factory, revision=source.revision,

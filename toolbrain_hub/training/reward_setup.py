@@ -48,7 +48,7 @@ def build_rewards(config: TrainConfig, extra: dict[Any, float] | None = None) ->
         config: The run's config (rewards, judge).
         extra: More rewards from Python: {f(trace, **row) or batch reward: weight}.
     """
-    from ..rewards.functions import get_reward, reward_name, to_trl_reward
+    from ..rewards.registry import get_reward, reward_name, to_trl_reward
 
     funcs, weights, seen = [], [], set()
 
