@@ -255,7 +255,7 @@ def build(dataset_location: gr.Textbox) -> gr.Dropdown:
     """Add the Train tab; returns the run selector (the Evaluate and Publish tabs follow it)."""
     from toolbrain_hub.config import ALGORITHMS, TrainConfig
     from toolbrain_hub.config.train import QUANTIZATIONS
-    from toolbrain_hub.models.loading import BUILTIN_MODELS
+    from toolbrain_hub.models.builtin import BUILTIN_MODELS
 
     defaults = TrainConfig()
     with gr.Tab("3. Train", id="train") as tab:

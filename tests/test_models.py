@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from toolbrain_hub import models
-from toolbrain_hub.models import BuiltinModel, DataPart, ModelError, loading
+from toolbrain_hub.models import BuiltinModel, DataPart, ModelError, builtin
 
 
 def _fake_distribution(root, package: str, payload: bytes) -> DataPart:
@@ -59,7 +59,7 @@ def test_missing_part_names_the_package_and_the_fix(tmp_path):
 
 def test_default_model_parts_are_installed_and_match_the_pinned_sizes():
     for part in models.BUILTIN_MODELS[models.DEFAULT_MODEL].parts:
-        assert loading._locate_part(part).stat().st_size == part.size
+        assert builtin._locate_part(part).stat().st_size == part.size
 
 
 def test_tiny_builtin_is_prepared_once_and_loads(tmp_path):

@@ -270,7 +270,7 @@ def test_card_says_the_default_model_was_dequantized_from_a_gguf(tiny_run, tmp_p
     a quantized GGUF (its file, quantization, sha256 and packages), not the upstream repo's; the card's metadata
     still names the upstream repo (a valid Hub `base_model`). Card only: the record is made from a small real GGUF."""
     from toolbrain_hub.models import DEFAULT_MODEL, gguf_source
-    from toolbrain_hub.models.loading import BUILTIN_MODELS
+    from toolbrain_hub.models.builtin import BUILTIN_MODELS
 
     run = copy_run(tiny_run, tmp_path / "run")
     source = {"kind": "builtin", "name": DEFAULT_MODEL, **gguf_source(BUILTIN_MODELS[DEFAULT_MODEL], small_gguf),

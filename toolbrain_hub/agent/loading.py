@@ -149,7 +149,8 @@ def _load_base_model(spec: AgentSpec, label: str, base_model: str | None, token:
     """(model, tokenizer) of the agent's base model: a built-in name, a local folder, or a Hub id (at the spec's
     commit, from the HF cache or the Hub). Logs a warning when it is not the model the agent was trained on."""
     from .. import hub
-    from ..models.loading import BUILTIN_MODELS, ModelError, ModelSource, load_model, locate_model
+    from ..models.builtin import BUILTIN_MODELS, ModelError
+    from ..models.loading import ModelSource, load_model, locate_model
 
     base = base_model or spec.base_model
     builtin = ", ".join(BUILTIN_MODELS)
@@ -183,7 +184,8 @@ def _check_base_model(spec: AgentSpec, source, label: str) -> None:
     """Warn when the base model about to be loaded (a `models.ModelSource`) is not the one the spec says the agent
     was trained on."""
     from .. import hub
-    from ..models.loading import ModelError, describe_provenance, model_provenance, provenance_difference
+    from ..models.builtin import ModelError
+    from ..models.loading import describe_provenance, model_provenance, provenance_difference
 
     recorded = spec.base_model_source
     if recorded is None and spec.base_model_revision:  # a spec from before base_model_source was recorded

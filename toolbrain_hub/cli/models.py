@@ -16,7 +16,7 @@ def register(subparsers) -> None:
 
 
 def _list(args) -> int:
-    from ..models.loading import BUILTIN_MODELS, DEFAULT_MODEL, is_prepared, prepared_path
+    from ..models.builtin import BUILTIN_MODELS, DEFAULT_MODEL, is_prepared, prepared_path
 
     for name, spec in BUILTIN_MODELS.items():
         state = f"prepared at {prepared_path(name)}" if is_prepared(name) else "not prepared"
@@ -26,7 +26,7 @@ def _list(args) -> int:
 
 
 def _prepare(args) -> int:
-    from ..models.loading import DEFAULT_MODEL, prepare_model
+    from ..models.builtin import DEFAULT_MODEL, prepare_model
 
     start = time.perf_counter()
     path = prepare_model(args.name or DEFAULT_MODEL, force=args.force)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..models.loading import DEFAULT_MODEL
+from ..models.builtin import DEFAULT_MODEL
 
 __all__ = ["ALGORITHMS", "ConfigError", "JudgeSettings", "LoraSettings", "TrainConfig"]
 
@@ -542,7 +542,7 @@ def _check_data_ref(name: str, value: Any) -> None:
 def _check_model_ref(name: str, value: str) -> None:
     if value.startswith(("http://", "https://")):
         return
-    from ..models.loading import BUILTIN_MODELS
+    from ..models.builtin import BUILTIN_MODELS
 
     if value in BUILTIN_MODELS or Path(value).expanduser().is_dir():
         return

@@ -94,7 +94,7 @@ class VisitorPolicy:
             VisitorError: naming the field.
         """
         from ..hub.repos import is_local
-        from ..models.loading import BUILTIN_MODELS
+        from ..models.builtin import BUILTIN_MODELS
 
         value = (value or "").strip()
         if not value or value in BUILTIN_MODELS or value in self.models:
@@ -172,7 +172,7 @@ class VisitorPolicy:
         return config
 
     def _models_text(self) -> str:
-        from ..models.loading import BUILTIN_MODELS
+        from ..models.builtin import BUILTIN_MODELS
 
         return ", ".join([*BUILTIN_MODELS, *sorted(self.models)])
 

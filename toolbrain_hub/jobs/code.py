@@ -101,7 +101,7 @@ def build_code(root: Path | None = None, *, model_pins: bool = False, cache: Pat
     Raises:
         LauncherError: no requirements file, or the wheel does not build (pip's output says why).
     """
-    from ..models.loading import cache_dir
+    from ..models.builtin import cache_dir
 
     root = Path(root) if root is not None else source_root()
     pins = next((root / name for name in _PINS if (root / name).is_file()), None)

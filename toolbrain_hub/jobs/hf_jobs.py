@@ -123,7 +123,7 @@ class HFJobsLauncher(Launcher):
     def start(self, record: RunRecord, *, token: str | None = None) -> RunRecord:
         from ..config.train import TrainConfig
         from ..hub.repos import full_repo_id, repo_url, resolve_token
-        from ..models.loading import DEFAULT_MODEL
+        from ..models.builtin import DEFAULT_MODEL
         from .code import BOOTSTRAP, ship_code
 
         if not token:
@@ -225,7 +225,7 @@ def _duration(timeout: str | int) -> str:
 
 
 def _is_builtin_model(name: str) -> bool:
-    from ..models.loading import BUILTIN_MODELS
+    from ..models.builtin import BUILTIN_MODELS
 
     return name in BUILTIN_MODELS
 

@@ -4,25 +4,29 @@ models.
 
 from __future__ import annotations
 
-from .loading import (
+from .builtin import (
     BUILTIN_MODELS,
     DEFAULT_MODEL,
-    FINGERPRINT_FILES,
     SOURCE_FILE,
     TINY_MODEL,
     BuiltinModel,
     DataPart,
     ModelError,
-    ModelSource,
     assemble_gguf,
     builtin_model_source,
     cache_dir,
-    cpu_has_bf16,
-    describe_provenance,
     gguf_source,
     gguf_summary,
-    gpu_has_bf16,
     is_prepared,
+    prepare_model,
+    prepared_path,
+)
+from .loading import (
+    FINGERPRINT_FILES,
+    ModelSource,
+    cpu_has_bf16,
+    describe_provenance,
+    gpu_has_bf16,
     load_model,
     load_tokenizer,
     locate_model,
@@ -30,8 +34,6 @@ from .loading import (
     model_provenance,
     pick_device,
     pick_dtype,
-    prepare_model,
-    prepared_path,
     provenance_difference,
     quantization_config,
     resolve_model_path,

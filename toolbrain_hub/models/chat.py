@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import ToolBrainError
-from .loading import DEFAULT_MODEL
+from .builtin import DEFAULT_MODEL
 
 # The one environment variable every endpoint reads its bearer token from unless a config names another
 # (`judge.token_env`, `teacher_token_env`): tokens never go in config files, cards or logs.

@@ -128,7 +128,7 @@ def render_model_card(run: RunSummary, *, config: dict[str, Any], config_yaml: s
     """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-    from ..models.loading import BUILTIN_MODELS
+    from ..models.builtin import BUILTIN_MODELS
 
     spec = run.spec
     cfg = run.config

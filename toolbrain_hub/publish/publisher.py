@@ -88,7 +88,7 @@ def build_agent_folder(run: RunSummary, folder: str | os.PathLike, *, repo_ref: 
     """
     import yaml
 
-    from ..models.loading import BUILTIN_MODELS
+    from ..models.builtin import BUILTIN_MODELS
     from ..runs import plots
 
     out = Path(folder)

@@ -63,7 +63,7 @@ def public_ref(value: Any) -> Any:
         except ValueError:
             words = value.split()
         return shlex.join(public_ref(w) if _is_path_like(w) or _local(w) else w for w in words)
-    from ..models.loading import BUILTIN_MODELS
+    from ..models.builtin import BUILTIN_MODELS
 
     if value in BUILTIN_MODELS:
         return value
@@ -115,7 +115,7 @@ def _forbidden_strings(run: RunSummary, token: str | None, extra_paths: list[Pat
     A local path is searched as "<path>/" everywhere (anything under it), and as the bare path everywhere except in
     tokenizer vocabularies, whose pieces include code fragments such as "/root" or "/work".
     """
-    from ..models.loading import cache_dir
+    from ..models.builtin import cache_dir
 
     found: list[tuple[str, str, bool]] = []
     if token:

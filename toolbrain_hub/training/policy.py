@@ -16,8 +16,8 @@ from typing import Any
 
 from ..config.train import TrainConfig
 from ..errors import ConfigError
+from ..models.builtin import ModelError
 from ..models.loading import (
-    ModelError,
     cpu_has_bf16,
     gpu_has_bf16,
     load_tokenizer,
