@@ -30,13 +30,13 @@ Every problem raises `ConfigError` naming the field, with its help; the CLI prin
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 from ..models.loading import DEFAULT_MODEL
-from . import checks, parsing
+from . import checks, others, parsing
 from .checks import setting
 from .helptext import documented
 from .sections import JudgeSettings, LoraSettings
@@ -44,6 +44,8 @@ from .sections import JudgeSettings, LoraSettings
 __all__ = ["ALGORITHMS", "DEFAULT_REWARDS", "TrainConfig", "config_classes"]
 
 ALGORITHMS = ("grpo", "dpo", "sft", "distill")
+ALGORITHM_HELP = ("The trainer: grpo, dpo, sft or distill. Each has its own fields: toolbrain-hub train --help "
+                  "--algorithm NAME lists them.")
 QUANTIZATIONS = ("none", "8bit", "4bit")
 UNSLOTH_MODES = ("auto", "on", "off")
 DEVICES = ("auto", "cpu", "cuda")
@@ -56,8 +58,6 @@ MIN_TOOL_COMPLETION_LENGTH = 128
 # on calls that ran validly; no invented tools, no calls when none is needed; the gold answer where the task has one.
 # On every task these weights rank a right call in any format above a rejected or wrong one, and that above an
 # invented tool or broken JSON; totals lie in [-1.2, 1.7] (the argument: toolbrain_hub/rewards/functions.py).
-ALGORITHM_HELP = ("The trainer: grpo, dpo, sft or distill. Each has its own fields: toolbrain-hub train --help "
-                  "--algorithm NAME lists them.")
 DEFAULT_REWARDS = {"expected_calls": 1.0, "answer_match": 0.5, "format": 0.2, "invented_tool": 0.5,
                    "unneeded_tool": 0.5}
 
@@ -93,7 +93,7 @@ class _PicksAlgorithm(type):
 
     def __call__(cls, *args: Any, **kwargs: Any):
         target = cls._pick(kwargs.get("algorithm", args[0] if args else None))
-        kept, ignored = target._sort_out(kwargs, source=None, coerce=False)
+        kept, ignored = others.sort_out(target, kwargs, config_classes(), source=None, coerce=False)
         config = type.__call__(target, *args, **kept)
         config._ignored = ignored
         return config
@@ -179,7 +179,7 @@ class TrainConfig(metaclass=_PicksAlgorithm):
     @classmethod
     def _pick(cls, algorithm: Any) -> type[TrainConfig]:
         """The class to build for `algorithm`: its config class from `TrainConfig`, the class itself otherwise."""
-        own = _algorithm_of(cls)
+        own = others.algorithm_of(cls)
         if cls is TrainConfig:
             algorithm = own if algorithm is None else algorithm
             classes = config_classes()
@@ -191,69 +191,12 @@ class TrainConfig(metaclass=_PicksAlgorithm):
                               f"(TrainConfig(algorithm={algorithm!r}) builds that algorithm's config)")
         return cls
 
-    @classmethod
-    def _sort_out(cls, data: dict[str, Any], *, source: str | None,
-                  coerce: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(this algorithm's fields, the other algorithms' fields set to a value that is not one of their defaults);
-        the other algorithms' fields at a default are dropped.
-
-        Args:
-            data: Field names to values.
-            source: The origin for messages.
-            coerce: Values are plain data (YAML, command line) to read by the field's type; with False (Python
-                keyword arguments) an unknown name is left for the dataclass to refuse.
-        """
-        own = {f.name for f in fields(cls)}
-        owners = _owners()
-        kept, ignored = {}, {}
-        for key, value in data.items():
-            if key in own or (key not in owners and not coerce):
-                kept[key] = value
-                continue
-            if key not in owners:
-                raise cls._unknown(key, source=source)
-            declared = owners[key][0].__dataclass_fields__[key]
-            if coerce:
-                value = parsing.coerce(key, parsing.hints(owners[key][0])[key], value, source=source,
-                                       about=declared.metadata.get("help", ""))
-            if value is not None and all(value != parsing.default_of(o.__dataclass_fields__[key])
-                                         for o in owners[key]):
-                ignored[key] = value
-        return kept, ignored
-
     @property
     def ignored(self) -> dict[str, Any]:
         """Fields of other algorithms this config was given with a value that is not their default (their
         algorithms use them, this one does not); `validate()` checks them and warns. `apply_overrides` keeps them,
         so `--algorithm` switching to their algorithm takes them up."""
         return dict(getattr(self, "_ignored", {}))
-
-    def _check_ignored(self) -> None:
-        """Check the ignored fields as their algorithms would, then warn that they are ignored."""
-        owners = _owners()
-        for key, value in self.ignored.items():
-            declared = owners[key][0].__dataclass_fields__[key]
-            about = declared.metadata.get("help", "")
-            check = declared.metadata.get("check")
-            if check is not None:
-                try:
-                    check(key, value)
-                except ConfigError as e:
-                    raise parsing.explained(str(e), key, about) from None
-            users = _joined([_algorithm_of(o) for o in owners[key]])
-            warnings.warn(f"{key} is a {users} field; algorithm {self.algorithm!r} does not use it: ignored",
-                          UserWarning, stacklevel=3)
-
-    @classmethod
-    def _unknown(cls, key: str, *, source: str | None) -> ConfigError:
-        """The error for a key that is no field of any algorithm; a close field of another one says whose it is."""
-        candidates = {f.name: f.metadata.get("help", "") for f in fields(cls)}
-        notes = {}
-        for name, owners in _owners().items():
-            if name not in candidates:
-                candidates[name] = owners[0].__dataclass_fields__[name].metadata.get("help", "")
-                notes[name] = f"a {_joined([_algorithm_of(o) for o in owners])} field"
-        return parsing.unknown_field(key, candidates, source=source, note=notes)
 
     # ----- construction -----
 
@@ -273,7 +216,7 @@ class TrainConfig(metaclass=_PicksAlgorithm):
             target = cls._pick(data.get("algorithm"))
         except ConfigError as e:
             raise ConfigError(parsing.where(source) + str(e)) from None
-        kept, ignored = target._sort_out(data, source=source, coerce=True)
+        kept, ignored = others.sort_out(target, data, config_classes(), source=source, coerce=True)
         config = parsing.build(target, kept, source=source)
         config._ignored = ignored
         return config
@@ -300,7 +243,7 @@ class TrainConfig(metaclass=_PicksAlgorithm):
             args: The command-line words.
         """
         data = {**self.ignored, **self.to_dict()}
-        owners = _owners()
+        owners = others.owners(config_classes())
 
         def owner(key: str) -> type | None:
             head = key.partition(".")[0]
@@ -312,7 +255,7 @@ class TrainConfig(metaclass=_PicksAlgorithm):
         for key, text in parsing.split_overrides(args, is_flag=is_flag):
             cls = owner(key)
             if cls is None:
-                raise type(self)._unknown(key, source=None)
+                raise others.unknown(type(self), key, config_classes(), source=None)
             head = key.partition(".")[0]
             tp, optional = parsing.field_type(cls, key)
             section, _ = parsing.field_type(cls, head)
@@ -347,8 +290,8 @@ class TrainConfig(metaclass=_PicksAlgorithm):
             ConfigError: naming the first bad field.
         """
         type(self)._pick(self.algorithm)
-        _check_fields(self, prefix="")
-        self._check_ignored()
+        checks.check_fields(self)
+        others.check_ignored(self, config_classes())
         self._check_sources()
         self._check_runtime()
         self._check_algorithm()
@@ -429,37 +372,3 @@ def config_classes() -> dict[str, type[TrainConfig]]:
                 found.setdefault(declared.default, cls)
         level = [sub for cls in level for sub in cls.__subclasses__()]
     return {name: found[name] for name in ALGORITHMS if name in found}
-
-
-def _algorithm_of(cls: type) -> str:
-    return cls.__dataclass_fields__["algorithm"].default
-
-
-def _joined(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _owners() -> dict[str, list[type[TrainConfig]]]:
-    """Each field name of any algorithm's config to the classes that have it."""
-    owners: dict[str, list[type[TrainConfig]]] = {}
-    for cls in config_classes().values():
-        for f in fields(cls):
-            owners.setdefault(f.name, []).append(cls)
-    return owners
-
-
-def _check_fields(obj: Any, *, prefix: str) -> None:
-    """Run every field's check on its value (None: unset, not checked); sections are checked field by field."""
-    for f in fields(obj):
-        value, name = getattr(obj, f.name), f"{prefix}{f.name}"
-        if value is None:
-            continue
-        if is_dataclass(value):
-            _check_fields(value, prefix=f"{name}.")
-            continue
-        check = f.metadata.get("check")
-        if check is not None:
-            try:
-                check(name, value)
-            except ConfigError as e:
-                raise parsing.explained(str(e), name, f.metadata.get("help", "")) from None

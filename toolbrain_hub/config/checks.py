@@ -1,6 +1,7 @@
-"""Value checks of config fields: each names the field in its `ConfigError` ("lora.r must be a positive integer,
-got -1"). A field declares its check next to its help (`setting(..., check=positive_int)`), so the check runs the
-same way wherever the value came from (YAML, `--field value`, Python, the Space's form).
+"""Config fields (`setting`: a dataclass field with its help and its check) and the value checks: each names the
+field in its `ConfigError` ("lora.r must be a positive integer, got -1"). A field declares its check next to its
+help (`setting(..., check=positive_int)`), so the check runs the same way wherever the value came from (YAML,
+`--field value`, Python, the Space's form), and `check_fields` runs them all.
 
 A check is a function `check(name, value)` that raises `ConfigError`; it is called only with a value that is not
 None (optional fields skip it when unset).
@@ -12,13 +13,16 @@ import difflib
 import math
 import re
 from collections.abc import Callable
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from .parsing import explained
 
-__all__ = ["Check", "choice", "env_name", "model_ref", "non_negative", "positive_int", "data_ref", "setting",
-           "text", "whole"]
+__all__ = ["REPO_ID", "Check", "between", "boolean", "check_fields", "choice", "data_ref", "env_name", "existing_file",
+           "fallback", "file_or_module", "known_rewards", "model_ref", "module_names", "non_negative", "number",
+           "positive", "positive_int", "probability", "repo_id", "rewards", "setting", "text", "whole"]
 
 Check = Callable[[str, Any], None]
 
@@ -225,3 +229,26 @@ def fallback(name: str, value: Any) -> None:
     """'mean' or a number in [0, 1] (None, checked by the caller, means no fallback)."""
     if value != "mean" and (isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1):
         raise ConfigError(f"{name} must be null, 'mean' or a number in [0, 1], got {value!r}")
+
+
+def check_fields(obj: Any, *, prefix: str = "") -> None:
+    """Run every field's check (from its metadata) on its value; None is unset and not checked, a section (a
+    nested dataclass) is checked field by field. The error ends with the field's help.
+
+    Args:
+        obj: A config dataclass.
+        prefix: The dotted path of `obj` in the whole config ("lora.").
+    """
+    for f in fields(obj):
+        value, name = getattr(obj, f.name), f"{prefix}{f.name}"
+        if value is None:
+            continue
+        if is_dataclass(value):
+            check_fields(value, prefix=f"{name}.")
+            continue
+        check = f.metadata.get("check")
+        if check is not None:
+            try:
+                check(name, value)
+            except ConfigError as e:
+                raise explained(str(e), name, f.metadata.get("help", "")) from None

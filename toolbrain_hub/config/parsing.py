@@ -21,8 +21,8 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["build", "coerce", "default_of", "field_help", "field_type", "parse_cli_value", "read_yaml", "set_path",
-           "split_overrides", "to_plain", "unknown_field"]
+__all__ = ["build", "coerce", "default_of", "explained", "field_type", "hints", "is_number", "parse_cli_value",
+           "read_yaml", "set_path", "split_overrides", "to_plain", "unknown_field", "unwrap", "where"]
 
 
 def read_yaml(path: str | Path) -> Any:
@@ -73,16 +73,6 @@ def unwrap(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def field_of(cls: type, dotted: str) -> Field | None:
-    """The dataclass field a (dotted) name refers to ("lora.r"), or None."""
-    head, _, rest = dotted.partition(".")
-    found = next((f for f in fields(cls) if f.name == head), None)
-    if found is None or not rest:
-        return found
-    tp, _ = unwrap(hints(cls)[head])
-    return field_of(tp, rest) if is_dataclass(tp) else None
-
-
 def field_type(cls: type, dotted: str) -> tuple[Any, bool]:
     """(the type of a dotted field without None, whether it accepts None); (None, True) for an unknown name."""
     head, _, rest = dotted.partition(".")
@@ -92,12 +82,6 @@ def field_type(cls: type, dotted: str) -> tuple[Any, bool]:
     if rest:
         return field_type(tp, rest) if is_dataclass(tp) else (None, True)
     return tp, optional
-
-
-def field_help(cls: type, dotted: str) -> str:
-    """A field's help text ("" when it has none)."""
-    found = field_of(cls, dotted)
-    return found.metadata.get("help", "") if found is not None else ""
 
 
 def default_of(f: Field) -> Any:
