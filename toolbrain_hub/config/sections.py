@@ -17,7 +17,7 @@ __all__ = ["JudgeSettings", "LoraSettings"]
 @documented
 @dataclass
 class LoraSettings:
-    """LoRA adapter settings (QLoRA when `quantization` is 4bit or 8bit); each field's help is in its metadata."""
+    """LoRA adapter settings (QLoRA when `quantization` is 4bit or 8bit)."""
 
     r: int = setting(16, help="Rank of the update matrices.", check=checks.positive_int)
     alpha: int = setting(32, help="Scaling numerator: the update is scaled by alpha / r.", check=checks.positive)
@@ -32,8 +32,7 @@ class LoraSettings:
 @documented
 @dataclass
 class JudgeSettings:
-    """The LLM group judge used as an extra reward (`toolbrain_hub.rewards.judge.GroupJudge`); each field's help is
-    in its metadata."""
+    """The LLM group judge used as an extra reward (`toolbrain_hub.rewards.judge.GroupJudge`)."""
 
     model: str = setting("", help="A local model (built-in name, folder, Hub id) or an OpenAI-compatible endpoint "
                                   "URL (url#model).", check=checks.model_ref)
