@@ -64,7 +64,7 @@ def build_config(dataset, model, algorithm, rewards, judge_model, judge_weight, 
         judge=JudgeSettings(model=judge_model.strip(), weight=float(judge_weight)) if (judge_model or "").strip()
         else None)
     # GRPO steps must hold whole groups: one group per step unless the extra options say otherwise.
-    config.per_device_train_batch_size = config.num_generations
+    config.per_device_train_batch_size = int(num_generations)
     overrides = ["--rewards", rewards.strip()] if (rewards or "").strip() else ["--rewards", "{}"]
     try:
         overrides += shlex.split(extra or "")
@@ -254,7 +254,7 @@ def cancel(run_id: str | None, profile: gr.OAuthProfile | None = None, oauth_tok
 def build(dataset_location: gr.Textbox) -> gr.Dropdown:
     """Add the Train tab; returns the run selector (the Evaluate and Publish tabs follow it)."""
     from toolbrain_hub.config import ALGORITHMS, TrainConfig
-    from toolbrain_hub.config.train import QUANTIZATIONS
+    from toolbrain_hub.config.base import QUANTIZATIONS
     from toolbrain_hub.models.builtin import BUILTIN_MODELS
 
     defaults = TrainConfig()

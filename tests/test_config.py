@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -210,3 +211,196 @@ def test_examples_parse():
     for path in examples:
         config = TrainConfig.from_yaml(path)
         assert config.algorithm in path.stem
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# one config class per algorithm
+
+
+def test_train_config_builds_the_config_class_of_its_algorithm(tasks_dir, tmp_path):
+    import toolbrain_hub
+    from toolbrain_hub.config import (
+        ALGORITHMS,
+        DistillTrainConfig,
+        DPOTrainConfig,
+        GRPOTrainConfig,
+        SFTTrainConfig,
+        config_classes,
+    )
+
+    assert toolbrain_hub.TrainConfig is TrainConfig
+    assert config_classes() == {"grpo": GRPOTrainConfig, "dpo": DPOTrainConfig, "sft": SFTTrainConfig,
+                                "distill": DistillTrainConfig}
+    assert tuple(config_classes()) == ALGORITHMS
+    assert type(TrainConfig()) is GRPOTrainConfig
+    for algorithm, cls in config_classes().items():
+        config = TrainConfig(algorithm=algorithm)
+        assert type(config) is cls and isinstance(config, TrainConfig) and config.algorithm == algorithm
+        assert type(TrainConfig.from_dict({"algorithm": algorithm})) is cls
+        assert type(cls()) is cls and cls().algorithm == algorithm
+    dpo = TrainConfig(algorithm="dpo", model="tiny-random-qwen2", tasks=str(tasks_dir), dpo_beta=0.3, dpo_margin=0.2)
+    assert type(dpo) is DPOTrainConfig and (dpo.dpo_beta, dpo.dpo_margin) == (0.3, 0.2)
+    assert dpo.validate() is dpo
+    path = tmp_path / "dpo.yaml"
+    dpo.to_yaml(path)
+    assert TrainConfig.from_yaml(path) == dpo and type(TrainConfig.from_yaml(path)) is DPOTrainConfig
+    assert dpo.resolved_output_dir().name.startswith("dpo-")
+    with pytest.raises(ConfigError, match="GRPOTrainConfig is the 'grpo' config, got 'dpo'"):
+        GRPOTrainConfig(algorithm="dpo")
+    with pytest.raises(ConfigError, match="algorithm must be one of grpo, dpo, sft, distill, got 'ppo'"):
+        TrainConfig(algorithm="ppo")
+    with pytest.raises(TypeError):  # a name no algorithm has is a Python error, as for any dataclass
+        TrainConfig(algorithm="grpo", learning_rat=0.1)
+
+
+def test_each_algorithm_has_its_own_fields_on_the_shared_ones():
+    from dataclasses import fields
+
+    from toolbrain_hub.config import config_classes
+
+    shared = {f.name for f in fields(TrainConfig)}
+    assert {"model", "tasks", "tools", "rewards", "judge", "lora", "quantization", "device", "max_steps",
+            "learning_rate", "output_dir", "push_to"} <= shared
+    own = {name: {f.name for f in fields(cls)} - shared for name, cls in config_classes().items()}
+    assert own["grpo"] == {"num_generations", "temperature", "top_p", "beta", "trace_samples",
+                           "zero_variance_threshold", "zero_variance_window"}
+    assert own["dpo"] == {"num_generations", "temperature", "preferences", "dpo_margin", "dpo_beta"}
+    assert own["sft"] == {"traces"}
+    # distillation ends with optional GRPO steps: the GRPO fields set them
+    assert own["distill"] == own["grpo"] | {"teacher", "teacher_token_env", "reward_threshold", "distill_grpo_steps"}
+    for name, cls in config_classes().items():
+        assert set(cls().to_dict()) == shared | own[name]
+
+
+def test_every_field_has_help():
+    from dataclasses import fields
+
+    from toolbrain_hub.config import LoraSettings, config_classes
+
+    for cls in [*config_classes().values(), LoraSettings, JudgeSettings]:
+        for f in fields(cls):
+            assert len(f.metadata.get("help", "")) > 10, f"{cls.__name__}.{f.name} has no help"
+        assert "Args:" in cls.__doc__ and all(f"{f.name}: " in cls.__doc__ for f in fields(cls))
+
+
+def test_yaml_errors_show_the_field_help(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("algorithm: grpo\nlearning_rat: 0.1\n")
+    with pytest.raises(ConfigError) as e:
+        TrainConfig.from_yaml(path)
+    assert str(e.value) == (f"{path}: unknown field 'learning_rat' (did you mean 'learning_rate'?). learning_rate: "
+                            "Optimizer learning rate.")
+    path.write_text("algorithm: grpo\nmax_steps: many\n")
+    with pytest.raises(ConfigError) as e:
+        TrainConfig.from_yaml(path)
+    assert str(e.value) == f"{path}: max_steps must be an integer, got 'many'. max_steps: Optimizer steps."
+    path.write_text("algorithm: sft\ndpo_bet: 0.2\n")  # near a field of another algorithm: says whose
+    with pytest.raises(ConfigError, match=r"unknown field 'dpo_bet' \(did you mean 'dpo_beta', a dpo field\?\)\. "
+                                          r"dpo_beta: The DPO temperature"):
+        TrainConfig.from_yaml(path)
+    path.write_text("algorithm: grpo\nlora: {rank: 4}\n")
+    with pytest.raises(ConfigError, match=r"unknown field 'lora.rank' \(did you mean 'lora.r'\?\)\. lora.r: Rank"):
+        TrainConfig.from_yaml(path)
+    with pytest.raises(ConfigError, match=r"lora.r must be a positive integer, got 0\. lora.r: Rank"):
+        TrainConfig.from_dict({"lora": {"r": 0}}).validate()
+
+
+def test_a_run_folder_of_the_single_class_version_loads_and_resumes(tmp_path, tasks_dir):
+    """0.1 wrote every field of every algorithm into a run's config.yaml; the other algorithms' fields there hold
+    their defaults, so they load quietly, and the config writes back only its own fields."""
+    import yaml
+
+    old = (Path(__file__).parent / "data" / "run_config_v0_1.yaml").read_text()
+    assert "dpo_beta: 0.1" in old and "traces: null" in old and "teacher: null" in old
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(old)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        config = TrainConfig.from_yaml(run / "config.yaml",
+                                       overrides=["--tasks", str(tasks_dir), "--resume", "--output_dir", str(run)])
+        assert config.validate() is config
+    assert config.algorithm == "grpo" and config.ignored == {} and config.resume is True
+    assert (config.max_steps, config.num_generations, config.threads) == (2, 2, 1)
+    assert "dpo_beta" not in config.to_yaml() and "teacher" not in config.to_dict()
+    # the same file for the other algorithms: quiet but for the GRPO value this run set (num_generations: 2)
+    data = yaml.safe_load(old)
+    for algorithm in ("dpo", "sft", "distill"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            loaded = TrainConfig.from_dict({**data, "algorithm": algorithm, "tasks": str(tasks_dir),
+                                            "teacher": "tiny-random-qwen2" if algorithm == "distill" else None})
+            assert loaded.validate().algorithm == algorithm
+        unused = {"num_generations": 2} if algorithm == "sft" else {}
+        assert loaded.ignored == unused and len(caught) == len(unused), [str(w.message) for w in caught]
+
+
+def test_a_field_of_another_algorithm_is_checked_and_ignored_with_a_warning(tasks_dir):
+    # The Space's SFT runs wrote the form's group size; an SFT config has no use for it.
+    data = {"algorithm": "sft", "model": "tiny-random-qwen2", "tasks": str(tasks_dir), "num_generations": 8,
+            "beta": "0.04", "temperature": 0.9}
+    config = TrainConfig.from_dict(data)
+    assert not hasattr(config, "num_generations")
+    assert config.ignored == {"num_generations": 8, "beta": 0.04}  # read by their type; 0.9 is the default
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        config.validate()
+    assert [str(w.message) for w in caught] == [
+        "num_generations is a grpo, dpo and distill field; algorithm 'sft' does not use it: ignored",
+        "beta is a grpo and distill field; algorithm 'sft' does not use it: ignored"]
+    with pytest.raises(ConfigError, match=r"beta must be >= 0, got -1\.0\. beta: KL coefficient"):
+        TrainConfig.from_dict({**data, "num_generations": 4, "beta": -1}).validate()
+    with pytest.raises(ConfigError, match="num_generations must be an integer, got 'many'"):
+        TrainConfig.from_dict({**data, "num_generations": "many"})
+    # --algorithm switching to their algorithm takes them up
+    grpo = config.apply_overrides(["--algorithm", "grpo", "--per_device_train_batch_size", "8"])
+    assert (type(grpo).__name__, grpo.num_generations, grpo.beta, grpo.ignored) == ("GRPOTrainConfig", 8, 0.04, {})
+    # Python keyword arguments follow the same rule
+    assert TrainConfig(algorithm="sft", num_generations=4, teacher=None).ignored == {}
+    assert TrainConfig(algorithm="grpo", teacher="tiny-random-qwen2").ignored == {"teacher": "tiny-random-qwen2"}
+
+
+def test_train_help_lists_the_fields_of_an_algorithm_with_their_help(tmp_path, capsys):
+    import re
+    from dataclasses import fields
+
+    from toolbrain_hub.config import DPOTrainConfig, config_classes
+
+    def flat(text: str) -> str:
+        return re.sub(r"\s+", " ", text)
+
+    assert main(["train", "--help", "--algorithm", "dpo"]) == 0
+    out = flat(capsys.readouterr().out)
+    for f in fields(DPOTrainConfig):  # every DPO field, with its help from the field's metadata
+        assert f"--{f.name} " in out and flat(f.metadata["help"]) in out, f.name
+    assert "--lora.r INT Rank of the update matrices. (default: 16)" in out
+    assert "--quantization none|8bit|4bit" in out
+    assert "--traces" not in out and "--beta " not in out and "--teacher" not in out
+
+    path = tmp_path / "sft.yaml"
+    path.write_text("algorithm: sft\nmax_steps: 3\n")
+    assert main(["train", str(path), "--help"]) == 0  # the file's algorithm
+    out = flat(capsys.readouterr().out)
+    assert "sft fields: --traces" in out and "--num_generations" not in out and "--max_steps INT" in out
+
+    assert main(["train", "--help"]) == 0  # every algorithm
+    out = flat(capsys.readouterr().out)
+    for name, cls in config_classes().items():
+        assert f"{name} fields" in out
+        assert all(f"--{f.name} " in out for f in fields(cls))
+    assert "distill fields (and the grpo fields)" in out
+
+    assert main(["train", "--help", "--algorithm", "ppo"]) == 2
+    assert "algorithm must be one of grpo, dpo, sft, distill, got 'ppo'" in capsys.readouterr().err
+    assert main(["train"]) == 2
+    assert "train needs a config file" in capsys.readouterr().err
+
+
+def test_the_algorithm_option_before_the_file_overrides_it(config, tmp_path, capsys):
+    import yaml
+
+    path = tmp_path / "run.yaml"
+    config.to_yaml(path)
+    assert main(["train", "--algorithm", "sft", str(path), "--dry-run"]) == 0
+    data = yaml.safe_load(capsys.readouterr().out)
+    assert data["algorithm"] == "sft" and "num_generations" not in data

@@ -455,7 +455,7 @@ def test_public_ref_keeps_names_and_drops_local_detail(tmp_path):
 def test_sanitize_config_replaces_every_path_field(tmp_path):
     from toolbrain_hub.config import JudgeSettings, TrainConfig
 
-    config = TrainConfig(tasks=str(tmp_path / "tasks"), tools=str(tmp_path / "tools.json"),
+    config = TrainConfig(algorithm="sft", tasks=str(tmp_path / "tasks"), tools=str(tmp_path / "tools.json"),
                          output_dir=str(tmp_path / "runs" / "x"), traces=str(tmp_path / "t.jsonl"),
                          judge=JudgeSettings(model="http://me:pw@127.0.0.1:8000/v1#judge", token_env="JUDGE_TOKEN"),
                          rewards={f"{tmp_path}/my_rewards.py:score": 1.0, "format": 0.1})

@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from toolbrain_hub.config import TrainConfig
-from toolbrain_hub.config.train import DEFAULT_REWARDS
+from toolbrain_hub.config.base import DEFAULT_REWARDS
 from toolbrain_hub.environment import make_environment_factory
 from toolbrain_hub.environment.rollouts import run_episodes, score_episodes
 from toolbrain_hub.models.chat import ChatModel, ChatReply

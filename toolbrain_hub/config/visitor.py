@@ -21,15 +21,15 @@ code-bearing fields there too, so a config that reached a run by any other way s
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ConfigError
-from .train import TrainConfig
+from .base import TrainConfig, config_classes
 
-__all__ = ["UNTRUSTED_ENV", "VisitorError", "VisitorPolicy", "check_untrusted_config"]
+__all__ = ["UNTRUSTED_ENV", "VisitorError", "VisitorPolicy", "check_untrusted_config", "config_field_names"]
 
 UNTRUSTED_ENV = "TOOLBRAIN_HUB_UNTRUSTED"
 ALLOWED_MODELS_ENV = "TOOLBRAIN_HUB_ALLOWED_MODELS"
@@ -190,7 +190,7 @@ def check_untrusted_config(config: TrainConfig, *, app_sets_output_dir: bool = F
     Raises:
         VisitorError: naming the field.
     """
-    defaults = TrainConfig()
+    defaults = type(config)()
     for name, why in CODE_FIELDS.items():
         if name == "output_dir" and app_sets_output_dir:
             continue
@@ -210,12 +210,22 @@ def untrusted() -> bool:
 
 
 def _get(config: Any, dotted: str) -> Any:
+    """A (dotted) field's value; a field of another algorithm's config counts too, with the value it was given
+    (`TrainConfig.ignored`): the visitor sent it, so it is checked though this run would ignore it."""
     value = config
     for part in dotted.split("."):
         if value is None:
             return None
-        value = getattr(value, part) if is_dataclass(value) else value.get(part)
+        if isinstance(value, TrainConfig) and not hasattr(value, part):
+            value = value.ignored.get(part)
+        else:
+            value = getattr(value, part) if is_dataclass(value) else value.get(part)
     return value
+
+
+def config_field_names() -> set[str]:
+    """The top-level fields of every algorithm's config (what the classes below must cover between them)."""
+    return {f.name for cls in config_classes().values() for f in fields(cls)}
 
 
 def _under(url: str, base: str) -> bool:
@@ -233,7 +243,8 @@ def _shown(url: str) -> str:
 
 
 # Every other field is a plain knob: numbers, choices, or text only a model reads (system_prompt, judge.rubric).
-# Listed, not derived, so that a new field must be classified: tests/test_visitor.py fails otherwise.
+# Listed, not derived, so that a new field of any algorithm's config must be classified: tests/test_visitor.py
+# fails otherwise (it compares the classes with `config_field_names()`).
 KNOB_FIELDS = frozenset({
     "algorithm", "tool_top_k", "system_prompt", "rewards", "judge", "lora", "quantization", "unsloth", "dtype",
     "learning_rate", "max_steps", "num_generations", "per_device_train_batch_size", "gradient_accumulation_steps",

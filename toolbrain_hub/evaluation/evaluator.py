@@ -669,7 +669,7 @@ def _spec_for(policy: _Policy, rows: list[dict[str, Any]], factories: dict[str, 
     from dataclasses import replace
 
     from ..agent.spec import AgentSpec
-    from ..config.train import TrainConfig
+    from ..config.base import TrainConfig
 
     spec = policy.spec
     if spec is None:
@@ -886,12 +886,12 @@ def evaluate(model_or_agent: Any, tasks: Any, *, split: str = "test", limit: int
 
 
 def _default_turns() -> int:
-    from ..config.train import TrainConfig
+    from ..config.base import TrainConfig
 
     return TrainConfig().max_turns + 1
 
 
 def _default_tokens() -> int:
-    from ..config.train import TrainConfig
+    from ..config.base import TrainConfig
 
     return TrainConfig().max_completion_length

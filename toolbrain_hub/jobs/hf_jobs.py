@@ -121,7 +121,7 @@ class HFJobsLauncher(Launcher):
             raise LauncherError("HF Jobs runs need push_to (a model repo id): the job's disk is deleted when it ends")
 
     def start(self, record: RunRecord, *, token: str | None = None) -> RunRecord:
-        from ..config.train import TrainConfig
+        from ..config.base import TrainConfig
         from ..hub.repos import full_repo_id, repo_url, resolve_token
         from ..models.builtin import DEFAULT_MODEL
         from .code import BOOTSTRAP, ship_code
@@ -132,7 +132,8 @@ class HFJobsLauncher(Launcher):
         self.check(config, token=token)
         push_to = full_repo_id(config.push_to, token)
         # The code the job installs: this source tree's wheel and pins, in the user's own repo, checked by sha256.
-        models = {config.model, config.teacher, config.simulator, config.judge.model if config.judge else None}
+        models = {config.model, getattr(config, "teacher", None), config.simulator,
+                  config.judge.model if config.judge else None}
         code = ship_code(push_to, token=token, private=self.private, model_pins=DEFAULT_MODEL in models)
         settings, secrets = child_environment(token=token, config=config, trusted=self.trusted, portable=True)
         # The job picks its own folder and publishes the whole run at the end (adapter, agent spec, card).

@@ -140,7 +140,7 @@ class LocalLauncher(Launcher):
         (run_dir / EXIT_FILE).unlink(missing_ok=True)
         config = None
         if self.trusted:  # only a trusted launcher passes endpoint tokens, so only it needs the config's endpoints
-            from ..config.train import TrainConfig
+            from ..config.base import TrainConfig
 
             config = TrainConfig.from_dict(record.config)
         settings, secrets = child_environment(token=token, config=config, trusted=self.trusted)

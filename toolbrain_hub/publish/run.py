@@ -48,7 +48,7 @@ def read_run(run_dir: str | os.PathLike) -> RunSummary:
         run_dir: The run folder written by `toolbrain_hub.training.train`.
     """
     from ..agent.spec import SPEC_FILE, AgentSpec, AgentSpecError
-    from ..config.train import TrainConfig
+    from ..config.base import TrainConfig
     from ..errors import ConfigError
     from ..runs.folder import ADAPTER_DIR, CONFIG_FILE, read_metrics, read_status
 

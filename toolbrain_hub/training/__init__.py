@@ -21,7 +21,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..config.train import TrainConfig
+from ..config.base import TrainConfig
 from ..config.visitor import check_untrusted_config, untrusted
 from ..errors import ConfigError
 from ..runs.folder import read_metrics, read_status

@@ -17,7 +17,7 @@ import json
 import logging
 from typing import Any
 
-from ..config.train import TrainConfig
+from ..config.base import TrainConfig
 from ..environment.rollouts import run_episodes, score_episodes
 from ..errors import ConfigError
 from ..runs.folder import RunFolder

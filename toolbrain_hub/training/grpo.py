@@ -20,7 +20,7 @@ import logging
 import os
 from typing import Any
 
-from ..config.train import TrainConfig
+from ..config.base import TrainConfig
 from ..runs.folder import RunFolder
 from ..traces.parsing import parse_tool_calls
 from .callbacks import ProgressBar, RunCallback, ZeroVarianceMonitor, install_callbacks

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config.train import TrainConfig
+from ..config.base import TrainConfig
 from ..models.loading import locate_model, model_provenance
 from ..runs.folder import RunFolder, checkpoint_step
 from ..tools.implementations import load_implementations

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config.train import TrainConfig
+from ..config.base import TrainConfig
 from ..errors import ConfigError
 from ..models.builtin import ModelError
 from ..models.loading import (

@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..config.train import TrainConfig
+from ..config.base import TrainConfig
 from ..environment.rollouts import Episode, gold_episode
 from ..errors import ConfigError
 from ..runs.folder import RunFolder

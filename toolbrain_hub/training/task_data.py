@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from ..config.train import TrainConfig
+from ..config.base import TrainConfig
 from ..errors import ConfigError
 from ..tools.implementations import load_implementations
 

@@ -1,0 +1,48 @@
+"""The two nested sections of a training config: `lora` (the adapter) and `judge` (an LLM group judge as a reward).
+
+In YAML they are mappings (`lora: {r: 8}`), on the command line dotted fields (`--lora.r 8`, `--judge.model URL`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import checks
+from .checks import setting
+from .helptext import documented
+
+__all__ = ["JudgeSettings", "LoraSettings"]
+
+
+@documented
+@dataclass
+class LoraSettings:
+    """LoRA adapter settings (QLoRA when `quantization` is 4bit or 8bit)."""
+
+    r: int = setting(16, help="Rank of the update matrices.", check=checks.positive_int)
+    alpha: int = setting(32, help="Scaling numerator: the update is scaled by alpha / r.", check=checks.positive)
+    dropout: float = setting(0.05, help="Dropout on the LoRA input, in [0, 1).",
+                             check=checks.between(0.0, 1.0, high_open=True))
+    target_modules: list[str] = setting(
+        factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
+        help="Module names to adapt (a list, or a,b,c on the command line), or [all-linear].",
+        check=checks.module_names)
+
+
+@documented
+@dataclass
+class JudgeSettings:
+    """The LLM group judge used as an extra reward (`toolbrain_hub.rewards.judge.GroupJudge`)."""
+
+    model: str = setting("", help="A local model (built-in name, folder, Hub id) or an OpenAI-compatible endpoint "
+                                  "URL (url#model).", check=checks.model_ref)
+    weight: float = setting(1.0, help="Weight of the judge's score in the total reward.", check=checks.number)
+    rubric: str | None = setting(None, help="Scoring guidance (default: the judge's built-in rubric).")
+    max_retries: int = setting(2, help="Extra attempts after an invalid reply or a timeout.", check=checks.whole(0))
+    fallback: str | float | None = setting(
+        None, help="When the judge gives no valid scores: none (fail loudly), mean, or a number in [0, 1].",
+        check=checks.fallback)
+    timeout: float = setting(120.0, help="Seconds per judge request.", check=checks.positive)
+    token_env: str | None = setting(
+        None, help="Environment variable holding the endpoint's token (default: TOOLBRAIN_ENDPOINT_TOKEN); the token "
+                   "itself never goes in a config.", check=checks.env_name)
