@@ -49,6 +49,7 @@ from ..environment.environment import (
     make_environment_factory,
 )
 from ..errors import ToolBrainError
+from ..runs.folder import ADAPTER_DIR
 from ..stopping import Stopped, stopping_criteria
 from ..stopping import check as check_stop
 from ..tools.schemas import ToolSpec, load_tools
@@ -794,8 +795,8 @@ def _fetch_agent(repo_or_folder: str | os.PathLike, *, revision: str | None, tok
                              "folder, or a Hub repo id 'user/name'.")
         if folder.is_file():
             folder = folder.parent if folder.name == SPEC_FILE else folder
-        if not (folder / _ADAPTER_CONFIG).is_file() and (folder / "adapter" / SPEC_FILE).is_file():
-            folder = folder / "adapter"  # a training run: its final adapter is the agent
+        if not (folder / _ADAPTER_CONFIG).is_file() and (folder / ADAPTER_DIR / SPEC_FILE).is_file():
+            folder = folder / ADAPTER_DIR  # a training run: its final adapter is the agent
         if not (folder / SPEC_FILE).is_file():
             raise AgentError(_not_an_agent(label, folder))
         return folder, label

@@ -37,6 +37,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..runs.folder import ADAPTER_DIR, CONFIG_FILE, METRICS_FILE, STATUS_FILE
 from .child_env import child_environment
 from .registry import ACTIVE, TERMINAL, LauncherError, RunRecord, RunRegistry, now_iso
 
@@ -156,7 +157,7 @@ class LocalLauncher(Launcher):
 
     def start(self, record: RunRecord, *, token: str | None = None) -> RunRecord:
         run_dir = Path(record.run_dir)
-        config_file = run_dir / "config.yaml"
+        config_file = run_dir / CONFIG_FILE
         if not config_file.is_file():
             raise LauncherError(f"Cannot start run {record.id}: {config_file} is missing")
         (run_dir / EXIT_FILE).unlink(missing_ok=True)
@@ -227,10 +228,10 @@ class LocalLauncher(Launcher):
         run_dir = Path(record.run_dir)
         record.status, record.finished_at = "completed", record.finished_at or now_iso()
         record.message = "training finished" + (f" ({status['step']} steps)" if status.get("step") else "")
-        if (run_dir / "adapter").is_dir():
-            record.artifacts["adapter"] = str(run_dir / "adapter")
-        if (run_dir / "metrics.jsonl").is_file():
-            record.artifacts["metrics"] = str(run_dir / "metrics.jsonl")
+        if (run_dir / ADAPTER_DIR).is_dir():
+            record.artifacts["adapter"] = str(run_dir / ADAPTER_DIR)
+        if (run_dir / METRICS_FILE).is_file():
+            record.artifacts["metrics"] = str(run_dir / METRICS_FILE)
         return record
 
     def logs(self, record: RunRecord, *, token: str | None = None, max_bytes: int = 64_000) -> str:
@@ -295,7 +296,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 def _training_status(run_dir: Path) -> dict[str, Any]:
     """status.json as the training wrote it (without the import cost of `training.common.read_status`)."""
-    return _read_json(run_dir / "status.json") or {}
+    return _read_json(run_dir / STATUS_FILE) or {}
 
 
 def supervise(run_dir: str | Path, command: list[str]) -> int:
@@ -520,7 +521,7 @@ def run_job_inside() -> int:
 
     work = Path(os.environ.get("TOOLBRAIN_HUB_WORK") or tempfile.mkdtemp(prefix="toolbrain-job-"))
     run_dir = work / "run"
-    config_file = work / "config.yaml"
+    config_file = work / CONFIG_FILE
     config_file.write_text(os.environ["TOOLBRAIN_HUB_CONFIG"], encoding="utf-8")
     repo = os.environ["TOOLBRAIN_HUB_PUSH_TO"]
     print(f"toolbrain-hub job: run {os.environ.get('TOOLBRAIN_HUB_RUN_ID', '?')} -> {repo}", flush=True)
@@ -591,7 +592,7 @@ class RunManager:
                                    algorithm=config.algorithm)
         if launcher == "local":
             config.output_dir = record.run_dir
-        config.to_yaml(Path(record.run_dir) / "config.yaml")
+        config.to_yaml(Path(record.run_dir) / CONFIG_FILE)
         record.config, record.flavor = config.to_dict(), flavor if launcher != "local" else None
         if config.tasks:
             from ..hub.repos import is_local, repo_url
