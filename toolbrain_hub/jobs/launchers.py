@@ -37,16 +37,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..runs.folder import ADAPTER_DIR, CONFIG_FILE, METRICS_FILE, STATUS_FILE
+from ..runs.folder import ADAPTER_DIR, CONFIG_FILE, EXIT_FILE, JOB_LOG, LAUNCHER_LOG, METRICS_FILE, STATUS_FILE
 from .child_env import child_environment
 from .registry import ACTIVE, TERMINAL, LauncherError, RunRecord, RunRegistry, now_iso
 
 __all__ = ["DEFAULT_JOB_IMAGE", "DEFAULT_JOB_TIMEOUT", "HFJobsLauncher", "Launcher", "LauncherError",
            "LocalLauncher", "RunManager", "train_command"]
 
-EXIT_FILE = "exit.json"
-LAUNCHER_LOG = "launcher.log"
-JOB_LOG = "job.log"
 # A CUDA image with Python and pip; the bootstrap installs the pinned requirements and the launching code's wheel.
 DEFAULT_JOB_IMAGE = "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime"
 DEFAULT_JOB_TIMEOUT = "2h"

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ToolBrainError
-from ..runs.folder import ADAPTER_DIR
+from ..runs.folder import ADAPTER_DIR, RECORD_FILE
 
 __all__ = ["ACTIVE", "RUN_STATES", "TERMINAL", "LauncherError", "RunNotFoundError",
            "RunRecord", "RunRegistry", "LOCAL_OWNER"]
@@ -33,7 +33,6 @@ RUN_STATES = ("queued", "starting", "running", "completed", "failed", "canceled"
 ACTIVE = ("queued", "starting", "running")
 TERMINAL = ("completed", "failed", "canceled")
 LOCAL_OWNER = "local"
-RECORD_FILE = "run.json"
 _RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[a-z0-9-]{1,40}-[0-9a-f]{6}$")
 _OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 

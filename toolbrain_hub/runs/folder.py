@@ -50,6 +50,13 @@ EVAL_PLOT = "eval_comparison.png"
 EVAL_DIR = "eval"
 EVAL_BEFORE = "before"
 EVAL_AFTER = "after"
+# Written beside the training's files by the data phases and by the app's launchers and registry.
+PAIRS_FILE = "dpo_pairs.jsonl"  # DPO's on-policy pairs, so a resumed run trains on the same pairs
+TEACHER_FILE = "teacher_traces.jsonl"  # distillation's kept teacher traces
+RECORD_FILE = "run.json"  # the registry's record of the run (`jobs.registry.RunRecord`)
+LAUNCHER_LOG = "launcher.log"  # a local run's process output
+EXIT_FILE = "exit.json"  # a local run's exit code, written by its supervisor
+JOB_LOG = "job.log"  # an HF Jobs run's log, fetched from the job
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -20,11 +20,10 @@ from typing import Any
 from ..config.train import TrainConfig
 from ..environment.rollouts import run_episodes, score_episodes
 from ..errors import ConfigError
-from ..runs.folder import RunFolder
+from ..jsonl import read_jsonl
+from ..runs.folder import TEACHER_FILE, RunFolder
 
 logger = logging.getLogger("toolbrain_hub.training")
-
-TEACHER_FILE = "teacher_traces.jsonl"
 
 
 def teacher_rows(config: TrainConfig, run: RunFolder, data, rewards, *, progress: bool) -> list[dict[str, Any]]:
@@ -107,7 +106,7 @@ def run_distill(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | No
     try:
         # 1. teacher traces (a resumed run reuses them)
         if config.resume and run.phase_done("teacher") and teacher_file.is_file():
-            rows = [json.loads(line) for line in teacher_file.read_text(encoding="utf-8").splitlines() if line]
+            rows = read_jsonl(teacher_file)
             logger.info("distill: %d teacher traces from the interrupted run", len(rows))
         else:
             run.mark_phase("teacher", offset=0, done=False)
