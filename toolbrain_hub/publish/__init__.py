@@ -7,6 +7,7 @@ from .publisher import (
     PublishResult,
     RunSummary,
     build_agent_folder,
+    preview_card,
     publish,
     read_run,
     render_model_card,
@@ -14,6 +15,6 @@ from .publisher import (
 )
 
 __all__ = [
-    "PublishError", "PublishResult", "RunSummary", "build_agent_folder", "publish", "read_run", "render_model_card",
-    "sanitize_config"
+    "PublishError", "PublishResult", "RunSummary", "build_agent_folder", "preview_card", "publish", "read_run",
+    "render_model_card", "sanitize_config"
 ]

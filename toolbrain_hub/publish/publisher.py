@@ -41,7 +41,7 @@ from ..runs.folder import EVAL_FILE, EVAL_PLOT, TRACES_FILE
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PublishError", "PublishResult", "RunSummary", "build_agent_folder", "publish", "read_run",
+__all__ = ["PublishError", "PublishResult", "RunSummary", "build_agent_folder", "preview_card", "publish", "read_run",
            "render_model_card", "sanitize_config"]
 
 DEFAULT_OUT = "agent"  # <run>/agent: where an offline publish goes when no folder is given
@@ -743,3 +743,25 @@ def publish(run_dir: str | os.PathLike, repo_id: str | None = None, *, out_dir: 
     finally:
         if cleanup:
             shutil.rmtree(cleanup, ignore_errors=True)
+
+
+def preview_card(run_dir: str | Path, *, repo_ref: str = "path/to/this/folder") -> tuple[str, list[str]]:
+    """The model card and the files `publish` would write for a run, written nowhere: the card's images are embedded,
+    for a page that shows it away from its folder.
+
+    Args:
+        run_dir: The run folder.
+        repo_ref: How the card's usage snippet names the agent (the repo id it will get).
+
+    Returns:
+        (the card, YAML header included; the files' names).
+
+    Raises:
+        PublishError: the run cannot be published; the message names what is missing.
+    """
+    from ..hub.cards import inline_images
+
+    with tempfile.TemporaryDirectory(prefix="toolbrain-card-") as tmp:
+        folder = Path(tmp) / "agent"
+        files = build_agent_folder(read_run(run_dir), folder, repo_ref=repo_ref)
+        return inline_images((folder / "README.md").read_text(encoding="utf-8"), folder), files
