@@ -208,7 +208,8 @@ def show_run(run_id: str | None, seen: dict | None, profile: gr.OAuthProfile | N
         # An HF Jobs run keeps its metrics file in its container until it publishes: its log lines carry each step's
         # metrics, so the curves are drawn from them.
         rows = run_metrics(record.run_dir, log_text=logs if record.launcher != "local" else None)
-        stamp = [len(rows), rows[-1] if rows else None]  # the plot is redrawn only when the rows changed
+        # The plot is redrawn only when the rows changed; compared as text, since a NaN never equals itself.
+        stamp = f"{len(rows)}:{rows[-1] if rows else ''}"
     else:  # the job's logs were not fetched on this tick: keep the plot
         rows, stamp = None, seen.get("stamp")
     plot = gr.update()

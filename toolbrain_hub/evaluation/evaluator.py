@@ -16,6 +16,7 @@ greedy and batched over the episodes still running. Replies are read with `trace
 `environment` module's tool environment (schema-only by default: validated, recorded and answered from the task's
 recorded results, or by real implementations / an MCP server when given). An episode ends with a reply without a
 well-formed call, or after the spec's `max_turns` model turns (the last turn's calls are not run, as in TRL). Any
+other `ChatModel` (an endpoint, a scripted policy) runs through `environment.rollouts.run_episodes` at the text level.
 
 What is scored, and how, is in `evaluation.metrics`; the models and folders that can be evaluated in
 `evaluation.policies`; before/after comparisons in `evaluation.comparison`.
@@ -36,6 +37,7 @@ from .policies import _Policy, load_policy
 logger = logging.getLogger(__name__)
 
 __all__ = ["evaluate"]
+
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Tasks and environments
