@@ -4,7 +4,6 @@ them from there)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import gradio as gr
@@ -33,21 +32,9 @@ def follow(train_run: str | None, current: str | None, profile: gr.OAuthProfile 
     return completed_runs(profile, oauth_token, prefer=(train_run, current))
 
 
-def _agent_source(record, user) -> str:
-    """What to evaluate for a run: its local folder, or the repo an HF Job published it to."""
-    from toolbrain_hub.hub import download
-
-    if (Path(record.run_dir) / "adapter").is_dir():
-        return record.run_dir
-    repo = record.config.get("push_to")
-    if record.launcher == "hf-jobs" and repo:
-        return str(download(repo, token=user.token))
-    raise ValueError(f"run {record.id} has no adapter here and was not pushed anywhere")
-
-
 def show_saved(run_id: str | None, profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuthToken | None = None):
     """The evaluation saved in the run folder, if any: (markdown, figure, tasks default)."""
-    from toolbrain_hub.evaluation import compare
+    from toolbrain_hub.evaluation import EvalError, load_comparison
     from toolbrain_hub.jobs.registry import RunNotFoundError
 
     if not run_id:
@@ -58,20 +45,23 @@ def show_saved(run_id: str | None, profile: gr.OAuthProfile | None = None, oauth
     except RunNotFoundError as err:
         return f"**{err}**", None, gr.update()
     tasks = record.config.get("tasks") or ""
-    saved = Path(record.run_dir) / "eval.json"
-    if not saved.is_file():
+    try:
+        comparison = load_comparison(record.run_dir)
+    except EvalError as err:
+        return f"**Run `{record.id}` has an unreadable evaluation:** {err}", None, tasks
+    if comparison is None:
         return f"Run `{record.id}` has not been evaluated yet.", None, tasks
-    data = json.loads(saved.read_text(encoding="utf-8"))
-    if "before" not in data or "after" not in data:
+    if not comparison.complete:
         return f"Run `{record.id}` has an evaluation without a before/after comparison.", None, tasks
-    comparison = compare(data["before"], data["after"], labels=tuple(data.get("labels") or ("before", "after")))
-    return _summary(record, comparison, saved.parent), comparison.figure(), tasks
+    return _summary(record, comparison), comparison.figure(), tasks
 
 
-def _summary(record, comparison, folder: Path) -> str:
+def _summary(record, comparison) -> str:
+    from toolbrain_hub.runs.folder import EVAL_FILE, EVAL_MARKDOWN, EVAL_PLOT
+
     before, after = comparison.labels
-    return (f"**{record.name}**: {before} vs {after}, saved in `{folder / 'eval.json'}` "
-            f"(and `eval.md`, `eval_comparison.png`).\n\n" + comparison.to_markdown())
+    return (f"**{record.name}**: {before} vs {after}, saved in `{Path(record.run_dir) / EVAL_FILE}` "
+            f"(and `{EVAL_MARKDOWN}`, `{EVAL_PLOT}`).\n\n" + comparison.to_markdown())
 
 
 def evaluate_run(run_id: str | None, tasks: str, split: str, limit: float, profile: gr.OAuthProfile | None = None,
@@ -79,8 +69,9 @@ def evaluate_run(run_id: str | None, tasks: str, split: str, limit: float, profi
                  progress=gr.Progress(track_tqdm=True)):
     """Evaluate the base model and the run's agent on the same tasks (the Stop button ends it); returns (markdown,
     figure)."""
-    from toolbrain_hub.evaluation import compare, evaluate
+    from toolbrain_hub.evaluation import evaluate_before_after
     from toolbrain_hub.hub import download
+    from toolbrain_hub.runs.folder import EVAL_MARKDOWN
     from toolbrain_hub.stopping import Stopped
 
     if not run_id:
@@ -92,33 +83,23 @@ def evaluate_run(run_id: str | None, tasks: str, split: str, limit: float, profi
             return f"**Run `{run_id}` is {record.status}:** evaluate it once it has completed.", None
         tasks = (tasks or "").strip() or record.config.get("tasks", "")
         runs.check_readable(tasks, user)
-        # With the user's own token: a private dataset must not be read with the app's credentials.
+        # With the user's own token: a private dataset or agent must not be read with the app's credentials.
         task_folder = str(download(tasks, repo_type="dataset", token=user.token))
         if limit and limit < 0:  # checked here: gradio's own range check leaves red badges on the outputs
             return f"**At most N tasks** must be 0 (all) or more, got {limit:g}.", None
-        limit = int(limit) if limit else None
+        agent = str(download(record.agent_location(), token=user.token))  # an HF Jobs run's agent is on the Hub
         with stops.job(request, "evaluate") as stop:
-            progress(0, desc="base model")
-            try:
-                before = evaluate(record.config["model"], task_folder, split=split, limit=limit, progress=True,
-                                  should_stop=stop.is_set)
-            except Stopped as e:
-                raise Stopped(f"base model: {e}") from None
-            progress(0.5, desc="trained agent")
-            try:
-                after = evaluate(_agent_source(record, user), task_folder, split=split, limit=limit, progress=True,
-                                 should_stop=stop.is_set)
-            except Stopped as e:
-                raise Stopped(f"trained agent: {e}") from None
-        comparison = compare(before, after, labels=("base model", "trained"))
-        folder = comparison.save(record.run_dir)
+            comparison = evaluate_before_after(
+                agent, record.config["model"], task_folder, labels=("base model", "trained agent"),
+                run_dir=record.run_dir, split=split, limit=int(limit) if limit else None, progress=True,
+                should_stop=stop.is_set, on_start=lambda index, label: progress(index / 2, desc=label))
     except Stopped as e:
         return f"**Stopped:** {e}. Nothing was saved.", None
     except Exception as e:  # noqa: BLE001 - EvalError/TaskError/HubError say what is wrong
         return f"**Evaluation failed:** {type(e).__name__}: {e}", None
     runs.manager().registry.update(record.id, artifacts={**record.artifacts,
-                                                         "evaluation": str(folder / "eval.md")})
-    return _summary(record, comparison, folder), comparison.figure()
+                                                         "evaluation": str(Path(record.run_dir) / EVAL_MARKDOWN)})
+    return _summary(record, comparison), comparison.figure()
 
 
 def build(run_selector: gr.Dropdown) -> None:

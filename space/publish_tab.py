@@ -4,8 +4,6 @@ curves, evaluation) to a Hub model repo in the user's namespace, or into a local
 from __future__ import annotations
 
 import re
-import tempfile
-from pathlib import Path
 
 import gradio as gr
 
@@ -27,8 +25,8 @@ def _record(run_id: str | None, user):
 def preview(run_id: str | None, name: str, profile: gr.OAuthProfile | None = None,
             oauth_token: gr.OAuthToken | None = None):
     """The model card and file list the run would publish; returns (card markdown, file list or problem)."""
-    from toolbrain_hub.hub.cards import inline_images
-    from toolbrain_hub.publish import build_agent_folder, read_run
+    from toolbrain_hub.hub.cards import card_for_display
+    from toolbrain_hub.publish import preview_card
 
     user = runs.current_user(profile, oauth_token)
     try:
@@ -37,22 +35,10 @@ def preview(run_id: str | None, name: str, profile: gr.OAuthProfile | None = Non
             repo = record.config.get("push_to")
             return "", f"This run was published by its HF Job to [{repo}]({record.artifacts.get('model repo')})."
         ref = f"{user.name}/{name.strip()}" if user.token and name.strip() else "path/to/this/folder"
-        with tempfile.TemporaryDirectory(prefix="toolbrain-card-") as tmp:
-            files = build_agent_folder(read_run(record.run_dir), Path(tmp) / "agent", repo_ref=ref)
-            # The card's images are files beside it: embedded, or the page would show broken images.
-            card = inline_images((Path(tmp) / "agent" / "README.md").read_text(encoding="utf-8"), Path(tmp) / "agent")
+        card, files = preview_card(record.run_dir, repo_ref=ref)
     except Exception as e:  # noqa: BLE001 - PublishError names what is missing
         return "", f"**Cannot preview:** {e}"
-    return _readable(card), "Files: " + ", ".join(f"`{f}`" for f in files)
-
-
-def _readable(card: str) -> str:
-    """The card for display: its YAML metadata as a code block (Markdown would mangle the front matter), then the
-    body."""
-    from huggingface_hub import ModelCard
-
-    parsed = ModelCard(card)
-    return f"Metadata:\n\n```yaml\n{parsed.data.to_yaml()}\n```\n\n{parsed.text}"
+    return card_for_display(card), "Files: " + ", ".join(f"`{f}`" for f in files)
 
 
 def publish_run(run_id: str | None, name: str, private: bool, where: str, replace: bool = False,

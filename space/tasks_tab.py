@@ -18,11 +18,13 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 
 def _preview(taskset) -> list[list]:
+    from toolbrain_hub.traces import read_calls
+
     rows = []
     for split_name, split in taskset.dataset.items():
         for row in split:
-            calls = json.loads(row["expected_calls"])
-            calls_text = "; ".join(f"{c['name']}({json.dumps(c['arguments'], ensure_ascii=False)})" for c in calls)
+            calls = read_calls(row["expected_calls"], where=f"task {row['id']} expected_calls")
+            calls_text = "; ".join(f"{c.name}({json.dumps(c.arguments, ensure_ascii=False)})" for c in calls)
             rows.append([row["id"], split_name, row["kind"], row["difficulty"], row["query"], calls_text or "(none)",
                          row["gold_answer"]])
     return rows
@@ -84,9 +86,8 @@ def generate(tools, generator: str, model: str, endpoint: str, num: float | None
         return (f"**Stopped:** {e}; nothing new was kept.",) + nothing
     except Exception as e:  # noqa: BLE001 - shown in the page instead of a traceback
         return (f"**Task generation failed:** {type(e).__name__}: {e}",) + nothing
-    ids = [row[0] for row in _preview(taskset)]
     # A save message about the tasks shown before ("No tasks yet", "Saved 24 tasks") no longer applies.
-    return _report(taskset), _preview(taskset), taskset, gr.update(choices=ids, value=[]), ""
+    return _report(taskset), _preview(taskset), taskset, gr.update(choices=taskset.ids, value=[]), ""
 
 
 def _shown(value) -> str:
@@ -106,27 +107,15 @@ def pick_row(taskset, chosen: list[str], evt: gr.SelectData):
 
 
 def remove_rows(taskset, chosen: list[str]):
-    """Drop the chosen tasks; the coverage report is recomputed by the library."""
-    import dataclasses
-
-    from datasets import DatasetDict
-
-    from toolbrain_hub.tasks import TaskSet, coverage
-
+    """Drop the chosen tasks (`TaskSet.without`: the library recomputes the report's count and coverage)."""
     if taskset is None:
         return "**No tasks yet:** generate some first.", gr.update(), None, gr.update()
-    drop = set(chosen or [])
-    if not drop:
+    if not chosen:
         return "Pick rows to remove (click them in the table, or choose their ids).", gr.update(), taskset, \
             gr.update()
-    dataset = DatasetDict({name: split.filter(lambda row: row["id"] not in drop)
-                           for name, split in taskset.dataset.items()})
-    kept = sum(len(split) for split in dataset.values())
-    report = dataclasses.replace(taskset.report, kept=kept, coverage=coverage(dataset, taskset.tools))
-    taskset = TaskSet(dataset=dataset, tools=taskset.tools, report=report)
-    ids = [row[0] for row in _preview(taskset)]
-    status = f"Removed {len(drop)} task(s).\n\n" + _report(taskset)
-    return status, _preview(taskset), taskset, gr.update(choices=ids, value=[])
+    kept = taskset.without(chosen)
+    status = f"Removed {len(taskset) - len(kept)} task(s).\n\n" + _report(kept)
+    return status, _preview(kept), kept, gr.update(choices=kept.ids, value=[])
 
 
 def _check_name(name: str) -> str:

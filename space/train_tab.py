@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shlex
 import warnings
-from pathlib import Path
 
 import gradio as gr
 
@@ -33,8 +32,9 @@ def saved_datasets(profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuth
     user = runs.current_user(profile, oauth_token)
     if not user.signed_in:
         return []
-    root = runs.user_folder("datasets", user)
-    return sorted(str(p) for p in root.iterdir() if (p / "tools.json").is_file())
+    from toolbrain_hub.tasks import task_folders
+
+    return [str(p) for p in task_folders(runs.user_folder("datasets", user))]
 
 
 def dataset_choices(profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuthToken | None = None):
@@ -183,6 +183,7 @@ def show_run(run_id: str | None, seen: dict | None, profile: gr.OAuthProfile | N
     """Status, logs, curves of the selected run, and the runs table when the run's state changed; the plot is
     redrawn only when its metrics changed."""
     from toolbrain_hub.jobs.registry import RunNotFoundError
+    from toolbrain_hub.runs import run_metrics
 
     seen = dict(seen or {})
     if not run_id:
@@ -203,21 +204,17 @@ def show_run(run_id: str | None, seen: dict | None, profile: gr.OAuthProfile | N
         except Exception as e:  # noqa: BLE001
             logs = f"(could not read the logs: {e})"
         seen["logs_at"] = time.time()
-    metrics = Path(record.run_dir) / "metrics.jsonl"
-    source, stamp = (metrics, metrics.stat().st_mtime) if metrics.is_file() else (None, None)
-    if source is None and record.launcher != "local":
-        if isinstance(logs, str):
-            # An HF Jobs run keeps metrics.jsonl in its container until it publishes; its log lines carry each
-            # step's metrics, so the curves are drawn from them.
-            from toolbrain_hub.runs import metrics_from_log
-
-            source = metrics_from_log(logs)
-            stamp = f"log:{len(source)}"
-        else:  # the job's logs were not fetched on this tick: keep the plot
-            stamp = seen.get("stamp")
+    if isinstance(logs, str):
+        # An HF Jobs run keeps its metrics file in its container until it publishes: its log lines carry each step's
+        # metrics, so the curves are drawn from them.
+        rows = run_metrics(record.run_dir, log_text=logs if record.launcher != "local" else None)
+        # The plot is redrawn only when the rows changed; compared as text, since a NaN never equals itself.
+        stamp = f"{len(rows)}:{rows[-1] if rows else ''}"
+    else:  # the job's logs were not fetched on this tick: keep the plot
+        rows, stamp = None, seen.get("stamp")
     plot = gr.update()
     if seen.get("run") != run_id or seen.get("stamp") != stamp:
-        plot = _figure(record, source)
+        plot = _figure(record, rows)
     table = gr.update()
     if (seen.get("run"), seen.get("status")) != (run_id, record.status):
         table = _runs(user)[0]
@@ -225,14 +222,14 @@ def show_run(run_id: str | None, seen: dict | None, profile: gr.OAuthProfile | N
     return _describe(record), logs, plot, table, seen
 
 
-def _figure(record, source):
-    """The reward curves of a run from its metrics.jsonl or from metric rows (None: nothing to draw yet)."""
+def _figure(record, rows):
+    """The reward curves of a run from its metric rows (None: nothing to draw yet)."""
     from toolbrain_hub.runs.plots import reward_curve_figure
 
-    if not source:
+    if not rows:
         return None
     try:
-        return reward_curve_figure(source, title=f"{record.config.get('algorithm', '')} run {record.name}")
+        return reward_curve_figure(rows, title=f"{record.config.get('algorithm', '')} run {record.name}")
     except ValueError:  # no reward, loss or KL values yet
         return None
 

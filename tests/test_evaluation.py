@@ -19,8 +19,12 @@ from toolbrain_hub.evaluation import (
     aggregate,
     compare,
     evaluate,
+    evaluate_before_after,
+    load_comparison,
     load_policy,
+    save_before_after,
     score_task,
+    source_spec,
 )
 from toolbrain_hub.models.chat import ChatModel, ChatReply, LocalChatModel
 from toolbrain_hub.tasks import TaskError, generate_tasks, load_tasks
@@ -341,6 +345,69 @@ def test_load_errors(tmp_path):
         compare(42, {"correctness": 1.0})
 
 
+def test_before_after_runs_both_and_keeps_them_in_the_run_folder(train_rows, tmp_path):
+    from toolbrain_hub.stopping import Stopped
+
+    run, started = tmp_path / "run", []
+    table = evaluate_before_after(ScriptedPolicy(train_rows, oracle), ScriptedPolicy(train_rows, answer_only),
+                                  train_rows, labels=("base", "trained"), run_dir=run, progress=False,
+                                  on_start=lambda index, label: started.append((index, label)))
+    assert started == [(0, "base"), (1, "trained")]  # the baseline first
+    base = evaluate(ScriptedPolicy(train_rows, answer_only), train_rows, progress=False)
+    trained = evaluate(ScriptedPolicy(train_rows, oracle), train_rows, progress=False)
+    assert table.before.metrics == base.metrics and table.after.metrics == trained.metrics
+    assert table.rows == compare(base, trained).rows and table.labels == ("base", "trained")
+    # Each evaluation whole in <run>/eval, the comparison there and in the run folder (what `publish` reads).
+    for name in ("eval.json", "eval.md", "eval_comparison.png", "eval/eval.json", "eval/before/traces.jsonl",
+                 "eval/after/eval.md"):
+        assert (run / name).is_file(), name
+    assert EvalResult.load(run / "eval" / "before").metrics == base.metrics
+    saved = json.loads((run / "eval.json").read_text())
+    assert saved["labels"] == ["base", "trained"] and saved["after"]["metrics"] == trained.metrics
+    loaded = load_comparison(run)
+    assert loaded.rows == table.rows and loaded.labels == ("base", "trained") and loaded.complete
+    # A stop names the evaluation it stopped, and nothing is saved.
+    with pytest.raises(Stopped, match=rf"^base: evaluation stopped after loading the model, before the first of "
+                                      rf"{len(train_rows)} tasks$"):
+        evaluate_before_after(ScriptedPolicy(train_rows, oracle), ScriptedPolicy(train_rows, answer_only),
+                              train_rows, labels=("base", "trained"), run_dir=tmp_path / "stopped", progress=False,
+                              should_stop=lambda: True)
+    assert not (tmp_path / "stopped").exists()
+
+
+def test_training_keeps_its_first_evaluation_as_the_before(train_rows, tmp_path):
+    first = evaluate(ScriptedPolicy(train_rows, answer_only), train_rows, progress=False)
+    later = evaluate(ScriptedPolicy(train_rows, oracle), train_rows, progress=False)
+    assert save_before_after(run_dir=tmp_path, before=first) is None  # nothing to compare yet
+    assert (tmp_path / "eval" / "before" / "eval.json").is_file() and load_comparison(tmp_path) is None
+    table = save_before_after(run_dir=tmp_path, after=later)  # a later evaluation meets the saved before
+    assert table.before.metrics == first.metrics and table.after.metrics == later.metrics
+    assert load_comparison(tmp_path).rows == table.rows == compare(first, later).rows
+    # Without a saved before, an after is kept but not compared.
+    assert save_before_after(tmp_path / "other", after=later) is None
+    assert (tmp_path / "other" / "after" / "eval.json").is_file() and not (tmp_path / "other" / "eval.json").exists()
+    with pytest.raises(ValueError, match="needs a folder"):
+        save_before_after(after=later)
+
+
+def test_comparison_read_back_from_any_eval_json(train_rows, tmp_path):
+    assert load_comparison(tmp_path) is None
+    evaluate(ScriptedPolicy(train_rows, oracle), train_rows, progress=False).save(tmp_path)
+    single = load_comparison(tmp_path)  # one evaluation: its metrics are the after column
+    assert not single.complete and all(r["before"] is None for r in single.rows)
+    assert {r["metric"]: r["after"] for r in single.rows}["correctness"] == 1.0
+    (tmp_path / "eval.json").write_text("{broken")
+    with pytest.raises(EvalError, match="eval.json: line 1"):
+        load_comparison(tmp_path)
+    # Rows of an older or edited file: malformed rows are skipped, numbers checked, directions from METRICS.
+    table = Comparison.from_dict({"labels": ["a", "b"], "comparison": {"rows": [
+        {"metric": "correctness", "before": 0.5, "after": 1}, {"before": 1.0}, "x",
+        {"metric": "avg_turns", "before": "many", "after": 2.0, "better": "sideways"}]}})
+    assert table.labels == ("a", "b") and [r["metric"] for r in table.rows] == ["correctness", "avg_turns"]
+    assert table.rows[0]["delta"] == 0.5 and table.rows[0]["better"] == "higher"
+    assert table.rows[1]["before"] is None and table.rows[1]["delta"] is None and table.rows[1]["better"] == "lower"
+
+
 # --------------------------------------------------------------------------------------------- bad input
 
 
@@ -524,6 +591,21 @@ def test_training_run_folder_evaluates_and_plots(trained_run, task_dir, tmp_path
     assert len(data["loss"]["steps"]) == len([r for r in rows if "loss" in r])
     png = plot_reward_curves(trained_run, tmp_path / "curve.png")
     assert png.stat().st_size > 5000
+
+
+def test_the_baseline_runs_with_the_agents_episode_limits(trained_run, train_rows, tmp_path):
+    from toolbrain_hub.agent import AgentSpec
+
+    spec = AgentSpec.load(trained_run / "adapter")
+    assert source_spec(str(trained_run)) == spec == source_spec(trained_run / "adapter")  # no weights loaded
+    assert source_spec("tiny-random-qwen2") is None and source_spec(ScriptedPolicy(train_rows, oracle)) is None
+    with pytest.raises(EvalError, match="no such model, adapter or run folder"):
+        source_spec(str(tmp_path / "missing"))
+    table = evaluate_before_after(str(trained_run), ScriptedPolicy(train_rows, oracle), train_rows[:2],
+                                  folder=tmp_path / "out", progress=False)
+    assert table.before.info["max_turns"] == table.after.info["max_turns"] == spec.max_turns
+    assert table.before.info["max_new_tokens"] == table.after.info["max_new_tokens"] == spec.max_new_tokens == 12
+    assert (tmp_path / "out" / "before" / "eval.json").is_file() and (tmp_path / "out" / "eval.json").is_file()
 
 
 def _cli(*args, env_extra=None):

@@ -12,7 +12,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "toolbrain_hub"
 
 # Bottom to top. A module may import its own stage and the stages before it, never one after it.
-STAGES = ["errors", "stopping", "hub", "models", "traces", "runs", "tools", "tasks", "environment", "rewards",
+STAGES = ["errors", "stopping", "jsonl", "hub", "models", "traces", "runs", "tools", "tasks", "environment", "rewards",
           "config", "agent", "evaluation", "publish", "training", "jobs", "cli"]
 
 

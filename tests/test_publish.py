@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from toolbrain_hub import hub
-from toolbrain_hub.publish import PublishError, publish, sanitize_config
+from toolbrain_hub.publish import PublishError, preview_card, publish, sanitize_config
 from toolbrain_hub.publish.publisher import AgentExistsError
 from toolbrain_hub.publish.sanitize import public_ref
 
@@ -235,6 +235,24 @@ def test_card_from_a_single_evaluation(tiny_run, tmp_path):
     expected = {k: round(v, 4) for k, v in after["metrics"].items() if isinstance(v, (int, float)) and k != "tasks"}
     assert {r.metric_type: r.metric_value for r in card.data.eval_results} == expected
     assert "| correctness ↑ | - |" in card.text and not (out / "eval_comparison.png").exists()
+
+
+def test_the_card_preview_is_what_publish_writes_and_writes_nothing(tiny_run, tmp_path):
+    from toolbrain_hub.hub.cards import card_for_display
+
+    run = copy_run(tiny_run, tmp_path / "run")
+    before = sorted(p.relative_to(run).as_posix() for p in run.rglob("*"))
+    card, files = preview_card(run, repo_ref="alice/weather-agent")
+    assert sorted(p.relative_to(run).as_posix() for p in run.rglob("*")) == before  # nothing written
+    assert set(files) == EXPECTED_FILES
+    published = (Path(publish(run, out_dir=tmp_path / "agent").url_or_path) / "README.md").read_text()
+    assert "alice/weather-agent" in card and "alice/weather-agent" not in published  # a local publish names no repo
+    # The card's images travel inside it: a page shows them away from the agent folder.
+    assert "](reward_curve.png)" in published and "](reward_curve.png)" not in card
+    assert card.count("](data:image/png;base64,") == published.count(".png)") == 2
+    shown = card_for_display(card)
+    assert shown.startswith("Metadata:\n\n```yaml\n") and "\nlibrary_name: peft\n" in shown
+    assert not shown.startswith("---") and card.startswith("---")
 
 
 def test_card_names_qlora_and_upstream_base_model(tiny_run, tmp_path):

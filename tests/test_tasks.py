@@ -24,6 +24,7 @@ from toolbrain_hub.tasks import (
     load_tasks,
     push_tasks,
     save_tasks,
+    task_folders,
 )
 from toolbrain_hub.tasks.generators import parse_proposal, public_model_name
 from toolbrain_hub.tasks.sampling import ArgumentSampler, sample_regex
@@ -491,6 +492,42 @@ def test_save_and_load_folder(tmp_path, taskset):
     small = generate_tasks(DATA / "weather_openai.json", num=5, seed=1, test_size=0, progress=False)
     save_tasks(small, folder)
     assert load_tasks(folder)["train"].num_rows == 5 and "test" not in load_tasks(folder)
+
+
+def test_without_drops_tasks_and_recounts_the_report(taskset):
+    train_id, test_id = taskset.train["id"][0], taskset.test["id"][-1]
+    kept = taskset.without([train_id, test_id, "no-such-task"])
+    assert len(kept) == len(taskset) - 2 and kept.report.kept == len(kept)
+    assert train_id not in kept.ids and test_id not in kept.ids
+    assert kept.ids == [i for i in taskset.ids if i not in (train_id, test_id)]  # the order of the rest is kept
+    cov = kept.report.coverage
+    assert cov["splits"] == {"train": len(taskset.train) - 1, "test": len(taskset.test) - 1}
+    dropped = [json.loads(row["expected_calls"]) for row in rows(taskset) if row["id"] in (train_id, test_id)]
+    for name, count in taskset.report.coverage["tools"].items():
+        assert cov["tools"][name] == count - sum(c["name"] == name for calls in dropped for c in calls)
+    # the generation's history is not rewritten, and the original set is unchanged
+    assert (kept.report.requested, kept.report.attempts, kept.report.seed) == (
+        taskset.report.requested, taskset.report.attempts, taskset.report.seed)
+    assert len(taskset) == 300 and train_id in taskset.ids
+    assert taskset.without([]).ids == taskset.ids
+
+
+def test_without_a_tools_every_task_reports_it_uncovered():
+    small = generate_tasks(DATA / "weather_openai.json", num=12, seed=2, test_size=0.25, progress=False)
+    calls = {row["id"]: json.loads(row["expected_calls"]) for row in rows(small)}
+    tool = next(c["name"] for cs in calls.values() for c in cs)
+    pruned = small.without([i for i, cs in calls.items() if any(c["name"] == tool for c in cs)])
+    assert pruned.report.coverage["tools"][tool] == 0 and tool in pruned.report.coverage["tools_uncovered"]
+
+
+def test_task_folders_lists_saved_datasets_only(tmp_path):
+    assert task_folders(tmp_path / "none yet") == []
+    small = generate_tasks(DATA / "weather_openai.json", num=4, test_size=0, progress=False)
+    for name in ("b-tasks", "a-tasks"):
+        save_tasks(small, tmp_path / name)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "README.md").write_text("not a dataset")
+    assert task_folders(tmp_path) == [tmp_path / "a-tasks", tmp_path / "b-tasks"]
 
 
 def test_not_a_task_folder(tmp_path):

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..environment.environment import ToolEnvironment
 from ..environment.factories import EnvironmentFactory
+from ..runs.folder import ADAPTER_DIR
 from ..tools.schemas import ToolSpec
 from .runtime import SpecAgent, _named_implementations, build_agent
 from .spec import SPEC_FILE, TOOLS_FILE, AgentError, AgentSpec
@@ -48,8 +49,8 @@ def _fetch_agent(repo_or_folder: str | os.PathLike, *, revision: str | None, tok
                              "folder, or a Hub repo id 'user/name'.")
         if folder.is_file():
             folder = folder.parent if folder.name == SPEC_FILE else folder
-        if not (folder / _ADAPTER_CONFIG).is_file() and (folder / "adapter" / SPEC_FILE).is_file():
-            folder = folder / "adapter"  # a training run: its final adapter is the agent
+        if not (folder / _ADAPTER_CONFIG).is_file() and (folder / ADAPTER_DIR / SPEC_FILE).is_file():
+            folder = folder / ADAPTER_DIR  # a training run: its final adapter is the agent
         if not (folder / SPEC_FILE).is_file():
             raise AgentError(_not_an_agent(label, folder))
         return folder, label

@@ -43,50 +43,35 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_eval)
-
-
-
-def _is_run(path: str) -> bool:
-    folder = Path(path)
-    return folder.is_dir() and ((folder / "status.json").is_file() or (folder / "adapter").is_dir())
-
-
 def _eval(args) -> int:
-    from ..evaluation.evaluator import compare, evaluate
+    from ..evaluation.comparison import evaluate_before_after
+    from ..evaluation.evaluator import evaluate
+    from ..runs.folder import EVAL_DIR, is_run_folder
 
     settings = dict(split=args.split, limit=args.limit, max_turns=args.max_turns, max_new_tokens=args.max_new_tokens,
                     batch_size=args.batch_size, progress=not args.no_progress, implementations=args.implementations,
                     device=args.device, dtype=args.dtype, threads=args.threads)
+    run_dir = Path(args.model) if is_run_folder(args.model) else None
+    out = Path(args.out) if args.out else (run_dir / EVAL_DIR if run_dir is not None else None)
     # A bad model, task set or implementation raises a ToolBrainError: `cli.main` prints it and exits with 2.
-    after = evaluate(args.model, args.tasks, **settings)
-    before = None
     if args.baseline:
-        # The baseline gets the same episode limits as the evaluated agent (its spec's, unless given here).
-        settings.update(max_turns=after.info["max_turns"], max_new_tokens=after.info["max_new_tokens"])
-        before = evaluate(args.baseline, args.tasks, **settings)
-
-    run_dir = Path(args.model) if _is_run(args.model) else None
-    out = Path(args.out) if args.out else (run_dir / "eval" if run_dir is not None else None)
-    comparison = compare(before, after) if before is not None else None
-    if args.json:
-        data = {"metrics": after.metrics, "breakdown": after.breakdown}
-        if comparison is not None:
-            data = comparison.to_dict()
-        print(json.dumps(data, indent=2, default=str))
-    elif comparison is not None:
-        print(f"before: {args.baseline}\nafter:  {args.model}\n")
-        print(comparison.to_markdown())
-    else:
-        print(after.to_markdown(title=f"Evaluation of {args.model}"))
-    if out is not None:
-        if comparison is not None:
-            after.save(out / "after")
-            before.save(out / "before")
-            comparison.save(out)
-            if run_dir is not None and not args.out:
-                # The run's eval.json is what `publish` puts in the model card.
-                comparison.save(run_dir)
+        # The baseline runs with the evaluated agent's episode limits; without --out, a run's own eval.json (what
+        # `publish` puts on the card) gets the comparison too.
+        comparison = evaluate_before_after(args.model, args.baseline, args.tasks, folder=out,
+                                           run_dir=run_dir if not args.out else None, **settings)
+        if args.json:
+            print(json.dumps(comparison.to_dict(), indent=2, default=str))
         else:
+            print(f"before: {args.baseline}\nafter:  {args.model}\n")
+            print(comparison.to_markdown())
+    else:
+        after = evaluate(args.model, args.tasks, **settings)
+        if args.json:
+            print(json.dumps({"metrics": after.metrics, "breakdown": after.breakdown}, indent=2, default=str))
+        else:
+            print(after.to_markdown(title=f"Evaluation of {args.model}"))
+        if out is not None:
             after.save(out)
+    if out is not None:
         print(f"results written to {out}")
     return 0

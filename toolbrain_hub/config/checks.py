@@ -193,7 +193,7 @@ def model_ref(name: str, value: Any) -> None:
 
 def known_rewards() -> list[str]:
     """Names of the registered rewards (the built-in ones, and any registered by the running program)."""
-    from ..rewards import REWARDS  # the package: importing it registers the built-in rewards
+    from ..rewards.registry import REWARDS
 
     return list(REWARDS)
 

@@ -104,6 +104,19 @@ def inline_images(markdown: str, folder: str | Path) -> str:
     return _IMAGE.sub(embed, markdown)
 
 
+def card_for_display(card: str) -> str:
+    """A card for a Markdown viewer, which would mangle its YAML front matter: the metadata as a YAML code block,
+    then the body.
+
+    Args:
+        card: The card text (YAML header + Markdown).
+    """
+    from huggingface_hub import ModelCard
+
+    parsed = ModelCard(card)
+    return f"Metadata:\n\n```yaml\n{parsed.data.to_yaml()}\n```\n\n{parsed.text}"
+
+
 def size_category(n: int) -> str:
     """The Hub's size category for n examples ("n<1K", "1K<n<10K", ...)."""
     for bound, label in _SIZE_BOUNDS:

@@ -23,13 +23,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..runs.folder import CONFIG_FILE, JOB_LOG
 from .child_env import child_environment
 from .launchers import Launcher, _failure_cause, _tail, train_command
 from .registry import ACTIVE, TERMINAL, LauncherError, RunRecord, now_iso
 
 __all__ = ["DEFAULT_JOB_IMAGE", "DEFAULT_JOB_TIMEOUT", "HFJobsLauncher", "run_job_inside"]
 
-JOB_LOG = "job.log"
 # A CUDA image with Python and pip; the bootstrap installs the pinned requirements and the launching code's wheel.
 DEFAULT_JOB_IMAGE = "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime"
 DEFAULT_JOB_TIMEOUT = "2h"
@@ -238,7 +238,7 @@ def run_job_inside() -> int:
 
     work = Path(os.environ.get("TOOLBRAIN_HUB_WORK") or tempfile.mkdtemp(prefix="toolbrain-job-"))
     run_dir = work / "run"
-    config_file = work / "config.yaml"
+    config_file = work / CONFIG_FILE
     config_file.write_text(os.environ["TOOLBRAIN_HUB_CONFIG"], encoding="utf-8")
     repo = os.environ["TOOLBRAIN_HUB_PUSH_TO"]
     print(f"toolbrain-hub job: run {os.environ.get('TOOLBRAIN_HUB_RUN_ID', '?')} -> {repo}", flush=True)

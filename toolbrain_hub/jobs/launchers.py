@@ -25,13 +25,12 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
+from ..runs.folder import ADAPTER_DIR, CONFIG_FILE, EXIT_FILE, LAUNCHER_LOG, METRICS_FILE, STATUS_FILE
 from .child_env import child_environment
 from .registry import ACTIVE, TERMINAL, LauncherError, RunRecord, now_iso
 
 __all__ = ["Launcher", "LauncherError", "LocalLauncher", "supervise", "train_command"]
 
-EXIT_FILE = "exit.json"
-LAUNCHER_LOG = "launcher.log"
 
 
 def train_command(config_file: str | Path, *, python: str | None = None) -> list[str]:
@@ -134,7 +133,7 @@ class LocalLauncher(Launcher):
 
     def start(self, record: RunRecord, *, token: str | None = None) -> RunRecord:
         run_dir = Path(record.run_dir)
-        config_file = run_dir / "config.yaml"
+        config_file = run_dir / CONFIG_FILE
         if not config_file.is_file():
             raise LauncherError(f"Cannot start run {record.id}: {config_file} is missing")
         (run_dir / EXIT_FILE).unlink(missing_ok=True)
@@ -205,10 +204,10 @@ class LocalLauncher(Launcher):
         run_dir = Path(record.run_dir)
         record.status, record.finished_at = "completed", record.finished_at or now_iso()
         record.message = "training finished" + (f" ({status['step']} steps)" if status.get("step") else "")
-        if (run_dir / "adapter").is_dir():
-            record.artifacts["adapter"] = str(run_dir / "adapter")
-        if (run_dir / "metrics.jsonl").is_file():
-            record.artifacts["metrics"] = str(run_dir / "metrics.jsonl")
+        if (run_dir / ADAPTER_DIR).is_dir():
+            record.artifacts["adapter"] = str(run_dir / ADAPTER_DIR)
+        if (run_dir / METRICS_FILE).is_file():
+            record.artifacts["metrics"] = str(run_dir / METRICS_FILE)
         return record
 
     def logs(self, record: RunRecord, *, token: str | None = None, max_bytes: int = 64_000) -> str:
@@ -272,8 +271,8 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _training_status(run_dir: Path) -> dict[str, Any]:
-    """status.json as the training wrote it (without the import cost of `training.common.read_status`)."""
-    return _read_json(run_dir / "status.json") or {}
+    """status.json as the training wrote it (without the import cost of `runs.folder.read_status`)."""
+    return _read_json(run_dir / STATUS_FILE) or {}
 
 
 def supervise(run_dir: str | Path, command: list[str]) -> int:

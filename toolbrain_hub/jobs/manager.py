@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..runs.folder import CONFIG_FILE
 from .hf_jobs import HFJobsLauncher
 from .launchers import Launcher, LocalLauncher
 from .registry import LauncherError, RunRecord, RunRegistry, now_iso
@@ -65,7 +66,7 @@ class RunManager:
                                    algorithm=config.algorithm)
         if launcher == "local":
             config.output_dir = record.run_dir
-        config.to_yaml(Path(record.run_dir) / "config.yaml")
+        config.to_yaml(Path(record.run_dir) / CONFIG_FILE)
         record.config, record.flavor = config.to_dict(), flavor if launcher != "local" else None
         if config.tasks:
             from ..hub.repos import is_local, repo_url

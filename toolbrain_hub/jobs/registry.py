@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ToolBrainError
+from ..runs.folder import ADAPTER_DIR, RECORD_FILE
 
 __all__ = ["ACTIVE", "RUN_STATES", "TERMINAL", "LauncherError", "RunNotFoundError",
            "RunRecord", "RunRegistry", "LOCAL_OWNER"]
@@ -32,7 +33,6 @@ RUN_STATES = ("queued", "starting", "running", "completed", "failed", "canceled"
 ACTIVE = ("queued", "starting", "running")
 TERMINAL = ("completed", "failed", "canceled")
 LOCAL_OWNER = "local"
-RECORD_FILE = "run.json"
 _RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[a-z0-9-]{1,40}-[0-9a-f]{6}$")
 _OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 
@@ -99,6 +99,20 @@ class RunRecord:
     @property
     def path(self) -> Path:
         return Path(self.run_dir)
+
+    def agent_location(self) -> str:
+        """Where the run's trained agent is: its run folder when the final adapter is there, else the Hub model repo
+        its HF Job published it to.
+
+        Raises:
+            LauncherError: the run has neither.
+        """
+        if (self.path / ADAPTER_DIR).is_dir():
+            return self.run_dir
+        repo = self.config.get("push_to")
+        if self.launcher == "hf-jobs" and repo:
+            return str(repo)
+        raise LauncherError(f"run {self.id} has no adapter here and was not pushed anywhere")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -7,11 +7,11 @@ model card, and `publish.publisher` writes the agent folder and pushes it.
 from __future__ import annotations
 
 from .card import render_model_card
-from .publisher import PublishResult, build_agent_folder, publish
+from .publisher import PublishResult, build_agent_folder, preview_card, publish
 from .run import PublishError, RunSummary, read_run
 from .sanitize import sanitize_config
 
 __all__ = [
-    "PublishError", "PublishResult", "RunSummary", "build_agent_folder", "publish", "read_run", "render_model_card",
-    "sanitize_config"
+    "PublishError", "PublishResult", "RunSummary", "build_agent_folder", "preview_card", "publish", "read_run",
+    "render_model_card", "sanitize_config"
 ]

@@ -4,13 +4,14 @@ the before/after evaluation table read from eval.json.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
 from .. import hub
-from ..evaluation.evaluator import COMPARISON_PNG, EVAL_FILE, METRICS
+from ..evaluation.comparison import Comparison
 from ..hub.cards import md_cell, md_text, render_card
+from ..jsonl import iter_jsonl
+from ..runs.folder import EVAL_FILE, EVAL_PLOT, TRACES_FILE
 from .run import RunSummary
 from .sanitize import public_ref
 
@@ -45,40 +46,11 @@ def _number(value: Any) -> float | None:
 
 
 def _evaluation_rows(evaluation: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """`[{metric, before, after, better}]` from eval.json (`evaluation.Comparison.save` or `EvalResult.save`)."""
+    """`[{metric, before, after, delta, better}]` from eval.json (`evaluation.Comparison.from_dict`: a comparison, or
+    a single evaluation as the after column), without the metrics that have no value on either side."""
     if not evaluation:
         return []
-    rows = evaluation.get("comparison")
-    if isinstance(rows, dict):
-        rows = rows.get("rows")
-    if isinstance(rows, list) and rows:
-        out = [{"metric": str(r.get("metric")), "before": _number(r.get("before")), "after": _number(r.get("after")),
-                "better": r.get("better") or METRICS.get(str(r.get("metric")), "neutral")}
-               for r in rows if isinstance(r, dict) and r.get("metric")]
-        return [r for r in out if r["before"] is not None or r["after"] is not None]
-    # A Comparison's before/after sections, or a single EvalResult (after training only) with top-level metrics.
-    before = _metric_map(evaluation.get("before"))
-    after = _metric_map(evaluation.get("after") if "after" in evaluation else evaluation)
-    names = [name for name in METRICS if name in before or name in after]  # evaluation's headline metrics, in order
-    return [{"metric": n, "before": before.get(n), "after": after.get(n), "better": METRICS.get(n, "neutral")}
-            for n in names
-            if before.get(n) is not None or after.get(n) is not None]
-
-
-def _labels(evaluation: dict[str, Any]) -> tuple[str, str]:
-    labels = evaluation.get("labels")
-    if isinstance(labels, list) and len(labels) == 2 and all(isinstance(x, str) for x in labels):
-        return labels[0], labels[1]
-    return "before", "after"
-
-
-def _metric_map(data: Any) -> dict[str, float]:
-    if not isinstance(data, dict):
-        return {}
-    metrics = data.get("metrics", data)
-    if not isinstance(metrics, dict):
-        return {}
-    return {str(k): v for k, v in ((k, _number(v)) for k, v in metrics.items()) if v is not None}
+    return [r for r in Comparison.from_dict(evaluation).rows if r["before"] is not None or r["after"] is not None]
 
 
 def _format_value(value: float | None) -> str:
@@ -220,7 +192,7 @@ def render_model_card(run: RunSummary, *, config: dict[str, Any], config_yaml: s
         "adapter_model.safetensors": "LoRA weights (peft)", "adapter_config.json": "peft adapter config",
         "agent_spec.json": "prompt, chat template, tool schemas, parser, turn limit, generation settings",
         CONFIG_OUT: "the training config", EVAL_FILE: "before/after evaluation", CURVE_PNG: "reward curves",
-        COMPARISON_PNG: "before/after bars", "chat_template.jinja": "the training chat template",
+        EVAL_PLOT: "before/after bars", "chat_template.jinja": "the training chat template",
         "README.md": "this model card",
     }
     files = [(name, file_notes.get(name, "tokenizer file" if "token" in name or name.endswith((".txt", ".model"))
@@ -287,16 +259,11 @@ def _base_model_details(source: dict[str, Any] | None) -> str | None:
 
 def _example_question(run: RunSummary) -> str:
     """A real task of the run for the usage snippet: the first sampled rollout's query."""
-    from ..runs.folder import TRACES_FILE
-
     path = run.root / TRACES_FILE
     if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            query = (row.get("trace") or {}).get("query") if isinstance(row, dict) else None
+        for _, row in iter_jsonl(path, skip_invalid=True, rows="a trace row"):
+            trace = row.get("trace")
+            query = trace.get("query") if isinstance(trace, dict) else None
             if isinstance(query, str) and query.strip():
                 return query.strip()
     return "What can you do with your tools?"

@@ -29,14 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from .. import hub
-from ..evaluation.evaluator import COMPARISON_PNG, EVAL_FILE
-from .card import _ALGORITHM_NAMES, CONFIG_OUT, CURVE_PNG, _evaluation_rows, _is_repo_id, _labels, render_model_card
+from ..evaluation.comparison import Comparison
+from ..runs.folder import EVAL_FILE, EVAL_PLOT
+from .card import _ALGORITHM_NAMES, CONFIG_OUT, CURVE_PNG, _evaluation_rows, _is_repo_id, render_model_card
 from .run import PublishError, RunSummary, read_run
 from .sanitize import _forbidden_strings, _local, _strip_paths, check_no_secrets, public_ref, sanitize_config
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AgentExistsError", "PublishResult", "build_agent_folder", "publish"]
+__all__ = ["AgentExistsError", "PublishResult", "build_agent_folder", "preview_card", "publish"]
 
 DEFAULT_OUT = "agent"  # <run>/agent: where an offline publish goes when no folder is given
 # Adapter-folder files that are published. Everything else (optimizer state, pickled training args, peft's own
@@ -141,11 +142,11 @@ def build_agent_folder(run: RunSummary, folder: str | os.PathLike, *, repo_ref: 
         (out / EVAL_FILE).write_text(json.dumps(_strip_paths(run.evaluation), indent=2, ensure_ascii=False) + "\n",
                                      encoding="utf-8")
         comparable = [r for r in evaluation if r["before"] is not None and r["after"] is not None]
-        if (run.root / COMPARISON_PNG).is_file():
-            shutil.copy2(run.root / COMPARISON_PNG, out / COMPARISON_PNG)
+        if (run.root / EVAL_PLOT).is_file():
+            shutil.copy2(run.root / EVAL_PLOT, out / EVAL_PLOT)
             has_comparison = True
         elif comparable:
-            plots.plot_comparison(comparable, out / COMPARISON_PNG, labels=_labels(run.evaluation))
+            plots.plot_comparison(comparable, out / EVAL_PLOT, labels=Comparison.from_dict(run.evaluation).labels)
             has_comparison = True
 
     card = render_model_card(run, config=config, config_yaml=config_yaml, repo_ref=repo_ref, license=license,
@@ -255,3 +256,25 @@ def publish(run_dir: str | os.PathLike, repo_id: str | None = None, *, out_dir: 
     finally:
         if cleanup:
             shutil.rmtree(cleanup, ignore_errors=True)
+
+
+def preview_card(run_dir: str | Path, *, repo_ref: str = "path/to/this/folder") -> tuple[str, list[str]]:
+    """The model card and the files `publish` would write for a run, written nowhere: the card's images are embedded,
+    for a page that shows it away from its folder.
+
+    Args:
+        run_dir: The run folder.
+        repo_ref: How the card's usage snippet names the agent (the repo id it will get).
+
+    Returns:
+        (the card, YAML header included; the files' names).
+
+    Raises:
+        PublishError: the run cannot be published; the message names what is missing.
+    """
+    from ..hub.cards import inline_images
+
+    with tempfile.TemporaryDirectory(prefix="toolbrain-card-") as tmp:
+        folder = Path(tmp) / "agent"
+        files = build_agent_folder(read_run(run_dir), folder, repo_ref=repo_ref)
+        return inline_images((folder / "README.md").read_text(encoding="utf-8"), folder), files

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ToolBrainError
-from ..evaluation.evaluator import EVAL_FILE
+from ..evaluation.metrics import EvalError, read_eval_file
+from ..runs.folder import EVAL_FILE
 
 __all__ = ["PublishError", "RunSummary", "read_run"]
 
@@ -80,14 +80,10 @@ def read_run(run_dir: str | os.PathLike) -> RunSummary:
     except AgentSpecError as e:
         raise PublishError(f"Cannot publish {root}: {e}") from None
     evaluation = None
-    eval_path = root / EVAL_FILE
-    if eval_path.is_file():
+    if (root / EVAL_FILE).is_file():
         try:
-            evaluation = json.loads(eval_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise PublishError(f"Cannot publish {root}: {eval_path.name}, line {e.lineno}: not valid JSON "
-                               f"({e.msg})") from None
-        if not isinstance(evaluation, dict):
-            raise PublishError(f"Cannot publish {root}: {eval_path.name} must hold a JSON object")
+            evaluation = read_eval_file(root)[1]
+        except EvalError as e:
+            raise PublishError(f"Cannot publish {root}: {e}") from None
     return RunSummary(root=root, config=config, status=status, spec=spec, adapter_dir=adapter,
                       metrics=read_metrics(root), evaluation=evaluation)

@@ -10,8 +10,13 @@ A run folder holds everything a run produces, so nothing is lost and a UI can fo
     <run>/train.log          the log
     <run>/checkpoints/       resumable trainer checkpoints (adapter, optimizer, scheduler, RNG, trainer state)
     <run>/adapter/           the final LoRA adapter, the tokenizer and the agent spec (agent_spec.json)
+    <run>/eval.json          the before/after evaluation `publish` puts on the model card (+ eval.md and
+                             eval_comparison.png beside it)
+    <run>/eval/              each evaluation whole: before/ and after/ (eval.json, traces.jsonl, eval.md), and
+                             their comparison again
 
-Nothing here imports torch or transformers: the Space, the launchers and `publish` read run folders cheaply.
+Every file name of the run folder is defined here, and only here. Nothing here imports torch or transformers: the
+Space, the launchers and `publish` read run folders cheaply.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..jsonl import iter_jsonl, read_jsonl
+
 logger = logging.getLogger(__name__)
 
 STATUS_FILE = "status.json"
@@ -34,6 +41,22 @@ LOG_FILE = "train.log"
 CONFIG_FILE = "config.yaml"
 CHECKPOINTS_DIR = "checkpoints"
 ADAPTER_DIR = "adapter"
+PHASES_FILE = "phases.json"
+# An evaluation's files (`evaluation.EvalResult.save`, `evaluation.Comparison.save`), in the run folder and in
+# <run>/eval/before and <run>/eval/after (each with its own TRACES_FILE).
+EVAL_FILE = "eval.json"
+EVAL_MARKDOWN = "eval.md"
+EVAL_PLOT = "eval_comparison.png"
+EVAL_DIR = "eval"
+EVAL_BEFORE = "before"
+EVAL_AFTER = "after"
+# Written beside the training's files by the data phases and by the app's launchers and registry.
+PAIRS_FILE = "dpo_pairs.jsonl"  # DPO's on-policy pairs, so a resumed run trains on the same pairs
+TEACHER_FILE = "teacher_traces.jsonl"  # distillation's kept teacher traces
+RECORD_FILE = "run.json"  # the registry's record of the run (`jobs.registry.RunRecord`)
+LAUNCHER_LOG = "launcher.log"  # a local run's process output
+EXIT_FILE = "exit.json"  # a local run's exit code, written by its supervisor
+JOB_LOG = "job.log"  # an HF Jobs run's log, fetched from the job
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -79,6 +102,14 @@ class RunFolder:
     def adapter_dir(self) -> Path:
         return self.root / ADAPTER_DIR
 
+    @property
+    def eval_file(self) -> Path:
+        return self.root / EVAL_FILE
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.root / EVAL_DIR
+
     def checkpoints_dir(self, phase: str | None = None) -> Path:
         return self.root / CHECKPOINTS_DIR / phase if phase else self.root / CHECKPOINTS_DIR
 
@@ -98,7 +129,7 @@ class RunFolder:
 
     @property
     def phases_file(self) -> Path:
-        return self.root / "phases.json"
+        return self.root / PHASES_FILE
 
     def phases(self) -> dict[str, dict[str, Any]]:
         """{phase: {"offset": first run step, "done": bool, "end_step": last run step}} in run order."""
@@ -168,11 +199,7 @@ class RunFolder:
         if not self.main_process or not path.is_file():
             return 0
         kept: dict[tuple, dict] = {}
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by the kill
+        for _, row in iter_jsonl(path, skip_invalid=True, rows="a row"):  # a line cut by the kill is dropped
             phase = row.get("phase", "train")
             limit = steps.get(phase, 0)
             step = row.get("step")
@@ -217,18 +244,45 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
     return status
 
 
-def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """All metrics rows of a run (a partial last line, from a run being written or killed, is skipped)."""
-    path = Path(run_dir) / METRICS_FILE
+def read_metrics(source: str | Path, *, strict: bool = False) -> list[dict[str, Any]]:
+    """The metrics rows of a run: the one reader of metrics.jsonl (the Space, plots and `publish` use it).
+
+    Args:
+        source: A run folder, or a metrics file.
+        strict: For a file given by a user: a missing file and a bad line raise. Otherwise (a run being written or
+            killed) a missing file is no rows and a partial or non-object line is skipped.
+
+    Raises:
+        FileNotFoundError: (strict) no metrics file there.
+        jsonl.JsonlError: (strict, a ValueError) naming the file and line of a row that is not a JSON object.
+    """
+    path = Path(source)
+    if path.is_dir():
+        path = path / METRICS_FILE
     if not path.is_file():
+        if strict:
+            raise FileNotFoundError(f"no metrics file at {path} (a training run writes {METRICS_FILE} in its folder)")
         return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
+    return read_jsonl(path, skip_invalid=not strict, rows="a metrics row")
+
+
+def run_metrics(run_dir: str | Path, log_text: str | None = None) -> list[dict[str, Any]]:
+    """The metrics rows to draw for a run: its metrics.jsonl, or, while that file is elsewhere (an HF Jobs run keeps
+    it in its container until it publishes), the rows its log lines carry (`metrics_from_log`).
+
+    Args:
+        run_dir: The run folder.
+        log_text: The run's log, read when the folder has no metrics file (None: no fallback).
+    """
+    if (Path(run_dir) / METRICS_FILE).is_file() or not log_text:
+        return read_metrics(run_dir)
+    return metrics_from_log(log_text)
+
+
+def is_run_folder(path: str | Path) -> bool:
+    """Whether `path` is a training run's folder (it has a status file or a final adapter)."""
+    folder = Path(path)
+    return folder.is_dir() and ((folder / STATUS_FILE).is_file() or (folder / ADAPTER_DIR).is_dir())
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -1,8 +1,9 @@
 """Training and evaluation plots (matplotlib, headless Agg backend).
 
-- Reward curves from a run's `metrics.jsonl`: each reward's mean with a +/- std band, the loss and the KL on their own
-  axes below. Reward keys are read the way TRL logs them (`reward`/`reward_std` for the total,
-  `rewards/<name>/mean` and `rewards/<name>/std` per reward function; DPO's `rewards/chosen` etc. without a band).
+- Reward curves from a run's metrics (`runs.folder.read_metrics`): each reward's mean with a +/- std band, the loss
+  and the KL on their own axes below. Reward keys are read the way TRL logs them (`reward`/`reward_std` for the
+  total, `rewards/<name>/mean` and `rewards/<name>/std` per reward function; DPO's `rewards/chosen` etc. without a
+  band).
 - Before/after bars for an evaluation comparison (`toolbrain_hub.evaluation.compare`).
 
 Each plot comes two ways: `*_figure(...)` returns a matplotlib Figure (for Gradio's `gr.Plot`), `plot_*(..., path)`
@@ -11,7 +12,6 @@ writes a PNG and returns its path.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ import matplotlib
 matplotlib.use("Agg")  # headless: Spaces, CI and servers have no display
 
 from matplotlib.figure import Figure  # noqa: E402
+
+from .folder import read_metrics  # noqa: E402
 
 __all__ = [
     "comparison_figure",
@@ -39,35 +41,18 @@ _KL_KEYS = ("kl",)
 
 
 def load_metrics(source: str | Path | list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Metric rows of a run.
+    """Metric rows of a run, read strictly (`runs.folder.read_metrics`): a plot of a broken file says why.
 
     Args:
-        source: a run folder (its `metrics.jsonl` is read), a JSONL file, or rows already loaded.
+        source: a run folder (its metrics file is read), a JSONL file, or rows already loaded.
 
     Raises:
-        FileNotFoundError: when the folder has no metrics.jsonl or the file does not exist.
+        FileNotFoundError: when the folder has no metrics file or the file does not exist.
         ValueError: naming the file and line of a row that is not a JSON object.
     """
     if isinstance(source, list):
         return [dict(row) for row in source]
-    path = Path(source)
-    if path.is_dir():
-        path = path / "metrics.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"no metrics file at {path} (a training run writes metrics.jsonl in its folder)")
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}, line {n}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}, line {n}: a metrics row must be a JSON object, got {type(row).__name__}")
-            rows.append(row)
-    return rows
+    return read_metrics(source, strict=True)
 
 
 def _number(value: Any) -> float | None:
@@ -100,7 +85,7 @@ def reward_curve_data(source: str | Path | list[dict[str, Any]]) -> dict[str, An
     """The data the reward-curve plot draws.
 
     Args:
-        source: a run folder, a metrics.jsonl file, or metric rows.
+        source: a run folder, a metrics file, or metric rows.
 
     Returns:
         `{"rewards": {name: {"steps", "mean", "std"}}, "loss": {"steps", "mean"} | None, "kl": ... | None}`.
@@ -151,7 +136,7 @@ def reward_curve_figure(source: str | Path | list[dict[str, Any]], *, title: str
     """A figure of a run's reward curves (mean with std band), with loss and KL on separate axes below.
 
     Args:
-        source: a run folder, a metrics.jsonl file, or metric rows.
+        source: a run folder, a metrics file, or metric rows.
         title: figure title (default: "Training rewards").
 
     Raises:
@@ -202,7 +187,7 @@ def plot_reward_curves(source: str | Path | list[dict[str, Any]], path: str | Pa
     """Write the reward-curve figure as a PNG.
 
     Args:
-        source: a run folder, a metrics.jsonl file, or metric rows.
+        source: a run folder, a metrics file, or metric rows.
         path: the PNG to write (parent folders are created).
         title: figure title.
         dpi: resolution.

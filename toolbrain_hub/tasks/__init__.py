@@ -19,10 +19,11 @@ from .taskset import (
     push_tasks,
     save_tasks,
     task_features,
+    task_folders,
 )
 
 __all__ = [
     "COLUMNS", "DEFAULT_MIX", "DEFAULT_SYSTEM_PROMPT", "DatasetExistsError", "GenerationReport", "TaskError",
     "TaskSet", "check_task_folder", "coverage", "describe_task_folder", "generate_tasks", "load_task_tools",
-    "load_tasks", "push_tasks", "save_tasks", "task_features"
+    "load_tasks", "push_tasks", "save_tasks", "task_features", "task_folders"
 ]

@@ -122,6 +122,32 @@ class TaskSet:
     def save(self, folder: str | Path, **card_fields) -> Path:
         return save_tasks(self, folder, **card_fields)
 
+    @property
+    def ids(self) -> list[str]:
+        """The task ids, split by split in order ("train" first)."""
+        return [task_id for split in self.dataset.values() for task_id in split["id"]]
+
+    def without(self, ids: Any) -> TaskSet:
+        """These tasks minus the ones with the given ids (e.g. rows a user found bad), with the report's count and
+        coverage recomputed; the generation history (requested, attempts, rejections) is kept.
+
+        Args:
+            ids: Task ids to drop; ids that are not in the set are ignored.
+
+        Returns:
+            A new TaskSet (this one is unchanged).
+        """
+        from dataclasses import replace  # not at the top: `save_tasks` has a `replace` argument
+
+        from datasets import DatasetDict
+
+        drop = {str(i) for i in ids}
+        dataset = DatasetDict({name: split.filter(lambda row: row["id"] not in drop) if drop else split
+                               for name, split in self.dataset.items()})
+        kept = sum(len(split) for split in dataset.values())
+        report = replace(self.report, kept=kept, coverage=coverage(dataset, self.tools))
+        return TaskSet(dataset=dataset, tools=self.tools, report=report)
+
 
 # ----------------------------------------------------------------------------------------------------------------
 # Generation
@@ -540,6 +566,18 @@ def describe_task_folder(folder: str | Path) -> str:
     except (OSError, ValueError, KeyError, TypeError):
         return "a folder that is not a task dataset"
     return f"a task dataset of {report.get('kept', '?')} tasks for {', '.join(tools) or 'no tools'}"
+
+
+def task_folders(root: str | Path) -> list[Path]:
+    """The task dataset folders directly under `root` (folders `save_tasks` wrote: they hold tools.json), sorted.
+
+    Args:
+        root: A folder of dataset folders (none yet: no folders).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / "tools.json").is_file())
 
 
 def check_task_folder(folder: str | Path) -> Path:

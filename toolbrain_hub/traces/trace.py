@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..jsonl import JsonlError, iter_jsonl
 from .parsing import ToolCall, call_from_json, is_error_result, parse_tool_calls
 
 __all__ = ["ToolResult", "Trace", "Turn", "load_traces", "save_traces"]
@@ -483,12 +484,12 @@ def load_traces(path: str) -> list[Trace]:
         ValueError: naming the file and line of a line that is not valid JSON or not a trace.
     """
     traces = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
+    try:
+        for n, data in iter_jsonl(path):
             try:
-                traces.append(Trace.from_dict(json.loads(line)))
-            except (json.JSONDecodeError, ValueError, TypeError, KeyError) as e:
-                raise ValueError(f"{path}, line {n}: not a valid trace: {e}") from None
+                traces.append(Trace.from_dict(data))
+            except (ValueError, TypeError, KeyError, AttributeError) as e:
+                raise JsonlError(path, n, str(e)) from None
+    except JsonlError as e:
+        raise ValueError(f"{path}, line {e.line}: not a valid trace: {e.reason}") from None
     return traces

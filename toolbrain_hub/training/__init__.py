@@ -24,10 +24,11 @@ from typing import Any
 from ..config.base import TrainConfig
 from ..config.visitor import check_untrusted_config, untrusted
 from ..errors import ConfigError
-from ..runs.folder import read_metrics, read_status
-from .phases import TrainResult
 
 __all__ = ["TrainResult", "train", "read_status", "read_metrics"]
+
+from ..runs.folder import ADAPTER_DIR, CHECKPOINTS_DIR, METRICS_FILE, STATUS_FILE, read_metrics, read_status
+from .phases import TrainResult
 
 logger = logging.getLogger("toolbrain_hub.training")
 
@@ -50,7 +51,7 @@ def _check_output_dir(config: TrainConfig, root: Path) -> None:
     # Never overwrite a run: a folder that already has training output needs --resume true or another output_dir.
     if config.resume:
         return
-    used = [name for name in ("status.json", "metrics.jsonl", "adapter", "checkpoints") if (root / name).exists()]
+    used = [name for name in (STATUS_FILE, METRICS_FILE, ADAPTER_DIR, CHECKPOINTS_DIR) if (root / name).exists()]
     if used:
         raise ConfigError(f"output_dir {str(root)!r} already holds a run ({', '.join(used)}): continue it with "
                           f"--resume true, or choose another output_dir")

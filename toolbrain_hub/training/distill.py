@@ -20,15 +20,14 @@ from typing import Any
 from ..config.base import TrainConfig
 from ..environment.rollouts import run_episodes, score_episodes
 from ..errors import ConfigError
-from ..runs.folder import RunFolder
+from ..jsonl import read_jsonl
+from ..runs.folder import TEACHER_FILE, RunFolder
 from .phases import TrainResult, make_agent_spec, make_evaluator, run_trainer, save_adapter
 from .policy import load_policy, load_policy_tokenizer
 from .reward_setup import build_rewards, config_token
 from .task_data import load_task_data, prompt_budget
 
 logger = logging.getLogger("toolbrain_hub.training")
-
-TEACHER_FILE = "teacher_traces.jsonl"
 
 
 def teacher_rows(config: TrainConfig, run: RunFolder, data, rewards, *, progress: bool) -> list[dict[str, Any]]:
@@ -97,7 +96,7 @@ def run_distill(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | No
     try:
         # 1. teacher traces (a resumed run reuses them)
         if config.resume and run.phase_done("teacher") and teacher_file.is_file():
-            rows = [json.loads(line) for line in teacher_file.read_text(encoding="utf-8").splitlines() if line]
+            rows = read_jsonl(teacher_file)
             logger.info("distill: %d teacher traces from the interrupted run", len(rows))
         else:
             run.mark_phase("teacher", offset=0, done=False)

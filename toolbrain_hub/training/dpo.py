@@ -21,7 +21,8 @@ from typing import Any
 from ..config.base import TrainConfig
 from ..environment.rollouts import Episode, run_episodes, score_episodes
 from ..errors import ConfigError
-from ..runs.folder import RunFolder
+from ..jsonl import JsonlError, read_jsonl
+from ..runs.folder import PAIRS_FILE, RunFolder
 from .callbacks import ProgressBar, RunCallback, install_callbacks
 from .phases import run_single_phase
 from .policy import trainer_args
@@ -30,8 +31,6 @@ from .sft import clean_messages, sft_max_length
 from .task_data import prompt_budget
 
 logger = logging.getLogger("toolbrain_hub.training")
-
-PAIRS_FILE = "dpo_pairs.jsonl"
 
 
 def make_pairs(episodes: list[Episode], *, num_samples: int, margin: float) -> list[tuple[Episode, Episode]]:
@@ -68,13 +67,10 @@ def load_preferences(source: str, default_tools: list[dict]) -> list[dict[str, A
     """Rows of a given preference dataset (folder, Hub repo or JSONL) with prompt/chosen/rejected columns."""
     path = Path(source).expanduser()
     if path.is_file():
-        rows = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise ConfigError(f"preferences: {source}, line {n}: not valid JSON ({e.msg})") from None
+        try:
+            rows = read_jsonl(path)
+        except JsonlError as e:
+            raise ConfigError(f"preferences: {e}") from None
     else:
         from datasets import load_dataset, load_from_disk
 
@@ -151,7 +147,7 @@ def run_dpo(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | None =
             rows = load_preferences(config.preferences, data.tool_schemas)
             logger.info("DPO: %d preference pairs from %s", len(rows), config.preferences)
         elif config.resume and run.phase_done("rollouts") and pairs_file.is_file():
-            rows = [json.loads(line) for line in pairs_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+            rows = read_jsonl(pairs_file)
             logger.info("DPO: %d on-policy pairs from the interrupted run (%s)", len(rows), pairs_file)
         else:
             run.mark_phase("rollouts", offset=0, done=False)

@@ -115,9 +115,9 @@ def make_evaluator(config: TrainConfig, run: RunFolder, data: TaskData, tokenize
     """`evaluate(model, step) -> metrics` on the held-out tasks for the eval cadence, or None when off.
 
     Runs `toolbrain_hub.evaluation.evaluate` on the model being trained, prompted with the run's agent spec (the
-    same prompt, tools and parser as the rollouts), greedy. The step-0 result is saved to <run>/eval/before, the
-    latest to <run>/eval/latest, and their comparison to <run>/eval.json (+ eval.md, eval_comparison.png), which
-    `publish` puts on the model card.
+    same prompt, tools and parser as the rollouts), greedy. The step-0 result is the run's "before", each later one
+    its "after", kept by `evaluation.save_before_after` (<run>/eval/before, <run>/eval/after, and their comparison in
+    <run>/eval.json, which `publish` puts on the model card).
     """
     if not config.eval_steps:
         return None
@@ -150,12 +150,7 @@ def make_evaluator(config: TrainConfig, run: RunFolder, data: TaskData, tokenize
 
 
 def _save_evaluation(run: RunFolder, result, step: int) -> None:
-    from ..evaluation.evaluator import EvalResult, compare
+    from ..evaluation.comparison import save_before_after
 
-    before_dir, latest_dir = run.root / "eval" / "before", run.root / "eval" / "latest"
-    if step == 0 and not (before_dir / "eval.json").is_file():
-        result.save(before_dir)
-        return
-    result.save(latest_dir)
-    if (before_dir / "eval.json").is_file():
-        compare(EvalResult.load(before_dir), result).save(run.root)
+    # The step-0 evaluation (the base model with the untrained adapter) is the run's "before"; later ones its "after".
+    save_before_after(run_dir=run.root, **({"before": result} if step == 0 else {"after": result}))

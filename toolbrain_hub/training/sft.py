@@ -20,6 +20,7 @@ from typing import Any
 from ..config.base import TrainConfig
 from ..environment.rollouts import Episode, gold_episode
 from ..errors import ConfigError
+from ..jsonl import JsonlError, iter_jsonl
 from ..runs.folder import RunFolder
 from .callbacks import ProgressBar, RunCallback, install_callbacks
 from .phases import run_single_phase
@@ -82,15 +83,11 @@ def load_trace_rows(source: str, *, system_prompt: str | None = None) -> list[di
     path = Path(source).expanduser()
     rows: list[dict[str, Any]] = []
     if path.is_file():
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ConfigError(f"traces: {source}, line {n}: not valid JSON ({e.msg})") from None
-            if not isinstance(data, dict):
-                raise ConfigError(f"traces: {source}, line {n}: expected a JSON object")
+        try:
+            lines = list(iter_jsonl(path, rows="a trace row"))
+        except JsonlError as e:
+            raise ConfigError(f"traces: {e}") from None
+        for n, data in lines:
             if isinstance(data.get("messages"), list):
                 rows.append({"messages": data["messages"], "tools": data.get("tools")})
             elif isinstance(data.get("trace"), dict) or isinstance(data.get("turns"), list):
