@@ -26,7 +26,7 @@ def preview(run_id: str | None, name: str, profile: gr.OAuthProfile | None = Non
             oauth_token: gr.OAuthToken | None = None):
     """The model card and file list the run would publish; returns (card markdown, file list or problem)."""
     from toolbrain_hub.hub.cards import card_for_display
-    from toolbrain_hub.publish import preview_card
+    from toolbrain_hub.publishing import preview_card
 
     user = runs.current_user(profile, oauth_token)
     try:
@@ -45,8 +45,8 @@ def publish_run(run_id: str | None, name: str, private: bool, where: str, replac
                 profile: gr.OAuthProfile | None = None, oauth_token: gr.OAuthToken | None = None):
     """Publish to the Hub (the user's namespace) or to a local folder, never over an existing local agent unless
     `replace` is ticked; returns (status, agent location)."""
-    from toolbrain_hub.publish import publish
-    from toolbrain_hub.publish.publisher import AgentExistsError
+    from toolbrain_hub.publishing import publish
+    from toolbrain_hub.publishing.publisher import AgentExistsError
 
     user = runs.current_user(profile, oauth_token)
     name = (name or "").strip()

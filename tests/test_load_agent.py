@@ -64,7 +64,7 @@ def unique(prefix: str) -> str:
 def agent(hub_server, pinned_model_repo, tmp_path_factory):
     """A trained run (SFT on one trace, a few seconds) on the pinned model from the Hub test server, published to a
     folder and to the Hub test server."""
-    from toolbrain_hub.publish import publish
+    from toolbrain_hub.publishing import publish
     from toolbrain_hub.training import train
 
     root = tmp_path_factory.mktemp("load-agent")
@@ -350,7 +350,7 @@ def test_a_hub_base_model_is_pinned_to_the_commit_it_was_trained_on(hub_server, 
     from huggingface_hub import HfApi, ModelCard
 
     from toolbrain_hub.models import model_fingerprint
-    from toolbrain_hub.publish import publish
+    from toolbrain_hub.publishing import publish
     from toolbrain_hub.tasks import generate_tasks
     from toolbrain_hub.training import train
 

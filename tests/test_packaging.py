@@ -191,7 +191,7 @@ def constraints_from_lock(dest: Path) -> Path:
 def test_wheel_installs_alone_and_loads_a_published_agent(wheel, tiny_model_dir, tmp_path):
     """Install the wheel into a new venv with only its declared dependencies (versions held to the lock's) and load
     an agent published by this checkout; about 2 minutes, mostly pip."""
-    from toolbrain_hub.publish import publish
+    from toolbrain_hub.publishing import publish
     from toolbrain_hub.training import train
 
     trace = [{"role": "user", "content": "Weather in Paris?"},

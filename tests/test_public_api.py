@@ -53,7 +53,7 @@ FLAT_MODULE_PATHS = {
     "toolbrain_hub.config": ["TrainConfig"],
     "toolbrain_hub.training": ["train"],
     "toolbrain_hub.evaluation": ["evaluate"],
-    "toolbrain_hub.publish": ["publish"],
+    "toolbrain_hub.publishing": ["publish"],
     "toolbrain_hub.agent": ["AgentSpec", "load_agent"],
 }
 
@@ -67,3 +67,12 @@ def test_the_old_import_paths_still_give_the_same_objects(module):
     loaded = importlib.import_module(module)
     for name in FLAT_MODULE_PATHS[module]:
         assert getattr(loaded, name) is getattr(toolbrain_hub, name), f"{module}.{name}"
+
+
+def test_the_public_functions_are_not_shadowed_by_a_package_of_the_same_name():
+    # Importing a subpackage sets it as an attribute of its parent: a stage package named like a public function
+    # (`publish`) would replace the function once anything imported it.
+    code = ("import toolbrain_hub, toolbrain_hub.publishing, toolbrain_hub.training, toolbrain_hub.evaluation; "
+            "print([callable(getattr(toolbrain_hub, n)) for n in ('publish', 'train', 'evaluate')])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[True, True, True]"

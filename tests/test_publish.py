@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from toolbrain_hub import hub
-from toolbrain_hub.publish import PublishError, preview_card, publish, sanitize_config
-from toolbrain_hub.publish.publisher import AgentExistsError
-from toolbrain_hub.publish.sanitize import public_ref
+from toolbrain_hub.publishing import PublishError, preview_card, publish, sanitize_config
+from toolbrain_hub.publishing.publisher import AgentExistsError
+from toolbrain_hub.publishing.sanitize import public_ref
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "tests" / "data" / "weather_openai.json"

@@ -38,7 +38,7 @@ _EXPORTS = {
     "TrainConfig": "config",
     "train": "training",
     "evaluate": "evaluation",
-    "publish": "publish",
+    "publish": "publishing",
     "AgentSpec": "agent",
     "load_agent": "agent",
 }

@@ -27,7 +27,7 @@ def register(subparsers) -> None:
 
 
 def _publish(args) -> int:
-    from ..publish.publisher import publish
+    from ..publishing.publisher import publish
 
     result = publish(args.run_dir, args.repo, out_dir=args.out, private=args.private, license=args.license)
     where = f"pushed to {result.url_or_path}" if result.repo_id else f"written to {result.url_or_path}"

@@ -246,7 +246,7 @@ def run_job_inside() -> int:
     if returncode != 0:
         print(f"toolbrain-hub job: training exited with code {returncode}", flush=True)  # its error line says why
         return returncode
-    from ..publish.publisher import publish
+    from ..publishing.publisher import publish
 
     try:
         result = publish(run_dir, repo, private=os.environ.get("TOOLBRAIN_HUB_PRIVATE") == "1")

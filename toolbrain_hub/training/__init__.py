@@ -145,7 +145,7 @@ def _dispatch(config: TrainConfig, run, *, reward_funcs, progress: bool) -> Trai
 
 def _publish(run_dir: Path, repo_id: str) -> str:
     """Publish the finished run as an agent repo (adapter, agent spec, model card, curves) with `publish.publish`."""
-    from ..publish.publisher import publish
+    from ..publishing.publisher import publish
 
     result = publish(run_dir, repo_id)
     logger.info("published the agent to %s", result.url_or_path)

@@ -1,7 +1,7 @@
 """Publishing a run: sanitized config, model card and adapter, to a local folder or a Hub repo.
 
-`publish.run` reads the run folder, `publish.sanitize` keeps local paths and secrets out, `publish.card` renders the
-model card, and `publish.publisher` writes the agent folder and pushes it.
+`publishing.run` reads the run folder, `publishing.sanitize` keeps local paths and secrets out, `publishing.card`
+renders the model card, and `publishing.publisher` writes the agent folder and pushes it (`toolbrain_hub.publish`).
 """
 
 from __future__ import annotations
