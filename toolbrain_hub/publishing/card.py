@@ -146,14 +146,16 @@ def render_model_card(run: RunSummary, *, config: dict[str, Any], config_yaml: s
     reward_rows = [r for r in run.metrics if r.get("kind", "train") == "train" and _number(r.get("reward")) is not None]
     lora = cfg.lora
     hyperparameters = {"learning rate": cfg.learning_rate, "max turns": cfg.max_turns,
-                       "max completion length": cfg.max_completion_length, "temperature": cfg.temperature,
-                       "seed": cfg.seed}
+                       "max completion length": cfg.max_completion_length}
+    if hasattr(cfg, "temperature"):  # the algorithms that sample rollouts (not SFT)
+        hyperparameters["temperature"] = cfg.temperature
+    hyperparameters["seed"] = cfg.seed
     if algorithm in ("grpo", "dpo"):
         hyperparameters["generations per task"] = cfg.num_generations
     if algorithm == "grpo":
         hyperparameters["KL beta"] = cfg.beta
     if algorithm == "dpo":
-        hyperparameters["DPO beta"] = getattr(cfg, "dpo_beta", cfg.beta)
+        hyperparameters["DPO beta"] = cfg.dpo_beta
 
     eval_block = None
     if evaluation:
