@@ -47,7 +47,7 @@ def _package_exceptions() -> dict[str, type[BaseException]]:
 def test_every_exception_of_the_package_is_a_tool_brain_error_or_listed_as_internal():
     found = _package_exceptions()
     # The walk really reached the modules (a walk that found nothing would pass vacuously).
-    for name in ["toolbrain_hub.errors.ConfigError", "toolbrain_hub.tools.schemas.ToolSchemaError",
+    for name in ["toolbrain_hub.errors.ConfigError", "toolbrain_hub.tools.checks.ToolSchemaError",
                  "toolbrain_hub.jobs.registry.RunNotFoundError", "toolbrain_hub.cli.common.UsageError"]:
         assert name in found, name
     outside = sorted(name for name, cls in found.items() if not issubclass(cls, ToolBrainError))

@@ -135,3 +135,10 @@ def test_the_circle_finder_finds_circles(tmp_path):
 def test_every_stage_package_says_what_it_holds(stage):
     init = PACKAGE / stage / "__init__.py"
     assert ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))), f"{init} needs a docstring"
+
+
+def test_no_module_passes_600_lines():
+    # A module that long holds several concepts: split it by what it holds (ARCHITECTURE.md) before it grows more.
+    long = {name: n for name, path in _modules().items()
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > 600}
+    assert not long, f"split these modules: {long}"

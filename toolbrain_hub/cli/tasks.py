@@ -80,7 +80,8 @@ def _validate(args) -> int:
 
 def _generate(args) -> int:
     from ..models.chat import endpoint_token
-    from ..tasks.taskset import generate_tasks, push_tasks, save_tasks
+    from ..tasks.generation import generate_tasks
+    from ..tasks.taskset import push_tasks, save_tasks
     from ..tools.schemas import load_tools
 
     specs = load_tools(args.tools)

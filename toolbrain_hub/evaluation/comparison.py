@@ -17,13 +17,12 @@ In a run folder, each evaluation is kept whole in <run>/eval/before and <run>/ev
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..runs.folder import EVAL_AFTER, EVAL_BEFORE, EVAL_DIR, EVAL_FILE, EVAL_MARKDOWN, EVAL_PLOT
+from ..runs.folder import EVAL_AFTER, EVAL_BEFORE, EVAL_DIR, EVAL_FILE, EVAL_MARKDOWN, EVAL_PLOT, metric_value
 from ..stopping import Stopped
 from .evaluator import evaluate
 from .metrics import METRICS, EvalError, EvalResult, md_table, read_eval_file
@@ -68,7 +67,8 @@ class Comparison:
         saved = data.get("comparison")
         rows = saved.get("rows") if isinstance(saved, dict) else saved
         if isinstance(rows, list) and rows:
-            return cls(rows=[_row(str(r["metric"]), _number(r.get("before")), _number(r.get("after")), r.get("better"))
+            return cls(rows=[_row(str(r["metric"]), metric_value(r.get("before")), metric_value(r.get("after")),
+                                  r.get("better"))
                              for r in rows if isinstance(r, dict) and r.get("metric")], labels=tuple(labels))
         after = data.get("after") if "after" in data else data
         return compare(_metric_values(data.get("before")), _metric_values(after), labels=tuple(labels))
@@ -168,15 +168,9 @@ def compare(before: Any, after: Any, *, labels: tuple[str, str] = ("before", "af
     before_metrics, before_result = _metrics_of(before)
     after_metrics, after_result = _metrics_of(after)
     names = metrics or [m for m in METRICS if m in before_metrics or m in after_metrics]
-    rows = [_row(name, _number(before_metrics.get(name)), _number(after_metrics.get(name))) for name in names]
+    rows = [_row(name, metric_value(before_metrics.get(name)), metric_value(after_metrics.get(name))) for name in names]
     return Comparison(rows=rows, labels=labels, before=before_result, after=after_result)
 
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def load_comparison(folder: str | Path) -> Comparison | None:

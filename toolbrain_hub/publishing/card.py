@@ -4,14 +4,13 @@ the before/after evaluation table read from eval.json.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from .. import hub
 from ..evaluation.comparison import Comparison
 from ..hub.cards import md_cell, md_text, render_card
 from ..jsonl import iter_jsonl
-from ..runs.folder import EVAL_FILE, EVAL_PLOT, TRACES_FILE
+from ..runs.folder import EVAL_FILE, EVAL_PLOT, TRACES_FILE, metric_value
 from .run import RunSummary
 from .sanitize import public_ref
 
@@ -38,11 +37,6 @@ def _is_repo_id(value: str) -> bool:
 # ---------------------------------------------------------------------------------------------------------------------
 # evaluation
 
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
 
 
 def _evaluation_rows(evaluation: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -143,7 +137,8 @@ def render_model_card(run: RunSummary, *, config: dict[str, Any], config_yaml: s
 
     steps = run.status.get("step")
     total = run.status.get("total")
-    reward_rows = [r for r in run.metrics if r.get("kind", "train") == "train" and _number(r.get("reward")) is not None]
+    reward_rows = [r for r in run.metrics
+                   if r.get("kind", "train") == "train" and metric_value(r.get("reward")) is not None]
     lora = cfg.lora
     hyperparameters = {"learning rate": cfg.learning_rate, "max turns": cfg.max_turns,
                        "max completion length": cfg.max_completion_length}
@@ -216,8 +211,8 @@ def render_model_card(run: RunSummary, *, config: dict[str, Any], config_yaml: s
         judge=(config.get("judge") or {}).get("model"), judge_weight=(config.get("judge") or {}).get("weight"),
         steps=steps if steps is not None else cfg.max_steps, total_steps=total,
         hyperparameters=hyperparameters,
-        first_reward=_number(reward_rows[0]["reward"]) if reward_rows else None,
-        last_reward=_number(reward_rows[-1]["reward"]) if reward_rows else None,
+        first_reward=metric_value(reward_rows[0]["reward"]) if reward_rows else None,
+        last_reward=metric_value(reward_rows[-1]["reward"]) if reward_rows else None,
         has_curve=has_curve, has_comparison=has_comparison, config_yaml=config_yaml.rstrip("\n"),
         evaluation=eval_block, tools=[{"name": t["function"]["name"], "description": t["function"].get(
             "description", "")} for t in spec.tools],

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import re
 import socket
@@ -242,6 +243,15 @@ def read_status(run_dir: str | Path) -> dict[str, Any]:
         except PermissionError:
             pass
     return status
+
+
+
+def metric_value(value: Any) -> float | None:
+    """A metric's value as a float, or None for anything that is not a finite number (missing, NaN, a flag, text)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 def read_metrics(source: str | Path, *, strict: bool = False) -> list[dict[str, Any]]:

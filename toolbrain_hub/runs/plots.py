@@ -12,7 +12,6 @@ writes a PNG and returns its path.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ matplotlib.use("Agg")  # headless: Spaces, CI and servers have no display
 
 from matplotlib.figure import Figure  # noqa: E402
 
-from .folder import read_metrics  # noqa: E402
+from .folder import metric_value, read_metrics  # noqa: E402
 
 __all__ = [
     "comparison_figure",
@@ -55,25 +54,19 @@ def load_metrics(source: str | Path | list[dict[str, Any]]) -> list[dict[str, An
     return read_metrics(source, strict=True)
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
 
 def _series(rows: list[dict[str, Any]], key: str, std_key: str | None = None) -> dict[str, list[float]]:
     """Steps and values of one metric over the rows that have it (rows without it, e.g. eval rows, are skipped)."""
     steps, values, stds = [], [], []
     for i, row in enumerate(rows):
-        value = _number(row.get(key))
+        value = metric_value(row.get(key))
         if value is None:
             continue
-        step = next((_number(row.get(k)) for k in _STEP_KEYS if _number(row.get(k)) is not None), None)
+        step = next((metric_value(row.get(k)) for k in _STEP_KEYS if metric_value(row.get(k)) is not None), None)
         steps.append(step if step is not None else float(i + 1))
         values.append(value)
         if std_key is not None:
-            std = _number(row.get(std_key))
+            std = metric_value(row.get(std_key))
             stds.append(std if std is not None else 0.0)
     out = {"steps": steps, "mean": values}
     if std_key is not None:
@@ -223,7 +216,7 @@ def comparison_figure(comparison: Any, *, labels: tuple[str, str] = ("before", "
         ValueError: when no row has both values.
     """
     rows = [r for r in _comparison_rows(comparison)
-            if _number(r.get("before")) is not None and _number(r.get("after")) is not None]
+            if metric_value(r.get("before")) is not None and metric_value(r.get("after")) is not None]
     if not rows:
         raise ValueError("nothing to plot: no metric has both a before and an after value")
     rates = [r for r in rows if 0.0 <= r["before"] <= 1.0 and 0.0 <= r["after"] <= 1.0]

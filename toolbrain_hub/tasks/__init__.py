@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from .generation import DEFAULT_MIX, generate_tasks
 from .taskset import (
     COLUMNS,
-    DEFAULT_MIX,
     DEFAULT_SYSTEM_PROMPT,
     DatasetExistsError,
     GenerationReport,
@@ -13,7 +13,6 @@ from .taskset import (
     check_task_folder,
     coverage,
     describe_task_folder,
-    generate_tasks,
     load_task_tools,
     load_tasks,
     push_tasks,

@@ -9,7 +9,7 @@ from ..hub.cards import render_card, size_category
 
 
 def _argument_summary(tool) -> str:
-    from ..tools.schemas import resolve_pointer
+    from ..tools.checks import resolve_pointer
 
     parts = []
     required = set(tool.required)

@@ -13,7 +13,8 @@ import re
 import uuid
 from typing import Any
 
-from ..tools.schemas import ToolSpec, resolve_pointer
+from ..tools.checks import resolve_pointer
+from ..tools.schemas import ToolSpec
 from .vocab import (
     LANG_CODES,
     NUMBER_RULES,

