@@ -341,8 +341,81 @@ def test_routed_environments_per_row_tool_sets():
     env.reset(**{k: v for k, v in routed[1].items() if k != "environment"})  # its row lists its tools: accepted
     with pytest.raises(ToolEnvironmentError, match="already has an 'environment' column"):
         make_routed_environments(routed)
-    with pytest.raises(ToolEnvironmentError, match=r"lists tools \['book_hotel'\]"):
-        make_routed_environments(rows, SCHEMAS[:1])
+    # tools= only serves rows that list none: a row's own tools win, even ones tools= does not have
+    routed, factories = make_routed_environments([*rows, {"query": "no list"}], SCHEMAS[:1])
+    assert [factories[r["environment"]].tool_names for r in routed] == [
+        ("search_flights",), ("book_hotel",), ("book_hotel", "search_flights"), ("search_flights",)]
+    with pytest.raises(ToolEnvironmentError, match=r"row 1 lists no tools \(no 'tools' column\)"):
+        make_routed_environments([rows[0], {"query": "no list"}])
+
+
+def _weather_tool(description: str, unit: dict) -> dict:
+    return {"type": "function", "function": {
+        "name": "get_weather", "description": description,
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "unit": unit},
+                       "required": ["city"]}}}
+
+
+# Two public datasets' idea of the same tool: one name, two schemas.
+CELSIUS = _weather_tool("Weather in Celsius.", {"type": "string", "enum": ["C"]})
+KELVIN = _weather_tool("Weather in Kelvin, with the wind.", {"type": "integer", "minimum": 0})
+
+
+def test_rows_define_the_same_tool_name_differently():
+    rows = [{"query": "Paris in C", "tools": json.dumps([CELSIUS])},
+            {"query": "Oslo in K", "tools": json.dumps([KELVIN, SCHEMAS[1]])},
+            {"query": "Rome in C", "tools": [CELSIUS]}]  # a parsed list is the same tool set as its JSON text
+    routed, factories = make_routed_environments(rows)
+    keys = [r["environment"] for r in routed]
+    assert keys[0] == keys[2] != keys[1] and len(factories) == 2
+    assert keys[0].startswith("get_weather#") and keys[1].startswith("book_hotel,get_weather#")
+    first, second = (factories[k] for k in keys[:2])
+    # each row's prompt shows its own definition...
+    assert first.tool_schemas[0]["function"]["description"] == "Weather in Celsius."
+    assert second.tool_schemas[1]["function"]["description"] == "Weather in Kelvin, with the wind."
+    # ...and its calls are validated against it
+    env = first()
+    env.reset(**{k: v for k, v in routed[0].items() if k != "environment"})
+    assert json.loads(env("get_weather", {"city": "Paris", "unit": "C"}))["status"] == "ok"
+    assert "invalid arguments" in env("get_weather", {"city": "Paris", "unit": 300})
+    env = second()
+    env.reset(**{k: v for k, v in routed[1].items() if k != "environment"})
+    assert json.loads(env("get_weather", {"city": "Oslo", "unit": 300}))["status"] == "ok"
+    assert "invalid arguments" in env("get_weather", {"city": "Oslo", "unit": "C"})
+    assert first.backend is second.backend and first.backend.label == "schema-only"
+
+
+def test_implementations_run_the_rows_they_cover_and_the_others_are_schema_only():
+    weather = {"type": "function", "function": {
+        "name": "get_weather", "description": "Current weather for a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+    rows = [{"query": "mine", "tools": json.dumps([weather])},
+            {"query": "imported", "tools": json.dumps(SCHEMAS)}]
+    routed, factories = make_routed_environments(rows, implementations={"get_weather": get_weather})
+    mine, imported = (factories[r["environment"]] for r in routed)
+    assert mine.backend.label == "implementations" and imported.backend.label == "schema-only"
+    env = mine()
+    env.reset(**{k: v for k, v in routed[0].items() if k != "environment"})
+    assert json.loads(env("get_weather", {"city": "Oslo"}))["forecast"] == "sunny" and env.calls[0].source == "python"
+    env = imported()
+    env.reset(**{k: v for k, v in routed[1].items() if k != "environment"})
+    env("search_flights", {"origin": "OSL", "destination": "CDG"})
+    assert env.calls[0].source == "echo"
+    # a row whose tools are implemented only in part cannot say where its calls run
+    both = [{"query": "mixed", "tools": json.dumps([weather, *SCHEMAS])}]
+    with pytest.raises(ToolEnvironmentError, match=r"row 0 uses the tools \['book_hotel', 'get_weather', "
+                                                   r"'search_flights'\], but there is no implementation for "
+                                                   r"\['book_hotel', 'search_flights'\]"):
+        make_routed_environments(both, implementations={"get_weather": get_weather})
+    with pytest.raises(ToolEnvironmentError, match=r"implementations given for unknown tools \['convert'\]"):
+        make_routed_environments(rows, implementations={"get_weather": get_weather, "convert": convert})
+
+
+def test_tool_names_that_cannot_be_methods_name_the_row():
+    reserved = {"name": "reset", "description": "Reset something.", "parameters": {"type": "object"}}
+    with pytest.raises(ToolEnvironmentError, match="^row 1: tool 'reset' cannot be an environment method"):
+        make_routed_environments([{"query": "a", "tools": json.dumps(SCHEMAS)},
+                                  {"query": "b", "tools": json.dumps([reserved])}])
 
 
 def test_episode_overhead_is_microseconds():
@@ -361,9 +434,9 @@ def test_episode_overhead_is_microseconds():
 def _grpo_args(tmp_path, **kwargs):
     from trl import GRPOConfig
 
-    return GRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, per_device_train_batch_size=2,
-                      num_generations=2, max_steps=1, report_to=[], save_strategy="no", logging_steps=1,
-                      **kwargs)
+    kwargs = {"per_device_train_batch_size": 2, **kwargs}
+    return GRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, bf16=False, num_generations=2, max_steps=1,
+                      report_to=[], save_strategy="no", logging_steps=1, **kwargs)
 
 
 def test_grpo_one_step_with_environment_factory(tiny_model_dir, tmp_path):
@@ -413,6 +486,33 @@ def test_grpo_routed_prompts_show_only_the_rows_tools(tiny_model_dir, tmp_path):
     trainer.train()
     assert len(rendered) == 2
     assert all('"name": "get_weather"' in text and '"name": "stock_price"' not in text for text in rendered)
+
+
+def test_grpo_renders_each_rows_own_definition_of_a_shared_tool_name(tiny_model_dir, tmp_path):
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    rows = [{"prompt": [{"role": "user", "content": q}], "query": q, "tools": json.dumps([tool])}
+            for q, tool in (("Paris in C?", CELSIUS), ("Oslo in K?", KELVIN))]
+    dataset, factories = make_routed_environments(Dataset.from_list(rows))
+    trainer = GRPOTrainer(model=str(tiny_model_dir), reward_funcs=[lambda completions, **kw: [0.0] * len(completions)],
+                          args=_grpo_args(tmp_path, max_completion_length=8, per_device_train_batch_size=4),
+                          train_dataset=dataset, environment_factory=factories)
+    rendered = []
+    tokenize = trainer._tokenize_prompts
+
+    def capture(prompts):
+        out = tokenize(prompts)
+        rendered.extend(trainer.processing_class.decode(ids) for ids in out[0])
+        return out
+
+    trainer._tokenize_prompts = capture
+    trainer.train()
+    celsius = [text for text in rendered if "Paris in C?" in text]
+    kelvin = [text for text in rendered if "Oslo in K?" in text]
+    assert celsius and kelvin and len(celsius) + len(kelvin) == len(rendered)
+    assert all("Weather in Celsius." in t and "Kelvin" not in t for t in celsius)
+    assert all("Weather in Kelvin, with the wind." in t and "Celsius" not in t for t in kelvin)
 
 
 def test_environment_class_checks_names():

@@ -511,6 +511,81 @@ def test_episodes_are_token_identical_to_the_deployed_agent(tiny_model_dir, trai
     assert sorted(seen_by_eval) == sorted(seen_by_agent)  # evaluation batches by turn, the agent runs one task
 
 
+# Another task set's idea of `get_weather` (a required location and days), and a tool the agent never saw.
+OTHER_TOOLS = [
+    {"type": "function", "function": {
+        "name": "get_weather", "description": "Forecast for a location over the next days",
+        "parameters": {"type": "object", "properties": {
+            "location": {"type": "string", "description": "Place name"},
+            "days": {"type": "integer", "minimum": 1, "maximum": 7, "description": "Days ahead"}},
+            "required": ["location", "days"]}}},
+    {"type": "function", "function": {
+        "name": "find_recipe", "description": "Find a recipe by its main ingredient",
+        "parameters": {"type": "object", "properties": {"ingredient": {"type": "string"}},
+                       "required": ["ingredient"]}}},
+]
+
+
+def _other_rows():
+    def row(i, query, calls, tools, kind):
+        return {"id": f"other-{i}", "query": query, "prompt": [{"role": "user", "content": query}],
+                "tools": json.dumps(tools), "expected_calls": json.dumps(calls), "gold_answer": "",
+                "difficulty": "easy", "kind": kind, "split": "test", "generator": "hand"}
+
+    return [row(0, "Forecast for Oslo, next 3 days?", [{"name": "get_weather",
+                                                         "arguments": {"location": "Oslo", "days": 3}}],
+                OTHER_TOOLS, "single"),
+            row(1, "A recipe with leeks?", [{"name": "find_recipe", "arguments": {"ingredient": "leeks"}}],
+                OTHER_TOOLS[1:], "single")]
+
+
+def test_an_agent_is_evaluated_on_another_task_set_with_the_tasks_own_tools(tiny_model_dir):
+    """An agent trained on one tool set runs another task set: each task's own tools (here a `get_weather` with
+    another schema, and a tool the agent never saw) are rendered in its prompt and validate its calls, while the
+    agent keeps its own prompt format (system prompt, chat template)."""
+    from toolbrain_hub.agent import AgentSpec, SpecModel
+    from toolbrain_hub.environment import make_environment_factory
+    from toolbrain_hub.models import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    spec = AgentSpec.for_training(str(tiny_model_dir), tokenizer, make_environment_factory(TOOLS),
+                                  system_prompt="You are the weather desk agent.", max_turns=2, max_new_tokens=64)
+    rows = _other_rows()
+    by_query = {r["query"]: r for r in rows}
+    prompts: list[str] = []
+
+    def generate(prompt_ids):
+        text = tokenizer.decode(prompt_ids)
+        prompts.append(text)
+        row = next(r for q, r in by_query.items() if q in text)
+        reply = _tagged(_expected(row)) if "<tool_response>" not in text else "Done."
+        return tokenizer.encode(reply, add_special_tokens=False) + [tokenizer.eos_token_id]
+
+    result = evaluate(SpecModel(spec, tokenizer=tokenizer, generate_fn=generate), rows, progress=False)
+    # the calls are right by the tasks' schemas (by the agent's own `get_weather` the first would lack `city`)
+    assert result.metrics["correctness"] == 1.0 and result.metrics["invalid_call_rate"] == 0.0
+    assert result.info["tools_source"] == "tasks" and result.info["tools"] == "schema-only"
+    assert result.info["tool_sets"] == 2
+    assert "Tools: from the tasks · calls: schema-only" in result.to_markdown()
+    first = [p for p in prompts if "Oslo" in p]
+    second = [p for p in prompts if "leeks" in p]
+    assert first and second
+    assert all("You are the weather desk agent." in p for p in prompts)  # the agent's own system prompt
+    assert all("Forecast for a location over the next days" in p and "find_recipe" in p for p in first)
+    assert all("Get the current weather for a city" not in p and "convert_currency" not in p for p in prompts)
+    assert all("find_recipe" in p and "get_weather" not in p for p in second)
+
+
+def test_rows_of_a_routed_training_split_evaluate(train_rows):
+    """Rows that went through training's routing carry an `environment` column: evaluation routes them again."""
+    from toolbrain_hub.environment import make_routed_environments
+
+    routed, _ = make_routed_environments(train_rows[:3])
+    policy = ScriptedPolicy(train_rows, oracle)
+    result = evaluate(policy, routed, progress=False)
+    assert result.metrics["correctness"] == 1.0 and result.info["tools_source"] == "tasks"
+
+
 def _make_adapter(tiny_model_dir, folder, task_dir):
     """A LoRA adapter made with peft on the tiny model (random, non-zero update) and an agent spec beside it."""
     import torch
@@ -621,13 +696,16 @@ def test_cli_eval_before_after(trained_run, task_dir, tiny_model_dir, tmp_path):
                 "--no-progress")
     assert done.returncode == 0, done.stderr
     assert "| correctness ↑ |" in done.stdout and f"before: {tiny_model_dir}" in done.stdout
-    saved = json.loads((trained_run / "eval.json").read_text())  # what `publish` reads
+    assert not (trained_run / "eval.json").exists()  # the run's own evaluation (what `publish` reads) is untouched
+    (folder,) = (trained_run / "eval").glob(f"{task_dir.name}-*")  # a folder of its own, named for the tasks
+    assert f"results written to {folder}" in done.stdout
+    saved = json.loads((folder / "eval.json").read_text())
     assert saved["num_tasks"] == 2 and saved["split"] == "test"
     assert [r["metric"] for r in saved["comparison"]["rows"]] == list(METRICS)
     assert saved["before"]["max_turns"] == saved["after"]["max_turns"]  # the baseline runs with the run's limits
     assert saved["before"]["max_new_tokens"] == saved["after"]["max_new_tokens"] == 12
     for name in ("eval.json", "eval.md", "eval_comparison.png", "after/traces.jsonl", "before/eval.json"):
-        assert (trained_run / "eval" / name).is_file(), name
+        assert (folder / name).is_file(), name
 
     out = tmp_path / "single"
     done = _cli("eval", str(tiny_model_dir), "--tasks", str(task_dir), "--limit", "1", "--out", str(out), "--json")
@@ -635,6 +713,41 @@ def test_cli_eval_before_after(trained_run, task_dir, tiny_model_dir, tmp_path):
     printed = json.loads(done.stdout[: done.stdout.rindex("}") + 1])
     assert printed["metrics"]["tasks"] == 1
     assert EvalResult.load(out).metrics == printed["metrics"]
+
+
+def test_cli_eval_of_a_run_on_another_task_set_keeps_the_runs_evaluation(trained_run, tmp_path):
+    """`eval RUN --tasks OTHER` runs the other tasks with their own tools (it exited 2 before: "row 0 lists tools
+    [...] that the environment does not provide"), and without --out writes beside, never over, the run's
+    eval.json."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    own = json.dumps({"metrics": {"correctness": 0.5}, "info": {"model": "the training's evaluation"}})
+    (run / "eval.json").write_text(own)
+    (run / "eval").mkdir(exist_ok=True)
+    (run / "eval" / "eval.json").write_text(own)
+    other = tmp_path / "travel-tasks"
+    generate_tasks(Path(__file__).with_name("data") / "travel_tools.json", num=6, seed=0, test_size=0.5,
+                   progress=False).save(other)
+    done = _cli("eval", str(run), "--tasks", str(other), "--limit", "2", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert (run / "eval.json").read_text() == own and (run / "eval" / "eval.json").read_text() == own
+    (folder,) = (run / "eval").glob("travel-tasks-*")
+    assert f"results written to {folder}" in done.stdout and "Tools: from the tasks · calls: schema-only" in done.stdout
+    result = EvalResult.load(folder)
+    assert result.metrics["tasks"] == 2 and result.info["tools_source"] == "tasks"
+
+
+def test_a_new_eval_folder_never_reuses_one(tmp_path):
+    from toolbrain_hub.cli.evaluate import new_eval_folder
+
+    first = new_eval_folder(tmp_path, "user/my tasks")
+    assert first.parent == tmp_path / "eval" and first.name.startswith("my-tasks-")
+    first.mkdir(parents=True)
+    second = new_eval_folder(tmp_path, "user/my tasks")
+    assert second != first and not second.exists()
+    assert new_eval_folder(tmp_path, "./before").name.startswith("tasks-before-")  # the training's own folders
 
 
 def test_cli_bad_input_exits_2(task_dir, tiny_model_dir, tmp_path):

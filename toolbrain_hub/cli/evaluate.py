@@ -2,6 +2,9 @@
 
 Bad input (a path that is no model, adapter or run; a folder or repo that is not a task dataset; a bad split) ends with
 one line on stderr and exit code 2.
+
+Evaluating a run folder without `--out` writes into a new folder `<run>/eval/<task set>-<time>/`: the run's own
+evaluation (its eval.json, before/after, what `publish` puts on the model card) is never overwritten.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ def register(subparsers) -> None:
     p.add_argument("--split", default="test", help="split to evaluate (default: test)")
     p.add_argument("--limit", type=positive_int, metavar="N", help="evaluate only the first N tasks")
     p.add_argument("--out", metavar="DIR",
-                   help="write eval.json, traces.jsonl and eval.md here (default for a run folder: <run>/eval)")
+                   help="write eval.json, traces.jsonl and eval.md here (default for a run folder: a new folder "
+                        "<run>/eval/<task set>-<time>; the run's own eval.json is never overwritten)")
     p.add_argument("--baseline", metavar="MODEL",
                    help="also evaluate this model (e.g. the base model) and print a before/after table")
     p.add_argument("--max-turns", type=positive_int, metavar="N", help="model turns per episode (default: the "
@@ -43,22 +47,22 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a table")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_eval)
+
+
 def _eval(args) -> int:
     from ..evaluation.comparison import evaluate_before_after
     from ..evaluation.evaluator import evaluate
-    from ..runs.folder import EVAL_DIR, is_run_folder
+    from ..runs.folder import is_run_folder
 
     settings = dict(split=args.split, limit=args.limit, max_turns=args.max_turns, max_new_tokens=args.max_new_tokens,
                     batch_size=args.batch_size, progress=not args.no_progress, implementations=args.implementations,
                     device=args.device, dtype=args.dtype, threads=args.threads)
     run_dir = Path(args.model) if is_run_folder(args.model) else None
-    out = Path(args.out) if args.out else (run_dir / EVAL_DIR if run_dir is not None else None)
+    out = Path(args.out) if args.out else (new_eval_folder(run_dir, args.tasks) if run_dir is not None else None)
     # A bad model, task set or implementation raises a ToolBrainError: `cli.main` prints it and exits with 2.
     if args.baseline:
-        # The baseline runs with the evaluated agent's episode limits; without --out, a run's own eval.json (what
-        # `publish` puts on the card) gets the comparison too.
-        comparison = evaluate_before_after(args.model, args.baseline, args.tasks, folder=out,
-                                           run_dir=run_dir if not args.out else None, **settings)
+        # The baseline runs with the evaluated agent's episode limits.
+        comparison = evaluate_before_after(args.model, args.baseline, args.tasks, folder=out, **settings)
         if args.json:
             print(json.dumps(comparison.to_dict(), indent=2, default=str))
         else:
@@ -75,3 +79,27 @@ def _eval(args) -> int:
     if out is not None:
         print(f"results written to {out}")
     return 0
+
+
+def new_eval_folder(run_dir: Path, tasks: str) -> Path:
+    """A folder of its own for one more evaluation of a run: `<run>/eval/<task set>-<YYYYmmdd-HHMMSS>` (never one that
+    exists, so neither the training's evaluation nor an earlier one is overwritten).
+
+    Args:
+        run_dir: The run folder.
+        tasks: The task set argument (a folder or a Hub dataset repo id): its last part names the folder.
+    """
+    import re
+    import time
+
+    from ..runs.folder import EVAL_AFTER, EVAL_BEFORE, EVAL_DIR
+
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(str(tasks).rstrip("/\\")).name).strip(".-") or "tasks"
+    if name in (EVAL_BEFORE, EVAL_AFTER):  # the training's own evaluations live there
+        name = f"tasks-{name}"
+    stem = run_dir / EVAL_DIR / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder, n = stem, 1
+    while folder.exists():
+        n += 1
+        folder = stem.with_name(f"{stem.name}-{n}")
+    return folder

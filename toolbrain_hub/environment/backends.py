@@ -49,6 +49,8 @@ class ToolBackend:
     """Runs validated calls. One backend is shared by all environments of a factory (one MCP connection, one
     simulator cache); per-episode data lives in the environment and is passed in."""
 
+    label = "custom"  # how reports name where the calls ran
+
     def prepare(self, row: dict) -> Any:
         """Parse what this backend needs from a task row, once per episode (raise ToolEnvironmentError on bad data)."""
         return None
@@ -67,6 +69,8 @@ class PythonTools(ToolBackend):
     Args:
         implementations: `{tool name: callable}` (functions, bound methods, smolagents Tools...).
     """
+
+    label = "implementations"
 
     def __init__(self, implementations: dict[str, Callable]):
         bad = [name for name, fn in implementations.items() if not callable(fn)]
@@ -89,6 +93,8 @@ class MCPTools(ToolBackend):
             `mcp.StdioServerParameters`), or an in-process `MCPServer`/`Server` (tests).
         timeout: Seconds to wait for the connection and for each call.
     """
+
+    label = "mcp"
 
     def __init__(self, server: Any, *, timeout: float = 60.0):
         from mcp import Client, StdioServerParameters
@@ -189,6 +195,10 @@ class SimulatedTools(ToolBackend):
         self.max_new_tokens = max_new_tokens
         self._cache: dict[str, Any] = {}
         self._lock = threading.Lock()
+
+    @property
+    def label(self) -> str:
+        return "simulated" if self.simulator is not None else "schema-only"
 
     def prepare(self, row):
         value = row.get(self.results_column)

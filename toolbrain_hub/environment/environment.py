@@ -22,16 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ..tools.checks import method_name_problem
 from ..tools.schemas import ToolSpec, load_tools
 from .backends import SimulatedTools, ToolBackend, ToolCallError, ToolEnvironmentError, row_query
 
 __all__ = ["ToolCallRecord", "ToolEnvironment", "environment_class"]
 
 TOOLS_COLUMN = "tools"
-# Public names of the environment itself; a tool with one of these names would shadow it (TRL treats every other
-# public method as a tool).
-RESERVED_NAMES = frozenset({"reset", "get_reward", "calls", "row", "query", "tool_specs", "tool_schemas",
-                            "tool_names", "tools_column"})
 
 
 @dataclass
@@ -126,7 +123,7 @@ class ToolEnvironment:
         self._calls = []
         declared = row.get(self.tools_column)
         if declared:
-            names = _declared_tool_names(declared if isinstance(declared, str) else json.dumps(declared, default=str))
+            names = declared_tool_names(declared if isinstance(declared, str) else json.dumps(declared, default=str))
             extra = [name for name in self.tool_names if name not in names]
             if extra:
                 raise ToolEnvironmentError(
@@ -189,10 +186,9 @@ def environment_class(tools: Any, *, reward: bool = False, tools_column: str = T
     specs = _as_specs(tools)
     attrs: dict[str, Any] = {"__doc__": ToolEnvironment.__doc__, "tools_column": tools_column}
     for spec in specs:
-        if spec.name in RESERVED_NAMES or spec.name.startswith("_") or not spec.name.isidentifier():
-            raise ToolEnvironmentError(
-                f"tool {spec.name!r} cannot be an environment method: tool names must be Python identifiers, not "
-                f"start with '_' and not be one of {sorted(RESERVED_NAMES)}; rename the tool")
+        if problem := method_name_problem(spec.name):
+            raise ToolEnvironmentError(f"tool {spec.name!r} cannot be an environment method: {problem}; rename the "
+                                       "tool")
         attrs[spec.name] = _tool_method(spec)
     if reward:
         def get_reward(self) -> float:
@@ -246,8 +242,13 @@ def _result_text(value: Any) -> str:
 
 
 @functools.lru_cache(maxsize=256)
-def _declared_tool_names(text: str) -> frozenset[str]:
-    # Cheap: only the names (full validation happens when tools are loaded); cached by the column's JSON text.
+def declared_tool_names(text: str) -> frozenset[str]:
+    """The tool names a task row's tools column lists: cheap (full validation happens when tools are loaded), cached
+    by the column's JSON text.
+
+    Raises:
+        ToolEnvironmentError: the text is not valid JSON.
+    """
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:

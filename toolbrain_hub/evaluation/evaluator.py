@@ -24,6 +24,7 @@ What is scored, and how, is in `evaluation.metrics`; the models and folders that
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -62,7 +63,8 @@ def _task_rows(tasks: Any, split: str | None, limit: int | None) -> tuple[list[d
         if limit < 1:
             raise EvalError(f"limit must be at least 1, got {limit}")
         tasks = tasks.select(range(min(limit, len(tasks)))) if hasattr(tasks, "select") else list(tasks)[:limit]
-    rows = [dict(row) for row in tasks]
+    # A routed training split carries its `environment` column: routing is redone here for the evaluated agent.
+    rows = [{k: v for k, v in dict(row).items() if k != "environment"} for row in tasks]
     if not rows:
         raise EvalError(f"no tasks to evaluate{' in ' + source if source else ''}")
     for i, row in enumerate(rows):
@@ -77,39 +79,46 @@ def _task_rows(tasks: Any, split: str | None, limit: int | None) -> tuple[list[d
 
 
 def _environments(rows: list[dict[str, Any]], spec: Any, *, implementations: Any, mcp: Any
-                  ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Route each row to a tool environment (schema-only, implementations or MCP), as training does."""
+                  ) -> tuple[list[dict[str, Any]], dict[str, Any], str]:
+    """Route each row to a tool environment (schema-only, implementations or MCP), as training does.
+
+    A task that lists its tools (its `tools` column) is run with exactly those, whatever the agent was trained on:
+    they are rendered in its prompt, and its calls are validated against them and run. Only tasks that list none use
+    the agent spec's tools. Returns (the rows with their `environment`, the factories, where the tools came from).
+    """
+    from ..environment.environment import declared_tool_names
     from ..environment.factories import make_routed_environments
-    from ..tools.schemas import load_tools
 
-    if spec is not None:
-        tools = spec.tool_specs()
-    else:
-        pooled: dict[str, Any] = {}
-        for text in dict.fromkeys(r.get("tools") for r in rows if r.get("tools")):
-            for tool in load_tools(text, name="tasks' tools column"):
-                pooled.setdefault(tool.name, tool)
-        tools = list(pooled.values()) or None
-    if tools is None and implementations is None and mcp is None:
-        raise EvalError("the tasks carry no tools (no 'tools' column) and no agent spec names any")
-    retriever = None
-    top_k = getattr(spec, "tool_top_k", None)
-    if top_k is not None:
-        from ..tools.retrieval import DEFAULT_EMBEDDER, ToolRetriever
-
-        retriever = ToolRetriever(tools, model=spec.retrieval_model or DEFAULT_EMBEDDER)
+    listed = [bool(r.get("tools")) and str(r.get("tools")).strip() != "[]" for r in rows]
+    tools = spec.tool_specs() if spec is not None and not all(listed) else None
+    if tools is None and not all(listed) and implementations is None and mcp is None:
+        task = rows[listed.index(False)]
+        raise EvalError(f"task {task.get('id', listed.index(False))!r} lists no tools (no 'tools' column) and no agent "
+                        "spec names any")
+    source = "tasks" if all(listed) else "agent spec" if not any(listed) else "tasks and agent spec"
+    names = {t.name for t in tools or []}
+    for r, has in zip(rows, listed, strict=True):
+        if has:
+            text = r["tools"] if isinstance(r["tools"], str) else json.dumps(r["tools"], default=str)
+            names |= declared_tool_names(text)
     if isinstance(implementations, (str, Path)):
         from ..tools.implementations import load_implementations  # a .py file or module, as in a training config
 
-        if tools is None:
+        if not names:
             raise EvalError("implementations given as a file need the tools' names: the tasks carry no tools")
-        implementations = load_implementations(str(implementations), [t.name for t in tools])
-    if isinstance(implementations, dict) and tools is not None:
-        names = {t.name for t in tools}
+        # Tasks whose tools the file does not define run schema-only (an agent evaluated on another task set).
+        implementations = load_implementations(str(implementations), sorted(names), partial=True)
+    if isinstance(implementations, dict):
         implementations = {k: v for k, v in implementations.items() if k in names}
-    routed, factories = make_routed_environments(rows, tools, top_k=top_k, retriever=retriever,
+    top_k = getattr(spec, "tool_top_k", None)
+    retrieval_model = None
+    if top_k is not None:
+        from ..tools.retrieval import DEFAULT_EMBEDDER
+
+        retrieval_model = spec.retrieval_model or DEFAULT_EMBEDDER
+    routed, factories = make_routed_environments(rows, tools, top_k=top_k, retrieval_model=retrieval_model,
                                                  implementations=implementations, mcp=mcp)
-    return routed, factories
+    return routed, factories, source
 
 
 def _spec_for(policy: _Policy, rows: list[dict[str, Any]], factories: dict[str, Any], max_turns: int | None,
@@ -306,7 +315,7 @@ def evaluate(model_or_agent: Any, tasks: Any, *, split: str = "test", limit: int
     if spec is not None:
         policy.spec = spec
     start = time.perf_counter()
-    routed, factories = _environments(rows, policy.spec, implementations=implementations, mcp=mcp)
+    routed, factories, tools_source = _environments(rows, policy.spec, implementations=implementations, mcp=mcp)
     try:
         if policy.chat_model is not None:
             turns = max_turns or (policy.spec.max_turns if policy.spec is not None else _default_turns())
@@ -326,12 +335,23 @@ def evaluate(model_or_agent: Any, tasks: Any, *, split: str = "test", limit: int
         trace.metadata.update({"model": policy.name, "kind": row.get("kind"), "difficulty": row.get("difficulty")})
     info = {"model": policy.name, "dataset": source, "split": split if source or not isinstance(tasks, list) else None,
             "max_turns": turns, "max_new_tokens": tokens, "greedy": True,
-            "tools": "implementations" if implementations else "mcp" if mcp else "schema-only",
+            "tools": _where_calls_ran(routed, factories), "tools_source": tools_source,
+            "tool_sets": len(factories),
             "elapsed_s": round(elapsed, 3), "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     result = EvalResult.from_traces(traces, rows, info=info)
     logger.info("evaluated %s on %d tasks in %.1f s: correctness %s", policy.name, len(rows), elapsed,
                 fmt_value(result.metrics["correctness"]))
     return result
+
+
+def _where_calls_ran(rows: list[dict[str, Any]], factories: dict[str, Any]) -> str:
+    """How the tasks' calls ran: "schema-only", "implementations", "mcp", "simulated", or a mix with task counts."""
+    from collections import Counter
+
+    counts = Counter(factories[row["environment"]].backend.label for row in rows)
+    if len(counts) == 1:
+        return next(iter(counts))
+    return ", ".join(f"{label} ({n} tasks)" for label, n in counts.most_common())
 
 
 def _default_turns() -> int:

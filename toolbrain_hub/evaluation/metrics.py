@@ -270,6 +270,8 @@ class EvalResult:
         if model:
             parts.append(f"Model: `{model}` · tasks: {len(self.rows)}"
                          f"{' (' + str(self.info['split']) + ')' if self.info.get('split') else ''}\n")
+        if self.info.get("tools_source"):  # whose tools the tasks were run with, and where their calls ran
+            parts.append(f"Tools: from the {self.info['tools_source']} · calls: {self.info.get('tools')}\n")
         parts.append(md_table(["metric", "value"], [[name, self.metrics.get(name)] for name in METRICS]))
         for key, groups in self.breakdown.items():
             if len(groups) < 2:

@@ -190,3 +190,22 @@ def type_name(value: Any) -> str:
 def shorten(text: str, limit: int = 200) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# Public names of a tool environment (`environment.ToolEnvironment`). The environment exposes every tool as a method of
+# that name (what TRL's `environment_factory` calls), so a tool named like one of these would shadow it.
+ENVIRONMENT_NAMES = frozenset({"reset", "get_reward", "calls", "row", "query", "tool_specs", "tool_schemas",
+                               "tool_names", "tools_column"})
+
+
+def method_name_problem(name: str) -> str | None:
+    """Why a tool cannot be exposed as a tool environment's method under this name, or None when it can.
+
+    Args:
+        name: The tool's name.
+    """
+    if not name.isidentifier() or name.startswith("_"):
+        return "tool names must be Python identifiers and not start with '_'"
+    if name in ENVIRONMENT_NAMES:
+        return f"{name!r} is one of the environment's own names {sorted(ENVIRONMENT_NAMES)}"
+    return None

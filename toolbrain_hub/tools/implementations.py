@@ -11,10 +11,19 @@ from typing import Any
 from ..errors import ConfigError
 
 
-def load_implementations(source: str, names: list[str]) -> dict[str, Any]:
+def load_implementations(source: str, names: list[str], *, partial: bool = False) -> dict[str, Any]:
     """The Python functions implementing the tools: from a .py file or an importable module, by tool name.
 
     This runs the file's code: use it for your own tools, never for an uploaded file.
+
+    Args:
+        source: A .py file or a module name.
+        names: The tools' names.
+        partial: Return the functions found for some of the names (tasks whose tools have none are then run
+            schema-only) instead of requiring all; finding none is still an error.
+
+    Raises:
+        ConfigError: the file cannot be imported, or it defines no function for some tools (any, with `partial`).
     """
     import importlib
     import importlib.util
@@ -34,6 +43,6 @@ def load_implementations(source: str, names: list[str]) -> dict[str, Any]:
             raise ConfigError(f"implementations: cannot import module {source!r}: {e}") from None
     found = {name: getattr(module, name) for name in names if callable(getattr(module, name, None))}
     missing = [name for name in names if name not in found]
-    if missing:
+    if missing and (not partial or not found):
         raise ConfigError(f"implementations: {source!r} defines no function for the tools {missing}")
     return found

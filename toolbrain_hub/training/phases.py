@@ -129,7 +129,9 @@ def make_evaluator(config: TrainConfig, run: RunFolder, data: TaskData, tokenize
 
     rows = [dict(row) for row in data.eval]
     names = [s.name for s in data.tool_specs]
-    implementations = load_implementations(config.implementations, names) if config.implementations else None
+    # Loading the tasks checked the implementations; tools of imported tasks may have none (run schema-only).
+    implementations = load_implementations(config.implementations, names, partial=True) \
+        if config.implementations else None
     mcp = _mcp_arg(config.mcp_server) if config.mcp_server else None
 
     def run_evaluation(model, step: int) -> dict[str, Any]:

@@ -4,7 +4,6 @@ the config, and measuring the rendered prompts (tools included) to size sequence
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -106,9 +105,7 @@ def load_task_data(config: TrainConfig, tokenizer=None) -> TaskData:
 
 
 def _load_task_data(config: TrainConfig, tokenizer=None) -> TaskData:
-    from ..environment.factories import make_environment_factory, make_routed_environments
-    from ..tasks.taskset import load_task_tools, load_tasks
-    from ..tools.schemas import load_tools
+    from ..tasks.taskset import load_tasks
 
     if not config.tasks:
         raise ConfigError(f"tasks is required for algorithm {config.algorithm!r}")
@@ -122,13 +119,6 @@ def _load_task_data(config: TrainConfig, tokenizer=None) -> TaskData:
     if evaluation is not None and len(evaluation) > config.eval_tasks:
         evaluation = evaluation.select(range(config.eval_tasks))
 
-    if config.tools:
-        specs = load_tools(config.tools)
-    else:
-        try:
-            specs = load_task_tools(config.tasks)
-        except FileNotFoundError:
-            specs = None  # the rows' tools columns then define them
     system_prompt = config.system_prompt
     if system_prompt is not None:
         train = train.map(lambda row: {"prompt": _with_system_prompt(row["prompt"], system_prompt)})
@@ -137,36 +127,7 @@ def _load_task_data(config: TrainConfig, tokenizer=None) -> TaskData:
     else:
         first = train[0]["prompt"] if len(train) else []
         system_prompt = next((m["content"] for m in first if m.get("role") == "system"), None)
-
-    names = [s.name for s in specs] if specs else []
-    implementations = load_implementations(config.implementations, names) if config.implementations else None
-    mcp = _mcp_arg(config.mcp_server) if config.mcp_server else None
-    simulator = None
-    if config.simulator:
-        from ..models.chat import get_chat_model
-
-        simulator = get_chat_model(config.simulator)
-    options = {"implementations": implementations, "mcp": mcp, "simulator": simulator}
-    declared = set(train["tools"]) if "tools" in train.column_names else set()
-    if specs is None and not declared:
-        raise ConfigError(f"tools: {config.tasks!r} carries no tools (no tools.json, no 'tools' column); "
-                          "give tools: FILE")
-    # One environment serves every row unless rows have different tool sets (or retrieval picks per row).
-    routed = config.tool_top_k is not None or (bool(declared) and (specs is None or not _same_tools(declared, specs)))
-    if routed:
-        train, factory = make_routed_environments(train, specs, top_k=config.tool_top_k, **options)
-        if evaluation is not None:
-            evaluation, eval_factories = make_routed_environments(evaluation, specs, top_k=config.tool_top_k,
-                                                                  **options)
-            factory = {**eval_factories, **factory}
-        if specs is None:
-            pooled: dict[str, Any] = {}
-            for f in factory.values():
-                for spec in f.tool_specs:
-                    pooled.setdefault(spec.name, spec)
-            specs = list(pooled.values())
-    else:
-        factory = make_environment_factory(specs, **options)
+    train, evaluation, specs, factory = _environments(config, train, evaluation)
     data = TaskData(train=train, eval=evaluation, tool_specs=list(specs), environment_factory=factory,
                     system_prompt=system_prompt)
     if len(data.train) == 0:
@@ -198,18 +159,68 @@ def tools_only_data(config: TrainConfig) -> TaskData:
                     system_prompt=config.system_prompt)
 
 
-def _same_tools(declared: set[str], specs) -> bool:
-    """Whether every row declares exactly the run's tools (then one environment serves all)."""
-    names = {s.name for s in specs}
-    for text in declared:
+def _environments(config: TrainConfig, train, evaluation):
+    """The tool environment of the run's tasks: (train, eval, every tool, the factory or {name: factory}).
+
+    A task that lists its own tools (its `tools` column) is trained and evaluated with exactly those definitions;
+    `config.tools` (else the task set's tools.json) serves tasks that list none. When every task has the same tool
+    set (a generated task set) one environment serves all; otherwise (tasks imported with their own tools, mixed task
+    sets, `tool_top_k`) each row is routed to the environment of its tool set.
+    """
+    from ..environment.environment import declared_tool_names
+    from ..environment.factories import make_environment_factory, make_routed_environments
+    from ..tasks.taskset import load_task_tools
+    from ..tools.schemas import load_tools
+
+    splits = [train] if evaluation is None else [train, evaluation]
+    texts = [text for split in splits for text in (split["tools"] if "tools" in split.column_names
+                                                   else [None] * len(split))]
+    listed = list(dict.fromkeys(t for t in texts if t and t.strip() != "[]"))  # each distinct tools column
+    lacking = any(not t or t.strip() == "[]" for t in texts)  # rows that list no tools: they get the base tools
+    base = load_tools(config.tools) if config.tools else None
+    if base is None and lacking:
         try:
-            items = json.loads(text)
-        except (TypeError, json.JSONDecodeError):
-            return False
-        row_names = {(i.get("function") or i).get("name") for i in items if isinstance(i, dict)}
-        if row_names != names:
-            return False
-    return True
+            base = load_task_tools(config.tasks)
+        except FileNotFoundError:
+            raise ConfigError(f"tools: tasks of {config.tasks!r} list no tools (no 'tools' column) and it has no "
+                              "tools.json; give tools: FILE") from None
+    if not listed and not base:
+        raise ConfigError(f"tools: {config.tasks!r} carries no tools (no tools.json, no 'tools' column); "
+                          "give tools: FILE")
+    # One environment serves all when the tasks need one tool set (a generated task set); otherwise (tasks with
+    # their own tools, mixed task sets, retrieval) each row gets the environment of its tools.
+    single = config.tool_top_k is None and (not listed or (not lacking and len(listed) == 1))
+    names = sorted({s.name for s in base or []} | {n for text in listed for n in declared_tool_names(text)})
+    options = {"implementations": None, "mcp": _mcp_arg(config.mcp_server) if config.mcp_server else None,
+               "simulator": None}
+    if config.implementations:
+        # Routed rows may mix your tools with imported ones: those without an implementation run schema-only.
+        options["implementations"] = load_implementations(config.implementations, names, partial=not single)
+    if config.simulator:
+        from ..models.chat import get_chat_model
+
+        options["simulator"] = get_chat_model(config.simulator)
+    if single:
+        specs = base if not listed else load_tools(listed[0], name=f"{config.tasks!r} column 'tools'")
+        return train, evaluation, list(specs), make_environment_factory(specs, **options)
+    both = train if evaluation is None else _concatenate(train, evaluation)
+    routed, factories = make_routed_environments(both, base if lacking else None, top_k=config.tool_top_k,
+                                                 **options)
+    train = routed.select(range(len(train)))
+    if evaluation is not None:
+        evaluation = routed.select(range(len(train), len(routed)))
+    schema_only = [key for key, f in factories.items() if f.backend.label in ("schema-only", "simulated")]
+    if schema_only and (options["implementations"] or options["mcp"]):
+        logger.warning("%d of %d tool sets have no implementation: their tasks' calls are answered %s",
+                       len(schema_only), len(factories), factories[schema_only[0]].backend.label)
+    pool = next(iter(factories.values())).tool_pool
+    return train, evaluation, list(pool), factories
+
+
+def _concatenate(train, evaluation):
+    from datasets import concatenate_datasets
+
+    return concatenate_datasets([train, evaluation.cast(train.features)])
 
 
 def prompt_length(tokenizer, prompt: list[dict[str, Any]], tools: list[dict]) -> int:
