@@ -409,6 +409,13 @@ def test_implementations_run_the_rows_they_cover_and_the_others_are_schema_only(
         make_routed_environments(both, implementations={"get_weather": get_weather})
     with pytest.raises(ToolEnvironmentError, match=r"implementations given for unknown tools \['convert'\]"):
         make_routed_environments(rows, implementations={"get_weather": get_weather, "convert": convert})
+    # with tools= (your definitions), an imported tool of the same name but another schema is not run on your code
+    foreign = [*rows, {"query": "imported weather", "tools": json.dumps([KELVIN])}]
+    routed, factories = make_routed_environments(foreign, [weather], implementations={"get_weather": get_weather})
+    assert [factories[r["environment"]].backend.label for r in routed] == [
+        "implementations", "schema-only", "schema-only"]
+    routed, factories = make_routed_environments(foreign, implementations={"get_weather": get_weather})
+    assert factories[routed[2]["environment"]].backend.label == "implementations"  # by name alone, without tools=
 
 
 def test_tool_names_that_cannot_be_methods_name_the_row():

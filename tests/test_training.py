@@ -577,6 +577,74 @@ def test_python_implementations_run_the_tools(base, tmp_path):
     data.close()
 
 
+IMPORTS = ROOT / "tests" / "data" / "imports"
+
+
+@pytest.fixture(scope="module")
+def mixed_task_dir(task_dir, tmp_path_factory):
+    """The generated weather tasks plus imported xLAM and Glaive rows: three tools named get_weather, three schemas."""
+    from toolbrain_hub.tasks import save_tasks
+    from toolbrain_hub.tasks.importers import import_tasks
+    from toolbrain_hub.tasks.taskset import concat_tasks
+
+    mixed = concat_tasks(task_dir, import_tasks(IMPORTS / "xlam.json", "xlam", test_size=0.25),
+                         import_tasks(IMPORTS / "glaive.jsonl", "glaive", test_size=0.25))
+    return save_tasks(mixed, tmp_path_factory.mktemp("mixed") / "tasks")
+
+
+def test_grpo_trains_on_tasks_with_their_own_tools(base, mixed_task_dir):
+    """Each row is trained with its own tools, also when rows define the same tool name differently."""
+    from toolbrain_hub.agent import AgentSpec
+    from toolbrain_hub.training.task_data import load_task_data
+
+    config = TrainConfig.from_dict({**base, "tasks": str(mixed_task_dir)}).validate()
+    data = load_task_data(config)
+    assert isinstance(data.environment_factory, dict) and len(data.environment_factory) > 3
+    rows = [*data.train, *data.eval]
+    shown = {}
+    for row in rows:
+        weather = [t["function"] for t in data.tools_for(row) if t["function"]["name"] == "get_weather"]
+        if weather:
+            shown[row["generator"]] = sorted(weather[0]["parameters"]["properties"])
+    assert shown == {"schema": ["city", "unit"], "import:xlam": ["city", "units"],
+                     "import:glaive": ["days", "location"]}
+    glaive = next(r for r in rows if r["generator"] == "import:glaive" and '"get_weather"' in r["tools"])
+    env = data.environment_for(glaive)
+    env.reset(**{k: v for k, v in glaive.items() if k != "environment"})
+    assert json.loads(env("get_weather", {"location": "Bergen", "days": 1}))["status"] == "ok"
+    assert "invalid arguments" in env("get_weather", {"city": "Bergen"})  # not the generated tasks' schema
+    data.close()
+    result = train({**base, "tasks": str(mixed_task_dir), "max_steps": 1}, progress=False)
+    assert result.steps == 1 and read_status(base["output_dir"])["state"] == "completed"
+    spec = AgentSpec.load(Path(base["output_dir"]) / "adapter")
+    assert {"get_weather", "stock_quote", "convert_currency"} <= set(spec.tool_names)
+
+
+def test_implementations_run_your_tools_and_imported_tools_are_schema_only(base, mixed_task_dir, tmp_path):
+    from toolbrain_hub.training.task_data import load_task_data
+
+    impl = tmp_path / "weather_impl.py"
+    impl.write_text("def get_weather(city, unit='celsius'):\n    return f'22 degrees {unit} in {city}'\n"
+                    "def get_forecast(location, days, include_hourly=False):\n    return [location] * days\n"
+                    "def get_air_quality(latitude, longitude):\n    return {'aqi': 42}\n")
+    config = TrainConfig.from_dict({**base, "tasks": str(mixed_task_dir), "implementations": str(impl),
+                                    "tools": str(TOOLS)}).validate()
+    data = load_task_data(config)
+    rows = [*data.train, *data.eval]
+    labels = {}
+    for row in rows:
+        labels.setdefault(row["generator"], set()).add(data.factory_for(row).backend.label)
+    # the generated tasks run your functions; imported ones (an xLAM and a Glaive get_weather of other schemas
+    # included) are answered schema-only
+    assert labels == {"schema": {"implementations"}, "import:xlam": {"schema-only"},
+                      "import:glaive": {"schema-only"}}
+    mine = next(r for r in rows if r["generator"] == "schema")
+    env = data.environment_for(mine)
+    env.reset(**{k: v for k, v in mine.items() if k != "environment"})
+    assert env("get_weather", {"city": "Oslo"}) == "22 degrees celsius in Oslo"
+    data.close()
+
+
 @pytest.mark.numeric  # two kernels' results compared within a tolerance
 def test_completion_only_lm_head_gives_the_same_log_probs_and_gradients(tiny_model_dir):
     """On CPU, TRL's fused LM head projects every position unless told to score only labelled ones; the patched

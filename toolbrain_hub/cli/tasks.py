@@ -1,4 +1,5 @@
-"""`toolbrain-hub tools validate FILE`, `toolbrain-hub tasks generate ...`, `toolbrain-hub tasks push DIR --repo ID`.
+"""`toolbrain-hub tools validate FILE`, `toolbrain-hub tasks generate ...`, `toolbrain-hub tasks import SOURCE
+--format F --out DIR`, `toolbrain-hub tasks concat DIR DIR... --out DIR`, `toolbrain-hub tasks push DIR --repo ID`.
 
 Bad input (a broken schema file, a folder that is not a task dataset, a Hub error) ends with one line on stderr and
 exit code 2: `cli.main` turns every ToolBrainError (ToolSchemaError, TaskError, HubError, ChatError...) into that.
@@ -41,6 +42,35 @@ def register(subparsers) -> None:
     gen.add_argument("--workers", type=positive_int, default=2, help="parallel requests to an endpoint")
     gen.add_argument("--no-progress", action="store_true", help="no progress bar")
     gen.set_defaults(func=_generate)
+
+    imp = tasks_sub.add_parser(
+        "import", help="convert a public function-calling dataset (xLAM, Glaive, ToolACE) into a task dataset folder",
+        description="Each row becomes a task with its own tools: its first user request, the tools it offers (as JSON "
+                    "Schemas) and the calls the assistant makes. Rows that cannot be converted are counted by reason "
+                    "and the first reasons are printed.")
+    imp.add_argument("source", help="a .json/.jsonl/.parquet file, a folder of them, or a Hub dataset repo id")
+    # Checked by `import_tasks` (an unknown one exits with 2), so that building the parser imports no library code.
+    imp.add_argument("--format", required=True, metavar="xlam|glaive|toolace",
+                     help="the dataset's layout: xlam (query, tools, answers), glaive (system, chat) or toolace "
+                          "(system, conversations)")
+    where = imp.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", help="new task dataset folder (data/*.parquet, tools.json, README.md card)")
+    where.add_argument("--into", metavar="DIR",
+                       help="add the imported tasks to this task dataset folder (e.g. generated tasks, so training on "
+                            "it does not forget general tool use); the folder is rewritten")
+    imp.add_argument("--limit", type=positive_int, metavar="N", help="keep at most N tasks")
+    imp.add_argument("--test-size", type=_fraction, default=0.2, help="fraction in the test split (default 0.2)")
+    imp.add_argument("--seed", type=int, default=0, help="seed of the split")
+    imp.add_argument("--revision", help="branch or commit of a Hub dataset repo")
+    imp.add_argument("--license", default="other",
+                     help="license in the dataset card (default 'other': check the source dataset's license)")
+    imp.set_defaults(func=_import)
+
+    cat = tasks_sub.add_parser("concat", help="combine task dataset folders into one (split by split)")
+    cat.add_argument("folders", nargs="+", metavar="DIR", help="task dataset folders or Hub dataset repo ids")
+    cat.add_argument("--out", required=True, help="the combined task dataset folder")
+    cat.add_argument("--license", default="apache-2.0", help="license in the dataset card (default apache-2.0)")
+    cat.set_defaults(func=_concat)
 
     push = tasks_sub.add_parser("push", help="push a task dataset folder to a Hub dataset repo")
     push.add_argument("folder", help="folder written by `tasks generate`")
@@ -110,6 +140,57 @@ def _generate(args) -> int:
     if args.push:
         url = push_tasks(out, args.push, private=args.private)
         print(f"pushed to {url}")
+    return 0
+
+
+def _import(args) -> int:
+    from ..tasks.importers import import_tasks
+    from ..tasks.taskset import check_task_folder, concat_tasks, save_tasks
+
+    target = Path(args.out or args.into)
+    if args.out and target.exists() and not target.is_dir():
+        return _fail(f"--out {target}: exists and is not a folder")
+    if args.into:
+        check_task_folder(target)  # before reading the source: a wrong folder fails fast
+    # A bad file or a source with no convertible row raises TaskError: `cli.main` prints it and exits with 2.
+    imported = import_tasks(args.source, args.format, limit=args.limit, test_size=args.test_size, seed=args.seed,
+                            revision=args.revision)
+    report = imported.report
+    splits = ", ".join(f"{name} {len(split)}" for name, split in imported.dataset.items())
+    print(f"imported {report.kept} of {report.attempts} rows ({splits}) from {args.source} as {args.format}")
+    print("kinds: " + ", ".join(f"{k} {v}" for k, v in report.coverage["kind"].items() if v)
+          + f"; {len(imported.tools)} distinct tools")
+    if report.settings.get("renamed_tools"):
+        print(f"{report.settings['renamed_tools']} tool names rewritten to be valid tool names (e.g. "
+              + ", ".join(f"{old!r} -> {new!r}" for old, new in list(report.settings["renamed_examples"].items())[:3])
+              + ")")
+    if report.rejected:
+        print(f"not converted: {report.attempts - report.kept} rows ("
+              + ", ".join(f"{k} {v}" for k, v in report.rejected.items()) + "); first:", file=sys.stderr)
+        for example in report.examples[:5]:
+            print(f"  {example}", file=sys.stderr)
+    if args.into:
+        combined = concat_tasks(target, imported)
+        save_tasks(combined, target, license=args.license)
+        print(f"added to {target}: now {len(combined)} tasks "
+              f"({combined.report.settings['duplicates_dropped']} already there)")
+    else:
+        save_tasks(imported, target, license=args.license)
+        print(f"saved to {target}")
+    return 0
+
+
+def _concat(args) -> int:
+    from ..tasks.taskset import concat_tasks, save_tasks
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        return _fail(f"--out {out}: exists and is not a folder")
+    combined = concat_tasks(*args.folders)
+    save_tasks(combined, out, license=args.license, replace=False)
+    splits = ", ".join(f"{name} {len(split)}" for name, split in combined.dataset.items())
+    print(f"combined {len(args.folders)} task sets into {len(combined)} tasks ({splits}), "
+          f"{combined.report.settings['duplicates_dropped']} duplicates dropped; saved to {out}")
     return 0
 
 

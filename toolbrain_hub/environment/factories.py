@@ -125,8 +125,9 @@ def make_routed_environments(dataset: Any, tools: Any = None, *, top_k: int | No
     Where the calls run: with `implementations` (or `mcp`), a row whose tools they all provide runs them for real; a
     row whose tools they provide none of is schema-only (validated, answered from its recorded results, by
     `simulator` or with an echo), so imported tasks can be mixed with tasks for your own tools; a row whose tools they
-    provide only in part is an error. Without either, every row is schema-only. `EnvironmentFactory.backend.label`
-    says which.
+    provide only in part is an error. Give `tools=` (your tools) so that a row's tool of the same name but another
+    definition (an imported `get_weather`) does not run on your implementation. Without implementations or `mcp`,
+    every row is schema-only. `EnvironmentFactory.backend.label` says which.
 
     Args:
         dataset: A `datasets.Dataset` or a list of row dicts.
@@ -170,8 +171,10 @@ def make_routed_environments(dataset: Any, tools: Any = None, *, top_k: int | No
         candidates = _retrieve(rows, candidates, top_k, retriever, retrieval_model)
     schema_only: list[ToolBackend] = []  # created on first use, shared by every schema-only set
 
+    owned = {spec.name: spec for spec in base} if tools is not None else None
+
     def backend_for(i: int, subset: list[ToolSpec]) -> ToolBackend:
-        if real is not None and (declared[i] is None or _provided_by(real, served, subset, i)):
+        if real is not None and (declared[i] is None or _provided_by(real, served, subset, i, owned)):
             return real
         if not schema_only:
             schema_only.append(_schema_only(simulator, results_column))
@@ -361,18 +364,27 @@ def _check_implementations(implementations: Any, base: list[ToolSpec] | None,
         raise ToolEnvironmentError(f"implementations given for unknown tools {unknown}")
 
 
-def _provided_by(real: ToolBackend, served: dict[str, ToolSpec], subset: list[ToolSpec], row: int) -> bool:
-    """Whether the real backend runs a row's tools: all of them (True), none (False: schema-only), else an error."""
+def _provided_by(real: ToolBackend, served: dict[str, ToolSpec], subset: list[ToolSpec], row: int,
+                 owned: dict[str, ToolSpec] | None) -> bool:
+    """Whether the real backend runs a row's tools: all of them (True), none (False: schema-only), else an error.
+
+    With `owned` (the given tools=), a row's tool whose name the backend provides but whose definition differs from
+    the owned one (an imported `get_weather` of another schema) is not the backend's: it is not run there.
+    """
     names = sorted(spec.name for spec in subset)
     provided = served if isinstance(real, MCPTools) else getattr(real, "implementations", {})
-    have = [name for name in names if name in provided]
+    differs = {s.name for s in subset if owned is not None and s.name in owned
+               and owned[s.name].to_dict() != s.to_dict()}
+    have = [name for name in names if name in provided and name not in differs]
     if len(have) == len(names):
         return True
     if not have:
         return False
-    missing = [name for name in names if name not in provided]
+    missing = [name for name in names if name not in have]
     what = (f"the MCP server {real.description} does not serve {missing}" if isinstance(real, MCPTools)
             else f"there is no implementation for {missing}")
+    if differs & set(missing):
+        what += f" ({sorted(differs & set(missing))} defined differently from tools=)"
     raise ToolEnvironmentError(f"row {row} uses the tools {names}, but {what} (only for {have}): provide all of a "
                                "row's tools, or none of them (its calls are then answered schema-only)")
 

@@ -1,8 +1,11 @@
-"""Tasks: task sets generated from tool descriptions (schema sampler or LLM), saved and pushed with a dataset card."""
+"""Tasks: task sets generated from tool descriptions (schema sampler or LLM) or imported from public function-calling
+datasets (xLAM, Glaive, ToolACE; every row with its own tools), mixed, saved and pushed with a dataset card."""
 
 from __future__ import annotations
 
+from .formats import FORMATS
 from .generation import DEFAULT_MIX, generate_tasks
+from .importers import import_tasks
 from .taskset import (
     COLUMNS,
     DEFAULT_SYSTEM_PROMPT,
@@ -11,10 +14,12 @@ from .taskset import (
     TaskError,
     TaskSet,
     check_task_folder,
+    concat_tasks,
     coverage,
     describe_task_folder,
     load_task_tools,
     load_tasks,
+    load_taskset,
     push_tasks,
     save_tasks,
     task_features,
@@ -22,7 +27,8 @@ from .taskset import (
 )
 
 __all__ = [
-    "COLUMNS", "DEFAULT_MIX", "DEFAULT_SYSTEM_PROMPT", "DatasetExistsError", "GenerationReport", "TaskError",
-    "TaskSet", "check_task_folder", "coverage", "describe_task_folder", "generate_tasks", "load_task_tools",
-    "load_tasks", "push_tasks", "save_tasks", "task_features", "task_folders"
+    "COLUMNS", "DEFAULT_MIX", "DEFAULT_SYSTEM_PROMPT", "FORMATS", "DatasetExistsError", "GenerationReport",
+    "TaskError", "TaskSet", "check_task_folder", "concat_tasks", "coverage", "describe_task_folder", "generate_tasks",
+    "import_tasks", "load_task_tools", "load_tasks", "load_taskset", "push_tasks", "save_tasks", "task_features",
+    "task_folders"
 ]

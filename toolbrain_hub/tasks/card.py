@@ -7,6 +7,8 @@ import json
 
 from ..hub.cards import render_card, size_category
 
+CARD_TOOLS = 40  # tools listed on the card
+
 
 def _argument_summary(tool) -> str:
     from ..tools.checks import resolve_pointer
@@ -39,6 +41,7 @@ def render_dataset_card(taskset, *, license: str = "apache-2.0", pretty_name: st
 
     report = taskset.report
     names = [t.name for t in taskset.tools]
+    shown = taskset.tools[:CARD_TOOLS]  # an imported task set can hold thousands of tools: tools.json has them all
     pretty_name = pretty_name or ("Tool-use tasks: " + ", ".join(names[:4]) + (" ..." if len(names) > 4 else ""))
     splits = {name: len(split) for name, split in taskset.dataset.items()}
     total = sum(splits.values())
@@ -62,8 +65,10 @@ def render_dataset_card(taskset, *, license: str = "apache-2.0", pretty_name: st
         "dataset_card",
         metadata=metadata,
         pretty_name=pretty_name,
-        tools=[{"name": t.name, "description": t.description, "arguments": _argument_summary(t)}
-               for t in taskset.tools],
+        tools=[{"name": t.name, "description": t.description, "arguments": _argument_summary(t)} for t in shown],
+        more_tools=len(names) - len(shown),
+        imported=[g.split(":", 1)[1] for g in report.generator.split("+") if g.startswith("import:")],
+        source=report.settings.get("source"),
         generator=report.generator,
         seed=report.seed,
         system_prompt=report.settings.get("system_prompt", ""),
@@ -81,7 +86,7 @@ def render_dataset_card(taskset, *, license: str = "apache-2.0", pretty_name: st
         coverage=cov,
         per_tool=[{"name": n, "tasks": cov.get("tools", {}).get(n, 0),
                    "used": len(cov.get("arguments", {}).get(n, {}).get("used", [])),
-                   "total": cov.get("arguments", {}).get(n, {}).get("total", 0)} for n in names],
+                   "total": cov.get("arguments", {}).get(n, {}).get("total", 0)} for n in names[:CARD_TOOLS]],
         columns=next(iter(taskset.dataset.values())).column_names,
         example=example,
         repo_id=repo_id or "path/to/this/folder",

@@ -204,9 +204,9 @@ class _Planner:
 
 
 def _apportion(num: int, mix: dict[str, float]) -> dict[str, int]:
-    raw = {k: num * mix[k] for k in KINDS}
+    raw = {k: num * share for k, share in mix.items()}
     out = {k: int(v) for k, v in raw.items()}
-    for k in sorted(KINDS, key=lambda k: raw[k] - out[k], reverse=True)[: num - sum(out.values())]:
+    for k in sorted(raw, key=lambda k: raw[k] - out[k], reverse=True)[: num - sum(out.values())]:
         out[k] += 1
     return out
 
@@ -286,7 +286,9 @@ def _split(rows: list[dict], test_size: float, seed: int):
     from datasets import Dataset, DatasetDict
 
     rng = random.Random(seed + 1)
-    groups = {kind: [r for r in rows if r["kind"] == kind] for kind in KINDS}
+    # Every kind present gets its share: imported tasks have kinds the generator does not make ("parallel").
+    kinds = dict.fromkeys([*KINDS, *(r["kind"] for r in rows)])
+    groups = {kind: [r for r in rows if r["kind"] == kind] for kind in kinds}
     # round(N * test_size) test tasks in all, shared between kinds in proportion (largest remainder first).
     n_test = round(len(rows) * test_size)
     per_kind = _apportion(n_test, {k: len(g) / len(rows) for k, g in groups.items()}) if rows else {}

@@ -7,13 +7,13 @@ A task dataset is a `datasets.DatasetDict` ("train", and "test" when `test_size 
 | id | str | stable id: hash of query + expected calls |
 | query | str | the user request |
 | prompt | list of {role, content} | the system prompt, then the user query (TRL's `prompt` column) |
-| tools | str | JSON list of the available tools, OpenAI format (`{"type": "function", "function": {...}}`) |
+| tools | str | JSON list of the task's tools, OpenAI format: what it is run with (may differ from row to row) |
 | expected_calls | str | JSON list of `{"name", "arguments"}` in order; `[]` when no tool is needed |
 | gold_answer | str | the final answer when it is determined without running tools, else "" |
 | difficulty | str | easy / medium / hard |
-| kind | str | single / multi / no_tool |
+| kind | str | single / multi (several calls) / parallel (several in one turn) / no_tool |
 | split | str | train / test |
-| generator | str | "schema" or the model that proposed the task |
+| generator | str | "schema", the model that proposed the task, or "import:<format>" (`tasks.importers`) |
 
 On disk (a folder or a Hub dataset repo): `data/<split>-00000-of-00001.parquet`, `tools.json`,
 `generation_report.json` and a `README.md` dataset card whose YAML `configs` let plain
@@ -22,6 +22,7 @@ On disk (a folder or a Hub dataset repo): `data/<split>-00000-of-00001.parquet`,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from collections import Counter
@@ -39,6 +40,11 @@ DEFAULT_SYSTEM_PROMPT = ("You are a helpful assistant that can call tools. When 
                          "arguments that follow its schema; when no tool is needed, answer directly.")
 COLUMNS = ["id", "query", "prompt", "tools", "expected_calls", "gold_answer", "difficulty", "kind", "split",
            "generator"]
+# tools.json of a task set whose rows carry their own tools lists every one of them: thousands for an imported set.
+CATALOG_MAX_TOOLS = 100_000
+CATALOG_MAX_BYTES = 256 * 1024 * 1024
+
+
 class TaskError(ToolBrainError, ValueError):
     """Bad task-generation input or a folder/repo that is not a task dataset."""
 
@@ -172,7 +178,7 @@ def coverage(dataset: Any, tools: list[ToolSpec]) -> dict[str, Any]:
         "tools_uncovered": sorted(n for n, c in per_tool.items() if c == 0),
         "arguments": {t.name: {"used": sorted(params[t.name]), "total": len(t.properties)} for t in tools},
         "difficulty": {d: difficulty.get(d, 0) for d in ("easy", "medium", "hard")},
-        "kind": {k: kinds.get(k, 0) for k in KINDS},
+        "kind": {**{k: kinds.get(k, 0) for k in KINDS}, **{k: n for k, n in kinds.items() if k not in KINDS}},
         "negatives": kinds.get("no_tool", 0),
         "splits": split_sizes,
     }
@@ -345,9 +351,138 @@ def _read_parquet_folder(folder: Path):
 
 
 def load_task_tools(repo_id_or_folder: str | Path, *, token: str | None = None) -> list[ToolSpec]:
-    """The tools a task dataset was generated for (its tools.json)."""
+    """The tools of a task dataset (its tools.json): those it was generated for, or for a task set whose rows carry
+    their own tools (imported, mixed), one definition per name of all of them (each row's `tools` column is what
+    its task is run with)."""
     from .. import hub
 
     folder = hub.download(repo_id_or_folder, repo_type="dataset", token=token, allow_patterns=["tools.json"]) \
         if not hub.is_local(repo_id_or_folder) else Path(repo_id_or_folder)
-    return load_tools(folder / "tools.json")
+    # An imported task set can hold thousands of tools: the upload limits of load_tools are not meant for it.
+    return load_tools(folder / "tools.json", max_tools=CATALOG_MAX_TOOLS, max_bytes=CATALOG_MAX_BYTES)
+
+
+def load_taskset(repo_id_or_folder: str | Path, *, token: str | None = None) -> TaskSet:
+    """A task dataset folder or Hub repo back as a TaskSet (its splits, tools.json and generation report).
+
+    Args:
+        repo_id_or_folder: A folder written by `save_tasks`, or a Hub dataset repo id.
+        token: A token for private repos.
+    """
+    from .. import hub
+
+    folder = hub.download(repo_id_or_folder, repo_type="dataset", token=token)
+    check_task_folder(folder)
+    dataset = load_tasks(folder)
+    try:
+        report = GenerationReport.from_dict(json.loads((folder / "generation_report.json").read_text(
+            encoding="utf-8")))
+    except (OSError, ValueError, TypeError):  # a task set written by hand: no generation history
+        report = GenerationReport(generator="unknown", seed=0, requested=0)
+    report.kept = sum(len(split) for split in dataset.values())
+    return TaskSet(dataset=dataset, tools=load_task_tools(folder), report=report)
+
+
+def task_row(query: str, calls: list[dict], tools: list[ToolSpec], *, kind: str, generator: str,
+             system_prompt: str = DEFAULT_SYSTEM_PROMPT, gold_answer: str = "", difficulty: str | None = None) -> dict:
+    """One task dataset row (the documented columns), its id a hash of the query and the expected calls.
+
+    Args:
+        query: The user request.
+        calls: Expected calls, `{"name", "arguments"}` in order (`[]`: no tool is needed).
+        tools: The tools the task offers (its `tools` column).
+        kind: single / multi / parallel / no_tool.
+        generator: What produced the task ("schema", a model, "import:xlam"...).
+        system_prompt: The system message of its `prompt`.
+        gold_answer: The final answer when known without running tools.
+        difficulty: easy / medium / hard (default: from the calls).
+    """
+    from .phrasing import difficulty_of
+
+    calls = [{"name": c["name"], "arguments": c.get("arguments") or {}} for c in calls]
+    calls_json = json.dumps(calls, ensure_ascii=False)
+    digest = hashlib.sha1(f"{query}\n{calls_json}".encode()).hexdigest()[:12]
+    return {
+        "id": f"task-{digest}", "query": query,
+        "prompt": [{"role": "system", "content": system_prompt}, {"role": "user", "content": query}],
+        "tools": json.dumps([t.to_openai() for t in tools], ensure_ascii=False), "expected_calls": calls_json,
+        "gold_answer": gold_answer, "difficulty": difficulty or difficulty_of(calls), "kind": kind, "split": "train",
+        "generator": generator,
+    }
+
+
+def tool_catalog(datasets: Any, first: list[ToolSpec] | None = None) -> list[ToolSpec]:
+    """One definition per tool name (the first met) over `first` and the rows' `tools` columns: a tools.json for
+    task sets whose rows carry their own tools.
+
+    Args:
+        datasets: Datasets (or lists of rows) with a `tools` column.
+        first: Tools listed first (e.g. a generated set's own).
+    """
+    catalog: dict[str, ToolSpec] = {t.name: t for t in first or []}
+    seen: set[str] = set()
+    for dataset in datasets:
+        texts = dataset["tools"] if hasattr(dataset, "column_names") else [r.get("tools") for r in dataset]
+        for text in texts:
+            if text and text not in seen:
+                seen.add(text)
+                for spec in load_tools(text, name="a task's tools column"):
+                    catalog.setdefault(spec.name, spec)
+    return list(catalog.values())
+
+
+def concat_tasks(*sources: Any, token: str | None = None) -> TaskSet:
+    """Several task sets as one (e.g. imported public tasks mixed with generated ones against forgetting): each
+    split with the same split of the others, every row keeping its own tools, a task that is in an earlier set
+    (same id) dropped.
+
+    Args:
+        sources: TaskSets, task dataset folders or Hub dataset repo ids.
+        token: A token for private repos.
+
+    Returns:
+        A TaskSet whose tools are one definition per name of all the sets' tools (tools.json), and whose report adds
+        up the sets' reports (`settings.sources` lists each set's generator and size).
+
+    Raises:
+        TaskError: fewer than two sets.
+    """
+    from datasets import DatasetDict, concatenate_datasets
+
+    if len(sources) < 2:
+        raise TaskError("concat_tasks needs at least two task sets")
+    sets = [s if isinstance(s, TaskSet) else load_taskset(s, token=token) for s in sources]
+    features = task_features()
+    seen: set[str] = set()
+    parts: dict[str, list] = {}
+    duplicates = 0
+    for taskset in sets:
+        for name, split in taskset.dataset.items():
+            split = split.select_columns(COLUMNS) if split.column_names != COLUMNS else split
+            split = split.cast(features) if split.features != features else split
+            keep = [i for i, task_id in enumerate(split["id"]) if task_id not in seen]
+            duplicates += len(split) - len(keep)
+            seen.update(split["id"])
+            parts.setdefault(name, []).append(split.select(keep) if len(keep) < len(split) else split)
+    dataset = DatasetDict({name: concatenate_datasets(p) for name, p in parts.items()})
+    tools = tool_catalog(dataset.values(), first=[t for s in sets for t in s.tools])
+    reports = [s.report for s in sets]
+    prompts = {r.settings.get("system_prompt") for r in reports}
+    report = GenerationReport(
+        generator="+".join(dict.fromkeys(r.generator for r in reports)), seed=reports[0].seed,
+        requested=sum(r.requested for r in reports), kept=sum(len(split) for split in dataset.values()),
+        attempts=sum(r.attempts for r in reports), retries=sum(r.retries for r in reports),
+        rejected=_add_counts(r.rejected for r in reports), dropped=_add_counts(r.dropped for r in reports),
+        examples=[e for r in reports for e in r.examples][:10], elapsed_s=sum(r.elapsed_s for r in reports),
+        settings={"sources": [{"generator": r.generator, "tasks": len(s)} for r, s in zip(reports, sets, strict=True)],
+                  "duplicates_dropped": duplicates,
+                  **({"system_prompt": prompts.pop()} if len(prompts) == 1 else {})})
+    report.coverage = coverage(dataset, tools)
+    return TaskSet(dataset=dataset, tools=tools, report=report)
+
+
+def _add_counts(counts: Any) -> dict[str, int]:
+    total: Counter = Counter()
+    for c in counts:
+        total.update(c)
+    return dict(total)

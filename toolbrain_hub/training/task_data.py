@@ -204,8 +204,11 @@ def _environments(config: TrainConfig, train, evaluation):
         specs = base if not listed else load_tools(listed[0], name=f"{config.tasks!r} column 'tools'")
         return train, evaluation, list(specs), make_environment_factory(specs, **options)
     both = train if evaluation is None else _concatenate(train, evaluation)
-    routed, factories = make_routed_environments(both, base if lacking else None, top_k=config.tool_top_k,
-                                                 **options)
+    # `tools:` with implementations or an MCP server says which definitions are yours: a task's tool of the same name
+    # but another schema (an imported `get_weather`) is not run on them.
+    owned = bool(config.tools) and bool(config.implementations or config.mcp_server)
+    routed, factories = make_routed_environments(both, base if lacking or owned else None,
+                                                 top_k=config.tool_top_k, **options)
     train = routed.select(range(len(train)))
     if evaluation is not None:
         evaluation = routed.select(range(len(train), len(routed)))
