@@ -157,6 +157,19 @@ def make_routed_environments(dataset: Any, tools: Any = None, *, top_k: int | No
         raise ToolEnvironmentError("the dataset already has an 'environment' column")
     declared = _row_tool_sets(rows, tools_column)
     real = _real_backend(implementations, mcp, simulator)
+    try:
+        return _route(dataset, rows, declared, tools, real, top_k=top_k, retriever=retriever,
+                      retrieval_model=retrieval_model, tools_column=tools_column, implementations=implementations,
+                      simulator=simulator, results_column=results_column, reward=reward)
+    except BaseException:
+        if real is not None and real is not mcp:  # a connection opened here for nothing
+            real.close()
+        raise
+
+
+def _route(dataset, rows, declared, tools, real, *, top_k, retriever, retrieval_model, tools_column, implementations,
+           simulator, results_column, reward) -> tuple[Any, dict[str, EnvironmentFactory]]:
+    """`make_routed_environments` once its rows' tools are read and its real backend (if any) is up."""
     served = _served(real)
     needs_base = tools is not None or any(own is None for own in declared)
     base = _base_specs(tools, real, served) if needs_base else None

@@ -273,6 +273,11 @@ def evaluate(model_or_agent: Any, tasks: Any, *, split: str = "test", limit: int
              should_stop: Callable[[], bool] | None = None) -> EvalResult:
     """Run every task as a multi-turn episode and score the traces.
 
+    Any agent runs on any task set: a task that lists its tools (its `tools` column) is run with exactly those,
+    rendered in its prompt with the agent's own chat template, system prompt and parser, and its calls validated and
+    run against them; only tasks that list none use the agent spec's tools. `info["tools_source"]` says whose tools
+    were used ("tasks", "agent spec" or both), `info["tools"]` where the calls ran.
+
     Args:
         model_or_agent: What to evaluate (see `load_policy`): a model name/folder/Hub id, a run or adapter folder
             with agent_spec.json, a loaded `(model, tokenizer)`, or a `ChatModel`.
@@ -286,7 +291,8 @@ def evaluate(model_or_agent: Any, tasks: Any, *, split: str = "test", limit: int
         batch_size: Episodes generated together.
         progress: Show a tqdm bar.
         implementations: Run the tools for real (default: schema-only): `{tool name: callable}`, or a .py file or
-            module defining functions named as the tools (this runs its code: only for your own tools).
+            module defining functions named as the tools (this runs its code: only for your own tools). Tasks whose
+            tools it defines none of run schema-only; a task whose tools it defines in part is an error.
         mcp: An MCP server to run the tools (see `environment.make_environment_factory`).
         spec: An `AgentSpec` to prompt with, overriding the one from the folder (e.g. a run's spec for an in-training
             evaluation of its model).

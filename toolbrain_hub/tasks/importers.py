@@ -21,6 +21,7 @@ Sources: a .json (a list of rows, or JSON Lines), .jsonl or .parquet file, a fol
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -32,7 +33,7 @@ from ..tools.checks import ToolSchemaError, method_name_problem
 from ..tools.schemas import ToolSpec, load_tools
 from .formats import FORMATS, ImportProblem, reader
 from .generation import _split
-from .taskset import DEFAULT_SYSTEM_PROMPT, GenerationReport, TaskError, TaskSet, coverage, task_row, tool_catalog
+from .taskset import DEFAULT_SYSTEM_PROMPT, GenerationReport, TaskError, TaskSet, coverage, task_row
 
 __all__ = ["FORMATS", "ImportProblem", "convert_row", "import_tasks", "read_rows"]
 
@@ -79,6 +80,7 @@ def import_tasks(source: str | Path, format: str, *, limit: int | None = None, t
     rows: list[dict] = []
     ids: set[str] = set()
     renamed: dict[str, str] = {}
+    catalog: dict[str, ToolSpec] = {}  # tools.json: the first definition of each name
     for where, raw in read_rows(source, token=token, revision=revision):
         if limit is not None and len(rows) >= limit:
             break
@@ -96,6 +98,8 @@ def import_tasks(source: str | Path, format: str, *, limit: int | None = None, t
             continue
         ids.add(row["id"])
         renamed.update(task["renamed"])
+        for spec in task["tools"]:
+            catalog.setdefault(spec.name, spec)
         rows.append(row)
     if not rows:
         reasons = ", ".join(f"{k} {v}" for k, v in report.rejected.items()) or "no rows"
@@ -107,7 +111,7 @@ def import_tasks(source: str | Path, format: str, *, limit: int | None = None, t
         report.settings["renamed_tools"] = len(renamed)
         report.settings["renamed_examples"] = dict(list(renamed.items())[:20])
     dataset = _split(rows, test_size, seed)
-    tools = tool_catalog(dataset.values())
+    tools = list(catalog.values())
     report.coverage = coverage(dataset, tools)
     report.elapsed_s = round(time.perf_counter() - start, 3)
     return TaskSet(dataset=dataset, tools=tools, report=report)
@@ -260,16 +264,21 @@ def _tool_specs(raw_tools: list[Any]) -> tuple[list[ToolSpec], dict[str, str]]:
         if safe in unique and unique[safe] != converted:
             raise ImportProblem("duplicate_tool", f"the row defines {tool['name']!r} twice, differently")
         unique[safe] = converted
+    return [_spec(json.dumps(t, sort_keys=True, ensure_ascii=False)) for t in unique.values()], names
+
+
+@functools.lru_cache(maxsize=8192)
+def _spec(text: str) -> ToolSpec:
+    """One tool, validated (a public dataset repeats its tools over many rows: each is checked once)."""
     try:
-        specs = load_tools([{"type": "function", "function": t} for t in unique.values()], name="the row's tools")
+        spec = load_tools([{"type": "function", "function": json.loads(text)}], name="the row's tools")[0]
     except ToolSchemaError as e:
         raise ImportProblem("invalid_tools", e.faults[0].describe()) from None
-    for spec in specs:
-        try:
-            spec.to_callable()  # what a tool environment builds its method from: argument names must be usable
-        except (ToolSchemaError, ValueError) as e:
-            raise ImportProblem("unusable_argument", f"tool {spec.name!r}: {e}") from None
-    return specs, names
+    try:
+        spec.to_callable()  # what a tool environment builds its method from: argument names must be usable
+    except (ToolSchemaError, ValueError) as e:
+        raise ImportProblem("unusable_argument", f"tool {spec.name!r}: {e}") from None
+    return spec
 
 
 def _safe_name(name: str) -> str | None:

@@ -276,7 +276,8 @@ def describe_task_folder(folder: str | Path) -> str:
         tools = [t["function"]["name"] for t in json.loads((folder / "tools.json").read_text(encoding="utf-8"))]
     except (OSError, ValueError, KeyError, TypeError):
         return "a folder that is not a task dataset"
-    return f"a task dataset of {report.get('kept', '?')} tasks for {', '.join(tools) or 'no tools'}"
+    named = ", ".join(tools[:6]) + (f" and {len(tools) - 6} more tools" if len(tools) > 6 else "")
+    return f"a task dataset of {report.get('kept', '?')} tasks for {named or 'no tools'}"
 
 
 def task_folders(root: str | Path) -> list[Path]:
@@ -424,10 +425,14 @@ def tool_catalog(datasets: Any, first: list[ToolSpec] | None = None) -> list[Too
     for dataset in datasets:
         texts = dataset["tools"] if hasattr(dataset, "column_names") else [r.get("tools") for r in dataset]
         for text in texts:
-            if text and text not in seen:
-                seen.add(text)
-                for spec in load_tools(text, name="a task's tools column"):
-                    catalog.setdefault(spec.name, spec)
+            if not text or text in seen:
+                continue
+            seen.add(text)
+            for item in json.loads(text) if isinstance(text, str) else text:
+                body = item.get("function", item) if isinstance(item, dict) else {}
+                if body.get("name") not in catalog:  # only a name's first definition is validated and kept
+                    spec = load_tools([item], name="a task's tools column")[0]
+                    catalog[spec.name] = spec
     return list(catalog.values())
 
 

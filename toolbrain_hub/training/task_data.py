@@ -223,7 +223,8 @@ def _environments(config: TrainConfig, train, evaluation):
 def _concatenate(train, evaluation):
     from datasets import concatenate_datasets
 
-    return concatenate_datasets([train, evaluation.cast(train.features)])
+    return concatenate_datasets([train, evaluation if evaluation.features == train.features else
+                                 evaluation.cast(train.features)])
 
 
 def prompt_length(tokenizer, prompt: list[dict[str, Any]], tools: list[dict]) -> int:
