@@ -170,7 +170,8 @@ def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft
 
 
 def run_grpo(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | None = None, progress: bool = True):
-    """Train with GRPO: load the policy, tasks and rewards, train (resuming if asked), save the adapter and spec."""
+    """Train with GRPO: load the policy, tasks and rewards, train (resuming if asked), save the adapter and spec.
+    (With `native_format_steps`, `training.native_format.run_grpo_with_warmup` runs instead.)"""
     rewards = build_rewards(config, extra_rewards)
 
     def build(policy, data, evaluate):
