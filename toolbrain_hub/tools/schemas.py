@@ -32,6 +32,7 @@ from .checks import (
     shorten,
     type_name,
 )
+from .rendering import TOOL_SCHEMA_ATTRIBUTE
 
 MAX_TOOLS = 256
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -142,11 +143,14 @@ class ToolSpec:
         return tool_cls()
 
     def to_callable(self, function: Callable | None = None) -> Callable:
-        """A plain Python function for TRL's `tools=[...]`: its signature, type hints and docstring describe this
-        tool, so `transformers.utils.get_json_schema` renders the same name, argument names, types, required set,
-        descriptions and enums. Constraints that type hints cannot carry (format, pattern, ranges, lengths) are
-        written into the argument's description, so the model sees every rule a call is validated against.
-        Nested object/array details are dropped.
+        """A plain Python function for TRL's `tools=[...]`, carrying this tool's full schema (`to_openai()`) in its
+        `tool_schema` attribute: a tokenizer prepared with `tools.rendering.install_tool_schemas` renders it as that
+        schema, whole.
+
+        Its signature, type hints and docstring also describe the tool, for code that reads them (and for
+        `transformers.utils.get_json_schema`, which renders the name, argument names, types, required set,
+        descriptions and enums; the constraints type hints cannot carry are written into the argument descriptions;
+        nested object/array details are lost). Agents trained before full schemas were rendered saw that view.
 
         Args:
             function: The implementation; without it, calling raises an error asking for one.
@@ -187,6 +191,7 @@ class ToolSpec:
         tool_function.__annotations__ = annotations
         description = " ".join(self.description.split())
         tool_function.__doc__ = description + ("\n\nArgs:\n" + "\n".join(arg_docs) if arg_docs else "")
+        setattr(tool_function, TOOL_SCHEMA_ATTRIBUTE, self.to_openai())
         return tool_function
 
 
