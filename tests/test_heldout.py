@@ -188,6 +188,20 @@ def test_evaluate_reads_a_request_file_or_folder_by_path():
         evaluate(OraclePolicy(rows), str(HELDOUT), split="train", progress=False)
 
 
+def test_the_eval_command_runs_a_request_file(tiny_model_dir):
+    import subprocess
+    import sys
+
+    root = HELDOUT.parents[1]
+    command = [sys.executable, "-m", "toolbrain_hub.cli", "eval", str(tiny_model_dir), "--tasks",
+               str(HELDOUT / "travel.json"), "--limit", "2", "--max-new-tokens", "4", "--json", "--no-progress"]
+    out = subprocess.run(command, capture_output=True, text=True, cwd=root, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["metrics"]["tasks"] == 2
+    out = subprocess.run([*command, "--split", "train"], capture_output=True, text=True, cwd=root, timeout=300)
+    assert out.returncode == 2 and "only a 'test' split" in out.stderr and "Traceback" not in out.stderr
+
+
 # ------------------------------------------------------------------------------------------------ bad files
 
 _TOOL = {"type": "function", "function": {"name": "get_time", "description": "Time in a timezone.", "parameters": {
@@ -263,3 +277,38 @@ def test_a_file_that_is_not_json_names_the_line(tmp_path):
     path.write_text('{"tools": [\n  oops]}')
     with pytest.raises(TaskError, match=r"broken\.json: line 2, column 3: not valid JSON"):
         load_request_file(path)
+
+
+# ------------------------------------------------------------------------------------- bench/bench_heldout.py
+
+
+def _bench_module():
+    import importlib.util
+
+    path = HELDOUT.parent / "bench_heldout.py"
+    spec = importlib.util.spec_from_file_location("bench_heldout", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_takes_a_few_of_each_kind_from_every_tool_set_and_measures_the_native_format():
+    bench = _bench_module()
+    rows = bench.heldout_rows(HELDOUT, limit=4)
+    assert Counter(r["kind"] for r in rows) == {kind: 4 for kind in REQUEST_KINDS}
+    assert all(len({r["tool_set"] for r in rows if r["kind"] == kind}) == 4 for kind in REQUEST_KINDS)
+    tagged = evaluate(OraclePolicy(rows), rows, progress=False, max_turns=5)
+
+    class FencedOracle(OraclePolicy):  # the same calls as fenced JSON: well-formed, but not the native form
+        def chat(self, messages, **kwargs):
+            reply = super().chat(messages, **kwargs)
+            calls = [json.loads(part.split("</tool_call>")[0]) for part in reply.text.split("<tool_call>")[1:]]
+            return ChatReply(text="".join(f"```json\n{json.dumps(c)}\n```\n" for c in calls) or reply.text)
+
+    fenced = evaluate(FencedOracle(rows), [r for r in rows if r["kind"] in ("single", "choice")], progress=False)
+    assert fenced.metrics["tool_call_accuracy"] == 1.0
+    assert bench.native_format_rate(tagged) == 1.0 and bench.native_format_rate(fenced) == 0.0
+    summary = bench.summarize(tagged, elapsed=1.0)
+    assert summary["tasks"] == len(rows) and summary["metrics"]["correctness"] == 1.0
+    assert set(summary["by_kind"]) == set(REQUEST_KINDS)
+    assert summary["metrics"]["ast_accuracy"] == tagged.metrics.get("ast_accuracy")  # None until the scorer has it
