@@ -46,15 +46,23 @@ __all__ = ["evaluate"]
 
 def _task_rows(tasks: Any, split: str | None, limit: int | None) -> tuple[list[dict[str, Any]], str | None]:
     """Task rows as dicts, and a name for the source."""
+    from ..tasks.request_files import is_request_file, is_request_folder, load_request_files
     from ..tasks.taskset import load_tasks
 
     source = None
     if isinstance(tasks, (str, Path)):
         source = str(tasks)
         path = Path(source).expanduser()
-        if (source.startswith((".", "/", "~")) or path.exists()) and not path.is_dir():
-            raise EvalError(f"{source}: no such task dataset folder")
-        tasks = load_tasks(str(path) if path.is_dir() else source, split=split)
+        if is_request_file(path) or is_request_folder(path):  # hand-written requests (bench/heldout): "test" only
+            tasks = load_request_files(path).dataset
+            if split not in tasks:
+                raise EvalError(f"{source}: request files have only a 'test' split, not {split!r}")
+            tasks = tasks[split]
+        elif (source.startswith((".", "/", "~")) or path.exists()) and not path.is_dir():
+            raise EvalError(f"{source}: no such task dataset folder or request file (a .json file with 'tools' and "
+                            "'requests')")
+        else:
+            tasks = load_tasks(str(path) if path.is_dir() else source, split=split)
     elif isinstance(tasks, dict) and tasks and all(hasattr(v, "column_names") for v in tasks.values()):  # DatasetDict
         if split not in tasks:
             raise EvalError(f"the tasks have no split {split!r} (they have {', '.join(tasks)})")
