@@ -438,7 +438,25 @@ def test_grpo_routed_prompts_show_only_the_rows_tools(tiny_model_dir, tmp_path):
 def test_environment_class_checks_names():
     with pytest.raises(ToolEnvironmentError, match="must be Python identifiers"):
         environment_class([{"name": "get-weather", "description": "x", "parameters": {"type": "object"}}])
-    keyword = {"name": "search_emails", "description": "Search mail.",
-               "parameters": {"type": "object", "properties": {"from": {"type": "string"}}}}
-    with pytest.raises(ToolEnvironmentError, match="'search_emails' cannot be an environment method.*'from'"):
-        environment_class([keyword])
+
+
+def test_arguments_python_cannot_name_are_tools_arguments_all_the_same(tiny_model_dir):
+    # Real APIs name arguments "from", "class", "max-results": the method takes them as keywords from a dict, the
+    # prompt shows the schema, and validation still knows every argument.
+    from transformers import AutoTokenizer
+
+    from toolbrain_hub.tools import install_tool_schemas
+
+    schema = {"name": "search_emails", "description": "Search mail.",
+              "parameters": {"type": "object", "required": ["from"],
+                             "properties": {"from": {"type": "string"}, "max-results": {"type": "integer"},
+                                            "class": {"type": "string", "enum": ["inbox", "sent"]}}}}
+    cls = environment_class([schema])
+    env = cls()
+    assert env.search_emails(**{"from": "ann@example.com", "class": "inbox"}).startswith('{"status": "ok"')
+    assert "'from' is a required property" in env.search_emails(**{"max-results": 3})
+    assert [call.ok for call in env.calls] == [True, False]
+    tokenizer = install_tool_schemas(AutoTokenizer.from_pretrained(tiny_model_dir))
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Mail from Ann?"}], tools=[env.search_emails],
+                                           tokenize=False)
+    assert '"max-results"' in prompt and '"class"' in prompt and '"required": ["from"]' in prompt

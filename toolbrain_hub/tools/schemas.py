@@ -156,6 +156,7 @@ class ToolSpec:
             function: The implementation; without it, calling raises an error asking for one.
         """
         import inspect
+        import keyword
 
         spec_name = self.name
         if not self.name.isidentifier():
@@ -170,6 +171,9 @@ class ToolSpec:
         py_types = {"string": str, "integer": int, "number": float, "boolean": bool, "array": list, "object": dict}
         params, annotations, arg_docs = [], {}, []
         required = set(self.required)
+        # Argument names real APIs use but Python cannot ("from", "class", "max-results") leave the signature as
+        # `**kwargs`: what the model is shown comes from `tool_schema`, and calls pass keywords from a dict anyway.
+        named = all(key.isidentifier() and not keyword.iskeyword(key) for key in self.properties)
         # Required arguments first: Python signatures cannot put a defaulted argument before a plain one.
         for key in sorted(self.properties, key=lambda k: k not in required):
             prop = self.properties[key] if isinstance(self.properties[key], dict) else {}
@@ -179,7 +183,8 @@ class ToolSpec:
                 hint = hint | None
             annotations[key] = hint
             default = inspect.Parameter.empty if key in required else None
-            params.append(inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=hint))
+            if named:
+                params.append(inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=hint))
             doc = " ".join(str(prop.get("description") or key.replace("_", " ")).split())
             if notes := constraint_notes(prop):
                 doc += f" ({notes})"
@@ -187,8 +192,9 @@ class ToolSpec:
                 doc += f" (choices: {json.dumps(prop['enum'])})"
             arg_docs.append(f"    {key}: {doc}")
         tool_function.__name__ = tool_function.__qualname__ = self.name
-        tool_function.__signature__ = inspect.Signature(params)
-        tool_function.__annotations__ = annotations
+        if named:
+            tool_function.__signature__ = inspect.Signature(params)
+            tool_function.__annotations__ = annotations
         description = " ".join(self.description.split())
         tool_function.__doc__ = description + ("\n\nArgs:\n" + "\n".join(arg_docs) if arg_docs else "")
         setattr(tool_function, TOOL_SCHEMA_ATTRIBUTE, self.to_openai())
