@@ -166,7 +166,9 @@ def test_warmup_then_grpo_makes_the_agent_write_native_calls(base, caplog):
     before = call_forms(load_traces(str(run / "eval" / "before" / "traces.jsonl")))
     after = call_forms(load_traces(str(run / "eval" / "after" / "traces.jsonl")))
     assert before == {"bare": 2} and after == {"tagged": 2}
-    assert json.loads((run / "eval" / "after" / "eval.json").read_text())["metrics"]["correctness"] == 1.0
+    evals = {r["step"]: r for r in read_metrics(run) if r.get("kind") == "eval"}
+    assert evals[0]["eval/native_format_rate"] == 0.0 and evals[8]["eval/native_format_rate"] == 1.0
+    assert evals[0]["eval/correctness"] == evals[8]["eval/correctness"] == 1.0  # the same calls, only their form
 
 
 

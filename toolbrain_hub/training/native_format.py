@@ -35,6 +35,7 @@ from typing import Any
 from ..config.base import TrainConfig
 from ..environment.rollouts import Episode, run_episodes, score_episodes
 from ..errors import ConfigError
+from ..evaluation.metrics import NATIVE_FORMATS
 from ..models.loading import locate_model
 from ..runs.folder import NATIVE_FILE, RunFolder
 from ..traces.trace import Trace
@@ -48,9 +49,6 @@ logger = logging.getLogger("toolbrain_hub.training")
 
 ROLLOUTS_PHASE = "native_rollouts"
 SFT_PHASE = "native_format"
-# The call form the chat template writes for the templates this project knows (Qwen2.5's `<tool_call>` tags), as
-# `traces.parse_tool_calls` names it; the format reward pays it most.
-NATIVE = "tagged"
 
 
 @dataclass
@@ -73,9 +71,10 @@ class WarmupCounts:
 
     @property
     def native_rate(self) -> float | None:
-        """Share of the rollouts' calls written in the native form (None without calls)."""
+        """Share of the rollouts' calls written in the native form (as evaluation's `native_format_rate` counts
+        them; None without calls)."""
         total = sum(self.calls.values())
-        return self.calls.get(NATIVE, 0) / total if total else None
+        return sum(n for form, n in self.calls.items() if form in NATIVE_FORMATS) / total if total else None
 
     def metrics(self, *, skipped: bool) -> dict[str, Any]:
         """The metrics row's values, `native_format/` keys (no rate when the rollouts made no call)."""
@@ -119,7 +118,7 @@ def keep_right_episodes(episodes: list[Episode]) -> tuple[list[Episode], WarmupC
             continue
         kept.append(episode)
         with_calls += bool(forms)
-        rewritten += any(form != NATIVE for form in forms)
+        rewritten += any(form not in NATIVE_FORMATS for form in forms)
     counts = WarmupCounts(episodes=len(episodes), kept=len(kept), kept_with_calls=with_calls, rewritten=rewritten,
                           calls=dict(calls))
     return kept, counts
