@@ -1,11 +1,13 @@
 """Tasks: task sets generated from tool descriptions (schema sampler or LLM) or imported from public function-calling
-datasets (xLAM, Glaive, ToolACE; every row with its own tools), mixed, saved and pushed with a dataset card."""
+datasets (xLAM, Glaive, ToolACE; every row with its own tools), mixed, saved and pushed with a dataset card;
+hand-written request files (`request_files`) read as task sets."""
 
 from __future__ import annotations
 
 from .formats import FORMATS
 from .generation import DEFAULT_MIX, generate_tasks
 from .importers import import_tasks
+from .request_files import REQUEST_KINDS, is_request_file, load_request_file, load_request_files
 from .taskset import (
     COLUMNS,
     DEFAULT_SYSTEM_PROMPT,
@@ -28,7 +30,7 @@ from .taskset import (
 
 __all__ = [
     "COLUMNS", "DEFAULT_MIX", "DEFAULT_SYSTEM_PROMPT", "FORMATS", "DatasetExistsError", "GenerationReport",
-    "TaskError", "TaskSet", "check_task_folder", "concat_tasks", "coverage", "describe_task_folder", "generate_tasks",
-    "import_tasks", "load_task_tools", "load_tasks", "load_taskset", "push_tasks", "save_tasks", "task_features",
-    "task_folders"
+    "REQUEST_KINDS", "TaskError", "TaskSet", "check_task_folder", "concat_tasks", "coverage", "describe_task_folder",
+    "generate_tasks", "import_tasks", "is_request_file", "load_request_file", "load_request_files", "load_task_tools",
+    "load_tasks", "load_taskset", "push_tasks", "save_tasks", "task_features", "task_folders"
 ]
