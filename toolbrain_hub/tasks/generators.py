@@ -92,7 +92,7 @@ class SchemaGenerator:
                     tool = self.tools[name]
                     args = self.sampler.arguments(tool, rng)
                     if slot.kind == "multi" and calls:
-                        args = self._follow(calls[-1][1], tool, args, rng)
+                        args = self._follow(*calls[-1], tool, args, rng)
                     calls.append((tool, args))
         except SamplingError as e:
             return Candidate(error=f"sampling_failed: {e}")
@@ -129,7 +129,7 @@ class SchemaGenerator:
                 raise SamplingError(f"{tool.name!r}: could not draw {n} different calls")
         return out
 
-    def _follow(self, previous: dict, tool: ToolSpec, args: dict, rng: random.Random) -> dict:
+    def _follow(self, before: ToolSpec, previous: dict, tool: ToolSpec, args: dict, rng: random.Random) -> dict:
         """A later call of a sequence that follows the earlier one: now and then it reuses its date or place ("book
         a hotel in Lisbon, then get the weather in Lisbon")."""
         out = dict(args)
@@ -141,7 +141,10 @@ class SchemaGenerator:
             if kind not in ("date", "city", "city_state", "country", "airport"):
                 continue
             for other_key, other in previous.items():
-                other_kind = "date" if isinstance(other, str) and ISO_DATE.match(other) else string_kind(other_key)
+                other_schema = before.properties.get(other_key)
+                other_schema = other_schema if isinstance(other_schema, dict) else {}
+                other_kind = "date" if isinstance(other, str) and ISO_DATE.match(other) else string_kind(
+                    other_key, other_schema.get("description") or "", other_schema)
                 if isinstance(other, str) and other_kind == kind and other != value:
                     trial = {**out, key: other}
                     if not tool.validate_arguments(trial) and _distinct_strings(trial):

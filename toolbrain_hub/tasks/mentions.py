@@ -260,7 +260,8 @@ def _string_part(key: str, value: str, schema: dict, ctx: _Context) -> Part:
         return Part(_pick(ctx, key, ["the file {v}", "{v}"], spoken), OBJECT, (key,))
     if kind == "url":
         return Part(_pick(ctx, key, ["{v}", "at {v}"], spoken), OBJECT, (key,))
-    simple = {"product": ["for {v}"], "food": ["for {v}"], "company": ["at {v}", "for {v}"],
+    simple = {"product": ["for {v}"], "food": ["for {v}"], "cuisine": ["serving {v} food", "for {v} food"],
+              "unit": ["in {v}"], "company": ["at {v}", "for {v}"],
               "username": ["for user {v}", "for @{v}"], "phone": ["at {v}", "on {v}"], "color": ["in {v}"],
               "genre": ["in the {v} genre"], "category": ["in {v}", "in the {v} category"],
               "status": ["with status {v}"], "word": ["for the word {v}"]}
@@ -277,7 +278,7 @@ def _id_head(words: list[str]) -> str:
 
 def _fallback(key: str, label: str, spoken: str, ctx: _Context) -> Part:
     options = ["with {l} {v}", "{l} {v}", "({l}: {v})", "with {l} of {v}" if label.endswith("s") else
-               "with a {l} of {v}"]
+               f"with {article(label)} {{l}} of {{v}}"]
     return Part(_pick(ctx, key, options, spoken).replace("{l}", label), OPTION, (key,))
 
 
@@ -424,7 +425,7 @@ def _object_part(key: str, value: dict, schema: dict, ctx: _Context) -> Part | N
     if not inner:
         return None
     words = words_of(key)
-    if all(p.order == COUNT for p in inner):
+    if all(p.order == COUNT and p.text.startswith("for ") for p in inner):  # "for 2 adults and 1 child"
         return Part(join_parts(inner), COUNT, (key,))
     if set(words) & {"shipping", "delivery", "ship", "deliver", "recipient"}:
         # "shipped to Vera Rossi at 9 Maple Avenue, Dublin, with express": the person first, then the address

@@ -5,6 +5,7 @@ category skipped when the tools cover the same ground (a calculator makes arithm
 from __future__ import annotations
 
 import random
+import re
 
 from ..tools.schemas import ToolSpec
 from .vocab import COLORS, FIRST, SENTENCES, STOP, TOPICS, WORDS, words_of
@@ -84,7 +85,7 @@ def negative_request(rng: random.Random, tool_words: set[str]) -> tuple[str, str
             query = rng.choice(_WRITING).format(topic=rng.choice(TOPICS), word=rng.choice(WORDS),
                                                 sentence=rng.choice(SENTENCES), color=rng.choice(COLORS),
                                                 name=rng.choice(FIRST))
-            result = (query, "", "medium")
+            result = (re.sub(r"\ba (?=[aeiou])", "an ", query), "", "medium")
         else:
             result = (rng.choice(_SMALL_TALK).format(name=rng.choice(FIRST)), "", "easy")
         # Skip a request that shares content words with the tools (e.g. "weather" small talk for a weather tool).

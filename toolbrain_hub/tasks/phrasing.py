@@ -17,7 +17,7 @@ from typing import Any
 from ..tools.checks import resolve_pointer
 from ..tools.schemas import ToolSpec
 from .mentions import OBJECT, Chooser, Part, argument_parts, article, enum_values, join_parts
-from .vocab import humanize, words_of
+from .vocab import humanize, string_kind, words_of
 
 # Verbs that can start an imperative request ("get", "search", ...); descriptions starting otherwise get "get".
 _VERBS = set("""get fetch retrieve list search find create add delete remove update send book schedule cancel convert
@@ -34,8 +34,9 @@ _THIRD_PERSON = {"does": "do", "has": "have", "goes": "go", "is": "be"}
 _DETERMINERS = (r"(?:a|an|the|one|two|some|any|given|specified|provided|its|their|his|her|today's|specific|"
                 r"particular|multiple|several|each|every|all|certain|another|other|different|your|which)")
 # The generic tail of an action ("... between two airports on a date", "... for a city"): the mentions say it.
-_CUT = re.compile(rf"\s+(?:(?:for|from|between|in|on|at|by|with|to|into|using|within|across|under|over|matching|"
-                  rf"given|via|per|through|based on|according to)\s+{_DETERMINERS}\b|of\s+(?:a|an|one|two|some|any)\b|"
+_CUT = re.compile(rf"\s+(?:(?:for|from|in|on|at|by|with|to|into|using|within|across|under|over|matching|near|"
+                  rf"around|about|given|via|per|through|based on|according to)\s+{_DETERMINERS}\b|"
+                  r"of\s+(?:a|an|one|two|some|any)\b|between\b|"
                   r"(?:that|which|who|where|and return|returning|and returns|and get|and ship|if)\b|,).*$", re.I)
 _RETRIEVAL = {"get", "fetch", "retrieve", "list", "search", "find", "check", "show", "look", "lookup", "query", "read",
               "return", "display", "provide", "give", "tell", "describe"}
@@ -135,6 +136,23 @@ def build_clause(tool: ToolSpec, arguments: dict, chooser: Chooser) -> Clause:
         if match:
             obj = obj[:match.start()] + f"{match[1]}{noun} {chooser.say(key, value)}" + obj[match.end():]
             skip.add(key)
+    noun = obj.split()[-1].lower() if obj else ""
+    for key, value in arguments.items():  # "translate text" + text -> 'translate the text "Hola"'
+        words = words_of(key)
+        if key in skip or not words or words[-1] != noun or isinstance(value, (bool, dict, list)):
+            continue
+        spoken = chooser.say(key, value)
+        if base in ("set", "change", "update", "adjust"):  # "set the log level" + level=3 -> "... to 3"
+            obj = f"{obj} to {spoken}"
+        elif isinstance(value, str) and string_kind(key, (properties.get(key) or {}).get("description") or "",
+                                                    properties.get(key)) in ("message", "text", "query", "title"):
+            quoted = spoken if spoken.startswith('"') else f'"{value}"'
+            obj = re.sub(rf"^(?:(?:an?|the|some)\s+)?((?:[\w-]+\s+)*){re.escape(obj.split()[-1])}$",
+                         rf"the \g<1>{obj.split()[-1]} {quoted}", obj)
+        else:
+            continue
+        skip.add(key)
+        break
     for key, value in arguments.items():  # "a hotel room" + room=double -> "a double hotel room"
         if key in skip or not isinstance(value, str) or not enum_values(properties.get(key, {})):
             continue

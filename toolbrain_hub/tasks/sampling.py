@@ -168,6 +168,11 @@ class ArgumentSampler:
                 if isinstance(x, str) and isinstance(y, str) and _ISO_DAY.match(x) and _ISO_DAY.match(y):
                     # a stay or a trip: the end a few days after the start
                     out[high] = (dt.date.fromisoformat(x) + dt.timedelta(days=rng.randint(1, 14))).isoformat()
+                elif isinstance(x, str) and isinstance(y, str) and _ISO_STAMP.match(x) and _ISO_STAMP.match(y):
+                    # a meeting: the end an hour or two after the start, the same day, in the start's layout
+                    start = dt.datetime.fromisoformat(x[:16])
+                    end = start + dt.timedelta(minutes=rng.choice([30, 45, 60, 90, 120]))
+                    out[high] = end.strftime("%Y-%m-%dT%H:%M") + x[16:]
                 elif _is_number(x) and _is_number(y) and x > y:
                     out[low], out[high] = y, x
         lat = next((k for k in keys if set(words_of(k)) & {"latitude", "lat"}), None)
@@ -343,6 +348,7 @@ class ArgumentSampler:
 
 _ORDERED = {("from", "to"), ("start", "end"), ("min", "max"), ("from", "end"), ("start", "to")}
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 
 
 def _is_number(value: Any) -> bool:

@@ -62,6 +62,9 @@ _PRODUCTS = ["wireless headphones", "running shoes", "coffee grinder", "standing
              "mechanical keyboard", "water bottle", "desk lamp", "backpack", "smart watch", "blender"]
 _FOODS = ["pasta carbonara", "chicken curry", "caesar salad", "pad thai", "mushroom risotto", "tacos", "ramen",
           "lentil soup", "banana bread", "paella"]
+_CUISINES = ["Italian", "Mexican", "Thai", "Japanese", "Indian", "French", "Chinese", "Greek", "Vietnamese",
+             "Lebanese", "Korean", "Spanish"]
+_UNITS = ["cm", "meters", "inches", "feet", "km", "miles"]
 _GENRES = ["jazz", "rock", "classical", "hip hop", "electronic", "folk", "blues", "reggae", "pop", "soul"]
 _STREETS = ["12 Oak Street", "221B Baker Street", "5 Rue de Rivoli", "742 Evergreen Terrace", "18 Harbour Road",
             "9 Maple Avenue", "44 King Street", "3 Elm Court"]
@@ -106,7 +109,8 @@ MAKERS: dict[str, Any] = {
     "phone": lambda r: f"+1 555 {r.randint(100, 999)} {r.randint(1000, 9999)}",
     "color": _pool(COLORS),
     "file": lambda r: f"{r.choice(_FOLDERS)}/{sample_slug(r)}.{r.choice(_EXTENSIONS)}",
-    "product": _pool(_PRODUCTS), "food": _pool(_FOODS), "genre": _pool(_GENRES), "category": _pool(_CATEGORIES),
+    "product": _pool(_PRODUCTS), "food": _pool(_FOODS), "cuisine": _pool(_CUISINES), "unit": _pool(_UNITS),
+    "genre": _pool(_GENRES), "category": _pool(_CATEGORIES),
     "status": _pool(_STATUSES), "city": _pool(_CITIES), "city_state": _pool(_CITY_STATES),
     "country": _pool(_COUNTRIES), "title": _pool(_TITLES), "message": _pool(SENTENCES), "query": _pool(TOPICS),
     "person": _person,
@@ -145,7 +149,9 @@ _KINDS: list[tuple[str, set[str]]] = [
     ("color", {"color", "colour"}),
     ("file", {"file", "path", "filename", "filepath", "folder", "directory"}),
     ("product", {"product", "item"}),
+    ("cuisine", {"cuisine", "cuisines"}),
     ("food", {"dish", "recipe", "food", "meal", "ingredient"}),
+    ("unit", {"unit", "units"}),
     ("genre", {"genre", "style"}),
     ("category", {"category", "tag", "label", "section"}),
     ("status", {"status", "state"}),
