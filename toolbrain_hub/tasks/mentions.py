@@ -139,8 +139,12 @@ def argument_parts(arguments: dict, properties: dict, chooser: Chooser, *, obj: 
     return parts
 
 
-def join_parts(parts: list[Part], chooser: Chooser | None = None) -> str:
-    """The mentions as one phrase: "for 4 nights and 2 guests" (a repeated "for"/"with" is said once)."""
+def join_parts(parts: list[Part]) -> str:
+    """The mentions as one phrase: "for 4 nights and 2 guests" (a repeated "for"/"with" is said once).
+
+    Args:
+        parts: Mentions in sentence order.
+    """
     texts: list[str] = []
     previous: tuple[str, int] = ("", -1)
     for part in parts:
@@ -155,7 +159,14 @@ def join_parts(parts: list[Part], chooser: Chooser | None = None) -> str:
 
 
 def mention(key: str, value: Any, schema: dict, ctx: _Context) -> Part | None:
-    """One argument's mention (None when the value needs no words, e.g. an empty list)."""
+    """One argument's mention (None when the value needs no words, e.g. an empty list).
+
+    Args:
+        key: The parameter's name.
+        value: Its value in the call.
+        schema: The parameter's JSON Schema (description, enum).
+        ctx: The request's choices and the action's object phrase.
+    """
     description = schema.get("description") or ""
     if isinstance(value, bool):
         return _bool_part(key, value, description, ctx)

@@ -20,7 +20,12 @@ PARAPHRASE_SYSTEM_PROMPT = ("You rewrite messages that people send to an assista
 
 
 def paraphrase_messages(query: str, calls: list[dict]) -> list[dict]:
-    """The prompt asking to rewrite `query`, naming the values of `calls` that must survive word for word."""
+    """The prompt asking to rewrite `query`, naming the values of `calls` that must survive word for word.
+
+    Args:
+        query: The generated request.
+        calls: Its expected calls.
+    """
     values = []
     for call in calls:
         values += [v for v in _leaves(call.get("arguments") or {}) if v not in values]
@@ -53,7 +58,14 @@ def clean_rewrite(text: str) -> str:
 
 
 def rewrite_problem(original: str, rewrite: str, calls: list[dict], tool_names: set[str]) -> str | None:
-    """Why a rewrite cannot replace the original ("lost_value: ..."), or None when it can."""
+    """Why a rewrite cannot replace the original ("lost_value: ..."), or None when it can.
+
+    Args:
+        original: The generated request.
+        rewrite: The model's rewrite (cleaned with `clean_rewrite`).
+        calls: The task's expected calls: each value must be readable from the rewrite.
+        tool_names: The tools' names: people do not write "get_weather".
+    """
     if len(rewrite) < 3:
         return "empty: no rewritten request in the reply"
     if len(rewrite) > min(2000, 3 * len(original) + 200):

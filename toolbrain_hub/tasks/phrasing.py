@@ -139,7 +139,8 @@ def build_clause(tool: ToolSpec, arguments: dict, chooser: Chooser) -> Clause:
     noun = obj.split()[-1].lower() if obj else ""
     for key, value in arguments.items():  # "translate text" + text -> 'translate the text "Hola"'
         words = words_of(key)
-        if key in skip or not words or words[-1] != noun or isinstance(value, (bool, dict, list)):
+        if key in skip or not words or words[-1] != noun or isinstance(value, (bool, dict, list)) or \
+                enum_values(properties.get(key) or {}):
             continue
         spoken = chooser.say(key, value)
         if base in ("set", "change", "update", "adjust"):  # "set the log level" + level=3 -> "... to 3"
@@ -227,8 +228,9 @@ def _and(items: list[str], rng: random.Random) -> str:
 
 def _context(tools: list[ToolSpec], rng: random.Random) -> str:
     vocab = set()
-    for tool in tools:  # what the tool does, not what it returns ("... price in the requested currency")
-        vocab |= set(words_of(tool.name)) | set(words_of(re.split(r"[.!?;]", tool.description, maxsplit=1)[0]))
+    for tool in tools:  # what the tool does, not how ("... at today's market rate") or what it returns
+        first = re.split(r"[.!?;]", tool.description, maxsplit=1)[0]
+        vocab |= set(words_of(tool.name)) | set(words_of(_CUT.sub("", first)))
     fitting = [c for words, contexts in _CONTEXTS if words & vocab for c in contexts]
     return rng.choice(fitting if fitting and rng.random() < 0.8 else _GENERIC_CONTEXTS)
 
@@ -309,12 +311,23 @@ def _decorate(text: str, rng: random.Random) -> str:
 
 
 def single_request(tool: ToolSpec, arguments: dict, rng: random.Random) -> str:
-    """A request that needs exactly this call."""
+    """A request that needs exactly this call.
+
+    Args:
+        tool: The tool.
+        arguments: The call's arguments (every value is stated in the request).
+        rng: Chooses the wording; the same state gives the same request.
+    """
     return _one_sentence(build_clause(tool, arguments, Chooser(rng.random())), [tool], rng)
 
 
 def multi_request(calls: list[tuple[ToolSpec, dict]], rng: random.Random) -> str:
-    """A request for several calls in sequence: "First, ... Then ..." (the calls in this order)."""
+    """A request for several calls in sequence: "First, ... Then ..." (the calls in this order).
+
+    Args:
+        calls: (tool, arguments) pairs, in the order they are to be made.
+        rng: Chooses the wording.
+    """
     chooser = Chooser(rng.random())
     clauses = [build_clause(tool, args, chooser) for tool, args in calls]
     vps = [c.vp() for c in clauses]
@@ -338,7 +351,12 @@ def multi_request(calls: list[tuple[ToolSpec, dict]], rng: random.Random) -> str
 
 def parallel_request(calls: list[tuple[ToolSpec, dict]], rng: random.Random) -> str:
     """A request for several independent calls in one turn: one tool with different arguments ("the weather in
-    Paris and in Tokyo") or different tools ("... and also ...")."""
+    Paris and in Tokyo") or different tools ("... and also ...").
+
+    Args:
+        calls: (tool, arguments) pairs; the same tool in all of them is said once, with what differs listed.
+        rng: Chooses the wording.
+    """
     chooser = Chooser(rng.random())
     tools = [t for t, _ in calls]
     if len({t.name for t in tools}) == 1:

@@ -81,7 +81,13 @@ def _zone_forms(zone: str | None) -> list[str]:
 
 def say_value(value: Any, rng: random.Random, *, words: bool = False) -> str:
     """The value as a request states it: dates and times often spelled out, free text in quotes, identifiers with
-    spaces, small counts in words when `words` (counts: "two nights", not "latitude two")."""
+    spaces, small counts in words.
+
+    Args:
+        value: An argument value.
+        rng: Chooses among the forms.
+        words: Small counts may be written as words ("two nights"; not for "latitude 2").
+    """
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int) and words and 1 <= value <= 10 and rng.random() < 0.35:
