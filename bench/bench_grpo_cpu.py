@@ -372,8 +372,8 @@ def main() -> None:
             continue
         m = ev["result"].metrics
         evals[label] = {"metrics": m, "elapsed_s": ev["elapsed_s"]}
-        for key in ("tool_call_accuracy", "correctness", "tool_name_accuracy", "no_tool_precision",
-                    "invalid_call_rate", "tagged_call_rate"):
+        for key in ("tool_call_accuracy", "correctness", "ast_accuracy", "tool_name_accuracy", "no_tool_precision",
+                    "invalid_call_rate", "native_format_rate"):
             rows_out.append((f"held-out {key} ({label})", m.get(key), ""))
         rows_out.append((f"held-out eval time ({label})", ev["elapsed_s"], "s"))
     rows_out.append(("peak RSS", peak_rss_gb(), "GB"))

@@ -3,14 +3,10 @@ curves, evaluation) to a Hub model repo in the user's namespace, or into a local
 
 from __future__ import annotations
 
-import re
-
 import gradio as gr
 
-from . import runs
+from . import runs, state
 from .evaluate_tab import follow
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 
 def _record(run_id: str | None, user):
@@ -49,9 +45,10 @@ def publish_run(run_id: str | None, name: str, private: bool, where: str, replac
     from toolbrain_hub.publishing.publisher import AgentExistsError
 
     user = runs.current_user(profile, oauth_token)
-    name = (name or "").strip()
-    if not _NAME.match(name):
-        return f"**Invalid name {name!r}:** letters, digits, '.', '_' or '-'.", gr.update()
+    try:
+        name = state.check_name(name)
+    except ValueError as e:
+        return f"**Invalid {str(e).removeprefix('invalid ')}**", gr.update()
     try:
         record = _record(run_id, user)
         if where == "Hub":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -10,6 +11,16 @@ from toolbrain_hub.models import DEFAULT_MODEL
 
 # Uploaded files and pasted text are data: bounded in size and never executed.
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+# A name a visitor gives a dataset or an agent: one path segment in the workspace, a valid Hub repo name.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+
+
+def check_name(name: str | None) -> str:
+    """The name, stripped; a ValueError naming the rule when it is not one (a folder of the workspace, a repo name)."""
+    name = (name or "").strip()
+    if not _NAME.match(name):
+        raise ValueError(f"invalid name {name!r}: use letters, digits, '.', '_' or '-' (at most 96 characters)")
+    return name
 
 
 def default_model() -> str:

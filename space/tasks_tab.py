@@ -4,7 +4,6 @@ at it, drop bad rows, save it to a folder or push it to the Hub with its dataset
 from __future__ import annotations
 
 import json
-import re
 
 import gradio as gr
 
@@ -14,7 +13,6 @@ GENERATORS = {"Schema-driven (offline, fast)": "schema", "A local model": "model
               "An OpenAI-compatible endpoint": "endpoint"}
 PREVIEW_HEADERS = ["id", "split", "kind", "difficulty", "query", "expected calls", "gold answer"]
 MAX_TASKS = 2000
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 
 def _preview(taskset) -> list[list]:
@@ -118,13 +116,6 @@ def remove_rows(taskset, chosen: list[str]):
     return status, _preview(kept), kept, gr.update(choices=kept.ids, value=[])
 
 
-def _check_name(name: str) -> str:
-    name = (name or "").strip()
-    if not _NAME.match(name):
-        raise ValueError(f"invalid name {name!r}: use letters, digits, '.', '_' or '-' (at most 96 characters)")
-    return name
-
-
 def _runs_using(folder, user) -> str:
     """The user's runs trained on the dataset in `folder`, for a message ("" when none)."""
     records = runs.manager().registry.using_tasks(folder, owner=user.name)
@@ -147,7 +138,7 @@ def save(taskset, name: str, replace: bool = False, profile: gr.OAuthProfile | N
     if not user.signed_in:
         return f"**Not signed in:** {user.problem}", gr.update()
     try:
-        folder = runs.user_folder("datasets", user) / _check_name(name)
+        folder = runs.user_folder("datasets", user) / state.check_name(name)
         existed = describe_task_folder(folder) if folder.is_dir() and any(folder.iterdir()) else None
         used_by = _runs_using(folder, user)
         save_tasks(taskset, folder, replace=bool(replace))
@@ -177,7 +168,7 @@ def push(taskset, name: str, private: bool, profile: gr.OAuthProfile | None = No
     if not user.token:
         return f"**Cannot push:** {user.problem}", gr.update()
     try:
-        repo_id = full_repo_id(_check_name(name), user.token) if "/" not in name else name.strip()
+        repo_id = full_repo_id(state.check_name(name), user.token) if "/" not in name else name.strip()
         if repo_id.split("/")[0] != user.name:
             return f"**Cannot push:** datasets go to your own namespace ({user.name}/…).", gr.update()
         existed = repo_exists(repo_id, repo_type="dataset", token=user.token)

@@ -3,13 +3,15 @@
 The key test renders scripted episodes twice, with real components on both sides: the training way (a real TRL
 GRPOTrainer step with `environment_factory`, only the model's sampling replaced by the script) and the inference way
 (a real smolagents agent run through `build_agent`, the same script standing in for generation), and checks that the
-model saw identical token ids.
+model saw identical token ids. Both show the model each tool's JSON schema whole: nothing a call is validated against is
+hidden from the prompt, and agents trained before that keep the prompt they were trained with.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +20,7 @@ from toolbrain_hub.environment import make_environment_factory, make_routed_envi
 from toolbrain_hub.tools import load_tools
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+DATA = Path(__file__).parent / "data"
 QUIET = -1  # smolagents LogLevel.OFF
 SYSTEM = "You answer questions about the weather and money. Call a tool when you need data."
 
@@ -76,12 +79,18 @@ def _scripted(turns):
     return generate
 
 
-def _training_episode(tiny_model_dir, tmp_path, tokenizer, spec, task, turns):
-    """The ids TRL's GRPO trains on for one rollout of `task` when the policy writes `turns`, and its environment."""
+def _training_episode(tiny_model_dir, tmp_path, tokenizer, spec, task, turns, factory=None):
+    """The ids TRL's GRPO trains on for one rollout of `task` when the policy writes `turns`, and its environment.
+
+    The trainer gets a fresh tokenizer from the model folder, prepared as `training.grpo.build_trainer` prepares it."""
     from datasets import Dataset
+    from transformers import AutoTokenizer
     from trl import GRPOConfig, GRPOTrainer
 
-    factory = make_environment_factory(implementations=IMPLEMENTATIONS)
+    from toolbrain_hub.training.grpo import prepare_tokenizer
+
+    factory = factory or make_environment_factory(implementations=IMPLEMENTATIONS)
+    tokenizer = prepare_tokenizer(AutoTokenizer.from_pretrained(tiny_model_dir))
     args = GRPOConfig(output_dir=str(tmp_path / "grpo"), use_cpu=True, bf16=False, per_device_train_batch_size=2,
                       num_generations=2, max_steps=1, max_completion_length=512, report_to=[], save_strategy="no",
                       max_tool_calling_iterations=spec.max_tool_calling_iterations,
@@ -224,13 +233,135 @@ def test_spec_keeps_full_schemas_for_validation(tiny_model_dir, tokenizer):
                   "origin": {"type": "string", "description": "IATA code", "pattern": "^[A-Z]{3}$"}},
                   "required": ["origin"]}}
     spec = AgentSpec.for_training("m", tokenizer, [schema])
-    # the chat template shows what type hints express, plus the constraints written into the description
-    rendered = spec.tools[0]["function"]["parameters"]["properties"]["origin"]
-    assert "pattern" not in rendered and rendered["description"] == "IATA code (pattern: ^[A-Z]{3}$)"
+    # the chat template is shown the schema whole, as the calls are validated against it
+    assert spec.tools == [{"type": "function", "function": schema}]
     assert spec.tool_definitions[0]["parameters"]["properties"]["origin"]["pattern"] == "^[A-Z]{3}$"
     agent = build_agent(spec, tokenizer=tokenizer, tools={"search_flights": lambda origin: "3 flights"},
                         generate_fn=_scripted([]), verbosity_level=QUIET)
     assert "does not match" in json.loads(agent.environment("search_flights", {"origin": "Paris"}))["error"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The schemas the model is shown
+
+
+def _subschemas(schema: dict, path: str):
+    """Every subschema of a JSON Schema, itself included, with its path."""
+    yield path, schema
+    for key, value in schema.items():
+        if key in ("properties", "patternProperties", "$defs", "definitions", "dependentSchemas") and \
+                isinstance(value, dict):
+            for name, sub in value.items():
+                if isinstance(sub, dict):
+                    yield from _subschemas(sub, f"{path}.{key}.{name}")
+        elif key in ("items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames",
+                     "unevaluatedItems", "unevaluatedProperties") and isinstance(value, dict):
+            yield from _subschemas(value, f"{path}.{key}")
+        elif key in ("anyOf", "allOf", "oneOf", "prefixItems") and isinstance(value, list):
+            for i, sub in enumerate(value):
+                yield from _subschemas(sub, f"{path}.{key}[{i}]")
+
+
+def assert_prompt_shows_every_rule(text: str, tools) -> set[str]:
+    """Every keyword `ToolSpec.validate_arguments` enforces (its validator's keywords), in every subschema of every
+    tool, is in the prompt `text` with its value, and so are defaults and `$defs`; returns the keywords seen."""
+    from jsonschema.validators import validator_for
+
+    from toolbrain_hub.tools.checks import default_validator
+
+    seen = set()
+    for tool in tools:
+        checked = set(validator_for(tool.parameters, default=default_validator()).VALIDATORS) | {"default", "$defs"}
+        for path, node in _subschemas(tool.parameters, "parameters"):
+            for key in sorted(node.keys() & checked):
+                # the Qwen2.5 template writes each tool with `tojson`, i.e. json.dumps with its default separators
+                fragment = json.dumps({key: node[key]}, ensure_ascii=False)[1:-1]
+                assert fragment in text, f"tool {tool.name!r}: {path}.{key} is hidden from the model: {fragment}"
+                seen.add(key)
+    return seen
+
+
+def test_the_model_is_shown_everything_a_call_is_validated_against(tiny_model_dir, tmp_path, tokenizer):
+    """Schemas with nested objects, arrays of objects, enums, defaults, formats, ranges, patterns and $ref/$defs:
+    the prompt TRL trains on, the deployed agent's, evaluation's and the text-level renderer's (rollouts, SFT/DPO
+    data) are the same, and show every rule the validator checks."""
+    from toolbrain_hub.evaluation import evaluate
+    from toolbrain_hub.models.chat import LocalChatModel
+
+    tools = load_tools(DATA / "travel_tools.json") + load_tools(DATA / "nested_tools.json")
+    implementations = {t.name: (lambda _n=t.name, **arguments: f"{_n} done") for t in tools}
+    factory = make_environment_factory(tools, implementations=implementations)
+    order = {"customer_email": "ana@example.com", "items": [{"sku": "KT-0042", "quantity": 2}],
+             "shipping_address": {"street": "4 rue Cler", "city": "Paris", "postcode": "75007"}}
+    turns = [_ids(tokenizer, _call_text(("create_order", order))), _ids(tokenizer, "Ordered.")]
+    task = "Send two KT-0042 kettles to 4 rue Cler, 75007 Paris; confirm to ana@example.com."
+    spec = AgentSpec.for_training(str(tiny_model_dir), tokenizer, factory, system_prompt=SYSTEM, max_turns=2)
+    assert spec.tools == [t.to_openai() for t in sorted(tools, key=lambda t: t.name)] == factory.tool_schemas
+
+    train_ids, train_env = _training_episode(tiny_model_dir, tmp_path, tokenizer, spec, task, turns, factory=factory)
+    assert [(c.name, c.ok) for c in train_env.calls] == [("create_order", True)]
+    seen_by_agent = []
+    agent = build_agent(spec, tokenizer=tokenizer, tools=implementations,
+                        generate_fn=lambda ids: seen_by_agent.append(ids) or list(turns[len(seen_by_agent) - 1]),
+                        verbosity_level=QUIET)
+    agent.run(task)
+    assert agent.model.last_prompt_ids + agent.model.last_completion_ids == train_ids
+    seen_by_eval = []
+    evaluate(SpecModel(spec, tokenizer=tokenizer,
+                       generate_fn=lambda ids: seen_by_eval.append(ids) or list(turns[len(seen_by_eval) - 1])),
+             [{"id": "order", "query": task, "expected_calls": json.dumps([{"name": "create_order",
+                                                                             "arguments": order}])}],
+             implementations=implementations, progress=False)
+    assert seen_by_eval == seen_by_agent
+
+    prompt = tokenizer.decode(seen_by_agent[0])
+    assert train_ids[: len(seen_by_agent[0])] == seen_by_agent[0]
+    chat_text = LocalChatModel(loaded=(None, tokenizer)).render(spec.initial_messages(task), factory.tool_schemas)
+    assert chat_text == prompt
+    seen = assert_prompt_shows_every_rule(prompt, tools)
+    assert seen >= {"type", "properties", "required", "items", "enum", "default", "format", "minimum", "maximum",
+                    "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "pattern", "minLength", "maxLength",
+                    "minItems", "maxItems", "uniqueItems", "additionalProperties", "$ref", "$defs", "anyOf"}
+
+
+def test_the_rule_check_catches_what_type_hints_drop(tokenizer):
+    """The check above fails on the prompt tools got before (transformers' `get_json_schema` of a typed function)."""
+    from transformers.utils import get_json_schema
+
+    tools = load_tools(DATA / "nested_tools.json")
+    messages = [{"role": "user", "content": "hi"}]
+    reduced = tokenizer.apply_chat_template(messages, tools=[get_json_schema(t.to_callable()) for t in tools],
+                                            tokenize=False, add_generation_prompt=True)
+    with pytest.raises(AssertionError, match="is hidden from the model"):
+        assert_prompt_shows_every_rule(reduced, tools)
+
+
+def test_an_agent_trained_before_full_schemas_keeps_its_training_prompt(tokenizer):
+    """agent_spec_reduced_schemas.json was written by toolbrain-hub before tools were rendered whole: its `tools` hold
+    what transformers' `get_json_schema` made of them. The deployed agent and evaluation show that model exactly
+    those, not the full schemas a new spec would hold."""
+    from toolbrain_hub.evaluation import evaluate
+
+    stored = json.loads((DATA / "agent_spec_reduced_schemas.json").read_text())
+    spec = AgentSpec.load(DATA / "agent_spec_reduced_schemas.json")
+    assert spec.tools == stored["tools"] and spec.tools != [t.to_openai() for t in spec.tool_specs()]
+    task = "Find me a flight from CDG to JFK on 2026-05-01."
+    trained = tokenizer.apply_chat_template(spec.initial_messages(task), tools=stored["tools"],
+                                            chat_template=stored["chat_template"], add_generation_prompt=True,
+                                            tokenize=True, return_dict=False)
+    assert render_prompt_ids(spec, tokenizer, spec.initial_messages(task)) == trained
+    text = tokenizer.decode(trained)
+    assert "IATA code of the departure airport, e.g. CDG (pattern: ^[A-Z]{3}$)" in text and '"pattern"' not in text
+
+    implementations = {name: (lambda **arguments: "no flights") for name in spec.tool_names}
+    seen_by_agent, seen_by_eval = [], []
+    reply = _ids(tokenizer, "No flights that day.")
+    build_agent(spec, tokenizer=tokenizer, tools=implementations,
+                generate_fn=lambda ids: seen_by_agent.append(ids) or reply, verbosity_level=QUIET).run(task)
+    evaluate(SpecModel(spec, tokenizer=tokenizer, generate_fn=lambda ids: seen_by_eval.append(ids) or reply),
+             [{"id": "flight", "query": task, "expected_calls": "[]"}], implementations=implementations,
+             progress=False)
+    assert seen_by_agent == seen_by_eval == [trained]
 
 
 def test_spec_errors_name_file_and_field(tmp_path, tiny_model_dir, tokenizer):

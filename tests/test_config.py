@@ -127,6 +127,11 @@ def test_bad_overrides(config, override, message):
     ({"dpo_margin": -1}, "dpo_margin must be >= 0, got -1"),
     ({"algorithm": "dpo", "dpo_beta": 0}, "dpo_beta must be a positive number, got 0"),
     ({"zero_variance_threshold": 2}, "zero_variance_threshold must be in [0, 1], got 2"),
+    ({"native_format_steps": -1}, "native_format_steps must be an integer >= 0, got -1"),
+    ({"native_format_steps": 1.5}, "native_format_steps must be an integer"),
+    ({"native_format_learning_rate": 0}, "native_format_learning_rate must be a positive number, got 0"),
+    ({"algorithm": "distill", "teacher": "tiny-random-qwen2", "native_format_steps": 5},
+     "native_format_steps is a warm-up for algorithm 'grpo'"),
     ({"implementations": "tools.py", "mcp_server": "python server.py"}, "file 'tools.py' does not exist"),
     ({"simulator": "tiny-random-qwen2", "mcp_server": "python s.py"}, "simulator is for schema-only tools"),
     ({"gradient_checkpointing": "yes"}, "gradient_checkpointing must be true or false, got 'yes'"),
@@ -152,6 +157,20 @@ def test_a_completion_budget_too_short_for_a_tool_result_warns(config):
         TrainConfig.from_dict({**config.to_dict(), "max_completion_length": 128}).validate()  # the default: quiet
         TrainConfig.from_dict({**config.to_dict(), "algorithm": "sft", "max_completion_length": 64}).validate()
     assert not [w for w in caught if "max_completion_length" in str(w.message)]
+
+
+def test_native_format_warmup_is_a_grpo_knob(config):
+    """`native_format_steps` (GRPO's native tool-call warm-up): off by default, set from YAML or the command line,
+    and a warning when no reward would keep the form it teaches."""
+    assert config.native_format_steps == 0
+    warmed = config.apply_overrides(["--native_format_steps", "20"]).validate()
+    assert warmed.native_format_steps == 20 and TrainConfig.from_dict(warmed.to_dict()).native_format_steps == 20
+    with pytest.warns(UserWarning, match="native_format_steps without the 'format' reward"):
+        TrainConfig.from_dict({**warmed.to_dict(), "rewards": {"expected_calls": 1.0}}).validate()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warmed.validate()  # the default rewards pay for the tagged form: quiet
+        TrainConfig.from_dict({**config.to_dict(), "rewards": {"expected_calls": 1.0}}).validate()  # no warm-up
 
 
 def test_sft_on_traces_needs_tools_without_tasks(tmp_path):
@@ -263,7 +282,8 @@ def test_each_algorithm_has_its_own_fields_on_the_shared_ones():
             "learning_rate", "output_dir", "push_to"} <= shared
     own = {name: {f.name for f in fields(cls)} - shared for name, cls in config_classes().items()}
     assert own["grpo"] == {"num_generations", "temperature", "top_p", "beta", "trace_samples",
-                           "zero_variance_threshold", "zero_variance_window"}
+                           "zero_variance_threshold", "zero_variance_window", "native_format_steps",
+                           "native_format_learning_rate"}
     assert own["dpo"] == {"num_generations", "temperature", "preferences", "dpo_margin", "dpo_beta"}
     assert own["sft"] == {"traces"}
     # distillation ends with optional GRPO steps: the GRPO fields set them

@@ -101,21 +101,32 @@ def test_python_tools_success_exception_invalid_unknown():
     assert env.calls == [] and env.query == "next task"
 
 
-def test_tool_methods_are_what_trl_renders():
-    from transformers.utils import get_json_schema
+def test_tool_methods_are_what_trl_renders(tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from toolbrain_hub.tools import install_tool_schemas
 
     factory = _factory()
     env = factory()
     public = [name for name, _ in inspect.getmembers(type(env), predicate=inspect.isfunction)
               if not name.startswith("_")]
     assert public == ["convert", "get_weather", "reset"]  # what TRL lists: tools + reset, nothing else
-    rendered = [get_json_schema(getattr(env, name)) for name in ("convert", "get_weather")]
-    assert rendered == factory.tool_schemas
+    assert factory.tool_schemas == [spec.to_openai() for spec in factory.tool_specs]  # whole, sorted by name
     weather = factory.tool_schemas[1]["function"]
     assert weather["name"] == "get_weather" and weather["description"] == "Current weather for a city."
     assert weather["parameters"]["required"] == ["city"]
     assert weather["parameters"]["properties"]["unit"]["enum"] == ["celsius", "fahrenheit"]
     assert "self" not in str(inspect.signature(env.get_weather))
+
+    # TRL renders the bound methods; a prepared tokenizer renders them as the schemas, and nothing else changes
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    messages = [{"role": "user", "content": "Weather in Paris?"}]
+    methods = [env.convert, env.get_weather]
+    reduced = tokenizer.apply_chat_template(messages, tools=methods, tokenize=False)  # transformers' get_json_schema
+    assert install_tool_schemas(install_tool_schemas(tokenizer)) is tokenizer  # idempotent
+    full = tokenizer.apply_chat_template(messages, tools=factory.tool_schemas, tokenize=False)
+    assert tokenizer.apply_chat_template(conversation=messages, tools=methods, tokenize=False) == full != reduced
+    assert '"nullable": true' in reduced  # what type hints made of the optional "unit"; not in the schema
 
 
 def test_setup_errors_are_specific():
@@ -394,13 +405,20 @@ def test_grpo_one_step_with_environment_factory(tiny_model_dir, tmp_path):
 
 def test_grpo_routed_prompts_show_only_the_rows_tools(tiny_model_dir, tmp_path):
     from datasets import Dataset
+    from transformers import AutoTokenizer
     from trl import GRPOTrainer
 
+    from toolbrain_hub.tools import ToolSpec, install_tool_schemas
+
     rows = [{"prompt": [{"role": "user", "content": "Will it rain in Oslo?"}], "query": "Will it rain in Oslo?"}] * 2
-    dataset, factories = make_routed_environments(Dataset.from_list(rows), _retrieval_tools(), top_k=1)
+    # a rule type hints cannot carry, so the prompt shows whether each row's tools are rendered whole
+    tools = [ToolSpec(t.name, t.description, {**t.parameters, "properties": {"q": {"type": "string", "minLength": 2}}})
+             for t in _retrieval_tools()]
+    dataset, factories = make_routed_environments(Dataset.from_list(rows), tools, top_k=1)
+    tokenizer = install_tool_schemas(AutoTokenizer.from_pretrained(tiny_model_dir))
     trainer = GRPOTrainer(model=str(tiny_model_dir), reward_funcs=[lambda completions, **kw: [0.0] * len(completions)],
                           args=_grpo_args(tmp_path, max_completion_length=8), train_dataset=dataset,
-                          environment_factory=factories)
+                          environment_factory=factories, processing_class=tokenizer)
     rendered = []
     tokenize = trainer._tokenize_prompts
 
@@ -413,12 +431,32 @@ def test_grpo_routed_prompts_show_only_the_rows_tools(tiny_model_dir, tmp_path):
     trainer.train()
     assert len(rendered) == 2
     assert all('"name": "get_weather"' in text and '"name": "stock_price"' not in text for text in rendered)
+    (schema,) = factories["get_weather"].tool_schemas  # each row's own tools, whole
+    assert all(json.dumps(schema, ensure_ascii=False) in text and '"minLength": 2' in text for text in rendered)
 
 
 def test_environment_class_checks_names():
     with pytest.raises(ToolEnvironmentError, match="must be Python identifiers"):
         environment_class([{"name": "get-weather", "description": "x", "parameters": {"type": "object"}}])
-    keyword = {"name": "search_emails", "description": "Search mail.",
-               "parameters": {"type": "object", "properties": {"from": {"type": "string"}}}}
-    with pytest.raises(ToolEnvironmentError, match="'search_emails' cannot be an environment method.*'from'"):
-        environment_class([keyword])
+
+
+def test_arguments_python_cannot_name_are_tools_arguments_all_the_same(tiny_model_dir):
+    # Real APIs name arguments "from", "class", "max-results": the method takes them as keywords from a dict, the
+    # prompt shows the schema, and validation still knows every argument.
+    from transformers import AutoTokenizer
+
+    from toolbrain_hub.tools import install_tool_schemas
+
+    schema = {"name": "search_emails", "description": "Search mail.",
+              "parameters": {"type": "object", "required": ["from"],
+                             "properties": {"from": {"type": "string"}, "max-results": {"type": "integer"},
+                                            "class": {"type": "string", "enum": ["inbox", "sent"]}}}}
+    cls = environment_class([schema])
+    env = cls()
+    assert env.search_emails(**{"from": "ann@example.com", "class": "inbox"}).startswith('{"status": "ok"')
+    assert "'from' is a required property" in env.search_emails(**{"max-results": 3})
+    assert [call.ok for call in env.calls] == [True, False]
+    tokenizer = install_tool_schemas(AutoTokenizer.from_pretrained(tiny_model_dir))
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Mail from Ann?"}], tools=[env.search_emails],
+                                           tokenize=False)
+    assert '"max-results"' in prompt and '"class"' in prompt and '"required": ["from"]' in prompt

@@ -139,8 +139,8 @@ def test_oracle_policy_scores_perfectly(train_rows):
     n = len(train_rows)
     n_tool = sum(1 for r in train_rows if _expected(r))
     assert m["tasks"] == n == len(result.traces) == len(result.rows)
-    for name in ("correctness", "tool_call_accuracy", "tool_name_accuracy", "call_match_score", "no_tool_precision",
-                 "tagged_call_rate"):
+    for name in ("correctness", "ast_accuracy", "tool_call_accuracy", "tool_name_accuracy", "call_match_score",
+                 "no_tool_precision", "native_format_rate"):
         assert m[name] == 1.0, name
     assert m["hallucination_rate"] == 0.0 and m["no_answer_rate"] == 0.0 and m["invalid_call_rate"] == 0.0
     assert m["avg_turns"] == pytest.approx((2 * n_tool + (n - n_tool)) / n)
@@ -185,7 +185,7 @@ def test_answering_without_tools(train_rows):
     assert m["correctness"] == pytest.approx(n_neg / n)
     assert m["hallucination_rate"] == pytest.approx((n - n_neg) / n)  # every tool task answered, wrongly
     assert m["tool_call_accuracy"] == 0.0 and m["call_match_score"] == 0.0
-    assert m["invalid_call_rate"] is None and m["tagged_call_rate"] is None  # no call attempted: no denominator
+    assert m["invalid_call_rate"] is None and m["native_format_rate"] is None  # no call attempted: no denominator
     assert m["avg_turns"] == 1.0 and m["no_answer_rate"] == 0.0
     assert result.breakdown["kind"]["no_tool"]["correctness"] == 1.0
     assert result.breakdown["kind"]["single"]["correctness"] == 0.0
@@ -254,7 +254,7 @@ def test_score_wrong_arguments_right_name_in_bare_json():
     bare = json.dumps({"name": "get_weather", "arguments": {"city": "Lyon"}})
     row = score_task(_trace(bare, "It is sunny.", results={0: ["sunny"]}), _row([PARIS]))
     assert not row["correct"] and row["exact_matched"] == 0 and row["name_matched"] == 1
-    assert row["wrong_calls"] == 1 and row["tagged_calls"] == 0 and row["invalid"] == 0
+    assert row["wrong_calls"] == 1 and row["native_calls"] == 0 and row["invalid"] == 0
     assert row["final_answer"] == "It is sunny."
 
 
@@ -297,6 +297,63 @@ def test_aggregate_hallucination_is_wrong_over_attempted():
     assert m["tool_call_accuracy"] == pytest.approx(1 / 3)
     assert m["no_tool_precision"] == 1.0
     assert m["invalid_call_rate"] == 0.0 and m["avg_turns"] == 1.0
+
+
+def test_score_standard_rule_next_to_exact_match():
+    paris_fr = {**PARIS, "acceptable": {"city": ["Paris, France"]}, "optional": ["unit"]}
+    accepted = {"name": "get_weather", "arguments": {"city": "paris, france"}}
+    row = score_task(_trace(_tagged([accepted]), "Sunny."), _row([paris_fr]))
+    assert row["ast_correct"] and row["ast_matched"] == 1 and not row["correct"]  # an acceptable value: AST only
+    assert row["call_match_score"] == 1.0  # the reward takes it too (the extended form)
+    # A plain expected call: an unrequested optional argument with a valid value passes the standard rule only, and
+    # the reward keeps the exact rule; a value outside the enum passes neither.
+    filled = score_task(_trace(_tagged([{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}]),
+                               "Sunny."), _row([PARIS]))
+    assert filled["ast_correct"] and not filled["correct"] and filled["call_match_score"] < 0.5
+    kelvin = score_task(_trace(_tagged([{"name": "get_weather", "arguments": {"city": "Paris", "unit": "kelvin"}}]),
+                               "Sunny."), _row([PARIS]))
+    assert not kelvin["ast_correct"] and not kelvin["correct"] and kelvin["invalid"] == 1
+    # "10" is not the number 10 for the standard rule; the exact rule forgives it.
+    text = score_task(_trace(_tagged([{"name": "convert_currency", "arguments": {"amount": "10", "to": "EUR"}}])),
+                      _row([EUR]))
+    assert text["correct"] and not text["ast_correct"]
+    # Parallel calls: each expected call matched by exactly one call, in any order; a repeat is one too many.
+    both = score_task(_trace(_tagged([EUR, PARIS]), "Done.", results={0: ["a", "b"]}), _row([PARIS, EUR]))
+    assert both["ast_correct"] and both["ast_matched"] == 2 and both["correct"]
+    first_only = score_task(_trace(_tagged([PARIS]), "Done.", results={0: ["a"]}), _row([PARIS, EUR]))
+    assert not first_only["ast_correct"] and first_only["ast_matched"] == 1
+    repeated = score_task(_trace(_tagged([PARIS]), _tagged([PARIS]), results={0: ["sunny"]}), _row([PARIS]))
+    assert repeated["correct"] and not repeated["ast_correct"]  # exact match tolerates the repeat, AST does not
+    # No-tool tasks: the standard rule asks for no call.
+    assert score_task(_trace("Hello!"), _row([]))["ast_correct"]
+    assert not score_task(_trace(_tagged([PARIS])), _row([]))["ast_correct"]
+
+
+def test_aggregate_standard_rule_native_format_and_kinds():
+    celsius = {"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}
+    episodes = [
+        (_trace(_tagged([PARIS, EUR]), "Done.", results={0: ["a", "b"]}), _row([PARIS, EUR], kind="parallel")),
+        (_trace(_tagged([PARIS]), "Done.", results={0: ["a"]}), _row([PARIS, EUR], kind="parallel")),
+        (_trace(_tagged([PARIS]), json.dumps(EUR), "Done.", results={0: ["a"], 1: ["b"]}),
+         _row([PARIS, EUR], kind="multi_turn")),
+        (_trace(_tagged([celsius]), "Sunny."), _row([PARIS])),
+        (_trace("Hello!"), _row([])),
+    ]
+    result = EvalResult.from_traces([t for t, _ in episodes], [r for _, r in episodes])
+    m = result.metrics
+    assert m["correctness"] == pytest.approx(3 / 5) and m["ast_accuracy"] == pytest.approx(4 / 5)
+    assert m["native_format_rate"] == pytest.approx(5 / 6)  # 6 calls; the bare JSON one is not the native form
+    kinds = result.breakdown["kind"]
+    assert set(kinds) == {"parallel", "multi_turn", "single", "no_tool"}  # parallel and sequential apart
+    assert kinds["parallel"]["tasks"] == 2 and kinds["parallel"]["ast_accuracy"] == 0.5
+    assert kinds["multi_turn"]["ast_accuracy"] == 1.0 and kinds["multi_turn"]["native_format_rate"] == 0.5
+    assert kinds["single"]["correctness"] == 0.0 and kinds["single"]["ast_accuracy"] == 1.0
+    md = result.to_markdown()
+    assert "| ast_accuracy | 0.800 |" in md and "| native_format_rate | 0.833 |" in md
+    header = next(line for line in md.splitlines() if line.startswith("| kind |"))
+    assert header == ("| kind | tasks | correctness | ast_accuracy | tool_call_accuracy | no_tool_precision | "
+                      "invalid_call_rate | native_format_rate |")
+    assert "| parallel | 2 | 0.500 | 0.500 |" in md
 
 
 def test_score_rejects_bad_expected_calls():
@@ -406,6 +463,37 @@ def test_comparison_read_back_from_any_eval_json(train_rows, tmp_path):
     assert table.labels == ("a", "b") and [r["metric"] for r in table.rows] == ["correctness", "avg_turns"]
     assert table.rows[0]["delta"] == 0.5 and table.rows[0]["better"] == "higher"
     assert table.rows[1]["before"] is None and table.rows[1]["delta"] is None and table.rows[1]["better"] == "lower"
+
+
+def test_comparison_shows_both_rules_and_the_native_format_by_kind(train_rows, tmp_path):
+    before = evaluate(ScriptedPolicy(train_rows, answer_only), train_rows, progress=False)
+    after = evaluate(ScriptedPolicy(train_rows, oracle), train_rows, progress=False)
+    table = compare(before, after)
+    by_name = {r["metric"]: r for r in table.rows}
+    assert by_name["ast_accuracy"]["after"] == 1.0 and by_name["ast_accuracy"]["better"] == "higher"
+    assert by_name["native_format_rate"]["before"] is None and by_name["native_format_rate"]["after"] == 1.0
+    assert [r["metric"] for r in table.rows].index("ast_accuracy") == 1  # next to correctness
+    md = (table.save(tmp_path) / "eval.md").read_text()
+    n_single = after.breakdown["kind"]["single"]["tasks"]
+    single = before.breakdown["kind"]["single"]
+    assert "By kind (before → after):" in md
+    assert (f"| single | {n_single} | 0.000 → 1.000 | {single['ast_accuracy']:.3f} → 1.000 | 0.000 → 1.000 | "
+            f"n/a → n/a | n/a → 0.000 | n/a → 1.000 |") in md
+    assert "By difficulty (before → after):" in md
+
+
+def test_results_saved_before_the_native_format_rename_still_compare(tmp_path):
+    """Files written when the native-format rate was called tagged_call_rate read under its current name."""
+    old = {"metrics": {"correctness": 0.5, "tagged_call_rate": 0.25},
+           "breakdown": {"kind": {"single": {"tasks": 2, "tagged_call_rate": 0.25}}}}
+    (tmp_path / "eval.json").write_text(json.dumps(old))
+    loaded = EvalResult.load(tmp_path)
+    assert loaded.metrics == {"correctness": 0.5, "native_format_rate": 0.25}
+    assert loaded.breakdown["kind"]["single"] == {"tasks": 2, "native_format_rate": 0.25}
+    table = compare(tmp_path, {"correctness": 1.0, "native_format_rate": 1.0})
+    assert {r["metric"]: r["before"] for r in table.rows} == {"correctness": 0.5, "native_format_rate": 0.25}
+    saved = Comparison.from_dict({"comparison": {"rows": [{"metric": "tagged_call_rate", "before": 0, "after": 1}]}})
+    assert [(r["metric"], r["better"]) for r in saved.rows] == [("native_format_rate", "higher")]
 
 
 # --------------------------------------------------------------------------------------------- bad input

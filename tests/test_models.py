@@ -273,6 +273,60 @@ def test_pinned_model_replies_hold_by_a_wide_margin(pinned_model_dir):
             assert reply == pinned.ANSWER and lead > 50, (reply, lead)
 
 
+@pytest.mark.numeric  # margins, as above
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_pinned_runner_up_is_within_reach_of_gate_proj_only(tmp_path):
+    """With a runner-up (the tagged form of the bare call it writes), the pinned model still writes its first reply,
+    the runner-up `runner_up_gap` logits behind; random LoRA on every other linear layer leaves that as it is, and
+    opening the gate of the runner-up's MLP unit makes the model write the runner-up whole, then answer as before."""
+    import json
+
+    import pinned
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from toolbrain_hub.models.tiny import RUNNER_UP_GAIN, build_pinned_model
+
+    bare = json.dumps(pinned.CALL)
+    folder = build_pinned_model(tmp_path, first_reply=bare, after_tool_reply=pinned.ANSWER,
+                                runner_up=pinned.FIRST_REPLY, runner_up_gap=3.0)
+    model, tokenizer = models.load_model(folder, device="cpu")
+    tools = [{"type": "function", "function": {"name": "get_weather", "description": "Weather.", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+    messages = [{"role": "user", "content": "Weather in Paris?"}]
+    after_tool = [*messages, {"role": "assistant", "content": "", "tool_calls": [{"type": "function",
+                                                                                  "function": pinned.CALL}]},
+                  {"role": "tool", "name": "get_weather", "content": "sunny"}]
+    ids = torch.tensor([tokenizer.apply_chat_template(messages, tools=tools, add_generation_prompt=True,
+                                                      tokenize=True, return_dict=False)])
+    bare_id, tag_id = tokenizer.convert_tokens_to_ids([bare, "<tool_call>"])
+
+    def gap(policy) -> float:
+        with torch.inference_mode():
+            logits = policy(input_ids=ids).logits[0, -1]
+        return float(logits[bare_id] - logits[tag_id])
+
+    assert gap(model) == pytest.approx(3.0, abs=1e-3)
+    reply, lead = _greedy_with_margin(model, tokenizer, messages, tools)
+    assert reply == bare and lead == pytest.approx(3.0, abs=1e-3)
+    others = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj"]
+    noisy = get_peft_model(models.load_model(folder, device="cpu")[0],
+                           LoraConfig(r=16, lora_alpha=32, target_modules=others, init_lora_weights=False)).eval()
+    assert gap(noisy) == pytest.approx(3.0, abs=1e-3)
+    assert _greedy_with_margin(noisy, tokenizer, after_tool, tools)[0] == pinned.ANSWER
+
+    mlp = model.model.layers[0].mlp
+    start = int(mlp.up_proj.weight[0].abs().argmax())  # unit 0 reads the token that ends the generation prompt
+    with torch.no_grad():  # gate 1 there (the normed input is sqrt(hidden))
+        mlp.gate_proj.weight[0, start] = 1.0 / model.config.hidden_size ** 0.5
+    silu_1 = float(torch.nn.functional.silu(torch.tensor(1.0)))
+    assert gap(model) == pytest.approx(3.0 - RUNNER_UP_GAIN * silu_1, abs=1e-2)
+    reply, lead = _greedy_with_margin(model, tokenizer, messages, tools)
+    assert reply == pinned.FIRST_REPLY and lead > 4
+    reply, lead = _greedy_with_margin(model, tokenizer, after_tool, tools)
+    assert reply == pinned.ANSWER and lead > 50
+
+
 def test_pinned_model_refuses_replies_it_cannot_pin(tmp_path):
     from toolbrain_hub.models.tiny import build_pinned_model
 

@@ -216,6 +216,9 @@ def test_model_card_metadata_and_body(tiny_run, tmp_path):
     for row in evaluation["comparison"]["rows"]:
         shown = row["before"] is not None or row["after"] is not None  # metrics without a denominator are left out
         assert (f"| {row['metric']} " in text) == shown
+    # Both rules side by side, each said in words.
+    assert text.index("| correctness ↑ |") < text.index("| ast_accuracy ↑ |")
+    assert "`ast_accuracy` uses the field's\nstandard (AST) rule" in text
     assert "![Before/after evaluation](eval_comparison.png)" in text
     assert "## Limitations" in text and "tiny random test model" in text
     assert "implementations: weather_tools.py" in text

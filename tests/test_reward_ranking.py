@@ -5,7 +5,9 @@ and a travel set with enums, numeric ranges, patterns, date formats, nested obje
 and closed objects; the default mix adds parallel-call, multi-call and no-tool tasks. For every task, every call form
 is written as a model reply, in each accepted format (bare JSON, a ```json fence, `<tool_call>` tags):
 
-- right: the expected calls (in one turn, or one per turn); for a no-tool task, a direct answer;
+- right: the expected calls (in one turn, in reverse order, or one per turn); for a no-tool task, a direct answer;
+  with the expected calls in the extended form (`extend`), also their acceptable values, an optional argument left
+  out, and a valid argument the expected call leaves to the model;
 - flawed: one call the environment rejects, per kind of schema violation (enum, enum case, range, pattern, date
   format, missing required, unknown argument, wrong type); a valid call with a wrong value, an optional argument
   left out or added; the wrong tool; a repeated or missing call; one right call and one invented or broken; on a
@@ -269,6 +271,30 @@ def play(replies: list[str], row: dict, factory, max_turns: int = 2):
     return episode
 
 
+def extend(row: dict, specs: dict) -> dict:
+    """The row with its expected calls in the extended form: the optional arguments they give marked `optional`, and
+    another valid value of their first scalar argument that has one listed as `acceptable`."""
+    rng = random.Random(f"extend-{row['id']}")
+    calls = []
+    for call in json.loads(row["expected_calls"]):
+        spec = specs[call["name"]]
+        out = {**call, "optional": sorted(k for k in call["arguments"] if k not in spec.required)}
+        for key, value in sorted(call["arguments"].items()):
+            other = None if isinstance(value, (dict, list)) else _other_valid_value(spec.properties[key], value, rng)
+            if other is not None:
+                out["acceptable"] = {key: [other]}
+                break
+        calls.append(out)
+    return {**row, "expected_calls": json.dumps(calls)}
+
+
+def _takes_acceptable(arguments: dict, call: dict) -> bool:
+    """Whether `arguments` give some argument one of its acceptable values instead of the reference one."""
+    return any(key in arguments and arguments[key] != call["arguments"].get(key)
+               and str(arguments[key]).casefold() in {str(v).casefold() for v in values}
+               for key, values in (call.get("acceptable") or {}).items())
+
+
 def _invented_name(name: str, tools: set[str]) -> str:
     invented = f"{name}_pro"
     assert invented not in tools
@@ -306,11 +332,20 @@ def forms_for(row: dict, specs: dict, max_turns: int, seen: Counter) -> list[For
                     else arguments}
         return calls
 
+    extended = any("acceptable" in c or "optional" in c for c in expected)
     for fmt in FORMATS:
         forms.append(Form(1, f"right ({fmt})", [render(expected, fmt), answer], "right"))
         if 1 < len(expected) <= max_turns:
             turns = [render([c], fmt) for c in expected]
             forms.append(Form(1, f"right, one call per turn ({fmt})", [*turns, answer], "right"))
+        if len(expected) > 1:
+            forms.append(Form(1, f"right, in reverse order ({fmt})", [render(expected[::-1], fmt), answer], "right"))
+        if any(c.get("acceptable") for c in expected):  # every call with its acceptable values, in one turn
+            accepted = [{"name": c["name"], "arguments": {**c["arguments"], **{key: values[0] for key, values in
+                                                                              (c.get("acceptable") or {}).items()}}}
+                        for c in expected]
+            forms.append(Form(1, f"acceptable values ({fmt})", [render(accepted, fmt), answer], "valid"))
+            seen["right:acceptable"] += 1
         for k, call in enumerate(expected):
             spec = specs[call["name"]]
             for kind, variants in sorted(rejected_variants(spec.parameters, call["arguments"]).items()):
@@ -320,11 +355,18 @@ def forms_for(row: dict, specs: dict, max_turns: int, seen: Counter) -> list[For
                                                                              answer], "rejected"))
                 seen[f"rejected:{kind}"] += 1
             for kind, variants in sorted(wrong_value_variants(spec.parameters, call["arguments"], rng).items()):
-                valid = [a for a in variants if not spec.validate_arguments(a)]
+                valid = [a for a in variants if not spec.validate_arguments(a) and not _takes_acceptable(a, call)]
                 if not valid:
                     continue
                 arguments = rng.choice(valid)
-                assert call_similarity(ToolCall(call["name"], arguments), ToolCall(**call)) < 1
+                if extended and kind in ("omitted_optional", "added_optional"):
+                    # An argument marked optional left out, or one the expected call leaves to the model given a
+                    # valid value: right by the standard rule.
+                    forms.append(Form(1, f"call {k} {kind} ({fmt})", [render(replace(k, arguments), fmt), answer],
+                                      "valid"))
+                    seen[f"right:{kind}"] += 1
+                    continue
+                assert call_similarity(ToolCall(call["name"], arguments), ToolCall(call["name"], call["arguments"])) < 1
                 forms.append(Form(2, f"call {k} wrong: {kind} ({fmt})", [render(replace(k, arguments), fmt),
                                                                           answer], "valid"))
                 seen[f"wrong:{kind}"] += 1
@@ -412,9 +454,13 @@ def _named(name):
     return reward
 
 
+@pytest.mark.parametrize("expected_form", ["plain", "extended"])
 @pytest.mark.parametrize("tool_set", ["weather_currency", "travel"])
-def test_default_rewards_rank_right_above_flawed_above_invented_or_broken(tool_set, weather_currency_tools,
-                                                                           tmp_path):
+def test_default_rewards_rank_right_above_flawed_above_invented_or_broken(tool_set, expected_form,
+                                                                           weather_currency_tools, tmp_path):
+    """In the plain form (a reference value per argument) and in the extended form (acceptable values, optional
+    arguments): there an acceptable value, an optional argument left out and a valid argument the expected call does
+    not name are right, and climb to the first tier."""
     tools = weather_currency_tools if tool_set == "weather_currency" else TRAVEL_TOOLS
     config = TrainConfig(tasks="")
     rewards = build_rewards(config)  # the default rewards and weights, as GRPO gets them
@@ -431,6 +477,7 @@ def test_default_rewards_rank_right_above_flawed_above_invented_or_broken(tool_s
         data = load_task_data(config)  # the rows and the environment training uses
         factory = data.environment_factory
         for row in data.train:
+            row = extend(row, specs) if expected_form == "extended" else row
             kinds[row["kind"]] += 1
             forms = forms_for(row, specs, config.max_turns, seen)
             episodes = [play(form.replies, row, factory, config.max_turns) for form in forms]
@@ -454,7 +501,11 @@ def test_default_rewards_rank_right_above_flawed_above_invented_or_broken(tool_s
     assert kinds["single"] and kinds["parallel"] and kinds["multi"] and kinds["no_tool"], kinds
     expected_rejections = REJECTIONS if tool_set == "travel" else ("enum", "enum_case", "range", "missing", "type")
     assert all(seen[f"rejected:{kind}"] for kind in expected_rejections), seen
-    assert all(seen[f"wrong:{kind}"] for kind in ("value", "omitted_optional", "added_optional")), seen
+    if expected_form == "plain":
+        assert all(seen[f"wrong:{kind}"] for kind in ("value", "omitted_optional", "added_optional")), seen
+    else:
+        assert seen["wrong:value"] and not seen["wrong:omitted_optional"] and not seen["wrong:added_optional"], seen
+        assert all(seen[f"right:{kind}"] for kind in ("acceptable", "omitted_optional", "added_optional")), seen
 
 
 def test_the_issue_example_ranks_right():

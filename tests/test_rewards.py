@@ -12,12 +12,15 @@ from toolbrain_hub.rewards import (
     RewardError,
     answer_exact,
     answer_match,
+    ast_match,
     batch_reward,
+    call_similarity,
     combine,
     expected_calls_match,
     format_reward,
     get_reward,
     invented_tool_penalty,
+    same_typed_value,
     schema_valid_rate,
     score,
     step_efficiency,
@@ -26,7 +29,8 @@ from toolbrain_hub.rewards import (
     tool_success_rate,
     unneeded_tool_penalty,
 )
-from toolbrain_hub.traces import Trace, parse_tool_calls
+from toolbrain_hub.tools import load_tools
+from toolbrain_hub.traces import ToolCall, Trace, parse_tool_calls, read_calls
 
 TOOLS = [
     {
@@ -178,6 +182,114 @@ def test_expected_calls_bad_column_is_a_clear_error():
         expected_calls_match(GOOD, id="w1", expected_calls='[{"arguments": {}}]')
     with pytest.raises(RewardError, match=r"needs the dataset column 'expected_calls'"):
         expected_calls_match(GOOD, id="w1")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The standard (AST) rule, and the reward for expected calls in the extended form
+
+SPECS = {spec.name: spec for spec in load_tools(TOOLS)}
+
+
+def _expect(**call) -> ToolCall:
+    (expected,) = read_calls([call])
+    return expected
+
+
+def _ast(arguments: dict, expected: ToolCall, name: str | None = None, spec: bool = True) -> bool:
+    return ast_match(ToolCall(name or expected.name, arguments), expected, SPECS[expected.name] if spec else None)
+
+
+def test_same_typed_value_compares_by_json_type():
+    assert same_typed_value(7, 7.0) and same_typed_value(0.1 + 0.2, 0.3)
+    assert not same_typed_value("7", 7) and not same_typed_value(True, 1) and not same_typed_value(1, True)
+    assert same_typed_value(" New  york", "new york") and not same_typed_value("New York", "NewYork")
+    assert same_typed_value([1, "A"], [1.0, "a"]) and not same_typed_value([1, 2], [2, 1])
+    assert same_typed_value({"a": [1]}, {"a": [1.0]}) and not same_typed_value({"a": 1}, {"a": 1, "b": None})
+    assert same_typed_value(None, None) and not same_typed_value(None, "")
+
+
+def test_ast_match_acceptable_values_and_optional_arguments():
+    nyc = _expect(name="get_weather", arguments={"city": "New York"}, acceptable={"city": ["NYC"]})
+    assert _ast({"city": "New York"}, nyc) and _ast({"city": "NYC"}, nyc) and _ast({"city": " new york "}, nyc)
+    assert not _ast({"city": "Boston"}, nyc) and not _ast({}, nyc)  # a wrong value; the needed city missing
+    assert not _ast({"city": "NYC"}, nyc, name="add")  # another tool
+    # An argument the expected call does not name: free when the schema has it, with a value the schema accepts.
+    assert _ast({"city": "NYC", "unit": "F"}, nyc)
+    assert not _ast({"city": "NYC", "unit": "K"}, nyc)  # outside the enum
+    assert not _ast({"city": "NYC", "unit": "f"}, nyc)  # the enum decides case, as the tool does
+    assert not _ast({"city": "NYC", "country": "US"}, nyc)  # unknown to the schema
+    # Optional with a reference value: left out, or one of its values.
+    paris = _expect(name="get_weather", arguments={"city": "Paris", "unit": "C"}, optional=["unit"])
+    assert _ast({"city": "Paris"}, paris) and _ast({"city": "Paris", "unit": "C"}, paris)
+    assert not _ast({"city": "Paris", "unit": "F"}, paris)
+    # Without the schema, only what the expected call names is known; optional without values takes any value.
+    loose = _expect(name="get_weather", arguments={"city": "Paris"}, optional=["unit"])
+    assert _ast({"city": "Paris", "unit": "kelvin"}, loose, spec=False)
+    assert not _ast({"city": "Paris", "days": 3}, loose, spec=False)
+    # Values by type: 1.0 is the integer 1, "1" is not; the schema's required arguments are needed.
+    add = _expect(name="add", arguments={"a": 1, "b": 2})
+    assert _ast({"a": 1.0, "b": 2}, add) and not _ast({"a": "1", "b": 2}, add)
+    assert not _ast({"a": 1}, _expect(name="add", arguments={"a": 1, "b": 2}, optional=["b"]))  # the schema needs b
+
+
+def test_the_exact_rule_is_unchanged_for_the_plain_form():
+    plain = _expect(name="get_weather", arguments={"city": "Paris"})
+    added = ToolCall("get_weather", {"city": "Paris", "unit": "F"})
+    assert call_similarity(added, plain) == 0.75  # 1 of 2 keys, as before the extended form existed
+    assert ast_match(added, plain, SPECS["get_weather"])  # the standard rule lets a valid optional argument pass
+    assert call_similarity(ToolCall("add", {"a": 1, "b": "2"}), _expect(name="add", arguments={"a": 1, "b": 2})) == 1.0
+    assert not ast_match(ToolCall("add", {"a": 1, "b": "2"}), _expect(name="add", arguments={"a": 1, "b": 2}))
+
+
+def _tagged(*calls: dict) -> str:
+    return "".join(f"<tool_call>{json.dumps(c)}</tool_call>" for c in calls)
+
+
+def test_expected_calls_reward_accepts_acceptable_values_and_optional_arguments():
+    canonical = {"name": "get_weather", "arguments": {"city": "Paris", "unit": "C"}}
+    plain = {**ROW, "expected_calls": json.dumps([canonical])}
+    extended = {**ROW, "expected_calls": json.dumps([{**canonical, "acceptable": {"city": ["Paris, France"]},
+                                                      "optional": ["unit"]}])}
+
+    def reward(arguments: dict, row: dict, result: str = "ok") -> float:
+        return expected_calls_match(episode(_tagged({"name": "get_weather", "arguments": arguments}), "Done.",
+                                            results=[result]), **row)
+
+    assert reward({"city": "Paris", "unit": "C"}, plain) == reward({"city": "Paris", "unit": "C"}, extended) == 1.0
+    assert reward({"city": "Paris, France", "unit": "C"}, extended) == 1.0  # an acceptable value
+    assert reward({"city": "Paris"}, extended) == 1.0  # an optional argument left out
+    assert reward({"city": "Paris"}, plain) == 0.375  # the plain form scores as before: 1 of 2 keys
+    assert reward({"city": "Paris", "unit": "F"}, extended) == 0.375  # a value not acceptable: partial credit
+    assert reward({"city": "Lyon"}, extended) == 0.25  # optional left out, the needed one wrong
+    # An argument the expected call does not name, with a value the schema accepts: not penalized in the extended
+    # form (even with nothing listed), penalized in the plain form.
+    open_row = {**ROW, "expected_calls": json.dumps([{"name": "get_weather", "arguments": {"city": "Paris"},
+                                                      "optional": []}])}
+    assert reward({"city": "Paris", "unit": "F"}, open_row) == 1.0
+    assert reward({"city": "Paris", "unit": "F"}, ROW) == 0.375
+    # Still only for calls that ran validly: the environment rejects "K"; the rejected call keeps REJECTED_SHARE.
+    assert reward({"city": "Paris", "unit": "K"}, open_row, "{'error': 'invalid arguments'}") == 0.5 * 0.5
+
+
+def test_expected_calls_parallel_calls_pair_each_expected_call_with_one_call():
+    """Two calls of one tool, where one call fits both expected calls: a pairing that gives it to the wrong one
+    would miss the other; every order of calls and of expected calls earns full credit, in one turn or two."""
+    either = {"name": "get_weather", "arguments": {"city": "Springfield"}, "acceptable": {"city": ["Springfield, IL"]}}
+    illinois = {"name": "get_weather", "arguments": {"city": "Springfield, IL"}}
+    call_il = {"name": "get_weather", "arguments": {"city": "Springfield, IL"}}
+    call_any = {"name": "get_weather", "arguments": {"city": "Springfield"}}
+    for expected in ([either, illinois], [illinois, either]):
+        row = {**ROW, "expected_calls": json.dumps(expected), "kind": "parallel"}
+        for calls in ([call_il, call_any], [call_any, call_il]):
+            assert expected_calls_match(episode(_tagged(*calls), "Done.", results=["a", "b"]), **row) == 1.0
+            turns = episode(_tagged(calls[0]), _tagged(calls[1]), "Done.", results=["a", "b"])  # successive turns
+            assert expected_calls_match(turns, **row) == 1.0
+        # Only the first of the two calls (the default model's habit), or one repeated: partial credit.
+        assert expected_calls_match(episode(_tagged(call_il), "Done.", results=["a"]), **row) == 0.25
+        repeated = episode(_tagged(call_il, call_any, call_any), "Done.", results=["a", "b", "c"])
+        assert expected_calls_match(repeated, **row) == pytest.approx(0.5 * 2 / 3)
+        # Two calls that both fit only the flexible expected call: the other is not covered.
+        assert expected_calls_match(episode(_tagged(call_any, call_any), "Done.", results=["a", "b"]), **row) < 0.5
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -174,11 +174,21 @@ def test_smolagents_tool_needs_identifier_names():
         spec.to_smolagents_tool()
 
 
-def test_to_callable_renders_the_same_schema_for_trl():
+def test_to_callable_renders_the_same_schema_for_trl(tiny_model_dir):
+    from transformers import AutoTokenizer
     from transformers.utils import get_json_schema
+
+    from toolbrain_hub.tools import install_tool_schemas
 
     spec = load_tools(DATA / "weather_openai.json")[1]
     fn = spec.to_callable(lambda **kw: kw)
+    # a prepared tokenizer renders the callable as the tool's whole schema
+    assert fn.tool_schema == spec.to_openai()
+    tokenizer = install_tool_schemas(AutoTokenizer.from_pretrained(tiny_model_dir))
+    messages = [{"role": "user", "content": "Forecast for Oslo?"}]
+    assert tokenizer.apply_chat_template(messages, tools=[fn], tokenize=False) == \
+        tokenizer.apply_chat_template(messages, tools=[spec.to_openai()], tokenize=False)
+    # its signature, hints and docstring say what type hints can (get_json_schema's view, what older agents saw)
     schema = get_json_schema(fn)["function"]
     assert schema["name"] == "get_forecast"
     assert schema["description"] == spec.description
@@ -191,8 +201,8 @@ def test_to_callable_renders_the_same_schema_for_trl():
 
 
 def test_to_callable_shows_the_constraints_calls_are_validated_against():
-    """Schema-only validation enforces format, pattern and ranges: the rendered tool must say so, or the model is
-    penalized for rules it never saw."""
+    """Schema-only validation enforces format, pattern and ranges: even the type-hint view of a tool (for code that
+    renders it with `get_json_schema`) says so in the argument descriptions."""
     from transformers.utils import get_json_schema
 
     spec = load_tools([{"name": "book", "description": "Book a room.", "parameters": {

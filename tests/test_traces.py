@@ -7,14 +7,55 @@ import json
 import pytest
 
 from toolbrain_hub.traces import (
+    ExpectedCall,
     ParsedReply,
     ToolCall,
     Trace,
     extract_json,
     load_traces,
     parse_tool_calls,
+    read_calls,
     save_traces,
 )
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Expected calls (a task's `expected_calls` column)
+
+
+def test_read_calls_plain_and_extended_forms():
+    plain, extended, wrapped = read_calls(json.dumps([
+        {"name": "get_weather", "arguments": {"city": "Paris"}},
+        {"name": "get_weather", "arguments": {"city": "New York", "unit": "F"},
+         "acceptable": {"city": ["NYC", "New York City"], "days": [1, 2]}, "optional": ["unit", "days", "unit"]},
+        {"type": "function", "function": {"name": "add", "arguments": '{"a": 1, "b": 2}', "optional": ["b"]}},
+    ]), where="task 't1' expected_calls")
+    assert all(isinstance(c, ExpectedCall) and isinstance(c, ToolCall) for c in (plain, extended, wrapped))
+    assert not plain.extended and plain.acceptable is None and plain.optional is None
+    assert plain.to_dict() == {"name": "get_weather", "arguments": {"city": "Paris"}}  # written back as it was read
+    assert extended.extended and extended.arguments == {"city": "New York", "unit": "F"}
+    assert extended.acceptable == {"city": ["NYC", "New York City"], "days": [1, 2]}
+    assert extended.optional == ["unit", "days"]  # duplicates dropped, order kept
+    assert read_calls([extended.to_dict()]) == [extended]  # round trip
+    assert wrapped.extended and wrapped.optional == ["b"] and wrapped.acceptable is None  # inside the wrapper too
+    assert read_calls('[{"name": "f", "arguments": {}, "optional": []}]')[0].extended  # empty still opts in
+    assert read_calls('[{"name": "f", "arguments": {}, "optional": null}]')[0].extended is False  # null: absent
+    assert read_calls("") == read_calls(None) == read_calls("[]") == []
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    ({"name": "f", "arguments": {"x": 1}, "acceptable": [1, 2]},
+     r"expected_calls\[0\]: 'f': \"acceptable\" must be an object of argument -> list of values, got list"),
+    ({"name": "f", "arguments": {"x": 1}, "acceptable": {"x": 2}}, r"'f': \"acceptable\" of 'x' must be a non-empty"),
+    ({"name": "f", "arguments": {"x": 1}, "acceptable": {"x": []}}, r"\"acceptable\" of 'x' must be a non-empty list"),
+    ({"name": "f", "arguments": {"x": 1}, "acceptable": {"y": [2]}},
+     r"\"acceptable\" lists 'y', which is neither in its \"arguments\" nor \"optional\""),
+    ({"name": "f", "arguments": {}, "optional": "x"}, r"'f': \"optional\" must be a list of argument names"),
+    ({"name": "f", "arguments": {}, "optional": ["x", 3]}, r"\"optional\" must be a list of argument names"),
+])
+def test_read_calls_names_the_bad_field_of_the_extended_form(call, message):
+    with pytest.raises(ValueError, match=message):
+        read_calls(json.dumps([call]), where="task 't1' expected_calls")
+
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Parser

@@ -157,6 +157,9 @@ def test_bare_json_call_is_executed_in_trls_grpo_loop(base, tiny_model_dir):
     assert rows[0]["frac_reward_zero_std"] == 0.0  # calling vs not calling is rewarded differently
     # the tool's result went back to the model in the template's tool-response turn
     assert any("<tool_response>" in p and "get_weather" in p for p in seen_prompts)
+    # the prompts showed each tool's JSON schema whole (ranges included), as the agent spec and evaluation do
+    assert '"minimum": 1, "maximum": 14' in seen_prompts[0]
+    assert all(json.dumps(schema, ensure_ascii=False) in seen_prompts[0] for schema in data.tool_schemas)
     envs = [env for pool in trainer._environment_pool.values() for env in pool]
     calls = [c for env in envs for c in env.calls]
     assert calls and calls[0].name == "get_weather" and calls[0].arguments == {"city": "Paris"} and calls[0].ok
@@ -281,6 +284,9 @@ def test_sft_on_gold_traces_trains_assistant_tokens_only(base, tiny_model_dir):
                                  if label != -100]) for example in trainer.train_dataset]
     with_call = [text for text in trained if "<tool_call>" in text]
     assert with_call and '"name": ' in with_call[0]
+    # the conversations are rendered with each tool's JSON schema whole, as GRPO, evaluation and the agent render them
+    shown = tokenizer.decode(trainer.train_dataset[0]["input_ids"])
+    assert all(json.dumps(schema, ensure_ascii=False) in shown for schema in data.tool_schemas)
     for text in trained:
         assert "<tool_response>" not in text and "helpful assistant" not in text and "<tools>" not in text
         assert text.strip().endswith("<|im_end|>")  # the end of turn is learned too

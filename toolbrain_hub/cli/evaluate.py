@@ -21,7 +21,9 @@ def register(subparsers) -> None:
     p.add_argument("model", metavar="MODEL_OR_RUN",
                    help="a training run folder, an adapter folder with agent_spec.json, a built-in model name, a model "
                         "folder, a Hub model id, or an OpenAI-compatible URL (URL#model)")
-    p.add_argument("--tasks", required=True, metavar="REPO_OR_DIR", help="task dataset folder or Hub dataset repo id")
+    p.add_argument("--tasks", required=True, metavar="REPO_OR_DIR",
+                   help="task dataset folder or Hub dataset repo id; or a request file (.json with 'tools' and "
+                        "'requests', e.g. bench/heldout/travel.json) or a folder of them (its split is 'test')")
     p.add_argument("--split", default="test", help="split to evaluate (default: test)")
     p.add_argument("--limit", type=positive_int, metavar="N", help="evaluate only the first N tasks")
     p.add_argument("--out", metavar="DIR",

@@ -39,3 +39,6 @@ class DistillTrainConfig(GRPOTrainConfig):
         self._require_rewards()
         if self.distill_grpo_steps:
             self._check_groups()
+        if self.native_format_steps:
+            raise ConfigError("native_format_steps is a warm-up for algorithm 'grpo'; distillation's supervised phase "
+                              "already trains the teacher's calls in the chat template's native form (set it to 0)")

@@ -1,9 +1,11 @@
 """`GRPOTrainConfig`: GRPO on TRL (`toolbrain_hub.training.grpo`): groups of rollouts per task, scored by the
-rewards, with advantages relative to the group."""
+rewards, with advantages relative to the group; optionally after a short native tool-call warm-up
+(`toolbrain_hub.training.native_format`)."""
 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 from ..errors import ConfigError
@@ -34,10 +36,28 @@ class GRPOTrainConfig(TrainConfig):
         check=checks.between(0.0, 1.0))
     zero_variance_window: int = setting(10, help="...over the last this many logged steps.",
                                         check=checks.positive_int)
+    native_format_steps: int = setting(
+        0, help="Native tool-call warm-up before GRPO: the policy runs the training tasks once (greedy); its episodes "
+                "with right calls (expected_calls reward 1, no malformed call), in whatever form it wrote them, are "
+                "re-rendered by the chat template, which writes the same calls in its native form (<tool_call> tags "
+                "for Qwen2.5), and this many SFT steps train on them; then max_steps of GRPO, whose format reward "
+                "keeps that form. Skipped, with a warning, when no episode has a right call. 0: no warm-up.",
+        check=checks.whole(0))
+    native_format_learning_rate: float | None = setting(
+        None, help="Learning rate of the warm-up's SFT steps (none: learning_rate). Supervised LoRA steps usually "
+                   "take a larger rate than GRPO's, e.g. 1e-4.", check=checks.positive)
 
     def _check_algorithm(self) -> None:
         self._require_rewards()
         self._check_groups()
+        self._check_native_format()
+
+    def _check_native_format(self) -> None:
+        """The warm-up teaches the native form; GRPO keeps it only if a reward pays for it."""
+        if self.native_format_steps and "format" not in self.rewards:
+            warnings.warn("native_format_steps without the 'format' reward: the warm-up teaches the chat template's "
+                          "native call form, but nothing in GRPO pays for keeping it (add format to rewards, e.g. "
+                          "format: 0.2)", UserWarning, stacklevel=4)
 
     def _check_groups(self) -> None:
         """Groups of at least 2 rollouts, and steps holding whole groups; warns on a too short completion budget."""

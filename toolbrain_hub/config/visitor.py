@@ -251,5 +251,6 @@ KNOB_FIELDS = frozenset({
     "max_turns", "max_completion_length", "max_prompt_length", "temperature", "top_p", "beta", "seed", "eval_steps",
     "eval_tasks", "eval_batch_size", "save_steps", "save_total_limit", "logging_steps", "trace_samples", "threads",
     "gradient_checkpointing", "device", "max_tasks", "dpo_margin", "dpo_beta", "reward_threshold",
-    "distill_grpo_steps", "zero_variance_threshold", "zero_variance_window",
+    "distill_grpo_steps", "zero_variance_threshold", "zero_variance_window", "native_format_steps",
+    "native_format_learning_rate",
 })

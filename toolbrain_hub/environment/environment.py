@@ -1,10 +1,11 @@
 """The tool environment: where a rollout's tool calls run, in training and at inference.
 
-An environment class is generated from ToolSpecs: each tool becomes a public method whose signature, type hints and
-docstring describe the tool, which is exactly what TRL's `GRPOTrainer(environment_factory=...)` expects (one instance
-per rollout, `reset(**row)` before each episode, public methods = tools, optional `get_reward()`). The same instance
-serves the deployed smolagents agent (`toolbrain_hub.agent.build_agent`), so tool results and error messages look the
-same to the model in training and in use.
+An environment class is generated from ToolSpecs: each tool becomes a public method, which is exactly what TRL's
+`GRPOTrainer(environment_factory=...)` expects (one instance per rollout, `reset(**row)` before each episode, public
+methods = tools, optional `get_reward()`). The model is shown each tool's full JSON schema (`tool_schemas`; TRL, which
+renders the methods themselves, through `tools.rendering.install_tool_schemas`). The same instance serves the deployed
+smolagents agent (`toolbrain_hub.agent.build_agent`), so tool results and error messages look the same to the model in
+training and in use.
 
 Nothing a model does crashes a rollout: unknown tools, invalid arguments and tool exceptions come back to the model as
 `{"error": ...}` text and are recorded (`env.calls`) with arguments, result, error and latency, for traces and rewards.
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ..tools.rendering import TOOL_SCHEMA_ATTRIBUTE
 from ..tools.schemas import ToolSpec, load_tools
 from .backends import SimulatedTools, ToolBackend, ToolCallError, ToolEnvironmentError, row_query
 
@@ -82,8 +84,9 @@ class ToolEnvironment:
     """
 
     tool_specs: ClassVar[tuple[ToolSpec, ...]] = ()
-    # The tools exactly as the chat template renders them in training: `transformers.utils.get_json_schema` of each
-    # method, in TRL's order (sorted by name). An AgentSpec stores these, so inference renders the same prompt.
+    # The tools exactly as the chat template renders them, in training and inference: each tool's full JSON schema
+    # (`ToolSpec.to_openai()`), in TRL's order (sorted by name). Each tool method carries its own as `tool_schema`
+    # (what TRL's tokenizer renders, `tools.rendering`). An AgentSpec stores these, so inference renders the same.
     tool_schemas: ClassVar[list[dict]] = []
     tool_names: ClassVar[tuple[str, ...]] = ()
     tools_column: ClassVar[str] = TOOLS_COLUMN
@@ -174,18 +177,18 @@ class ToolEnvironment:
 def environment_class(tools: Any, *, reward: bool = False, tools_column: str = TOOLS_COLUMN) -> type[ToolEnvironment]:
     """Generate a ToolEnvironment subclass with one public method per tool.
 
-    Each method takes the tool's arguments as keywords; its signature, type hints and docstring come from
-    `ToolSpec.to_callable`, so TRL (through `transformers.utils.get_json_schema`) renders the tool's name, argument
-    names, types, required set, descriptions and enums. Whatever a JSON Schema says beyond that (nested properties,
-    ranges, formats) is not shown in the prompt but still enforced when the call is validated.
+    Each method takes the tool's arguments as keywords and carries the tool's full JSON schema (`ToolSpec.to_openai`)
+    as `tool_schema`; the class lists those schemas as `tool_schemas`. TRL renders the methods themselves: on a
+    tokenizer prepared with `tools.rendering.install_tool_schemas` (as `training.grpo.build_trainer` does) they render
+    as those schemas, so the model sees everything a call is validated against (nested properties, array items,
+    defaults, formats, ranges, patterns, `$ref`s). Their signatures, type hints and docstrings come from
+    `ToolSpec.to_callable`, for code that reads them.
 
     Args:
         tools: ToolSpecs or anything `load_tools` reads.
         reward: Add a `get_reward()` method (TRL then uses it as an extra reward source).
         tools_column: Row column listing the task's tools, checked by `reset`.
     """
-    from transformers.utils import get_json_schema
-
     specs = _as_specs(tools)
     attrs: dict[str, Any] = {"__doc__": ToolEnvironment.__doc__, "tools_column": tools_column}
     for spec in specs:
@@ -202,7 +205,7 @@ def environment_class(tools: Any, *, reward: bool = False, tools_column: str = T
     names = sorted(spec.name for spec in specs)  # TRL lists methods with inspect.getmembers, i.e. sorted by name
     attrs["tool_specs"] = tuple(sorted(specs, key=lambda s: s.name))
     attrs["tool_names"] = tuple(names)
-    attrs["tool_schemas"] = [get_json_schema(attrs[name]) for name in names]
+    attrs["tool_schemas"] = [spec.to_openai() for spec in attrs["tool_specs"]]
     return type("ToolEnvironment", (ToolEnvironment,), attrs)
 
 
@@ -226,6 +229,7 @@ def _tool_method(spec: ToolSpec) -> Callable:
     method.__doc__ = template.__doc__
     method.__name__ = name
     method.__qualname__ = f"ToolEnvironment.{name}"
+    setattr(method, TOOL_SCHEMA_ATTRIBUTE, getattr(template, TOOL_SCHEMA_ATTRIBUTE))  # what the model is shown
     return method
 
 

@@ -2,7 +2,8 @@
 
 ```python
 factory = make_environment_factory(tools, implementations={"get_weather": get_weather})
-trainer = GRPOTrainer(..., environment_factory=factory)
+install_tool_schemas(tokenizer)  # toolbrain_hub.tools: the prompt shows each tool's full JSON schema
+trainer = GRPOTrainer(..., processing_class=tokenizer, environment_factory=factory)
 # reward functions receive `environments=[...]`: env.calls holds each rollout's calls
 ```
 

@@ -25,7 +25,17 @@ from typing import Any
 from ..runs.folder import EVAL_AFTER, EVAL_BEFORE, EVAL_DIR, EVAL_FILE, EVAL_MARKDOWN, EVAL_PLOT, metric_value
 from ..stopping import Stopped
 from .evaluator import evaluate
-from .metrics import METRICS, EvalError, EvalResult, md_table, read_eval_file
+from .metrics import (
+    BREAKDOWN_METRICS,
+    METRICS,
+    RENAMED_METRICS,
+    EvalError,
+    EvalResult,
+    current_metrics,
+    fmt_value,
+    md_table,
+    read_eval_file,
+)
 from .policies import source_spec
 
 __all__ = ["Comparison", "compare", "evaluate_before_after", "load_comparison", "save_before_after"]
@@ -67,8 +77,8 @@ class Comparison:
         saved = data.get("comparison")
         rows = saved.get("rows") if isinstance(saved, dict) else saved
         if isinstance(rows, list) and rows:
-            return cls(rows=[_row(str(r["metric"]), metric_value(r.get("before")), metric_value(r.get("after")),
-                                  r.get("better"))
+            return cls(rows=[_row(RENAMED_METRICS.get(str(r["metric"]), str(r["metric"])),
+                                  metric_value(r.get("before")), metric_value(r.get("after")), r.get("better"))
                              for r in rows if isinstance(r, dict) and r.get("metric")], labels=tuple(labels))
         after = data.get("after") if "after" in data else data
         return compare(_metric_values(data.get("before")), _metric_values(after), labels=tuple(labels))
@@ -79,6 +89,25 @@ class Comparison:
             ["metric", self.labels[0], self.labels[1], "delta"],
             [[f"{r['metric']} {arrows.get(r['better'], '')}".strip(), r["before"], r["after"],
               None if r["delta"] is None else f"{r['delta']:+.3f}"] for r in self.rows]) + "\n"
+
+    def breakdown_markdown(self, key: str = "kind") -> str | None:
+        """`BREAKDOWN_METRICS` by task kind (or difficulty), before -> after, as a Markdown table; None unless both
+        evaluations are here with that breakdown.
+
+        Args:
+            key: "kind" or "difficulty".
+        """
+        if self.before is None or self.after is None:
+            return None
+        before, after = self.before.breakdown.get(key) or {}, self.after.breakdown.get(key) or {}
+        if not before and not after:
+            return None
+        rows = []
+        for name in sorted(set(before) | set(after)):
+            b, a = before.get(name) or {}, after.get(name) or {}
+            rows.append([name, a.get("tasks", b.get("tasks")),
+                         *(f"{fmt_value(b.get(m))} → {fmt_value(a.get(m))}" for m in BREAKDOWN_METRICS)])
+        return md_table([key, "tasks", *BREAKDOWN_METRICS], rows) + "\n"
 
     def figure(self, title: str | None = None):
         """The before/after bar chart as a matplotlib Figure (for `gr.Plot`)."""
@@ -118,6 +147,10 @@ class Comparison:
         (out / EVAL_FILE).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n",
                                      encoding="utf-8")
         text = "## Evaluation: before vs after\n\n" + self.to_markdown()
+        for key in ("kind", "difficulty"):
+            table = self.breakdown_markdown(key)
+            if table is not None:
+                text += f"\nBy {key} ({self.labels[0]} → {self.labels[1]}):\n\n" + table
         for result, label in ((self.before, self.labels[0]), (self.after, self.labels[1])):
             if result is not None:
                 text += "\n" + result.to_markdown(title=label)
@@ -143,7 +176,7 @@ def _metric_values(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         return {}
     metrics = data.get("metrics", data)
-    return dict(metrics) if isinstance(metrics, dict) else {}
+    return current_metrics(metrics) if isinstance(metrics, dict) else {}
 
 
 def _row(name: str, before: float | None, after: float | None, better: Any = None) -> dict[str, Any]:

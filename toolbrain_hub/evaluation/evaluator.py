@@ -10,8 +10,9 @@ print(table.to_markdown()); table.plot("comparison.png")
 ```
 
 Episodes are run the way the model is trained and deployed. For a local transformers model the prompt is built with
-the agent spec (`agent.render_prompt_ids`: the training chat template, system prompt and tool schemas; each assistant
-turn replays the exact ids the model generated, as TRL's GRPO loop and the deployed `SpecAgent` do). Generation is
+the agent spec (`agent.render_prompt_ids`: the training chat template, system prompt and tool schemas, each tool's
+full JSON schema or, for a tool of the spec, the schema its training prompt showed; each assistant turn replays the
+exact ids the model generated, as TRL's GRPO loop and the deployed `SpecAgent` do). Generation is
 greedy and batched over the episodes still running. Replies are read with `traces.parse_tool_calls`; calls run in the
 `environment` module's tool environment (schema-only by default: validated, recorded and answered from the task's
 recorded results, or by real implementations / an MCP server when given). An episode ends with a reply without a
@@ -45,15 +46,23 @@ __all__ = ["evaluate"]
 
 def _task_rows(tasks: Any, split: str | None, limit: int | None) -> tuple[list[dict[str, Any]], str | None]:
     """Task rows as dicts, and a name for the source."""
+    from ..tasks.request_files import is_request_file, is_request_folder, load_request_files
     from ..tasks.taskset import load_tasks
 
     source = None
     if isinstance(tasks, (str, Path)):
         source = str(tasks)
         path = Path(source).expanduser()
-        if (source.startswith((".", "/", "~")) or path.exists()) and not path.is_dir():
-            raise EvalError(f"{source}: no such task dataset folder")
-        tasks = load_tasks(str(path) if path.is_dir() else source, split=split)
+        if is_request_file(path) or is_request_folder(path):  # hand-written requests (bench/heldout): "test" only
+            tasks = load_request_files(path).dataset
+            if split not in tasks:
+                raise EvalError(f"{source}: request files have only a 'test' split, not {split!r}")
+            tasks = tasks[split]
+        elif (source.startswith((".", "/", "~")) or path.exists()) and not path.is_dir():
+            raise EvalError(f"{source}: no such task dataset folder or request file (a .json file with 'tools' and "
+                            "'requests')")
+        else:
+            tasks = load_tasks(str(path) if path.is_dir() else source, split=split)
     elif isinstance(tasks, dict) and tasks and all(hasattr(v, "column_names") for v in tasks.values()):  # DatasetDict
         if split not in tasks:
             raise EvalError(f"the tasks have no split {split!r} (they have {', '.join(tasks)})")
@@ -110,6 +119,25 @@ def _environments(rows: list[dict[str, Any]], spec: Any, *, implementations: Any
     routed, factories = make_routed_environments(rows, tools, top_k=top_k, retriever=retriever,
                                                  implementations=implementations, mcp=mcp)
     return routed, factories
+
+
+def _trained_tools(spec: Any) -> dict[str, tuple[dict, dict]]:
+    """{tool name: (its definition, the schema its prompt showed in training)} of an agent spec (empty without one)."""
+    if spec is None:
+        return {}
+    rendered = {tool["function"]["name"]: tool for tool in spec.tools}
+    return {tool.name: (tool.to_dict(), rendered[tool.name]) for tool in spec.tool_specs() if tool.name in rendered}
+
+
+def _shown_tools(factory: Any, trained: dict[str, tuple[dict, dict]]) -> list[dict]:
+    """The tools an episode's prompt shows: its environment's, each as the agent spec rendered it in training when the
+    spec defines that very tool (so an agent trained before full schemas were rendered keeps its training prompt),
+    else the tool's full JSON schema."""
+    shown = []
+    for tool, schema in zip(factory.tool_specs, factory.tool_schemas, strict=True):
+        definition, rendered = trained.get(tool.name, (None, None))
+        shown.append(rendered if definition == tool.to_dict() else schema)
+    return shown
 
 
 def _spec_for(policy: _Policy, rows: list[dict[str, Any]], factories: dict[str, Any], max_turns: int | None,
@@ -180,6 +208,7 @@ def _run_spec_episodes(policy: _Policy, spec: Any, rows: list[dict[str, Any]], f
     # The end-of-turn ids the deployed agent stops at.
     eos = SpecModel(spec, policy.model, tokenizer, generate_fn=policy.generate_fn).eos_token_ids
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+    trained = _trained_tools(spec)
     envs, messages, tools, counts = [], [], [], []
     for row in rows:
         factory = factories[row["environment"]]
@@ -189,7 +218,7 @@ def _run_spec_episodes(policy: _Policy, spec: Any, rows: list[dict[str, Any]], f
         start = spec.initial_messages(row_query(row)) if spec.system_prompt is not None else \
             [dict(m) for m in row["prompt"]]
         messages.append(start)
-        tools.append(factory.tool_schemas)
+        tools.append(_shown_tools(factory, trained))
         counts.append([])
     active = list(range(len(rows)))
     turn = finished = 0
@@ -241,8 +270,9 @@ def _run_chat_episodes(policy: _Policy, rows: list[dict[str, Any]], factories: d
     from ..environment.backends import row_query
     from ..environment.rollouts import run_episodes
 
+    trained = _trained_tools(policy.spec)
     episodes = run_episodes(policy.chat_model, rows, lambda row: factories[row["environment"]](),
-                            tools_for=lambda row: factories[row["environment"]].tool_schemas,
+                            tools_for=lambda row: _shown_tools(factories[row["environment"]], trained),
                             max_turns=max_turns - 1, max_new_tokens=max_new_tokens, temperature=0.0,
                             batch_size=batch_size, progress=progress, desc="eval", should_stop=should_stop)
     traces = []

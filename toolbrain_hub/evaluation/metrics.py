@@ -3,9 +3,13 @@ the traces as an `EvalResult` (saved as eval.json, traces.jsonl and eval.md).
 
 Metrics (per task, then averaged; see `score_task` and `aggregate`):
 
-- correctness: tool tasks: every expected call made with the right name and arguments (normalized), and no wrong or
-  malformed call (repeating a right call is tolerated: it shows in avg_turns); no-tool tasks: no call attempted, an
-  answer given, and it contains the gold answer when there is one.
+- correctness (exact match): tool tasks: every expected call made with the right name and exactly its reference
+  arguments (normalized), and no wrong or malformed call (repeating a right call is tolerated: it shows in
+  avg_turns); no-tool tasks: no call attempted, an answer given, and it contains the gold answer when there is one.
+- ast_accuracy (the standard rule of the field, the "AST" check of the Berkeley Function-Calling Leaderboard,
+  `rewards.matching.ast_match`): tool tasks: each expected call matched by exactly one call, in any order, with the
+  right tool, every needed argument, only acceptable values (any listed value; an optional argument left out or given
+  a valid value), no unknown argument, and no other call attempted; no-tool tasks: no call attempted.
 - hallucination_rate: wrong / attempted (attempted: a call was attempted or an answer given).
 - no_answer_rate: tasks with neither a call attempt nor an answer.
 - avg_turns: model turns per episode; avg_tool_calls: well-formed calls per episode.
@@ -16,10 +20,12 @@ Metrics (per task, then averaged; see `score_task` and `aggregate`):
 - invalid_call_rate: malformed, unknown-tool or schema-invalid calls / call attempts.
 - no_tool_precision: negatives (no-tool tasks) answered without attempting a call / negatives.
 - answer_accuracy: answers containing the gold answer / tasks with a gold answer.
-- tagged_call_rate: well-formed calls written in the chat template's `<tool_call>` form / well-formed calls.
+- native_format_rate: well-formed calls written in the chat template's native form (`<tool_call>` tags, "tagged" in
+  the traces; not a ```json fence or bare JSON, which only the lenient parser reads) / well-formed calls.
 
 A metric with no denominator (e.g. no negatives in the tasks) is None. The same metrics are broken down by task kind
-and difficulty.
+(the rows' `kind`: single, multi, parallel, multi_turn, no_tool... each its own group) and difficulty. Per task, a row
+holds `correct` and `ast_correct` side by side.
 """
 
 from __future__ import annotations
@@ -35,11 +41,18 @@ from ..runs.folder import EVAL_FILE, EVAL_MARKDOWN, TRACES_FILE
 from ..traces.parsing import read_calls
 from ..traces.trace import Trace, load_traces, save_traces
 
-__all__ = ["METRICS", "EvalError", "EvalResult", "aggregate", "fmt_value", "md_table", "read_eval_file", "score_task"]
+__all__ = ["BREAKDOWN_METRICS", "METRICS", "NATIVE_FORMATS", "RENAMED_METRICS", "EvalError", "EvalResult", "aggregate",
+           "current_metrics", "fmt_value", "md_table", "read_eval_file", "score_task"]
+
+# How the traces name the chat template's native tool-call form (`traces.parsing.ParsedReply.format`).
+NATIVE_FORMATS = ("tagged",)
+# Metrics renamed since results were first saved: {old name: new name}, read under the new name.
+RENAMED_METRICS = {"tagged_call_rate": "native_format_rate"}
 
 # Headline metrics in table order, with the direction that is better.
 METRICS: dict[str, str] = {
     "correctness": "higher",
+    "ast_accuracy": "higher",
     "tool_call_accuracy": "higher",
     "tool_name_accuracy": "higher",
     "call_match_score": "higher",
@@ -48,10 +61,13 @@ METRICS: dict[str, str] = {
     "hallucination_rate": "lower",
     "no_answer_rate": "lower",
     "invalid_call_rate": "lower",
-    "tagged_call_rate": "higher",
+    "native_format_rate": "higher",
     "avg_turns": "lower",
     "avg_tool_calls": "neutral",
 }
+# The metrics the tables by kind and by difficulty show, both rules side by side.
+BREAKDOWN_METRICS = ("correctness", "ast_accuracy", "tool_call_accuracy", "no_tool_precision", "invalid_call_rate",
+                     "native_format_rate")
 
 
 class EvalError(ToolBrainError, ValueError):
@@ -92,10 +108,11 @@ def score_task(trace: Trace, row: dict[str, Any]) -> dict[str, Any]:
 
     Returns:
         A per-task row: id, kind, difficulty, needs_tools, expected, calls, attempts, invalid, exact_matched,
-        name_matched, wrong_calls, call_match_score, answer_correct, attempted, correct, turns, tagged_calls,
-        final_answer.
+        name_matched, wrong_calls, call_match_score, answer_correct, attempted, correct, ast_matched, ast_correct,
+        turns, native_calls, final_answer.
     """
-    from ..rewards.builtin import call_similarity, expected_calls_match, schema_valid_rate
+    from ..rewards.builtin import expected_calls_match, schema_valid_rate
+    from ..rewards.matching import ast_match, call_similarity, match_calls, tool_specs
 
     try:
         expected = read_calls(row.get("expected_calls"), where=f"task {row.get('id')!r} expected_calls")
@@ -118,6 +135,13 @@ def score_task(trace: Trace, row: dict[str, Any]) -> dict[str, Any]:
     wrong = sum(1 for c in calls if not any(call_similarity(c, e) == 1.0 for e in expected))
     made_names, want_names = Counter(c.name for c in calls), Counter(e.name for e in expected)
     name_matched = sum(min(n, made_names[name]) for name, n in want_names.items())
+    try:
+        specs = tool_specs(row.get("tools"))
+    except ValueError as e:
+        raise EvalError(f"task {row.get('id')!r}: bad tools column: {e}") from None
+    # The standard rule: each expected call matched by exactly one call, in any order.
+    ast_matched = len(match_calls(len(calls), len(expected), lambda i, j: ast_match(
+        calls[i], expected[j], specs.get(expected[j].name))))
     needs_tools = _needs_tools(row, expected)
     gold = str(row.get("gold_answer") or "").strip()
     answer = trace.final_answer
@@ -126,9 +150,11 @@ def score_task(trace: Trace, row: dict[str, Any]) -> dict[str, Any]:
     attempted = attempts > 0 or has_answer
     if needs_tools:
         correct = exact == len(expected) and wrong == 0 and malformed == 0
+        ast_correct = ast_matched == len(expected) == attempts
         match_score = expected_calls_match(trace, **row)
     else:
         correct = attempts == 0 and has_answer and answer_correct is not False
+        ast_correct = attempts == 0
         match_score = None
     return {
         "id": row.get("id"),
@@ -146,8 +172,10 @@ def score_task(trace: Trace, row: dict[str, Any]) -> dict[str, Any]:
         "answer_correct": answer_correct,
         "attempted": attempted,
         "correct": correct,
+        "ast_matched": ast_matched,
+        "ast_correct": ast_correct,
         "turns": totals["turns"],
-        "tagged_calls": sum(len(t.calls) for t in trace.model_turns if t.format == "tagged"),
+        "native_calls": sum(len(t.calls) for t in trace.model_turns if t.format in NATIVE_FORMATS),
         "final_answer": answer,
     }
 
@@ -177,6 +205,7 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "tasks": len(rows),
         "correctness": _mean([float(r["correct"]) for r in rows]),
+        "ast_accuracy": _mean([float(r["ast_correct"]) for r in rows]),
         "tool_call_accuracy": _ratio(sum(r["exact_matched"] for r in tool_rows), sum(r["expected"] for r in tool_rows)),
         "tool_name_accuracy": _ratio(sum(r["name_matched"] for r in tool_rows), sum(r["expected"] for r in tool_rows)),
         "call_match_score": _mean([r["call_match_score"] for r in tool_rows]),
@@ -185,7 +214,7 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "hallucination_rate": _ratio(sum(1 for r in attempted if not r["correct"]), len(attempted)),
         "no_answer_rate": _mean([float(not r["attempted"]) for r in rows]),
         "invalid_call_rate": _ratio(sum(r["invalid"] for r in rows), sum(r["attempts"] for r in rows)),
-        "tagged_call_rate": _ratio(sum(r["tagged_calls"] for r in rows), calls),
+        "native_format_rate": _ratio(sum(r["native_calls"] for r in rows), calls),
         "avg_turns": _mean([float(r["turns"]) for r in rows]),
         "avg_tool_calls": _mean([float(r["calls"]) for r in rows]),
     }
@@ -264,7 +293,7 @@ class EvalResult:
                 "rows": self.rows}
 
     def to_markdown(self, title: str | None = None) -> str:
-        """The metrics table, then correctness and tool-call accuracy by kind and by difficulty."""
+        """The metrics table, then `BREAKDOWN_METRICS` by kind and by difficulty."""
         parts = [f"### {title}\n"] if title else []
         model = self.info.get("model")
         if model:
@@ -275,10 +304,9 @@ class EvalResult:
             if len(groups) < 2:
                 continue
             parts.append(f"\nBy {key}:\n")
-            parts.append(md_table(
-                [key, "tasks", "correctness", "tool_call_accuracy", "no_tool_precision", "invalid_call_rate"],
-                [[name, m["tasks"], m["correctness"], m["tool_call_accuracy"], m["no_tool_precision"],
-                  m["invalid_call_rate"]] for name, m in groups.items()]))
+            parts.append(md_table([key, "tasks", *BREAKDOWN_METRICS],
+                                  [[name, m.get("tasks"), *(m.get(metric) for metric in BREAKDOWN_METRICS)]
+                                   for name, m in groups.items()]))
         return "\n".join(parts) + "\n"
 
     def save(self, folder: str | Path) -> Path:
@@ -308,9 +336,24 @@ class EvalResult:
         traces_path = path.parent / TRACES_FILE
         traces = load_traces(str(traces_path)) if traces_path.is_file() else []
         info = {k: v for k, v in data.items() if k not in ("metrics", "breakdown", "rows", "num_tasks")}
-        return cls(metrics=data["metrics"], rows=list(data.get("rows") or []), traces=traces,
-                   breakdown=dict(data.get("breakdown") or {}), info=info)
+        breakdown = {key: {name: current_metrics(m) for name, m in groups.items() if isinstance(m, dict)}
+                     for key, groups in (data.get("breakdown") or {}).items() if isinstance(groups, dict)}
+        return cls(metrics=current_metrics(data["metrics"]), rows=list(data.get("rows") or []), traces=traces,
+                   breakdown=breakdown, info=info)
 
+
+def current_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Metrics saved under an older name (`RENAMED_METRICS`) under their current one, so old results still compare.
+
+    Args:
+        metrics: A metrics dict as saved.
+    """
+    out = dict(metrics)
+    for old, new in RENAMED_METRICS.items():
+        if old in out:
+            value = out.pop(old)
+            out.setdefault(new, value)
+    return out
 
 
 def read_eval_file(folder: str | Path) -> tuple[Path, dict[str, Any]]:

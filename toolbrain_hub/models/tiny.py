@@ -113,6 +113,7 @@ _RESIDUAL = 1e6
 _NORM = 1e-6
 _SCORE = 40.0  # query and key size: score 40*40/sqrt(64) = 200 on a tool-result token (hidden 64), 0 elsewhere
 _LOGIT = 20.0  # output scale: the chosen token leads the runner-up by >= 20 * sqrt(hidden / 2) logits
+RUNNER_UP_GAIN = 10.0  # logits a runner-up's first token gains per unit of silu(gate) of its MLP unit
 PINNED_PHASE_TOKEN = "<tool_response>"  # as in Qwen2.5's vocabulary, one token (the tiny tokenizer splits it)
 
 
@@ -131,7 +132,8 @@ def _pin_reply(tokenizer, reply: str) -> list[int]:
     return ids
 
 
-def build_pinned_model(out_dir: str | Path, *, first_reply: str, after_tool_reply: str, hidden_size: int = 64) -> Path:
+def build_pinned_model(out_dir: str | Path, *, first_reply: str, after_tool_reply: str, hidden_size: int = 64,
+                       runner_up: str | None = None, runner_up_gap: float = 3.0) -> Path:
     """Write a tiny Qwen2 model whose greedy replies are fixed by construction, and its tokenizer, to `out_dir`.
 
     Asked to continue a chat (the generation prompt `<|im_start|>assistant\\n`), it writes `first_reply` while the
@@ -145,11 +147,23 @@ def build_pinned_model(out_dir: str | Path, *, first_reply: str, after_tool_repl
     The tokenizer is the tiny model's, plus `<tool_response>`/`</tool_response>` as single tokens (as in Qwen2.5)
     and one token for each piece of a reply between its tags (e.g. the JSON of a tool call).
 
+    With `runner_up`, the model knows a second first reply and ranks it `runner_up_gap` logits below `first_reply`
+    at the reply's first token; once started, either reply is written to its end. One MLP unit, fed by the token
+    that ends the generation prompt, can close the gap: it is silent (its gate is 0, and silu(0) = 0) until a LoRA
+    adapter on `gate_proj` opens it, and each unit of its gate then adds about `RUNNER_UP_GAIN` logits to the
+    runner-up's first token. So training (SFT, GRPO) can move the model from its first reply to the runner-up (e.g.
+    from a bare-JSON call to the tagged form of the same call), and a test can check which one it then writes,
+    greedily, on any CPU: nothing else of the model is within reach of LoRA.
+
     Args:
         out_dir: Folder to write (created if missing).
         first_reply: What the model writes when no tool has answered yet, e.g. a tagged tool call.
         after_tool_reply: What it writes after a tool result, e.g. a final answer.
-        hidden_size: Width of the model (room for the replies' tokens: at most hidden_size - 5 in all).
+        hidden_size: Width of the model (room for the replies' tokens: at most hidden_size - 5 in all, one fewer
+            with a runner-up).
+        runner_up: A second first reply, ranked just below `first_reply` (None: none).
+        runner_up_gap: How far below, in logits of its first token (well above the kernels' ~1e-6, well below the
+            tens of logits that pin everything else).
 
     Raises:
         ValueError: a reply is empty, uses a token twice or a token the construction reserves, or is too long.
@@ -161,12 +175,15 @@ def build_pinned_model(out_dir: str | Path, *, first_reply: str, after_tool_repl
         raise ValueError("both replies must be non-empty")
     tokenizer = build_tiny_tokenizer()
     tokenizer.add_tokens([PINNED_PHASE_TOKEN, "</tool_response>"], special_tokens=False)
+    # The runner-up first: a piece of it may hold the first reply whole (a call's JSON, bare vs inside tags), and a
+    # piece added later would split it.
+    second = _pin_reply(tokenizer, runner_up) if runner_up else []
     first = _pin_reply(tokenizer, first_reply)
     after = _pin_reply(tokenizer, after_tool_reply)
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": "?"}], add_generation_prompt=True,
                                            tokenize=True, return_dict=False)
     start, eos, phase_token = prompt[-1], tokenizer.eos_token_id, tokenizer.convert_tokens_to_ids(PINNED_PHASE_TOKEN)
-    chain = first + after
+    chain = first + after + second
     reserved = {start, eos, phase_token}
     if len(set(chain)) != len(chain) or reserved & set(chain):
         raise ValueError("the replies must not repeat a token nor use the chat template's own tokens (a piece like "
@@ -175,10 +192,12 @@ def build_pinned_model(out_dir: str | Path, *, first_reply: str, after_tool_repl
     # then one per reply token and one for <|im_end|>.
     phase_dim, other_dim, response_dim, start_dim = 0, 1, 2, 3
     own = {token: 4 + i for i, token in enumerate([*chain, eos])}
-    if 4 + len(own) > hidden_size:
+    runner_dim = 4 + len(own)  # the runner-up's learnable vote (with a runner-up)
+    if 4 + len(own) + bool(second) > hidden_size:
         raise ValueError(f"the replies are too long for hidden_size {hidden_size}: {len(chain)} tokens")
     # The next token after each token, whatever the phase; after <|im_end|> the template writes '\n'.
-    successor = {a: b for reply in (first, after) for a, b in zip(reply, [*reply[1:], eos], strict=True)}
+    successor = {a: b for reply in (first, after, second) if reply
+                 for a, b in zip(reply, [*reply[1:], eos], strict=True)}
     successor[eos] = start
 
     config = Qwen2Config(
@@ -218,6 +237,16 @@ def build_pinned_model(out_dir: str | Path, *, first_reply: str, after_tool_repl
         head[first[0], start_dim] += _LOGIT
         head[first[0], phase_dim] -= _LOGIT
         head[after[0], phase_dim] += _LOGIT
+        if second:  # voted for like the first reply, runner_up_gap logits less (the normed start token is `scale`)
+            head[second[0], start_dim] += _LOGIT - runner_up_gap / scale
+            head[second[0], phase_dim] -= _LOGIT
+            # The learnable vote: MLP unit 0 reads the start token (its norm weight opened there, up_proj 1 after
+            # it), its gate is 0, and down_proj writes its output into runner_dim, which votes for the runner-up.
+            # The residual there is ~_RESIDUAL, so the final norm scales runner_dim by scale / _RESIDUAL.
+            layer.post_attention_layernorm.weight[start_dim] = 1.0
+            layer.mlp.up_proj.weight[0, start_dim] = 1.0 / scale
+            layer.mlp.down_proj.weight[runner_dim, 0] = RUNNER_UP_GAIN * _RESIDUAL / (_LOGIT * scale)
+            head[second[0], runner_dim] = _LOGIT
     model.generation_config = GenerationConfig(eos_token_id=eos, pad_token_id=tokenizer.pad_token_id, do_sample=False)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

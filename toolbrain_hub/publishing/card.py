@@ -21,12 +21,13 @@ CURVE_PNG = "reward_curve.png"
 _ALGORITHM_NAMES = {"grpo": "GRPO", "dpo": "DPO", "sft": "supervised fine-tuning", "distill": "distillation"}
 # Readable names of `evaluation.METRICS` for the card's model-index (the metric type stays the metric's own name).
 _METRIC_NAMES = {
-    "correctness": "correctness", "tool_call_accuracy": "tool-call accuracy",
+    "correctness": "correctness (exact match)", "ast_accuracy": "accuracy (standard AST rule)",
+    "tool_call_accuracy": "tool-call accuracy",
     "tool_name_accuracy": "tool-name accuracy", "call_match_score": "call match score",
     "no_tool_precision": "no-tool precision", "answer_accuracy": "answer accuracy",
     "hallucination_rate": "hallucination rate (wrong / attempted)", "no_answer_rate": "no-answer rate",
-    "invalid_call_rate": "invalid-call rate", "tagged_call_rate": "tagged-call rate", "avg_turns": "average turns",
-    "avg_tool_calls": "average tool calls",
+    "invalid_call_rate": "invalid-call rate", "native_format_rate": "native tool-call format rate",
+    "avg_turns": "average turns", "avg_tool_calls": "average tool calls",
 }
 
 
@@ -159,7 +160,7 @@ def render_model_card(run: RunSummary, *, config: dict[str, Any], config_yaml: s
         description += (f" of `{tasks_ref}`" if tasks_ref else "") + (
             ", before training (the base model with the same prompt and tools) and after (this adapter).")
         arrows = {"higher": " ↑", "lower": " ↓"}  # which direction is better, as evaluation.METRICS says
-        eval_block = {"description": description, "rows": [
+        eval_block = {"description": description, "metrics": [r["metric"] for r in evaluation], "rows": [
             {"metric": r["metric"] + arrows.get(r.get("better", ""), ""), "before": _format_value(r["before"]),
              "after": _format_value(r["after"]),
              "delta": _format_delta(r["after"] - r["before"]) if None not in (r["before"], r["after"]) else "-"}

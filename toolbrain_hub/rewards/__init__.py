@@ -1,5 +1,6 @@
-"""Rewards: the registry, scoring, combining and TRL adapters (`rewards.registry`), the built-in reward functions over
-execution traces (`rewards.builtin`), and the LLM group judge (`rewards.judge`).
+"""Rewards: the registry, scoring, combining and TRL adapters (`rewards.registry`), calls compared with expected
+calls by the exact and the standard (AST) rule (`rewards.matching`), the built-in reward functions over execution
+traces (`rewards.builtin`), and the LLM group judge (`rewards.judge`).
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from .builtin import (
     FORMAT_SCORES,
     answer_exact,
     answer_match,
-    call_similarity,
     calls_ran_validly,
     expected_calls_match,
     format_reward,
@@ -19,6 +19,7 @@ from .builtin import (
     tool_success_rate,
     unneeded_tool_penalty,
 )
+from .matching import ast_match, ast_similarity, call_similarity, match_calls, same_typed_value
 from .registry import (
     REWARDS,
     RewardError,
@@ -35,9 +36,9 @@ from .registry import (
 )
 
 __all__ = [
-    "FORMAT_SCORES", "REWARDS", "RewardError", "answer_exact", "answer_match", "batch_reward", "call_similarity",
-    "calls_ran_validly", "combine", "expected_calls_match", "format_reward", "get_reward", "invented_tool_penalty",
-    "normalize_answer", "register_reward", "reward_name", "reward_range", "schema_valid_rate", "score",
-    "step_efficiency", "to_trl_reward", "to_trl_rewards", "tool_success_rate", "traces_from_trl",
-    "unneeded_tool_penalty"
+    "FORMAT_SCORES", "REWARDS", "RewardError", "answer_exact", "answer_match", "ast_match", "ast_similarity",
+    "batch_reward", "call_similarity", "calls_ran_validly", "combine", "expected_calls_match", "format_reward",
+    "get_reward", "invented_tool_penalty", "match_calls", "normalize_answer", "register_reward", "reward_name",
+    "reward_range", "same_typed_value", "schema_valid_rate", "score", "step_efficiency", "to_trl_reward",
+    "to_trl_rewards", "tool_success_rate", "traces_from_trl", "unneeded_tool_penalty",
 ]

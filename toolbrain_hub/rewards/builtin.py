@@ -8,7 +8,10 @@ invented_tool 0.5, unneeded_tool 0.5), on every task and for the same final answ
 three strict tiers:
 
 1. right: every expected call made once, right, and run validly, in any accepted form (bare JSON, a ```json fence,
-   `<tool_call>` tags; in one turn or several); on a no-tool task, an answer with no call;
+   `<tool_call>` tags; in one turn or several, in any order); on a no-tool task, an answer with no call. "Right" is
+   the exact rule for an expected call in the plain form, and the standard rule (any acceptable value; an optional
+   argument left out or given a valid value) for one that lists `acceptable` values or `optional` arguments
+   (`rewards.matching`);
 2. flawed, with real tools only: a call the environment rejects (enum, range, pattern, format, missing or unknown
    argument, wrong type), a valid call with wrong values, the wrong tool, a repeated, missing or extra call, or any
    call at all on a no-tool task;
@@ -32,22 +35,20 @@ tasks, for every call form, through the environment and the reward functions as 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import string
-from functools import lru_cache
 from typing import Any
 
-from ..traces.parsing import ToolCall, read_calls
+from ..traces.parsing import ExpectedCall, ToolCall, read_calls
 from ..traces.trace import Trace, Turn
+from .matching import as_number, ast_match, ast_similarity, call_similarity, match_calls, tool_specs
 from .registry import RewardError, register_reward
 
 __all__ = [
     "FORMAT_SCORES",
     "answer_exact",
     "answer_match",
-    "call_similarity",
     "calls_ran_validly",
     "expected_calls_match",
     "format_reward",
@@ -85,7 +86,7 @@ def _require(row: dict[str, Any], column: str, reward: str, what: str) -> Any:
     return row[column]
 
 
-def _expected(row: dict[str, Any], reward: str) -> list[ToolCall]:
+def _expected(row: dict[str, Any], reward: str) -> list[ExpectedCall]:
     value = _require(row, "expected_calls", reward, "the calls that solve the task, as JSON")
     try:
         return read_calls(value, where="expected_calls")
@@ -93,21 +94,11 @@ def _expected(row: dict[str, Any], reward: str) -> list[ToolCall]:
         raise RewardError(f"reward {reward!r}: bad expected_calls in task {row.get('id')!r}: {e}") from None
 
 
-@lru_cache(maxsize=256)
-def _tool_specs_from_json(text: str) -> dict[str, Any]:
-    from ..tools.schemas import load_tools
-
-    return {spec.name: spec for spec in load_tools(text, name="tools column")}
-
-
 def _tools(row: dict[str, Any], reward: str) -> dict[str, Any]:
     """The row's tools as {name: ToolSpec}; parsed once per distinct tools JSON."""
     value = _require(row, "tools", reward, "the task's tool schemas, as JSON")
-    if value is None or (isinstance(value, str) and not value.strip()) or value == []:
-        return {}
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
     try:
-        return _tool_specs_from_json(text)
+        return tool_specs(value)
     except ValueError as e:
         raise RewardError(f"reward {reward!r}: bad tools column in task {row.get('id')!r}: {e}") from None
 
@@ -161,7 +152,7 @@ def _gold(row: dict[str, Any], reward: str) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Comparing answers and arguments
+# Comparing answers (calls are compared in `rewards.matching`)
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation)
@@ -171,46 +162,6 @@ def normalize_answer(text: str) -> str:
     """Lowercase, drop punctuation and articles, collapse whitespace (the usual QA normalization)."""
     text = _ARTICLES.sub(" ", str(text).casefold().translate(_PUNCT))
     return " ".join(text.split())
-
-
-def _as_number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip().replace(",", ""))
-        except ValueError:
-            return None
-    return None
-
-
-def _same_value(a: Any, b: Any) -> bool:
-    """Equal up to what a model cannot be blamed for: case and spacing of strings, 7 vs 7.0 vs "7"."""
-    na, nb = _as_number(a), _as_number(b)
-    if na is not None and nb is not None:
-        return math.isclose(na, nb, rel_tol=1e-6, abs_tol=1e-9)
-    if isinstance(a, str) and isinstance(b, str):
-        return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same_value(a[k], b[k]) for k in a)
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
-
-
-def call_similarity(call: ToolCall, expected: ToolCall) -> float:
-    """0 for another tool; otherwise 0.5 for the name plus 0.5 x the share of argument keys (expected or given)
-    whose values match, so missing, wrong and invented arguments all cost."""
-    if call.name != expected.name:
-        return 0.0
-    keys = set(call.arguments) | set(expected.arguments)
-    if not keys:
-        return 1.0
-    both = [k for k in keys if k in call.arguments and k in expected.arguments]
-    matched = sum(1 for k in both if _same_value(call.arguments[k], expected.arguments[k]))
-    return 0.5 + 0.5 * matched / len(keys)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -234,7 +185,7 @@ def answer_match(trace: Trace, **row: Any) -> float:
     gold = _gold(row, "answer_match")
     if gold is None or trace.final_answer is None:
         return 0.0
-    got, want = _as_number(trace.final_answer), _as_number(gold)
+    got, want = as_number(trace.final_answer), as_number(gold)
     if got is not None and want is not None:
         return float(math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-9))
     got_text = normalize_answer(trace.final_answer)
@@ -244,8 +195,13 @@ def answer_match(trace: Trace, **row: Any) -> float:
 @register_reward("expected_calls", value_range=(0.0, 1.0))
 def expected_calls_match(trace: Trace, **row: Any) -> float:
     """How well the calls made match `expected_calls`, in [0, 1]: 1.0 only when every expected call was made once,
-    right (`call_similarity` 1) and ran validly (`calls_ran_validly`, with the row's `tools` when it has them), with
-    no other attempt; anything else earns partial credit of at most `PARTIAL_CREDIT`.
+    right, and ran validly (`calls_ran_validly`, with the row's `tools` when it has them), with no other attempt;
+    anything else earns partial credit of at most `PARTIAL_CREDIT`.
+
+    "Right" is the exact rule for an expected call in the plain form (`call_similarity` 1: its reference arguments,
+    no more, no less) and the standard rule for one in the extended form (`ast_match`: any acceptable value, an
+    optional argument left out or given a valid value). The calls may come in one turn (parallel) or in several, in
+    any order: each expected call is paired with exactly one call (`match_calls`).
 
     Partial credit: each expected call is paired with the most similar call made (the right tool earns half, the
     arguments the other half; a call that did not run validly keeps `REJECTED_SHARE` of that); the sum is divided
@@ -260,11 +216,26 @@ def expected_calls_match(trace: Trace, **row: Any) -> float:
         return float(attempts == 0)
     if attempts == 0:
         return 0.0
-    specs = _tools_if_given(row, "expected_calls")
-    valid = [ok for turn in trace.turns for ok in calls_ran_validly(turn, specs)]
+    specs = _tools_if_given(row, "expected_calls") or {}
+    valid = [ok for turn in trace.turns for ok in calls_ran_validly(turn, specs or None)]
+
+    def right(i: int, j: int) -> bool:  # made call i is right for expected call j, and ran validly
+        want = expected[j]
+        if not valid[i]:
+            return False
+        if want.extended:
+            return ast_match(made[i], want, specs.get(want.name))
+        return call_similarity(made[i], want) == 1.0
+
+    if attempts == len(expected) and len(match_calls(len(made), len(expected), right)) == len(expected):
+        return 1.0
+
+    def similarity(call: ToolCall, want: ExpectedCall) -> float:
+        return ast_similarity(call, want, specs.get(want.name)) if want.extended else call_similarity(call, want)
+
     pairs = sorted(
         (
-            (call_similarity(c, e) * (1.0 if valid[i] else REJECTED_SHARE), i, j)
+            (similarity(c, e) * (1.0 if valid[i] else REJECTED_SHARE), i, j)
             for i, c in enumerate(made)
             for j, e in enumerate(expected)
         ),
@@ -273,16 +244,12 @@ def expected_calls_match(trace: Trace, **row: Any) -> float:
     used_made: set[int] = set()
     used_expected: set[int] = set()
     total = 0.0
-    exact = 0
     for score, i, j in pairs:  # greedy best-first pairing; tasks have a handful of calls
         if score <= 0 or i in used_made or j in used_expected:
             continue
         used_made.add(i)
         used_expected.add(j)
         total += score
-        exact += score == 1.0
-    if exact == len(expected) == attempts:
-        return 1.0
     return PARTIAL_CREDIT * total / max(len(expected), attempts)
 
 

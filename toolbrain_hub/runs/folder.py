@@ -6,7 +6,8 @@ A run folder holds everything a run produces, so nothing is lost and a UI can fo
     <run>/status.json        {"state": "running"|"completed"|"failed", "step", "total", "error", ...}
     <run>/metrics.jsonl      one row per logged step (each reward's mean/std, loss, KL, tool-call and failure
                              frequency, tokens/s, step time, judge stats); rows are unique by (phase, step)
-    <run>/traces.jsonl       sampled rollouts (GRPO), rollouts and pairs (DPO), teacher traces (distill)
+    <run>/traces.jsonl       sampled rollouts (GRPO), rollouts and pairs (DPO), teacher traces (distill), the
+                             native-format warm-up's own rollouts (GRPO with native_format_steps)
     <run>/train.log          the log
     <run>/checkpoints/       resumable trainer checkpoints (adapter, optimizer, scheduler, RNG, trainer state)
     <run>/adapter/           the final LoRA adapter, the tokenizer and the agent spec (agent_spec.json)
@@ -54,6 +55,7 @@ EVAL_AFTER = "after"
 # Written beside the training's files by the data phases and by the app's launchers and registry.
 PAIRS_FILE = "dpo_pairs.jsonl"  # DPO's on-policy pairs, so a resumed run trains on the same pairs
 TEACHER_FILE = "teacher_traces.jsonl"  # distillation's kept teacher traces
+NATIVE_FILE = "native_format_traces.jsonl"  # GRPO's native-format warm-up: the policy's kept own episodes
 RECORD_FILE = "run.json"  # the registry's record of the run (`jobs.registry.RunRecord`)
 LAUNCHER_LOG = "launcher.log"  # a local run's process output
 EXIT_FILE = "exit.json"  # a local run's exit code, written by its supervisor

@@ -8,7 +8,7 @@ A task dataset is a `datasets.DatasetDict` ("train", and "test" when `test_size 
 | query | str | the user request |
 | prompt | list of {role, content} | the system prompt, then the user query (TRL's `prompt` column) |
 | tools | str | JSON list of the available tools, OpenAI format (`{"type": "function", "function": {...}}`) |
-| expected_calls | str | JSON list of `{"name", "arguments"}` in order; `[]` when no tool is needed |
+| expected_calls | str | JSON list of `{"name", "arguments"}`, `[]` for none (extended form: `traces.parsing`) |
 | gold_answer | str | the final answer when it is determined without running tools, else "" |
 | difficulty | str | easy / medium / hard |
 | kind | str | single (one call) / parallel (several calls in one turn) / multi (calls in sequence) / no_tool |
@@ -174,7 +174,7 @@ def coverage(dataset: Any, tools: list[ToolSpec]) -> dict[str, Any]:
         "tools_uncovered": sorted(n for n, c in per_tool.items() if c == 0),
         "arguments": {t.name: {"used": sorted(params[t.name]), "total": len(t.properties)} for t in tools},
         "difficulty": {d: difficulty.get(d, 0) for d in ("easy", "medium", "hard")},
-        "kind": {k: kinds.get(k, 0) for k in KINDS},
+        "kind": {k: kinds.get(k, 0) for k in (*KINDS, *sorted(set(kinds) - set(KINDS)))},  # imported kinds too
         "negatives": kinds.get("no_tool", 0),
         "splits": split_sizes,
     }

@@ -1,13 +1,16 @@
-"""Tools: schemas (`ToolSpec`, `load_tools`), their Python implementations, and retrieval of the right tools from many.
+"""Tools: schemas (`ToolSpec`, `load_tools`), how they reach a chat template (`rendering`: whole), their Python
+implementations, and retrieval of the right tools from many.
 """
 
 from __future__ import annotations
 
 from .checks import MAX_SCHEMA_DEPTH, ToolSchemaError, resolve_pointer
 from .implementations import load_implementations
+from .rendering import install_tool_schemas, template_tools
 from .schemas import EXPECTED_TOOLS, MAX_FILE_BYTES, MAX_TOOLS, NAME_PATTERN, ToolSpec, constraint_notes, load_tools
 
 __all__ = [
     "EXPECTED_TOOLS", "MAX_FILE_BYTES", "MAX_SCHEMA_DEPTH", "MAX_TOOLS", "NAME_PATTERN", "ToolSchemaError",
-    "ToolSpec", "constraint_notes", "load_implementations", "load_tools", "resolve_pointer"
+    "ToolSpec", "constraint_notes", "install_tool_schemas", "load_implementations", "load_tools", "resolve_pointer",
+    "template_tools"
 ]

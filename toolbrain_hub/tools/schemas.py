@@ -32,6 +32,7 @@ from .checks import (
     shorten,
     type_name,
 )
+from .rendering import TOOL_SCHEMA_ATTRIBUTE
 
 MAX_TOOLS = 256
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -142,16 +143,20 @@ class ToolSpec:
         return tool_cls()
 
     def to_callable(self, function: Callable | None = None) -> Callable:
-        """A plain Python function for TRL's `tools=[...]`: its signature, type hints and docstring describe this
-        tool, so `transformers.utils.get_json_schema` renders the same name, argument names, types, required set,
-        descriptions and enums. Constraints that type hints cannot carry (format, pattern, ranges, lengths) are
-        written into the argument's description, so the model sees every rule a call is validated against.
-        Nested object/array details are dropped.
+        """A plain Python function for TRL's `tools=[...]`, carrying this tool's full schema (`to_openai()`) in its
+        `tool_schema` attribute: a tokenizer prepared with `tools.rendering.install_tool_schemas` renders it as that
+        schema, whole.
+
+        Its signature, type hints and docstring also describe the tool, for code that reads them (and for
+        `transformers.utils.get_json_schema`, which renders the name, argument names, types, required set,
+        descriptions and enums; the constraints type hints cannot carry are written into the argument descriptions;
+        nested object/array details are lost). Agents trained before full schemas were rendered saw that view.
 
         Args:
             function: The implementation; without it, calling raises an error asking for one.
         """
         import inspect
+        import keyword
 
         spec_name = self.name
         if not self.name.isidentifier():
@@ -166,6 +171,9 @@ class ToolSpec:
         py_types = {"string": str, "integer": int, "number": float, "boolean": bool, "array": list, "object": dict}
         params, annotations, arg_docs = [], {}, []
         required = set(self.required)
+        # Argument names real APIs use but Python cannot ("from", "class", "max-results") leave the signature as
+        # `**kwargs`: what the model is shown comes from `tool_schema`, and calls pass keywords from a dict anyway.
+        named = all(key.isidentifier() and not keyword.iskeyword(key) for key in self.properties)
         # Required arguments first: Python signatures cannot put a defaulted argument before a plain one.
         for key in sorted(self.properties, key=lambda k: k not in required):
             prop = self.properties[key] if isinstance(self.properties[key], dict) else {}
@@ -175,7 +183,8 @@ class ToolSpec:
                 hint = hint | None
             annotations[key] = hint
             default = inspect.Parameter.empty if key in required else None
-            params.append(inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=hint))
+            if named:
+                params.append(inspect.Parameter(key, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=hint))
             doc = " ".join(str(prop.get("description") or key.replace("_", " ")).split())
             if notes := constraint_notes(prop):
                 doc += f" ({notes})"
@@ -183,10 +192,12 @@ class ToolSpec:
                 doc += f" (choices: {json.dumps(prop['enum'])})"
             arg_docs.append(f"    {key}: {doc}")
         tool_function.__name__ = tool_function.__qualname__ = self.name
-        tool_function.__signature__ = inspect.Signature(params)
-        tool_function.__annotations__ = annotations
+        if named:
+            tool_function.__signature__ = inspect.Signature(params)
+            tool_function.__annotations__ = annotations
         description = " ".join(self.description.split())
         tool_function.__doc__ = description + ("\n\nArgs:\n" + "\n".join(arg_docs) if arg_docs else "")
+        setattr(tool_function, TOOL_SCHEMA_ATTRIBUTE, self.to_openai())
         return tool_function
 
 

@@ -4,6 +4,24 @@ A model turn is text. `parse_tool_calls` turns it into tool calls, whatever form
 `<tool_call>{json}</tool_call>` tags the chat template asks for, a ```json fence, or a bare JSON object after some
 prose (what the default 0.5B model actually writes, see FACTS.md). Malformed calls are reported, never raised, so a
 rollout goes on and a reward can penalize them. Fences and JSON in free text are read with `traces.json_reply`.
+
+`read_calls` reads a task's `expected_calls`: a JSON list of calls, each in the plain form `{"name", "arguments"}`
+(one reference value per argument) or in the extended form, which adds what else is right:
+
+```json
+{"name": "get_weather", "arguments": {"city": "New York", "unit": "fahrenheit"},
+ "acceptable": {"city": ["NYC", "New York City"]},
+ "optional": ["unit", "days"]}
+```
+
+- `acceptable`: {argument: [values]}: more values that are right for an argument, besides its reference value in
+  `arguments` (which always is). An argument listed here must be in `arguments` or `optional`.
+- `optional`: arguments the call may leave out. Given anyway, such an argument must have one of its values (its
+  reference value and its acceptable ones) when it has some, else any value its schema accepts ("days" above).
+- The keys are top-level arguments; a nested object or list is one value (list whole alternatives to accept several).
+
+`arguments` stays the reference call (exact-match metrics, training targets, gold episodes). The standard (AST) rule
+that reads the rest is `rewards.matching.ast_match`. A call in the plain form keeps being scored exactly as before.
 """
 
 from __future__ import annotations
@@ -15,7 +33,8 @@ from typing import Any
 
 from .json_reply import FENCE_RE, scan_json, unfence
 
-__all__ = ["ParsedReply", "ToolCall", "call_from_json", "is_error_result", "parse_tool_calls", "read_calls"]
+__all__ = ["ExpectedCall", "ParsedReply", "ToolCall", "call_from_json", "is_error_result", "parse_tool_calls",
+           "read_calls"]
 
 # Keys a JSON object may hold and still be read as a bare call: anything else means "some other JSON", not a call.
 _CALL_KEYS = {"name", "arguments", "parameters", "id", "type", "function"}
@@ -50,6 +69,34 @@ class ToolCall:
         if self.id is not None:
             call["id"] = self.id
         return call
+
+
+@dataclass
+class ExpectedCall(ToolCall):
+    """A call a task expects: the reference call (`name`, `arguments`) and, in the extended form, what else is right
+    (see the module docstring).
+
+    Args:
+        acceptable: {argument: [values]}: values accepted besides the reference one; None in the plain form.
+        optional: Arguments the call may leave out; None in the plain form.
+    """
+
+    acceptable: dict[str, list[Any]] | None = None
+    optional: list[str] | None = None
+
+    @property
+    def extended(self) -> bool:
+        """Whether the call is in the extended form (it has `acceptable` or `optional`, even empty)."""
+        return self.acceptable is not None or self.optional is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The call as `read_calls` reads it (the extended keys only when set)."""
+        out: dict[str, Any] = {"name": self.name, "arguments": self.arguments}
+        if self.acceptable is not None:
+            out["acceptable"] = self.acceptable
+        if self.optional is not None:
+            out["optional"] = self.optional
+        return out
 
 
 @dataclass
@@ -159,11 +206,38 @@ def _calls_from_value(value: Any, where: str, calls: list[ToolCall], errors: lis
             errors.append(error)
 
 
-def read_calls(value: Any, where: str = "calls") -> list[ToolCall]:
+def _alternatives(obj: Any, call: ToolCall, where: str) -> tuple[ExpectedCall | None, str | None]:
+    """The call with the extended form's `acceptable` and `optional` read from its JSON object (at the top or inside
+    an OpenAI `function` wrapper), or an error naming the call and the field."""
+    sources = [obj, obj.get("function") if isinstance(obj.get("function"), dict) else {}]
+    acceptable = next((s["acceptable"] for s in sources if s.get("acceptable") is not None), None)
+    optional = next((s["optional"] for s in sources if s.get("optional") is not None), None)
+    label = f"{where}: {call.name!r}"
+    if optional is not None:
+        if not isinstance(optional, list) or not all(isinstance(k, str) and k for k in optional):
+            return None, f"{label}: \"optional\" must be a list of argument names, got {json.dumps(optional)[:80]}"
+        optional = list(dict.fromkeys(optional))
+    if acceptable is not None:
+        if not isinstance(acceptable, dict):
+            return None, (f"{label}: \"acceptable\" must be an object of argument -> list of values, got "
+                          f"{type(acceptable).__name__}")
+        for key, values in acceptable.items():
+            if not isinstance(values, list) or not values:
+                return None, f"{label}: \"acceptable\" of {key!r} must be a non-empty list of values"
+            if key not in call.arguments and key not in (optional or ()):
+                return None, (f"{label}: \"acceptable\" lists {key!r}, which is neither in its \"arguments\" nor "
+                              "\"optional\" (an argument it needs must have a reference value)")
+        acceptable = {key: list(values) for key, values in acceptable.items()}
+    return ExpectedCall(name=call.name, arguments=call.arguments, id=call.id, acceptable=acceptable,
+                        optional=optional), None
+
+
+def read_calls(value: Any, where: str = "calls") -> list[ExpectedCall]:
     """Read a list of calls given as JSON text or parsed data (e.g. a task's `expected_calls` column).
 
     Each call is `{"name", "arguments"}` in any form `parse_tool_calls` accepts inside a tag (`parameters`, a
-    JSON-string `arguments`, an OpenAI `function` wrapper). None or "" is no calls.
+    JSON-string `arguments`, an OpenAI `function` wrapper), optionally with the extended form's `acceptable` and
+    `optional` (see the module docstring). None or "" is no calls.
 
     Args:
         value: JSON text, a list of call dicts, or one call dict.
@@ -183,9 +257,18 @@ def read_calls(value: Any, where: str = "calls") -> list[ToolCall]:
             raise ValueError(f"{where}: not valid JSON ({e.msg} at char {e.pos})") from None
     if isinstance(value, list) and not value:
         return []
-    calls: list[ToolCall] = []
+    items = value if isinstance(value, list) else [value]
+    calls: list[ExpectedCall] = []
     errors: list[str] = []
-    _calls_from_value(value, where, calls, errors)
+    for i, item in enumerate(items):
+        label = f"{where}[{i}]" if isinstance(value, list) else where
+        call, error = call_from_json(item, label)
+        if call is not None:
+            call, error = _alternatives(item, call, label)
+        if call is not None:
+            calls.append(call)
+        else:
+            errors.append(error)
     if errors:
         raise ValueError("; ".join(errors))
     return calls

@@ -120,10 +120,16 @@ def train(config: TrainConfig | dict | str | Path, *, reward_funcs: dict[Any, fl
 def _total_steps(config: TrainConfig) -> int:
     if config.algorithm == "distill":
         return config.max_steps + config.distill_grpo_steps
+    if config.algorithm == "grpo":
+        return config.native_format_steps + config.max_steps
     return config.max_steps
 
 
 def _dispatch(config: TrainConfig, run, *, reward_funcs, progress: bool) -> TrainResult:
+    if config.algorithm == "grpo" and config.native_format_steps:
+        from .native_format import run_grpo_with_warmup
+
+        return run_grpo_with_warmup(config, run, extra_rewards=reward_funcs, progress=progress)
     if config.algorithm == "grpo":
         from .grpo import run_grpo
 

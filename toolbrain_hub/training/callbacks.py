@@ -169,8 +169,10 @@ class RunCallback(TrainerCallback):
         self._last_tokens = None
         self.run.write_status("running", phase=self.phase, step=self.step_offset + state.global_step,
                               total=self.total_steps)
-        if self.evaluate is not None and self.eval_steps and state.global_step == 0:
-            self.run_eval(kwargs.get("model"), 0)  # the "before" evaluation
+        # The "before" evaluation, at the run's first step only: a later phase starts where the last one's final
+        # evaluation left off.
+        if self.evaluate is not None and self.eval_steps and state.global_step == 0 and self.step_offset == 0:
+            self.run_eval(kwargs.get("model"), 0)
 
     def on_step_begin(self, args, state, control, **kwargs):
         self._step_start = time.perf_counter()

@@ -1,7 +1,12 @@
 """GRPO on TRL's `GRPOTrainer`, with the tool environment and the run's rewards.
 
 TRL runs the multi-turn loop on exact token ids (generate, parse calls, run tools, append results, generate again)
-and masks tool results out of the loss. Two things are added here:
+and masks tool results out of the loss. Added here (`prepare_tokenizer` does the first two to the tokenizer):
+
+- **The prompt shows each tool's full JSON schema.** TRL renders the environment's tool methods, which transformers
+  would reduce to what type hints say (`get_json_schema`: no nested properties, array items, defaults, formats or
+  ranges); `tools.rendering.install_tool_schemas` makes the tokenizer render each as its ToolSpec's schema, the
+  one the agent spec stores and evaluation and the deployed agent render.
 
 - **Calls in every form are recognized.** TRL parses calls with the tokenizer's `parse_response`, which only reads
   the template's `<tool_call>` tags; the default model writes bare or fenced JSON (FACTS.md), so no tool would ever
@@ -22,6 +27,7 @@ from typing import Any
 
 from ..config.base import TrainConfig
 from ..runs.folder import RunFolder
+from ..tools.rendering import install_tool_schemas
 from ..traces.parsing import parse_tool_calls
 from .callbacks import ProgressBar, RunCallback, ZeroVarianceMonitor, install_callbacks
 from .phases import run_single_phase
@@ -70,6 +76,20 @@ def install_tool_call_parser(tokenizer):
     inner.parse_response = parse_response
     inner._toolbrain_parser = True
     return tokenizer
+
+
+def prepare_tokenizer(tokenizer):
+    """Everything the GRPO trainer's tokenizer needs before TRL sees it: calls read in every form
+    (`install_tool_call_parser`) and each tool rendered as its full JSON schema
+    (`tools.rendering.install_tool_schemas`), so rollouts prompt the model token for token as inference does.
+
+    Args:
+        tokenizer: A tokenizer (or a processor with `.tokenizer`).
+
+    Returns:
+        The same tokenizer.
+    """
+    return install_tool_schemas(install_tool_call_parser(tokenizer))
 
 
 def score_completion_positions_only() -> bool:
@@ -133,7 +153,7 @@ def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft
         config: The run's config.
         run: The run folder.
         model: The policy (a PEFT model when `peft_config` is None).
-        tokenizer: Its tokenizer; gets the lenient tool-call parser.
+        tokenizer: Its tokenizer; gets the lenient tool-call parser and full tool schemas (`prepare_tokenizer`).
         peft_config: LoRA config for TRL to apply, or None.
         data: Tasks and environment.
         rewards: Reward functions and weights.
@@ -151,7 +171,7 @@ def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # environment_factory is experimental in TRL 1.16
     from trl import GRPOTrainer
 
-    install_tool_call_parser(tokenizer)
+    prepare_tokenizer(tokenizer)
     score_completion_positions_only()
     args = grpo_args(config, run, rewards, phase=checkpoint_phase, max_steps=max_steps)
     trainer = GRPOTrainer(model=model, processing_class=tokenizer, reward_funcs=rewards.funcs, args=args,
@@ -170,7 +190,8 @@ def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft
 
 
 def run_grpo(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | None = None, progress: bool = True):
-    """Train with GRPO: load the policy, tasks and rewards, train (resuming if asked), save the adapter and spec."""
+    """Train with GRPO: load the policy, tasks and rewards, train (resuming if asked), save the adapter and spec.
+    (With `native_format_steps`, `training.native_format.run_grpo_with_warmup` runs instead.)"""
     rewards = build_rewards(config, extra_rewards)
 
     def build(policy, data, evaluate):

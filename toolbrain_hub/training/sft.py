@@ -157,15 +157,18 @@ def sft_max_length(config: TrainConfig, prompt_tokens: int | None) -> int | None
 def build_trainer(config: TrainConfig, run: RunFolder, *, model, tokenizer, peft_config, dataset, phase: str = "train",
                   checkpoint_phase: str | None = None, max_steps: int | None = None, step_offset: int = 0,
                   total_steps: int | None = None, evaluate=None, progress: bool = True,
-                  prompt_tokens: int | None = None):
+                  prompt_tokens: int | None = None, learning_rate: float | None = None):
     """An SFTTrainer (assistant-only loss) wired to the run folder. Returns (trainer, run_callback).
 
-    `prompt_tokens` is the prompt budget (`task_data.prompt_budget`) that sizes `max_length` (`sft_max_length`).
+    `prompt_tokens` is the prompt budget (`task_data.prompt_budget`) that sizes `max_length` (`sft_max_length`);
+    `learning_rate` replaces the config's (GRPO's native-format warm-up has its own).
     """
     from trl import SFTConfig, SFTTrainer
 
+    extra = {} if learning_rate is None else {"learning_rate": learning_rate}
     args = trainer_args(SFTConfig, config, run, phase=checkpoint_phase, max_steps=max_steps,
-                        assistant_only_loss=True, max_length=sft_max_length(config, prompt_tokens), packing=False)
+                        assistant_only_loss=True, max_length=sft_max_length(config, prompt_tokens), packing=False,
+                        **extra)
     trainer = SFTTrainer(model=model, processing_class=tokenizer, args=args, train_dataset=dataset,
                          peft_config=peft_config)
     steps = max_steps or config.max_steps

@@ -47,12 +47,13 @@ class TaskData:
         return self.factory_for(row)()
 
     def tools_for(self, row: dict[str, Any]) -> list[dict]:
-        """The tool schemas a row's prompt is rendered with (exactly what TRL renders: the environment's methods)."""
+        """The tool schemas a row's prompt is rendered with: its environment's tools, each as its full JSON schema
+        (what TRL renders for the environment's methods on a `grpo.prepare_tokenizer`-ed tokenizer)."""
         return [dict(schema) for schema in self.factory_for(row).tool_schemas]
 
     @property
     def tool_schemas(self) -> list[dict]:
-        """Every tool as the chat template renders it in training (for the agent spec)."""
+        """Every tool as the chat template renders it in training: its full JSON schema, sorted by name."""
         factories = self.environment_factory.values() if isinstance(self.environment_factory, dict) else [
             self.environment_factory]
         seen: dict[str, dict] = {}
