@@ -21,6 +21,7 @@ import pytest
 from toolbrain_hub.tasks import DEFAULT_MIX, generate_tasks
 from toolbrain_hub.tasks.card import render_dataset_card
 from toolbrain_hub.tasks.spoken import ungrounded_values
+from toolbrain_hub.tools import load_tools
 
 DATA = Path(__file__).parent / "data"
 sys.path.insert(0, str(Path(__file__).parent))
@@ -372,3 +373,21 @@ def test_paraphrase_checks():
                            set()).startswith("unchanged")
     assert rewrite_problem(original, "Weather in <city> in celsius?", calls, set()).startswith("placeholder")
     assert clean_rewrite('Rewritten request: "Is it cold in Paris?"\n\nI kept every value.') == "Is it cold in Paris?"
+
+
+@pytest.mark.parametrize("name", ["calendar_email.json", "files_notes.json", "travel.json", "shop_orders.json"])
+def test_public_style_schemas_give_grounded_requests(name):
+    """The held-out sets' tools (nested objects, arrays, patterns, ids): every value is stated, ids verbatim, and no
+    request names a tool the way code does ("returned by search_flights")."""
+    raw = json.loads((Path(__file__).parents[1] / "bench" / "heldout" / name).read_text())
+    tools = load_tools(raw["tools"], name=name)
+    ts = generate_tasks(tools, num=120, seed=0, test_size=0, progress=False)
+    assert ts.report.kept == 120 and "ungrounded_argument" not in ts.report.rejected, ts.report.rejected
+    names = [t.name for t in tools if "_" in t.name]
+    for row in ts.train:
+        assert not any(n in row["query"] for n in names), row["query"]
+        for call in json.loads(row["expected_calls"]):
+            assert ungrounded_values(row["query"], call["arguments"]) == [], (row["query"], call)
+            for key, value in call["arguments"].items():
+                if key.endswith("_id") and isinstance(value, str):
+                    assert value in row["query"], (row["query"], key, value)  # "evt_4f", never "evt 4f"

@@ -46,8 +46,8 @@ class Chooser:
     def pick(self, key: str, options: list[str]) -> str:
         return options[self.rng(key).randrange(len(options))]
 
-    def say(self, key: str, value: Any, *, words: bool = False) -> str:
-        return say_value(value, self.rng(key, value), words=words)
+    def say(self, key: str, value: Any, *, words: bool = False, spaced: bool = False) -> str:
+        return say_value(value, self.rng(key, value), words=words, spaced=spaced)
 
 
 _COUNT_NOUNS = {"nights", "days", "guests", "adults", "children", "kids", "rooms", "seats", "people", "passengers",
@@ -128,6 +128,11 @@ def argument_parts(arguments: dict, properties: dict, chooser: Chooser, *, obj: 
                                             f"for the coordinates {y}, {x}", f"at {y}, {x}"])
         parts.append(Part(text, PLACE, (lat, lon), lead=_cap(text)))
         skip |= {lat, lon}
+    first = next((k for k in arguments if string_kind(k) == "first_name" and k not in skip), None)
+    last = next((k for k in arguments if string_kind(k) == "last_name" and k not in skip), None)
+    if first and last and isinstance(arguments[first], str) and isinstance(arguments[last], str):
+        parts.append(Part(f"for {arguments[first]} {arguments[last]}", WHO, (first, last)))
+        skip |= {first, last}
     for key, value in arguments.items():
         if key in skip:
             continue
@@ -230,7 +235,7 @@ def _string_part(key: str, value: str, schema: dict, ctx: _Context) -> Part:
     if "passport" in words:
         return Part(_pick(ctx, key, ["with a passport from {v}", "holding a passport from {v}"], spoken), WHO,
                     (key,))
-    if kind in ("city", "city_state", "country", "country_code", "country_code3", "airport", "address"):
+    if kind in ("city", "city_state", "country", "country_code", "country_code3", "airport", "address", "us_state"):
         options = ["at {v}"] if kind == "address" else ["in {v}", "in {v}", "for {v}"]
         if kind == "airport":
             options = ["at {v}", "for {v}"]
@@ -247,7 +252,7 @@ def _string_part(key: str, value: str, schema: dict, ctx: _Context) -> Part:
             return Part(f"with {spoken} in {words[0]}", WHO, (key,))
         options = ["to {v}"] if set(words) & {"recipient", "to", "email", "address"} else ["for {v}", "to {v}"]
         return Part(_pick(ctx, key, options, spoken), WHO, (key,))
-    if kind == "person":
+    if kind in ("person", "first_name", "last_name"):
         roles = [(("attendee", "guest", "participant", "invitee", "member"), ["with {v}", "inviting {v}"]),
                  (("assignee", "owner"), ["assigned to {v}"]), (("author", "artist", "creator"), ["by {v}"]),
                  (("recipient", "to"), ["to {v}"]), (("sender", "from"), ["from {v}"])]
@@ -303,6 +308,10 @@ def _date_part(key: str, words: list[str], side: tuple[str, str] | None, spoken:
         options = ["on {v}", "leaving {v}", "departing {v}"]
     elif set(words) & {"return", "inbound"}:
         options = ["returning {v}", "coming back {v}"]
+    elif "after" in words or "since" in words:
+        options = ["after {v}", "since {v}"]
+    elif "before" in words:
+        options = ["before {v}"]
     elif set(words) & {"deadline", "due"}:
         options = ["due {v}", "by {v}"]
     elif set(words) & {"birthday", "birth", "dob", "born"}:
@@ -389,7 +398,7 @@ def _number_part(key: str, value: int | float, description: str, ctx: _Context) 
 
 def _enum_part(key: str, value: str, ctx: _Context) -> Part:
     words = words_of(key)
-    spoken = ctx.chooser.say(key, value)
+    spoken = ctx.chooser.say(key, value, spaced=True)
     noun = words[-1] if words else ""
     if noun == "order" and value.lower() in ("asc", "desc", "ascending", "descending"):
         return Part(f"in {spoken} order", OPTION, (key,))
@@ -462,7 +471,7 @@ def _array_part(key: str, value: list, schema: dict, ctx: _Context) -> Part | No
             return Part(f"with {article(item_name)} {item_name} {said[0]}".strip(), OPTION, (key,))
         listed = ", ".join(f"one {s}" for s in said[:-1]) + f" and one {said[-1]}"
         return Part(f"with {len(said)} {words[-1]}: {listed}", LAST, (key,))
-    spoken = ctx.chooser.say(key, value)
+    spoken = ctx.chooser.say(key, value, spaced=bool(items.get("enum")))
     kind = string_kind(key, schema.get("description") or "", items) if all(isinstance(v, str) for v in value) else ""
     if set(words) & {"attendees", "guests", "participants", "invitees", "members", "people"} or kind == "email":
         return Part(_pick(ctx, key, ["with {v}", "inviting {v}"], spoken), WHO, (key,))

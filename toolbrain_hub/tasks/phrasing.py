@@ -36,8 +36,9 @@ _DETERMINERS = (r"(?:a|an|the|one|two|some|any|given|specified|provided|its|thei
 # The generic tail of an action ("... between two airports on a date", "... for a city"): the mentions say it.
 _CUT = re.compile(rf"\s+(?:(?:for|from|in|on|at|by|with|to|into|using|within|across|under|over|matching|near|"
                   rf"around|about|given|via|per|through|based on|according to)\s+{_DETERMINERS}\b|"
-                  r"of\s+(?:a|an|one|two|some|any)\b|between\b|"
-                  r"(?:that|which|who|where|and return|returning|and returns|and get|and ship|if)\b|,).*$", re.I)
+                  r"of\s+(?:a|an|one|two|some|any)\b|between\b|by\b|(?:returned|found|given|obtained|produced)\s+by\b|"
+                  r"(?:that|which|who|where|and return|returning|and returns|and get|and ship|if)\b)"
+                  r".*$|\s*[,:(].*$", re.I)
 _RETRIEVAL = {"get", "fetch", "retrieve", "list", "search", "find", "check", "show", "look", "lookup", "query", "read",
               "return", "display", "provide", "give", "tell", "describe"}
 _SEARCHING = {"search", "find", "look", "lookup", "query"}
@@ -148,8 +149,10 @@ def build_clause(tool: ToolSpec, arguments: dict, chooser: Chooser) -> Clause:
         elif isinstance(value, str) and string_kind(key, (properties.get(key) or {}).get("description") or "",
                                                     properties.get(key)) in ("message", "text", "query", "title"):
             quoted = spoken if spoken.startswith('"') else f'"{value}"'
-            obj = re.sub(rf"^(?:(?:an?|the|some)\s+)?((?:[\w-]+\s+)*){re.escape(obj.split()[-1])}$",
-                         rf"the \g<1>{obj.split()[-1]} {quoted}", obj)
+            obj, done = re.subn(rf"^(?:(?:an?|the|some)\s+)?((?:[\w-]+\s+)*){re.escape(obj.split()[-1])}$",
+                                rf"the \g<1>{obj.split()[-1]} {quoted}", obj)
+            if not done:
+                continue
         else:
             continue
         skip.add(key)
@@ -160,7 +163,7 @@ def build_clause(tool: ToolSpec, arguments: dict, chooser: Chooser) -> Clause:
         noun = words_of(key)[-1] if words_of(key) else ""
         match = re.search(rf"\b(an?|the)\s+((?:[\w-]+\s+)*?){re.escape(noun)}\b", obj) if noun else None
         if match:
-            spoken = chooser.say(key, value)
+            spoken = chooser.say(key, value, spaced=True)
             lead = match[1] if match[1] == "the" else article(spoken)
             obj = obj[:match.start()] + f"{lead} {spoken} {match[2]}{noun}" + obj[match.end():]
             skip.add(key)

@@ -165,16 +165,12 @@ class ArgumentSampler:
                 if not (a and b and a[1] == b[1] and (a[0], b[0]) in _ORDERED):
                     continue
                 x, y = out[low], out[high]
-                if isinstance(x, str) and isinstance(y, str) and _ISO_DAY.match(x) and _ISO_DAY.match(y):
-                    # a stay or a trip: the end a few days after the start
-                    out[high] = (dt.date.fromisoformat(x) + dt.timedelta(days=rng.randint(1, 14))).isoformat()
-                elif isinstance(x, str) and isinstance(y, str) and _ISO_STAMP.match(x) and _ISO_STAMP.match(y):
-                    # a meeting: the end an hour or two after the start, the same day, in the start's layout
-                    start = dt.datetime.fromisoformat(x[:16])
-                    end = start + dt.timedelta(minutes=rng.choice([30, 45, 60, 90, 120]))
-                    out[high] = end.strftime("%Y-%m-%dT%H:%M") + x[16:]
-                elif _is_number(x) and _is_number(y) and x > y:
+                if _is_number(x) and _is_number(y) and x > y:
                     out[low], out[high] = y, x
+                elif isinstance(x, str) and isinstance(y, str):
+                    later = _later(x, y, rng)
+                    if later is not None:
+                        out[high] = later
         lat = next((k for k in keys if set(words_of(k)) & {"latitude", "lat"}), None)
         lon = next((k for k in keys if set(words_of(k)) & {"longitude", "lon", "lng"}), None)
         if lat and lon and _is_number(out[lat]) and _is_number(out[lon]):
@@ -334,6 +330,12 @@ class ArgumentSampler:
         """A value matching `pattern`: an example, a code from the kind's pool or any pool (^[A-Z]{3}$ gets an
         airport, currency or country code rather than random letters), else one drawn from the pattern."""
         examples = [e for e in schema.get("examples") or [] if isinstance(e, str) and _search(pattern, e)]
+        day = self.base_date + dt.timedelta(days=rng.randint(0, 729))
+        clock = f"{rng.randint(7, 20):02d}:{rng.choice(['00', '15', '30', '45'])}"
+        for stamp in (f"{day}T{clock}", f"{day}T{clock}:00", f"{day}T{clock}:00Z", f"{day} {clock}", str(day),
+                      clock, f"{clock}:00"):  # a real day or time in the layout the pattern spells out
+            if _search(pattern, stamp) and re.search(r"\\d|\[0-9\]", pattern):
+                return stamp
         pools = [CODE_POOLS[kind]] if kind in CODE_POOLS else []
         pools += [pool for k, pool in CODE_POOLS.items() if k != kind]
         for pool in pools:
@@ -349,6 +351,20 @@ class ArgumentSampler:
 _ORDERED = {("from", "to"), ("start", "end"), ("min", "max"), ("from", "end"), ("start", "to")}
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ISO_STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+def _later(start: str, end: str, rng: random.Random) -> str | None:
+    """An end that follows `start` in its layout: a stay or trip ends a few days later, a meeting an hour or two
+    later; None when the two are no ISO dates (or not real ones: a pattern may draw month 45)."""
+    try:
+        if _ISO_DAY.match(start) and _ISO_DAY.match(end):
+            return (dt.date.fromisoformat(start) + dt.timedelta(days=rng.randint(1, 14))).isoformat()
+        if _ISO_STAMP.match(start) and _ISO_STAMP.match(end):
+            later = dt.datetime.fromisoformat(start[:16]) + dt.timedelta(minutes=rng.choice([30, 45, 60, 90, 120]))
+            return later.strftime("%Y-%m-%dT%H:%M") + start[16:]
+    except ValueError:
+        return None
+    return None
 
 
 def _is_number(value: Any) -> bool:

@@ -79,7 +79,7 @@ def _zone_forms(zone: str | None) -> list[str]:
     return ["UTC", "GMT", zone] if zone in ("Z", "+00:00", "+0000") else [zone, f"UTC{zone}"]
 
 
-def say_value(value: Any, rng: random.Random, *, words: bool = False) -> str:
+def say_value(value: Any, rng: random.Random, *, words: bool = False, spaced: bool = False) -> str:
     """The value as a request states it: dates and times often spelled out, free text in quotes, identifiers with
     spaces, small counts in words.
 
@@ -87,6 +87,8 @@ def say_value(value: Any, rng: random.Random, *, words: bool = False) -> str:
         value: An argument value.
         rng: Chooses among the forms.
         words: Small counts may be written as words ("two nights"; not for "latitude 2").
+        spaced: An identifier may be written with spaces ("premium economy" for an enum's premium_economy; never
+            for an id such as evt_4f).
     """
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -99,16 +101,16 @@ def say_value(value: Any, rng: random.Random, *, words: bool = False) -> str:
     if value is None:
         return "none"
     if isinstance(value, str):
-        return _say_string(value, rng)
+        return _say_string(value, rng, spaced)
     if isinstance(value, list):
-        parts = [say_value(v, rng, words=words) for v in value]
+        parts = [say_value(v, rng, words=words, spaced=spaced) for v in value]
         if len(parts) == 1:
             return parts[0]
         return ", ".join(parts[:-1]) + (", and " if len(parts) > 2 and rng.random() < 0.3 else " and ") + parts[-1]
     return json.dumps(value)
 
 
-def _say_string(value: str, rng: random.Random) -> str:
+def _say_string(value: str, rng: random.Random, spaced: bool) -> str:
     if ISO_DATE.match(value):
         days = dates_in(value)
         roll = rng.random()
@@ -129,7 +131,7 @@ def _say_string(value: str, rng: random.Random) -> str:
     if CLOCK.match(value) and rng.random() < 0.4:
         match = CLOCK.match(value)
         return time_forms(value)[2] + (f" {_zone_forms(match[4])[0]}" if match[4] else "")
-    if _IDENTIFIER.match(value) and rng.random() < 0.7:
+    if spaced and _IDENTIFIER.match(value) and rng.random() < 0.7:
         return re.sub(r"[_-]", " ", value)
     if is_free_text(value):
         return f'"{value}"'
@@ -139,7 +141,7 @@ def _say_string(value: str, rng: random.Random) -> str:
 def split_datetime(value: str) -> tuple[dt.date, str, str | None] | None:
     """(day, 'HH:MM', zone) of an ISO date-time such as 2025-03-14T09:30:00Z, or None."""
     match = re.fullmatch(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?", value)
-    if not match:
+    if not match or not CLOCK.match(match[2]):
         return None
     try:
         return dt.date.fromisoformat(match[1]), match[2], match[3]

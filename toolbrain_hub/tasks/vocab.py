@@ -68,6 +68,8 @@ _UNITS = ["cm", "meters", "inches", "feet", "km", "miles"]
 _GENRES = ["jazz", "rock", "classical", "hip hop", "electronic", "folk", "blues", "reggae", "pop", "soul"]
 _STREETS = ["12 Oak Street", "221B Baker Street", "5 Rue de Rivoli", "742 Evergreen Terrace", "18 Harbour Road",
             "9 Maple Avenue", "44 King Street", "3 Elm Court"]
+_US_STATES = ["CA", "NY", "TX", "WA", "MA", "IL", "FL", "CO", "OR", "GA"]
+_POSTAL_CODES = ["10001", "94103", "02139", "60601", "98101", "SW1A 1AA", "75001", "10115", "1010", "2000"]
 _TIMEZONES = ["Europe/Paris", "America/New_York", "Asia/Tokyo", "Australia/Sydney", "Europe/London", "UTC"]
 _AIRPORTS = ["JFK", "LAX", "SFO", "ORD", "ATL", "SEA", "BOS", "MIA", "DEN", "CDG", "LHR", "FRA", "AMS", "MAD", "FCO",
              "LIS", "DUB", "ZRH", "VIE", "IST", "DXB", "DOH", "SIN", "HKG", "NRT", "HND", "ICN", "SYD", "YYZ", "YVR",
@@ -113,7 +115,8 @@ MAKERS: dict[str, Any] = {
     "genre": _pool(_GENRES), "category": _pool(_CATEGORIES),
     "status": _pool(_STATUSES), "city": _pool(_CITIES), "city_state": _pool(_CITY_STATES),
     "country": _pool(_COUNTRIES), "title": _pool(_TITLES), "message": _pool(SENTENCES), "query": _pool(TOPICS),
-    "person": _person,
+    "person": _person, "first_name": _pool(FIRST), "last_name": _pool(_LAST), "us_state": _pool(_US_STATES),
+    "postal": _pool(_POSTAL_CODES),
     "id": lambda r: f"{r.choice(['A', 'B', 'C', 'X', 'K'])}{r.randint(1000, 99999)}",
     "word": _pool(WORDS),
     "text": lambda r: f"{r.choice(WORDS)} {r.choice(WORDS)}" if r.random() < 0.5 else r.choice(TOPICS),
@@ -154,7 +157,9 @@ _KINDS: list[tuple[str, set[str]]] = [
     ("unit", {"unit", "units"}),
     ("genre", {"genre", "style"}),
     ("category", {"category", "tag", "label", "section"}),
-    ("status", {"status", "state"}),
+    ("postal", {"postal", "zip", "zipcode", "postcode"}),
+    ("us_state", {"state", "province"}),
+    ("status", {"status"}),
     ("city", {"city", "town", "location", "place", "destination", "origin", "venue"}),
     ("title", {"title", "subject", "event", "summary", "headline"}),
     ("message", {"message", "text", "body", "content", "note", "comment", "description", "sentence", "prompt"}),
@@ -201,7 +206,8 @@ _SIDES = {"from": "from", "source": "from", "src": "from", "origin": "from", "de
           "to": "to", "target": "to", "dest": "to", "destination": "to", "arrival": "to", "into": "to",
           "start": "start", "begin": "start", "since": "start", "checkin": "start", "earliest": "start",
           "end": "end", "until": "end", "checkout": "end", "latest": "end", "return": "end",
-          "min": "min", "minimum": "min", "lowest": "min", "max": "max", "maximum": "max", "highest": "max"}
+          "after": "start", "before": "end", "min": "min", "minimum": "min", "lowest": "min", "max": "max",
+          "maximum": "max", "highest": "max"}
 PAIRS = {("from", "to"): False, ("start", "end"): True, ("min", "max"): True}
 
 
@@ -272,6 +278,10 @@ def string_kind(name: str, description: str = "", schema: dict | None = None) ->
         return kind
     if last[0] in ("id", "ids", "identifier", "uuid", "ref", "sku") and len(name_words) > 1:
         return "id"  # product_id is an id, not a product
+    if "name" in name_words and name_words & {"first", "given"}:
+        return "first_name"
+    if "name" in name_words and name_words & {"last", "family"} or name_words & {"surname", "lastname"}:
+        return "last_name"
     for words in (desc_words, name_words) if weak else (name_words, desc_words):
         for kind, keys in _KINDS:
             if keys & words:
