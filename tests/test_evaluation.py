@@ -81,7 +81,7 @@ def task_dir(tmp_path_factory):
 def train_rows(task_dir):
     rows = [dict(r) for r in load_tasks(task_dir, split="train")]
     kinds = {r["kind"] for r in rows}
-    assert {"single", "multi", "no_tool"} <= kinds, kinds  # the arithmetic below needs every kind
+    assert {"single", "parallel", "multi", "no_tool"} <= kinds, kinds  # the arithmetic below needs every kind
     return rows
 
 
@@ -148,7 +148,7 @@ def test_oracle_policy_scores_perfectly(train_rows):
     if any(r["gold_answer"] for r in train_rows):
         assert m["answer_accuracy"] == 1.0
     # Per kind and difficulty, every group is perfect too; group sizes add up.
-    assert set(result.breakdown["kind"]) == {"single", "multi", "no_tool"}
+    assert set(result.breakdown["kind"]) == {"single", "parallel", "multi", "no_tool"}
     assert sum(g["tasks"] for g in result.breakdown["kind"].values()) == n
     assert sum(g["tasks"] for g in result.breakdown["difficulty"].values()) == n
     assert all(g["correctness"] == 1.0 for g in result.breakdown["kind"].values())

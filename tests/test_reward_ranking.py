@@ -2,8 +2,8 @@
 
 Tasks come from the schema-driven generator over two tool sets: the weather/currency example of the Space's Tools tab
 and a travel set with enums, numeric ranges, patterns, date formats, nested objects and arrays, optional arguments
-and closed objects; the default mix adds multi-call and no-tool tasks. For every task, every call form is written as
-a model reply, in each accepted format (bare JSON, a ```json fence, `<tool_call>` tags):
+and closed objects; the default mix adds parallel-call, multi-call and no-tool tasks. For every task, every call form
+is written as a model reply, in each accepted format (bare JSON, a ```json fence, `<tool_call>` tags):
 
 - right: the expected calls (in one turn, in reverse order, or one per turn); for a no-tool task, a direct answer;
   with the expected calls in the extended form (`extend`), also their acceptable values, an optional argument left
@@ -498,7 +498,7 @@ def test_default_rewards_rank_right_above_flawed_above_invented_or_broken(tool_s
             tiers_checked += 1
     # The property was checked on every kind of task and every kind of flawed call.
     assert tiers_checked == len(SEEDS) * TASKS_PER_SET
-    assert kinds["single"] and kinds["multi"] and kinds["no_tool"], kinds
+    assert kinds["single"] and kinds["parallel"] and kinds["multi"] and kinds["no_tool"], kinds
     expected_rejections = REJECTIONS if tool_set == "travel" else ("enum", "enum_case", "range", "missing", "type")
     assert all(seen[f"rejected:{kind}"] for kind in expected_rejections), seen
     if expected_form == "plain":

@@ -124,7 +124,10 @@ def test_schema_generator_rows_follow_the_documented_schema(taskset, all_tools):
         assert row["difficulty"] in ("easy", "medium", "hard")
         assert row["generator"] == "schema"
         calls = json.loads(row["expected_calls"])
-        assert row["kind"] == {0: "no_tool", 1: "single", 2: "multi"}[len(calls)]
+        if len(calls) < 2:
+            assert row["kind"] == {0: "no_tool", 1: "single"}[len(calls)]
+        else:  # several calls: together in one turn, or in sequence
+            assert row["kind"] in ("parallel", "multi") and len(calls) <= 3
         if row["kind"] != "no_tool":
             assert row["gold_answer"] == ""
 
@@ -139,15 +142,37 @@ def test_every_generated_call_validates_against_its_schema(taskset):
             assert specs[call["name"]].validate_arguments(call["arguments"]) == [], (row["query"], call)
 
 
-def _spoken_forms(value) -> list[str]:
-    if isinstance(value, bool):
-        return [" on", "yes", "true"] if value else [" off", "no", "false"]
-    forms = [str(value)]
-    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        import datetime as dt
+NUMBER_WORDS = "zero one two three four five six seven eight nine ten eleven twelve".split()
 
-        day = dt.date.fromisoformat(value)
-        forms.append(f"{day.strftime('%B')} {day.day}, {day.year}")
+
+def _spoken_forms(value) -> list[str]:
+    """Ways a request may state a value (written here independently of tasks.spoken)."""
+    import datetime as dt
+
+    if isinstance(value, bool):
+        return [" on", "yes", "true", "with", "and ", "includ", "ing "] if value else [" off", "no", "false",
+                                                                                        "without"]
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    forms = [str(value)]
+    if isinstance(value, int) and 0 <= value <= 12:
+        forms.append(NUMBER_WORDS[value])
+    if isinstance(value, str):
+        forms.append(value.replace("_", " "))
+        day_text = re.match(r"(\d{4}-\d{2}-\d{2})(?:T(\d{2}):(\d{2}))?", value)
+        if day_text:
+            day = dt.date.fromisoformat(day_text[1])
+            month = day.strftime("%B")
+            days = [f"{month} {day.day}, {day.year}", f"{day.day} {month} {day.year}", f"{month[:3]} {day.day}, "
+                    f"{day.year}", day_text[1]]
+            if day_text[2]:  # a date-time: the day and the time, each in some form
+                hour, minute = int(day_text[2]), day_text[3]
+                times = [f"{hour:02d}:{minute}", f"{hour % 12 or 12}:{minute}"]
+                return [value] + [f"{d} at {t}" for d in days for t in times]
+            forms += days
+        clock = re.fullmatch(r"(\d{2}):(\d{2})", value)
+        if clock:
+            forms.append(f"{int(clock[1]) % 12 or 12}:{clock[2]}")
     return forms
 
 
@@ -166,7 +191,8 @@ def test_requests_state_every_argument_value(taskset):
     for row in rows(taskset):
         for call in json.loads(row["expected_calls"]):
             for leaf in _leaves(call["arguments"]):
-                assert any(form in row["query"] for form in _spoken_forms(leaf)), (row["query"], leaf)
+                assert any(form.lower() in row["query"].lower() for form in _spoken_forms(leaf)), (row["query"],
+                                                                                                    leaf)
 
 
 def test_requests_are_varied(taskset):
@@ -239,8 +265,8 @@ def test_coverage_report_matches_the_rows(taskset, all_tools):
     assert cov["splits"] == {"train": len(taskset.train), "test": len(taskset.test)}
     # the planner balances tools: no tool gets more than twice another's share
     assert max(per_tool.values()) <= 2 * min(per_tool.values())
-    # the mix is met: 60% single, 25% multi, 15% no tool
-    assert kinds == {"single": 180, "multi": 75, "no_tool": 45}
+    # the mix is met: 50% single, 15% parallel, 20% multi, 15% no tool
+    assert kinds == {"single": 150, "parallel": 45, "multi": 60, "no_tool": 45}
     assert cov["arguments"]["create_event"] == {"used": ["attendees", "date", "reminder", "start_time", "title"],
                                                 "total": 5}
 
@@ -333,7 +359,7 @@ def test_llm_generator_accepts_good_json():
     assert report.kept == 12 and report.attempts == 12 and report.rejected == {}
     assert report.acceptance_rate == 1.0 and report.generator == "scripted"
     assert set(ts.train["generator"]) == {"scripted"}
-    assert report.coverage["kind"] == {"single": 7, "multi": 3, "no_tool": 2}
+    assert report.coverage["kind"] == {"single": 6, "parallel": 2, "multi": 2, "no_tool": 2}
     negatives = [r for r in rows(ts) if r["kind"] == "no_tool"]
     assert all(r["gold_answer"] == str(2 * int(r["query"].split()[2])) for r in negatives)
     # the prompt shows the tools as JSON, valid sampled values for the target tool, and the answer format as a

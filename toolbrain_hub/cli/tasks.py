@@ -40,6 +40,9 @@ def register(subparsers) -> None:
     gen.add_argument("--max-retries", type=int, default=2, help="re-asks per task before dropping it (default 2)")
     gen.add_argument("--temperature", type=float, default=0.7, help="sampling temperature for a model generator")
     gen.add_argument("--workers", type=positive_int, default=2, help="parallel requests to an endpoint")
+    gen.add_argument("--paraphrase", metavar="MODEL_OR_URL",
+                     help="also have this chat model (name, folder, Hub id or OpenAI-compatible URL) rewrite each "
+                          "request in everyday words; a rewrite is kept only if every argument value survives")
     gen.add_argument("--no-progress", action="store_true", help="no progress bar")
     gen.set_defaults(func=_generate)
 
@@ -120,7 +123,7 @@ def _generate(args) -> int:
         return _fail(f"--out {out}: exists and is not a folder")
     taskset = generate_tasks(specs, num=args.num, generator=args.generator, seed=args.seed, test_size=args.test_size,
                              max_retries=args.max_retries, temperature=args.temperature, workers=args.workers,
-                             progress=not args.no_progress, token=endpoint_token())
+                             progress=not args.no_progress, token=endpoint_token(), paraphrase=args.paraphrase)
     report = taskset.report
     if report.kept == 0:
         reasons = ", ".join(f"{k} {v}" for k, v in report.rejected.items()) or "none"
@@ -131,6 +134,10 @@ def _generate(args) -> int:
           f"acceptance {report.acceptance_rate:.0%}, generator {report.generator}")
     if report.dropped:
         print("dropped: " + ", ".join(f"{k} {v}" for k, v in report.dropped.items()))
+    if report.paraphrase:
+        kept = ", ".join(f"{k} {v}" for k, v in report.paraphrase["kept_original"].items())
+        print(f"paraphrased {report.paraphrase['rewritten']}/{report.paraphrase['asked']} requests"
+              + (f" (kept the original: {kept})" if kept else ""))
     cov = report.coverage
     print("kinds: " + ", ".join(f"{k} {v}" for k, v in cov["kind"].items()) + "; difficulty: " +
           ", ".join(f"{k} {v}" for k, v in cov["difficulty"].items()))

@@ -81,6 +81,7 @@ def render_dataset_card(taskset, *, license: str = "apache-2.0", pretty_name: st
         elapsed_s=report.elapsed_s,
         rejected=report.rejected,
         dropped=report.dropped,
+        paraphrase=report.paraphrase,
         splits=splits,
         total=total,
         coverage=cov,

@@ -22,12 +22,12 @@ from .generators import (
     Slot,
     content_tokens,
     normalize_query,
-    ungrounded_values,
 )
 from .phrasing import difficulty_of
+from .spoken import ungrounded_values
 from .taskset import COLUMNS, DEFAULT_SYSTEM_PROMPT, GenerationReport, TaskError, TaskSet, coverage, task_features
 
-DEFAULT_MIX = {"single": 0.6, "multi": 0.25, "no_tool": 0.15}
+DEFAULT_MIX = {"single": 0.5, "parallel": 0.15, "multi": 0.2, "no_tool": 0.15}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -39,7 +39,7 @@ def generate_tasks(tools: Any, *, num: int = 100, generator: Any = "schema", see
                    max_retries: int = 2, max_attempts: int | None = None, dedup_threshold: float = 0.8,
                    batch_size: int | None = None, progress: bool = True, temperature: float = 0.7,
                    max_new_tokens: int = 256, workers: int = 2, token: str | None = None,
-                   optional_p: float = 0.4, should_stop: StopCheck | None = None) -> TaskSet:
+                   optional_p: float = 0.4, paraphrase: Any = None, should_stop: StopCheck | None = None) -> TaskSet:
     """Generate validated tool-use tasks from tool schemas.
 
     Args:
@@ -49,7 +49,8 @@ def generate_tasks(tools: Any, *, num: int = 100, generator: Any = "schema", see
             URL of an OpenAI-compatible endpoint ("URL#model" to name the model); or a `ChatModel`.
         seed: Seed for everything random (the schema generator is deterministic for a seed).
         test_size: Fraction of tasks in the "test" split (stratified by kind); 0 for train only.
-        mix: Target fractions of kinds, e.g. {"single": 0.6, "multi": 0.25, "no_tool": 0.15}.
+        mix: Target fractions of kinds (default `DEFAULT_MIX`): "single" (one call), "parallel" (several independent
+            calls in one turn), "multi" (calls in sequence), "no_tool" (no call needed).
         system_prompt: The system message in every task's `prompt` (the agent must be run with the same one).
         max_retries: Re-asks per task after a malformed, invalid or duplicate proposal before dropping it.
         max_attempts: Cap on generator proposals (default: 5 * num + 20).
@@ -61,6 +62,9 @@ def generate_tasks(tools: Any, *, num: int = 100, generator: Any = "schema", see
         workers: Parallel requests for an endpoint generator.
         token: Bearer token for an endpoint generator.
         optional_p: Probability that the schema generator fills each optional argument.
+        paraphrase: A chat model that rewrites each tool task's request in everyday words (a `ChatModel`, a model
+            name, folder or Hub id, or an endpoint URL, as for `generator`); a rewrite is kept only when every
+            argument value still appears in it, else the original stays (`report.paraphrase` counts both).
         should_stop: Called between generation rounds (and, for a local model, between generated tokens); once it
             returns True, generation ends with `stopping.Stopped`.
 
@@ -88,13 +92,22 @@ def generate_tasks(tools: Any, *, num: int = 100, generator: Any = "schema", see
                            should_stop=should_stop)
         batch_size = batch_size or 4
     by_name = {t.name: t for t in specs}
+    paraphraser = None
+    if paraphrase is not None:
+        from ..models.chat import get_chat_model
+        from .paraphrase import Paraphraser
+
+        chat = paraphrase if hasattr(paraphrase, "chat") else get_chat_model(str(paraphrase), token=token)
+        paraphraser = Paraphraser(chat, set(by_name), temperature=temperature, workers=workers,
+                                  should_stop=should_stop)
     report = GenerationReport(generator=gen.name, seed=seed, requested=num, settings={
         "test_size": test_size, "mix": mix, "max_retries": max_retries, "dedup_threshold": dedup_threshold,
-        "system_prompt": system_prompt, **({"temperature": temperature} if gen.name != "schema" else {})})
+        "system_prompt": system_prompt, **({"temperature": temperature} if gen.name != "schema" else {}),
+        **({"paraphrase": paraphraser.name} if paraphraser else {})})
     max_attempts = max_attempts or 5 * num + 20
     planner = _Planner(specs, num, mix, rng)
     dedup = _Dedup(dedup_threshold)
-    kept: list[dict] = []
+    kept: list[Candidate] = []
     queue: list[tuple[Slot, int, Candidate | None]] = []  # (slot, tries so far, last failed candidate)
     start = time.perf_counter()
     model_errors_in_a_row = 0
@@ -118,7 +131,7 @@ def generate_tasks(tools: Any, *, num: int = 100, generator: Any = "schema", see
                 if problem is None:
                     if len(kept) < num:
                         dedup.add(cand)
-                        kept.append(_row(cand, specs, gen.name, system_prompt))
+                        kept.append(cand)
                         planner.done(slot, cand)
                         bar.update(1)
                     continue
@@ -141,11 +154,33 @@ def generate_tasks(tools: Any, *, num: int = 100, generator: Any = "schema", see
         for _, _, cand in queue:
             reason = (cand.error or "budget").split(":", 1)[0]
             report.dropped[reason] = report.dropped.get(reason, 0) + 1
+    if paraphraser is not None:
+        _paraphrase(kept, paraphraser, random.Random(f"paraphrase-{seed}"), batch_size, should_stop, progress)
+        report.paraphrase = paraphraser.report()
     report.elapsed_s = round(time.perf_counter() - start, 3)
     report.kept = len(kept)
-    dataset = _split(kept, test_size, seed)
+    dataset = _split([_row(c, specs, gen.name, system_prompt) for c in kept], test_size, seed)
     report.coverage = coverage(dataset, specs)
     return TaskSet(dataset=dataset, tools=specs, report=report)
+
+
+def _paraphrase(kept: list[Candidate], paraphraser: Any, rng: random.Random, batch_size: int,
+                should_stop: StopCheck | None, progress: bool) -> None:
+    """Rewrite the kept tool tasks' requests in place (those the checks accept), a batch at a time."""
+    from tqdm.auto import tqdm
+
+    tool_tasks = [c for c in kept if c.expected_calls]
+    taken = {normalize_query(c.query) for c in kept}
+    size = max(1, min(batch_size, 16))
+    with tqdm(total=len(tool_tasks), desc=f"paraphrase ({paraphraser.name})", disable=not progress,
+              unit="task") as bar:
+        for i in range(0, len(tool_tasks), size):
+            check_stop(should_stop, f"paraphrasing stopped after {i} of {len(tool_tasks)} requests")
+            batch = tool_tasks[i: i + size]
+            for cand, text in zip(batch, paraphraser.rewrite([(c.query, c.expected_calls) for c in batch], rng,
+                                                             taken), strict=True):
+                cand.query = text
+            bar.update(len(batch))
 
 
 def _check_mix(mix: dict[str, float]) -> dict[str, float]:
@@ -179,9 +214,17 @@ class _Planner:
             return Slot("no_tool")
         first = min(self.names, key=lambda n: self.usage[n])
         tools = [first]
+        others = [n for n in self.names if n != first]
         if kind == "multi":
-            others = [n for n in self.names if n != first] or [first]
+            others = others or [first]
             tools.append(min(self.rng.sample(others, min(3, len(others))), key=lambda n: self.usage[n]))
+        elif kind == "parallel":
+            # Two or three calls: one tool with different arguments ("weather in Paris and in Tokyo"), or others.
+            n = 3 if self.rng.random() < 0.25 else 2
+            if not others or self.rng.random() < 0.5:
+                tools += [first] * (n - 1)
+            else:
+                tools += sorted(self.rng.sample(others, min(n - 1, len(others))), key=lambda n: self.usage[n])
         for name in tools:
             self.usage[name] += 1
         return Slot(kind, tools)
@@ -213,6 +256,8 @@ def _apportion(num: int, mix: dict[str, float]) -> dict[str, int]:
 
 def _kind_of(cand: Candidate) -> str:
     n = len(cand.expected_calls)
+    if n > 1 and cand.kind in ("parallel", "multi"):
+        return cand.kind
     return "no_tool" if n == 0 else "single" if n == 1 else "multi"
 
 

@@ -1,8 +1,8 @@
 """Task generators behind one interface: each turns a `Slot` (what kind of task, which tools) into a `Candidate`.
 
-- `SchemaGenerator`: offline and deterministic for a seed. Samples valid arguments from each JSON Schema
-  (`tasks.sampling`) and writes the request from the tool and parameter descriptions with varied templates
-  (`tasks.phrasing`); also "no tool needed" negatives.
+- `SchemaGenerator`: offline and deterministic for a seed. Samples valid arguments that fit each parameter's
+  description from its JSON Schema (`tasks.sampling`) and writes the request as people do, from the tool and
+  parameter descriptions (`tasks.phrasing`, `tasks.mentions`); also "no tool needed" negatives (`tasks.negatives`).
 - `LLMGenerator`: asks any `toolbrain_hub.models.chat.ChatModel` (local model or OpenAI-compatible endpoint) to propose
   `{query, expected_calls, gold_answer}` as JSON; replies are parsed leniently (`traces.json_reply`) and retried with
   feedback.
@@ -22,10 +22,14 @@ from typing import Any
 from ..tools.schemas import ToolSpec
 from ..traces.json_reply import extract_json_object
 from ..traces.parsing import call_from_json
-from .phrasing import ISO_DATE, MONTHS, difficulty_of, multi_request, negative_request, single_request, tool_vocabulary
+from .negatives import negative_request, tool_vocabulary
+from .phrasing import difficulty_of, multi_request, parallel_request, single_request
 from .sampling import ArgumentSampler, SamplingError
+from .spoken import ISO_DATE
+from .vocab import pair_side, string_kind
 
-KINDS = ("single", "multi", "no_tool")
+# single: one call; parallel: several independent calls in one turn; multi: calls in sequence; no_tool: none.
+KINDS = ("single", "parallel", "multi", "no_tool")
 DIFFICULTIES = ("easy", "medium", "hard")
 
 
@@ -49,8 +53,7 @@ class Candidate:
     raw: str = ""  # the model's raw reply (LLM generator), for retry feedback
     conversation: list[dict] = field(default_factory=list)  # the prompt that produced it (LLM generator)
     example_query: str = ""  # the placeholder query of the answer format shown in that prompt
-
-
+    kind: str | None = None  # "parallel" or "multi" for several calls (by their number when not set)
 
 
 class SchemaGenerator:
@@ -79,16 +82,85 @@ class SchemaGenerator:
                 return Candidate(error="no_negative: every no-tool request overlaps the tools' vocabulary")
             query, gold, difficulty = negative
             return Candidate(query=query, gold_answer=gold, difficulty=difficulty)
-        calls = []
         try:
-            for name in slot.tools:
-                tool = self.tools[name]
-                calls.append((tool, self.sampler.arguments(tool, rng)))
+            if slot.kind == "parallel" and len(set(slot.tools)) == 1:
+                tool = self.tools[slot.tools[0]]
+                calls = [(tool, args) for args in self._variants(tool, len(slot.tools), rng)]
+            else:
+                calls = []
+                for name in slot.tools:
+                    tool = self.tools[name]
+                    args = self.sampler.arguments(tool, rng)
+                    if slot.kind == "multi" and calls:
+                        args = self._follow(*calls[-1], tool, args, rng)
+                    calls.append((tool, args))
         except SamplingError as e:
             return Candidate(error=f"sampling_failed: {e}")
-        query = single_request(*calls[0], rng) if len(calls) == 1 else multi_request(calls, rng)
+        if len(calls) == 1:
+            query = single_request(*calls[0], rng)
+        else:
+            query = (parallel_request if slot.kind == "parallel" else multi_request)(calls, rng)
         expected = [{"name": tool.name, "arguments": args} for tool, args in calls]
-        return Candidate(query=query, expected_calls=expected, difficulty=difficulty_of(expected))
+        return Candidate(query=query, expected_calls=expected, difficulty=difficulty_of(expected),
+                         kind=slot.kind if len(calls) > 1 else None)
+
+    def _variants(self, tool: ToolSpec, n: int, rng: random.Random) -> list[dict]:
+        """`n` different argument sets for one tool, as a person asks for them together: mostly one argument (or
+        a from/to pair) differs and the rest is shared ("the weather in Paris and in Tokyo, in celsius")."""
+        first = self.sampler.arguments(tool, rng)
+        keys = [k for k in first if not _fixed(tool.properties.get(k))]
+        if not keys:
+            raise SamplingError(f"{tool.name!r}: no argument can differ between parallel calls")
+        paired = [k for k in keys if (pair_side(k) or ("",))[0] in ("from", "to")]
+        roll = rng.random()
+        vary = paired if paired and roll < 0.35 else keys if roll > 0.8 else [rng.choice(
+            [k for k in keys if k in tool.required] or keys)]
+        out = [first]
+        for _ in range(n - 1):
+            for _ in range(12):
+                args = dict(out[0])
+                for key in vary:
+                    args[key] = self.sampler.value(tool.properties[key], rng, name=key, root=tool.parameters)
+                distinct = all(any(args[k] != other[k] for k in vary) for other in out)
+                if distinct and not tool.validate_arguments(args) and _distinct_strings(args):
+                    out.append(args)
+                    break
+            else:
+                raise SamplingError(f"{tool.name!r}: could not draw {n} different calls")
+        return out
+
+    def _follow(self, before: ToolSpec, previous: dict, tool: ToolSpec, args: dict, rng: random.Random) -> dict:
+        """A later call of a sequence that follows the earlier one: now and then it reuses its date or place ("book
+        a hotel in Lisbon, then get the weather in Lisbon")."""
+        out = dict(args)
+        for key, value in args.items():
+            schema = tool.properties.get(key)
+            if not isinstance(value, str) or not isinstance(schema, dict) or schema.get("enum") or rng.random() < 0.5:
+                continue
+            kind = "date" if ISO_DATE.match(value) else string_kind(key, schema.get("description") or "", schema)
+            if kind not in ("date", "city", "city_state", "country", "airport"):
+                continue
+            for other_key, other in previous.items():
+                other_schema = before.properties.get(other_key)
+                other_schema = other_schema if isinstance(other_schema, dict) else {}
+                other_kind = "date" if isinstance(other, str) and ISO_DATE.match(other) else string_kind(
+                    other_key, other_schema.get("description") or "", other_schema)
+                if isinstance(other, str) and other_kind == kind and other != value:
+                    trial = {**out, key: other}
+                    if not tool.validate_arguments(trial) and _distinct_strings(trial):
+                        out = trial
+                    break
+        return out
+
+
+def _fixed(schema: Any) -> bool:
+    """A parameter that can take one value only (const, an enum of one)."""
+    return isinstance(schema, dict) and ("const" in schema or len(schema.get("enum") or [None, None]) < 2)
+
+
+def _distinct_strings(args: dict) -> bool:
+    strings = [v for v in args.values() if isinstance(v, str)]
+    return len(strings) == len(set(strings))
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -139,10 +211,17 @@ class LLMGenerator:
             fmt = f'{{"query": "{query}", "expected_calls": [], "gold_answer": "<the answer if it is a fact, else ' \
                   'empty>"}'
         else:
-            named = " and then ".join(f"`{n}`" for n in slot.tools)
-            ask = (f"a realistic user request that needs {'one call to ' if slot.kind == 'single' else 'a call to '}"
-                   f"{named}. The request must state every argument value the call{'s' if len(slot.tools) > 1 else ''}"
-                   " use; arguments must follow the tool's JSON Schema.")
+            if slot.kind == "parallel":
+                named = " and ".join(f"`{n}`" for n in slot.tools)
+                ask = (f"a realistic user request that needs {len(slot.tools)} independent calls made together in one "
+                       f"turn: {named} (one tool listed twice: the same tool with different arguments). The request "
+                       "must state every argument value the calls use; arguments must follow the tools' JSON Schema.")
+            else:
+                named = " and then ".join(f"`{n}`" for n in slot.tools)
+                needs = "one call to " if slot.kind == "single" else "a call to "
+                ask = (f"a realistic user request that needs {needs}{named}. The request must state every argument "
+                       f"value the call{'s' if len(slot.tools) > 1 else ''} use; arguments must follow the tool's "
+                       "JSON Schema.")
             hints = self._value_hints(slot, rng)
             if hints:
                 ask += f"\nValid argument values you may use (or choose other valid ones): {hints}"
@@ -185,31 +264,45 @@ class LLMGenerator:
         kwargs = {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "seed": seed}
         self.calls += len(conversations)
         try:
-            replies = self._chat_all(conversations, kwargs)
+            replies = chat_all(self.model, conversations, kwargs, workers=self.workers,
+                               should_stop=self.should_stop)
         except ChatError as e:
             return [Candidate(error=f"model_error: {e}", conversation=c, example_query=x)
                     for c, x in zip(conversations, examples, strict=True)]
         out = []
-        for reply, messages, example in zip(replies, conversations, examples, strict=True):
+        for reply, messages, example, slot in zip(replies, conversations, examples, slots, strict=True):
             cand = parse_proposal(getattr(reply, "text", reply))
             cand.conversation, cand.example_query = messages, example
+            cand.kind = slot.kind if slot.kind in ("parallel", "multi") else None
             if cand.error is None and similarity(cand.query, example) >= 0.8:
                 # Small models copy the one-shot example; that is not a new task.
                 cand.error = "copied_example: the reply repeats the answer format's placeholder"
             out.append(cand)
         return out
 
-    def _chat_all(self, conversations: list[list[dict]], kwargs: dict) -> list[Any]:
-        from ..models.chat import LocalChatModel
 
-        if isinstance(self.model, LocalChatModel):
-            return self.model.chat_batch(conversations, should_stop=self.should_stop, **kwargs)
-        if self.workers == 1 or len(conversations) == 1:
-            if hasattr(self.model, "chat_batch"):
-                return self.model.chat_batch(conversations, **kwargs)
-            return [self.model.chat(m, **kwargs) for m in conversations]
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            return list(pool.map(lambda m: self.model.chat(m, **kwargs), conversations))
+
+def chat_all(model: Any, conversations: list[list[dict]], kwargs: dict, *, workers: int = 1,
+             should_stop: Any = None) -> list[Any]:
+    """One reply per conversation: a local model batches them, an endpoint gets `workers` requests at a time.
+
+    Args:
+        model: A `ChatModel` (or any object with `chat(messages, **kw)`).
+        conversations: The prompts.
+        kwargs: Generation settings (max_new_tokens, temperature, seed).
+        workers: Parallel requests for models without batched generation.
+        should_stop: Ends a local model's generation at the next token once it returns True.
+    """
+    from ..models.chat import LocalChatModel
+
+    if isinstance(model, LocalChatModel):
+        return model.chat_batch(conversations, should_stop=should_stop, **kwargs)
+    if workers == 1 or len(conversations) == 1:
+        if hasattr(model, "chat_batch"):
+            return model.chat_batch(conversations, **kwargs)
+        return [model.chat(m, **kwargs) for m in conversations]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda m: model.chat(m, **kwargs), conversations))
 
 
 # Filler words ignored when comparing requests: "Could you get the weather for Paris?" and "Please get the weather
@@ -233,32 +326,6 @@ def similarity(a: str, b: str) -> float:
     """Token-set (Jaccard) similarity of two requests' content words."""
     ta, tb = content_tokens(a), content_tokens(b)
     return len(ta & tb) / len(ta | tb) if ta | tb else 1.0
-
-
-def ungrounded_values(query: str, arguments: Any) -> list[Any]:
-    """Argument values a request does not state (strings and numbers; booleans are phrased too freely to check).
-
-    A date may be written as 2025-03-14 or March 14, 2025; text is compared case-insensitively.
-    """
-    text = query.lower()
-    missing = []
-    leaves = arguments.values() if isinstance(arguments, dict) else arguments if isinstance(arguments, list) else []
-    for value in leaves:
-        if isinstance(value, (dict, list)):
-            missing += ungrounded_values(query, value)
-        elif isinstance(value, bool) or value is None:
-            continue
-        elif isinstance(value, (int, float)):
-            if not re.search(rf"(?<![\d.]){re.escape(str(value))}(?![\d])", text) and not (
-                    isinstance(value, float) and value.is_integer() and re.search(rf"\b{int(value)}\b", text)):
-                missing.append(value)
-        elif isinstance(value, str) and value.strip().lower() not in text:
-            date = ISO_DATE.match(value)
-            spoken = date and 1 <= int(date[2]) <= 12 and \
-                f"{MONTHS[int(date[2]) - 1]} {int(date[3])}, {date[1]}".lower() in text
-            if not spoken:
-                missing.append(value)
-    return missing
 
 
 def public_model_name(model_id: str) -> str:

@@ -1,19 +1,23 @@
-"""Natural-language requests for the schema task generator: a tool's description becomes an imperative phrase,
-arguments become words ("on May 7, 2025", "for Paris"), and requests get varied openers, closers and joins; also
-"no tool needed" requests (facts, small talk, writing) and the difficulty of a task's calls.
+"""Requests people write, for the schema task generator: a tool's description becomes an action ("search for
+one-way flights"), its arguments become mentions ("from CDG to JFK on March 3, 2025", `tasks.mentions`), and a
+request is one of several sentence shapes: an imperative, a polite question, a need ("I'd like to ..."), a question
+for what a lookup returns ("What's the current weather in Paris?"), a terse fragment, a sentence opened by its date
+or place, or a short context first ("I'm planning a trip."). Several calls are asked for in sequence ("First ...
+Then ...": kind "multi") or together ("the weather in Paris and in Tokyo": kind "parallel"). Also the difficulty of
+a task's calls.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import re
+from dataclasses import dataclass, replace
 from typing import Any
 
+from ..tools.checks import resolve_pointer
 from ..tools.schemas import ToolSpec
-from .vocab import COLORS, FIRST, SENTENCES, STOP, TOPICS, WORDS, humanize, words_of
-
-# Natural-language requests from tool descriptions
+from .mentions import OBJECT, Chooser, Part, argument_parts, article, enum_values, join_parts
+from .vocab import humanize, string_kind, words_of
 
 # Verbs that can start an imperative request ("get", "search", ...); descriptions starting otherwise get "get".
 _VERBS = set("""get fetch retrieve list search find create add delete remove update send book schedule cancel convert
@@ -27,17 +31,379 @@ identify measure monitor ping test scan encode decode encrypt decrypt hash short
 tell explain describe answer solve suggest evaluate simulate render normalize round multiply divide subtract sum
 aggregate merge split join clean reset refresh import export sync backup print draw""".split())
 _THIRD_PERSON = {"does": "do", "has": "have", "goes": "go", "is": "be"}
-_OPENERS = [("", "."), ("Please ", "."), ("Could you ", "?"), ("Can you ", "?"), ("Would you ", "?"),
-            ("I need you to ", "."), ("I'd like you to ", "."), ("Help me ", "."), ("Go ahead and ", "."),
-            ("Quick request: ", "."), ("Hey, can you ", "?"), ("When you get a chance, ", "."), ("I want to ", "."),
-            ("Let's ", "."), ("Could you please ", "?"), ("Kindly ", "."), ("I'd like to ", "."),
-            ("Hi! Please ", "."), ("Would you mind helping me ", "?"), ("Can I ask you to ", "?")]
-_QUESTION_OPENERS = [("What's ", "?"), ("What is ", "?"), ("Tell me ", "."), ("I'd like to know ", "."),
-                     ("Do you know ", "?"), ("Show me ", "."), ("Give me ", "."), ("Any idea what ", " is?")]
-_CLOSERS = ["", "", "", " for me", " please", ", thanks", " right away", " when you can", ", if possible"]
-_THEN = [", and then ", ". After that, ", ". Then ", ", and also ", ". Also, ", "; once that's done, ",
-         ". Next, ", ", then ", ". ", ". And "]
-_MULTI_OPENERS = ["", "", "Two things: ", "I need a couple of things. ", "First, ", "Hi! "]
+_DETERMINERS = (r"(?:a|an|the|one|two|some|any|given|specified|provided|its|their|his|her|today's|specific|"
+                r"particular|multiple|several|each|every|all|certain|another|other|different|your|which)")
+# The generic tail of an action ("... between two airports on a date", "... for a city"): the mentions say it.
+_CUT = re.compile(rf"\s+(?:(?:for|from|in|on|at|by|with|to|into|using|within|across|under|over|matching|near|"
+                  rf"around|about|given|via|per|through|based on|according to)\s+{_DETERMINERS}\b|"
+                  r"of\s+(?:a|an|one|two|some|any)\b|between\b|by\b|(?:returned|found|given|obtained|produced)\s+by\b|"
+                  r"(?:that|which|who|where|and return|returning|and returns|and get|and ship|if)\b)"
+                  r".*$|\s*[,:(].*$", re.I)
+_RETRIEVAL = {"get", "fetch", "retrieve", "list", "search", "find", "check", "show", "look", "lookup", "query", "read",
+              "return", "display", "provide", "give", "tell", "describe"}
+_SEARCHING = {"search", "find", "look", "lookup", "query"}
+_SYNONYMS = {"get": ["get", "check", "look up", "find"], "fetch": ["get", "look up"], "retrieve": ["get", "look up"],
+             "return": ["get", "look up"], "search": ["search for", "find", "look for"],
+             "find": ["find", "look for", "search for"], "list": ["list", "show"], "book": ["book", "reserve"],
+             "create": ["create", "set up", "add"], "cancel": ["cancel", "call off"], "convert": ["convert", "change"],
+             "track": ["track", "check on"], "calculate": ["calculate", "work out"], "compute": ["calculate"],
+             "check": ["check", "look up"], "show": ["show", "list"], "lookup": ["look up"], "query": ["look up"],
+             "display": ["show"], "provide": ["get"], "give": ["get"]}
+_MONEYLIKE = {"a", "an", "the", "of", "some", "amount", "sum", "money", "currency", "currencies", "funds", "cash"}
+
+# Short context a person gives before asking, by what the tools are about (their words).
+_CONTEXTS = [
+    ({"flight", "flights", "airport", "trip", "travel", "hotel", "visa", "car", "rent", "stay", "booking"},
+     ["I'm planning a trip.", "We're travelling soon.", "Sorting out my travel plans.", "Trip planning time."]),
+    ({"weather", "forecast", "temperature", "rain", "air", "quality"},
+     ["Heading out later.", "Deciding what to pack.", "Planning a day outdoors."]),
+    ({"currency", "money", "exchange", "payment", "invoice", "convert"},
+     ["I'm budgeting for a trip.", "Settling a bill with a friend abroad.", "Paying a supplier."]),
+    ({"event", "calendar", "meeting", "schedule", "reminder", "appointment"},
+     ["Sorting out my calendar.", "My week is getting busy.", "Planning my week."]),
+    ({"order", "product", "catalog", "shop", "cart", "purchase"},
+     ["I'm doing some shopping.", "Shopping for a gift.", "I need to restock a few things."]),
+    ({"email", "message", "mail", "send"}, ["I need to reach someone.", "Following up on something."]),
+    ({"stock", "ticker", "market", "portfolio", "shares"}, ["Checking on my portfolio.", "Watching the market."]),
+    ({"translate", "translation", "language"}, ["I'm writing to a colleague abroad."]),
+]
+_GENERIC_CONTEXTS = ["Quick question.", "I need a hand with something.", "One thing before I forget.",
+                     "Okay, next thing.", "Busy day here."]
+
+
+@dataclass
+class Clause:
+    """One action with its mentions: `verb` ("search for"), `obj` ("one-way flights"), `parts` (the mentions)."""
+
+    verb: str
+    obj: str
+    parts: list[Part]
+    base: str = ""  # the verb of the description ("search"), for the sentence shapes that fit it
+
+    @property
+    def retrieval(self) -> bool:
+        """An action that looks something up, with an object that names what ("the current weather", not "the
+        catalog for products"): it can be asked as a question."""
+        return self.base in _RETRIEVAL and bool(self.obj) and " for " not in f" {self.obj} "
+
+    @property
+    def plural(self) -> bool:
+        return _plural(self.obj)
+
+    def vp(self) -> str:
+        """'search for one-way flights from CDG to JFK on March 3, 2025'."""
+        return " ".join(t for t in (self.verb, self.obj, join_parts(self.parts)) if t)
+
+    def np(self, *, article_needed: bool = True) -> str:
+        """'the current weather in Paris' (what a lookup returns, for "What's ...?")."""
+        obj = self.obj
+        if article_needed and not self.plural and not re.match(rf"{_DETERMINERS}\b", obj, re.I):
+            obj = f"the {obj}"
+        return " ".join(t for t in (obj, join_parts(self.parts)) if t)
+
+    def without(self, part: Part) -> Clause:
+        return replace(self, parts=[p for p in self.parts if p is not part])
+
+
+def _plural(obj: str) -> bool:
+    last = obj.split()[-1] if obj else ""
+    return last.endswith("s") and not last.endswith(("ss", "us", "is")) or " and " in obj
+
+
+def build_clause(tool: ToolSpec, arguments: dict, chooser: Chooser) -> Clause:
+    """The action and mentions of one call.
+
+    Args:
+        tool: The tool.
+        arguments: The call's arguments.
+        chooser: Choices of this request (one argument is worded one way in every call of a request).
+    """
+    phrase = action_phrase(tool, chooser.rng("action", tool.name))
+    head = _CUT.sub("", phrase).strip() or phrase
+    base, _, obj = head.partition(" ")
+    if obj and not re.match(rf"{_DETERMINERS}\b|[A-Z0-9]|for\b", obj) and not _plural(obj):
+        # from a tool name: "get weather" -> "get the weather", "create event" -> "create an event"
+        obj = f"the {obj}" if base in _RETRIEVAL else f"{article(obj)} {obj}"
+    properties = {k: _resolved(tool.parameters, v) for k, v in tool.properties.items()}
+    skip: set[str] = set()
+    obj = _amount_into_object(obj, arguments, properties, chooser, skip)
+    for key, value in arguments.items():  # "cancel an event" + event_id -> "cancel event EV-0042"
+        words = words_of(key)
+        if key in skip or isinstance(value, (bool, dict, list)) or len(words) < 2 or words[-1] not in (
+                "id", "identifier", "number", "code", "ref", "key"):
+            continue
+        noun = " ".join(words[:-1])
+        match = re.search(rf"\b(?:an?|the|this|that|some)\s+((?:[\w-]+\s+)?){re.escape(noun)}s?\b", obj)
+        if match:
+            obj = obj[:match.start()] + f"{match[1]}{noun} {chooser.say(key, value)}" + obj[match.end():]
+            skip.add(key)
+    noun = obj.split()[-1].lower() if obj else ""
+    for key, value in arguments.items():  # "translate text" + text -> 'translate the text "Hola"'
+        words = words_of(key)
+        if key in skip or not words or words[-1] != noun or isinstance(value, (bool, dict, list)) or \
+                enum_values(properties.get(key) or {}):
+            continue
+        spoken = chooser.say(key, value)
+        if base in ("set", "change", "update", "adjust"):  # "set the log level" + level=3 -> "... to 3"
+            obj = f"{obj} to {spoken}"
+        elif isinstance(value, str) and string_kind(key, (properties.get(key) or {}).get("description") or "",
+                                                    properties.get(key)) in ("message", "text", "query", "title"):
+            quoted = spoken if spoken.startswith('"') else f'"{value}"'
+            obj, done = re.subn(rf"^(?:(?:an?|the|some)\s+)?((?:[\w-]+\s+)*){re.escape(obj.split()[-1])}$",
+                                rf"the \g<1>{obj.split()[-1]} {quoted}", obj)
+            if not done:
+                continue
+        else:
+            continue
+        skip.add(key)
+        break
+    for key, value in arguments.items():  # "a hotel room" + room=double -> "a double hotel room"
+        if key in skip or not isinstance(value, str) or not enum_values(properties.get(key, {})):
+            continue
+        noun = words_of(key)[-1] if words_of(key) else ""
+        match = re.search(rf"\b(an?|the)\s+((?:[\w-]+\s+)*?){re.escape(noun)}\b", obj) if noun else None
+        if match:
+            spoken = chooser.say(key, value, spaced=True)
+            lead = match[1] if match[1] == "the" else article(spoken)
+            obj = obj[:match.start()] + f"{lead} {spoken} {match[2]}{noun}" + obj[match.end():]
+            skip.add(key)
+    parts = argument_parts(arguments, properties, chooser, obj=obj, skip=skip)
+    verb = base
+    if base in _SYNONYMS and " for " not in f" {obj} " and not obj.startswith("for "):
+        verb = chooser.pick(f"verb|{tool.name}", _SYNONYMS[base])
+    return Clause(verb, obj, parts, base=base)
+
+
+def _resolved(root: dict, schema: Any) -> dict:
+    if isinstance(schema, dict) and isinstance(schema.get("$ref"), str):
+        return {**(resolve_pointer(root, schema["$ref"]) or {}), **{k: v for k, v in schema.items() if k != "$ref"}}
+    return schema if isinstance(schema, dict) else {}
+
+
+def _amount_into_object(obj: str, arguments: dict, properties: dict, chooser: Chooser, skip: set[str]) -> str:
+    """'convert an amount of money' + amount 250, from_currency EUR -> 'convert 250 EUR'."""
+    amount = next((k for k, v in arguments.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+                   and set(words_of(k)) & {"amount", "sum"}), None)
+    if amount is None:
+        return obj
+    currencies = [k for k, v in arguments.items() if isinstance(v, str) and "currency" in words_of(k)]
+    unit = next((k for k in currencies if set(words_of(k)) & {"from", "source", "base"}), None) or (
+        currencies[0] if len(currencies) == 1 else None)
+    said = chooser.say(amount, arguments[amount]) + (f" {chooser.say(unit, arguments[unit])}" if unit else "")
+    if not obj or set(words_of(obj)) <= _MONEYLIKE:
+        obj = said
+    elif re.search(r"\b(?:an?|the|some)\s+(?:amount|sum)(?:\s+of\s+\w+)?", obj):
+        obj = re.sub(r"\b(?:an?|the|some)\s+(?:amount|sum)(?:\s+of\s+\w+)?", said, obj, count=1)
+    else:
+        return obj
+    skip |= {amount} | ({unit} if unit else set())
+    return obj
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _lower_start(text: str) -> str:
+    """A sentence continued after a lead ("On May 3, could you ..."): "I" and names keep their capital."""
+    first = text.split(" ", 1)[0]
+    if first in ("I", "I'd", "I'm", "I'll", "I've") or first[1:2].isupper():
+        return text
+    return text[:1].lower() + text[1:]
+
+
+def _finish(text: str, end: str) -> str:
+    """One request: spaces and punctuation tidied, a capital first letter, the end mark (unless a quote ends it)."""
+    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"\s+([,.;:?!])", r"\1", text)
+    text = re.sub(r",\s*,", ",", text)
+    text = re.sub(r'([.?!]")[.]$', r"\1", text)  # 'saying "See you."' ends the sentence as it is
+    if re.search(r"[.?!]\"$", text):
+        return _cap(text)
+    return _cap(text.rstrip(".?!,;: ")) + end
+
+
+def _and(items: list[str], rng: random.Random) -> str:
+    if len(items) == 1:
+        return items[0]
+    return ", ".join(items[:-1]) + (", and " if len(items) > 2 and rng.random() < 0.3 else " and ") + items[-1]
+
+
+def _context(tools: list[ToolSpec], rng: random.Random) -> str:
+    vocab = set()
+    for tool in tools:  # what the tool does, not how ("... at today's market rate") or what it returns
+        first = re.split(r"[.!?;]", tool.description, maxsplit=1)[0]
+        vocab |= set(words_of(tool.name)) | set(words_of(_CUT.sub("", first)))
+    fitting = [c for words, contexts in _CONTEXTS if words & vocab for c in contexts]
+    return rng.choice(fitting if fitting and rng.random() < 0.8 else _GENERIC_CONTEXTS)
+
+
+def _ask(c: Clause, rng: random.Random, family: str) -> str:
+    """The clause as one sentence of a family: imperative, polite, need, question, terse, np_need, how_much."""
+    return _cap(_ask_lower(c, rng, family))
+
+
+def _ask_lower(c: Clause, rng: random.Random, family: str) -> str:
+    vp = c.vp()
+    if family == "imperative":
+        return rng.choice([f"{vp}.", f"{vp}, please.", f"Please {vp}.", f"{vp} for me."])
+    if family == "polite":
+        return rng.choice([f"Could you {vp}?", f"Can you {vp}?", f"Would you {vp}?", f"Could you please {vp}?",
+                           f"Can you help me {vp}?", f"Would you mind helping me {vp}?", f"Can I ask you to {vp}?"])
+    if family == "need":
+        return rng.choice([f"I need to {vp}.", f"I'd like to {vp}.", f"I want to {vp}.", f"I need you to {vp}.",
+                           f"Help me {vp}.", f"I'm trying to {vp}.", f"I'd like you to {vp}."])
+    np = c.np()
+    if family == "question":
+        if c.plural and c.base in _SEARCHING:
+            return rng.choice([f"Are there any {c.np(article_needed=False)}?", f"Can you find {np}?",
+                               f"Do you have any {c.np(article_needed=False)}?"])
+        if c.plural:
+            return rng.choice([f"What are {np}?", f"Can you show me {np}?", f"Could you list {np}?"])
+        return rng.choice([f"What's {np}?", f"What is {np}?", f"Do you know {np}?", f"Can you tell me {np}?"])
+    if family == "terse":
+        bare = re.sub(r"^the\s+", "", c.np(article_needed=False), flags=re.I)
+        return rng.choice([f"{bare}?", f"{bare}, please.", f"{bare}?"])
+    if family == "np_need":
+        return rng.choice([f"I need {np}.", f"I'm looking for {np}.", f"Show me {np}.", f"Give me {np}.",
+                           f"I'd like to know {np}." if not c.plural else f"I'd like to see {np}."])
+    if family == "how_much":
+        target = next(p for p in c.parts if p.target)
+        rest = c.without(target)
+        tail = join_parts(rest.parts)
+        return rng.choice([f"How much is {c.obj} in {target.target}{' ' + tail if tail else ''}?",
+                           f"What's {c.obj} in {target.target}{' ' + tail if tail else ''}?"])
+    raise ValueError(family)
+
+
+def _families(c: Clause) -> list[tuple[str, float]]:
+    families = [("imperative", 2.0), ("polite", 3.0), ("need", 2.5)]
+    if c.retrieval:
+        families += [("question", 3.0), ("terse", 1.0), ("np_need", 2.0)]
+    if c.base in ("convert", "exchange") and any(p.target for p in c.parts) and c.obj[:1].isdigit():
+        families.append(("how_much", 2.5))
+    return families
+
+
+def _one_sentence(c: Clause, tools: list[ToolSpec], rng: random.Random) -> str:
+    """A request for one clause (one call, or several calls of one tool merged)."""
+    families = _families(c)
+    shape = rng.choices(["plain", "lead", "context"], weights=[6, 1.5 if any(p.lead for p in c.parts) else 0, 2])[0]
+    if shape == "lead":
+        part = rng.choice([p for p in c.parts if p.lead])
+        rest = c.without(part)
+        family = rng.choices(*zip(*[f for f in _families(rest) if f[0] not in ("terse", "how_much")], strict=True))[0]
+        text = f"{part.lead}, {_lower_start(_ask(rest, rng, family))}"
+    else:
+        family = rng.choices(*zip(*families, strict=True))[0]
+        text = _ask(c, rng, family)
+        if shape == "context" and family != "terse":
+            text = f"{_context(tools, rng)} {text}"
+    text = _finish(text, text.rstrip()[-1] if text.rstrip()[-1:] in ".?!" else ".")
+    return _decorate(text, rng)
+
+
+def _decorate(text: str, rng: random.Random) -> str:
+    roll = rng.random()
+    if roll < 0.07:
+        greeting = rng.choice(["Hi!", "Hello!", "Hey,", "Hi,"])
+        return f"{greeting} {_lower_start(text) if greeting.endswith(',') else text}"
+    if roll > 0.9 and not text.endswith('"'):
+        return f"{text} {rng.choice(['Thanks!', 'Thank you.', 'Thanks in advance.', 'Cheers.'])}"
+    return text
+
+
+def single_request(tool: ToolSpec, arguments: dict, rng: random.Random) -> str:
+    """A request that needs exactly this call.
+
+    Args:
+        tool: The tool.
+        arguments: The call's arguments (every value is stated in the request).
+        rng: Chooses the wording; the same state gives the same request.
+    """
+    return _one_sentence(build_clause(tool, arguments, Chooser(rng.random())), [tool], rng)
+
+
+def multi_request(calls: list[tuple[ToolSpec, dict]], rng: random.Random) -> str:
+    """A request for several calls in sequence: "First, ... Then ..." (the calls in this order).
+
+    Args:
+        calls: (tool, arguments) pairs, in the order they are to be made.
+        rng: Chooses the wording.
+    """
+    chooser = Chooser(rng.random())
+    clauses = [build_clause(tool, args, chooser) for tool, args in calls]
+    vps = [c.vp() for c in clauses]
+    if len(vps) > 2:
+        middle = ". Then ".join(vps[1:-1])
+        text = rng.choice([f"First, {vps[0]}. Then {middle}. After that, {vps[-1]}.",
+                           f"{vps[0]}, then {', then '.join(vps[1:-1])}, and finally {vps[-1]}.",
+                           f"I need to do a few things in order: {vps[0]}; then {'; then '.join(vps[1:])}."])
+    else:
+        a, b = vps
+        shapes = [f"First, {a}. Then {b}.", f"{a}, then {b}.", f"Could you {a} and then {b}?",
+                  f"I need to {a}. After that, {b}.", f"{a}. Once that's done, {b}.",
+                  f"Please {a}, and after that {b}.", f"Before you {b}, {a}.", f"I'd like to {a}, and then {b}."]
+        if clauses[0].retrieval:
+            shapes.append(f"{_ask(clauses[0], rng, 'question')} Then {b}.")
+        text = _cap(rng.choice(shapes))
+        if rng.random() < 0.2:
+            text = f"{_context([t for t, _ in calls], rng)} {text}"
+    return _decorate(_finish(text, "?" if text.endswith("?") else "."), rng)
+
+
+def parallel_request(calls: list[tuple[ToolSpec, dict]], rng: random.Random) -> str:
+    """A request for several independent calls in one turn: one tool with different arguments ("the weather in
+    Paris and in Tokyo") or different tools ("... and also ...").
+
+    Args:
+        calls: (tool, arguments) pairs; the same tool in all of them is said once, with what differs listed.
+        rng: Chooses the wording.
+    """
+    chooser = Chooser(rng.random())
+    tools = [t for t, _ in calls]
+    if len({t.name for t in tools}) == 1:
+        return _one_sentence(_merged(tools[0], [a for _, a in calls], chooser, rng), tools[:1], rng)
+    clauses = [build_clause(tool, args, chooser) for tool, args in calls]
+    vps = [c.vp() for c in clauses]
+    first, rest = vps[0], vps[1:]
+    shapes = [f"{_and(vps, rng)}.", f"Could you {_and(vps, rng)}?", f"I need to {_and(vps, rng)}.",
+              f"Please {first}, and also {_and(rest, rng)}.", f"{first}. Also, {_and(rest, rng)}.",
+              f"Can you {first} and, while you're at it, {_and(rest, rng)}?",
+              f"{['Two', 'Three', 'Four'][min(len(vps), 4) - 2]} things: {'; '.join(vps[:-1])}; and {vps[-1]}."]
+    if all(c.retrieval for c in clauses):
+        shapes.append(f"What's {_and([c.np() for c in clauses], rng)}?")
+    text = _cap(rng.choice(shapes))
+    if rng.random() < 0.15:
+        text = f"{_context(tools, rng)} {text}"
+    return _decorate(_finish(text, "?" if text.endswith("?") else "."), rng)
+
+
+def _merged(tool: ToolSpec, arguments: list[dict], chooser: Chooser, rng: random.Random) -> Clause:
+    """One clause for several calls of one tool: what differs is listed ("in Paris and in Tokyo"), what they share
+    is said once ("in celsius")."""
+    clauses = [build_clause(tool, args, chooser) for args in arguments]
+    same_obj = all(c.obj == clauses[0].obj for c in clauses)
+    texts = [{p.keys: p.text for p in c.parts} for c in clauses]
+    shared = [p for p in clauses[0].parts if all(t.get(p.keys) == p.text for t in texts)]
+    shared_keys = {p.keys for p in shared}
+    groups = []
+    for c in clauses:
+        units = ([] if same_obj else [c.obj]) + [join_parts([p for p in c.parts if p.keys not in shared_keys])]
+        groups.append(" ".join(u for u in units if u))
+    firsts = {g.split(" ", 1)[0] for g in groups}
+    if same_obj and len(firsts) == 1 and rng.random() < 0.4 and all(" " in g for g in groups) and \
+            next(iter(firsts)) in ("in", "for", "at", "on") and not any(" " in g.split(" ", 1)[1] for g in groups):
+        prep = next(iter(firsts))
+        names = [g.split(" ", 1)[1] for g in groups]
+        both = "both " if len(names) == 2 and rng.random() < 0.3 else ""
+        listed = f"{prep} {both}{_and(names, rng)}"  # "in (both) Paris and Tokyo"
+    else:
+        listed = _and(groups, rng)
+    base = clauses[0]
+    if same_obj:
+        return Clause(base.verb, base.obj, [Part(listed, OBJECT, ("*",))] + shared, base=base.base)
+    return Clause(base.verb, listed, shared, base=base.base)
 
 
 def action_phrase(tool: ToolSpec, rng: random.Random) -> str:
@@ -84,244 +450,6 @@ def _lower_first(word: str) -> str:
         return word
     return word[:1].lower() + word[1:]
 
-
-ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-          "November", "December"]
-
-
-def say_value(value: Any, rng: random.Random) -> str:
-    """A value as it would appear in a request: dates sometimes spelled out, free text in quotes."""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (int, float)):
-        return str(value)
-    if value is None:
-        return "none"
-    if isinstance(value, str):
-        date = ISO_DATE.match(value)
-        if date and 1 <= int(date[2]) <= 12 and rng.random() < 0.4:
-            return f"{MONTHS[int(date[2]) - 1]} {int(date[3])}, {date[1]}"
-        if _is_free_text(value):
-            return f'"{value}"'
-        return value
-    if isinstance(value, list):
-        parts = [say_value(v, rng) for v in value]
-        if len(parts) == 1:
-            return parts[0]
-        return ", ".join(parts[:-1]) + " and " + parts[-1]
-    if isinstance(value, dict):
-        inner = ", ".join(f"{humanize(k)} {say_value(v, rng)}" for k, v in value.items())
-        return f"({inner})" if inner else "(empty)"
-    return json.dumps(value)
-
-
-def _is_free_text(value: str) -> bool:
-    """Multi-word text that would blur into the sentence without quotes ("remote work", "Lunch is on me.")."""
-    if " " not in value.strip():
-        return False
-    if re.search(r"[.,!?;:]", value) or len(value.split()) > 3:
-        return True
-    return not all(w[:1].isupper() or w[:1].isdigit() for w in value.split())  # "Buenos Aires" needs no quotes
-
-
-def _is_proper(value: Any) -> bool:
-    """Values that read well on their own in place of 'a city' / 'a date': names, ids, dates, numbers."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return True
-    return isinstance(value, str) and bool(value) and not _is_free_text(value) and (
-        value[:1].isupper() or value[:1].isdigit() or "@" in value or "/" in value)
-
-
-def _arg_phrase(key: str, value: Any, rng: random.Random) -> tuple[str, bool]:
-    """(phrase, is_label_colon_form) for an argument not mentioned by the action phrase."""
-    label = humanize(key)
-    if isinstance(value, bool):
-        choices = [(f"with {label} {'on' if value else 'off'}", False), (f"{label}: {'yes' if value else 'no'}", True),
-                   (f"with {label} set to {str(value).lower()}", False)]
-        return rng.choice(choices)
-    spoken = say_value(value, rng)
-    verb = "are" if isinstance(value, list) and len(value) > 1 else "is"
-    return rng.choice([(f"with {label} {spoken}", False), (f"with {label} set to {spoken}", False),
-                       (f"using {spoken} as the {label}", False), (f"where the {label} {verb} {spoken}", False),
-                       (f"{label}: {spoken}", True), (f"for {label} {spoken}", False),
-                       (f"with the {label} {spoken}", False)])
-
-
-def _slot_into(phrase: str, key: str, value: Any, rng: random.Random) -> str | None:
-    """Put a value where the description names its parameter: 'weather for a city' -> 'weather for Paris'."""
-    if isinstance(value, (bool, dict, list)) or value is None:
-        return None
-    label = humanize(key)
-    parts = label.split()
-    names = [re.escape(label)]
-    if len(parts) > 1 and len(parts[-1]) >= 4:
-        names.append(re.escape(parts[-1]))  # "city name" -> "a city"? no: "start date" -> "a date"
-    head = None
-    if len(parts) > 1 and parts[-1] in ("id", "name", "code", "number", "key", "ref"):
-        head = parts[0]  # "order id" -> "an order" becomes "order A12345"
-    regex = re.compile(r"\b(?:a|an|the|some|any|given|specified|provided|one|specific)\s+"
-                       r"(?:given\s+|specified\s+|particular\s+|specific\s+)?(" + "|".join(
-                           names + ([re.escape(head)] if head else [])) + r")s?\b", re.I)
-    match = regex.search(phrase)
-    if not match:
-        return None
-    spoken = say_value(value, rng)
-    if head and match.group(1).lower() == head:
-        replacement = f"{head} {spoken}"
-    elif _is_proper(value):
-        replacement = spoken
-    else:
-        replacement = f"the {label} {spoken}"
-    return phrase[: match.start()] + replacement + phrase[match.end():]
-
-
-def describe_call(tool: ToolSpec, arguments: dict, rng: random.Random) -> str:
-    """A verb phrase asking for this call, mentioning every argument value."""
-    phrase = action_phrase(tool, rng)
-    rest = []
-    for key, value in arguments.items():
-        slotted = _slot_into(phrase, key, value, rng)
-        if slotted is not None:
-            phrase = slotted
-        else:
-            rest.append(_arg_phrase(key, value, rng))
-    if not rest:
-        return phrase
-    texts = [text for text, _ in rest]
-    if all(colon for _, colon in rest):
-        return phrase + rng.choice([" (" + "; ".join(texts) + ")", ", " + ", ".join(texts)])
-    if len(texts) == 1:
-        return phrase + (", " if rest[0][1] else " ") + texts[0]
-    return phrase + (", " if rest[0][1] else " ") + ", ".join(texts[:-1]) + " and " + texts[-1]
-
-
-def single_request(tool: ToolSpec, arguments: dict, rng: random.Random) -> str:
-    phrase = describe_call(tool, arguments, rng)
-    verb, _, obj = phrase.partition(" ")
-    if verb in ("get", "fetch", "retrieve", "return", "find", "check", "show") and obj and rng.random() < 0.35:
-        opener, end = rng.choice(_QUESTION_OPENERS)
-        return _sentence(opener + obj, end)
-    opener, end = rng.choice(_OPENERS)
-    return _sentence(opener + phrase + rng.choice(_CLOSERS), end)
-
-
-def multi_request(calls: list[tuple[ToolSpec, dict]], rng: random.Random) -> str:
-    parts = [describe_call(tool, args, rng) for tool, args in calls]
-    opener, end = rng.choice(_OPENERS)
-    lead = rng.choice(_MULTI_OPENERS)
-    if lead.endswith(", "):  # "First, could you ..." continues the sentence
-        opener = opener[:1].lower() + opener[1:]
-    text = lead + opener + parts[0]
-    for part in parts[1:]:
-        joiner = rng.choice(_THEN)
-        new_sentence = joiner.startswith(".")
-        if new_sentence:  # the question mark of "Could you ...?" no longer fits the end
-            end = "."
-        text += joiner + (_upper_first(part) if new_sentence and joiner.endswith(". ") else part)
-    return _sentence(text, end)
-
-
-def _upper_first(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _sentence(text: str, end: str) -> str:
-    text = re.sub(r"\s+", " ", text).strip().rstrip(".?!,;")
-    return _upper_first(text) + end
-
-
-# "No tool needed" requests: (category, difficulty, template, answer maker). Categories are skipped when the tools
-# cover the same ground (a calculator makes arithmetic a tool task).
-_NEGATIVE_BLOCKERS = {
-    "arithmetic": {"calculate", "calculator", "math", "arithmetic", "compute", "evaluate", "expression",
-                   "multiply", "divide", "subtract"},
-    "knowledge": {"web", "wikipedia", "wiki", "knowledge", "encyclopedia", "trivia", "internet", "google", "facts"},
-    "writing": {"write", "poem", "haiku", "story", "synonym", "thesaurus", "joke", "jokes", "rephrase",
-                "paraphrase", "creative", "quote", "quotes"},
-    "small_talk": set(),
-}
-_CAPITALS = {"France": "Paris", "Japan": "Tokyo", "Italy": "Rome", "Canada": "Ottawa", "Egypt": "Cairo",
-             "Kenya": "Nairobi", "Peru": "Lima", "Norway": "Oslo", "Portugal": "Lisbon", "Ireland": "Dublin",
-             "Greece": "Athens", "Chile": "Santiago", "Sweden": "Stockholm", "Austria": "Vienna", "Spain": "Madrid",
-             "Germany": "Berlin", "Poland": "Warsaw", "Thailand": "Bangkok", "Argentina": "Buenos Aires",
-             "Finland": "Helsinki", "Hungary": "Budapest", "Vietnam": "Hanoi", "Colombia": "Bogota",
-             "Denmark": "Copenhagen", "Morocco": "Rabat", "Cuba": "Havana", "Nepal": "Kathmandu"}
-_FACTS = [("How many days are in a leap year?", "366"), ("How many continents are there?", "7"),
-          ("Who wrote Romeo and Juliet?", "William Shakespeare"), ("What is the chemical symbol for gold?", "Au"),
-          ("What is the boiling point of water at sea level in Celsius?", "100"),
-          ("How many sides does a hexagon have?", "6"), ("What planet is known as the Red Planet?", "Mars"),
-          ("How many minutes are in an hour?", "60"), ("What is the largest ocean on Earth?", "Pacific Ocean"),
-          ("Which gas do plants absorb from the air for photosynthesis?", "Carbon dioxide"),
-          ("How many legs does a spider have?", "8"), ("What is the chemical formula of water?", "H2O"),
-          ("Who painted the Mona Lisa?", "Leonardo da Vinci"), ("How many players are on a soccer team?", "11"),
-          ("What is the smallest prime number?", "2"), ("How many hours are in a day?", "24"),
-          ("Which planet is closest to the Sun?", "Mercury"), ("What is the freezing point of water in Celsius?", "0"),
-          ("How many strings does a standard guitar have?", "6"), ("What is the longest river in Africa?", "Nile"),
-          ("In which year did the first person walk on the Moon?", "1969"),
-          ("What is the hardest natural material?", "Diamond"), ("How many bones are in the adult human body?", "206"),
-          ("Which language has the most native speakers?", "Mandarin Chinese"),
-          ("What is the square root of 81?", "9")]
-_SMALL_TALK = ["How's your day going?", "Thanks a lot, that was really helpful.", "Good morning!",
-               "What kinds of things can you help me with?", "Who am I talking to?",
-               "That's all for now, have a nice evening.", "Nice to meet you, I'm {name}.",
-               "I'm {name}, just saying hello.", "How are you doing today?", "You've been great, thank you!",
-               "{name} here, hope you're well.", "Ok, sounds good. Bye!", "Can you keep things short from now on?",
-               "Just testing whether you're online.", "Good night, talk tomorrow.", "Do you have a favorite color?",
-               "Are you a robot?", "Never mind, I figured it out myself.", "Sorry, wrong window!", "Happy Friday!",
-               "What should I call you?", "Could you be a bit more formal with me?", "I appreciate your patience.",
-               "Long day today, just wanted to say hi.", "My friend {name} says hello.", "Cool, thanks!",
-               "Please answer in shorter sentences.", "Do you ever sleep?", "That made me laugh, thanks."]
-_WRITING = ["Write a haiku about {topic}.", "Give me a one-line motivational quote about {topic}.",
-            "Suggest a name for a {color} cat.", "Explain in one sentence what {topic} is.",
-            "Give me a synonym for the word '{word}'.", "Write a two-sentence story about a {word}.",
-            "Tell me a short joke about {topic}.", "Rephrase this more politely: '{sentence}'",
-            "Write a limerick about a {color} {word}.", "Give me three fun facts about {topic}.",
-            "Write a short birthday message for {name}.", "Suggest a catchy title for a blog post on {topic}."]
-
-
-def negative_request(rng: random.Random, tool_words: set[str]) -> tuple[str, str, str] | None:
-    """A (query, gold answer, difficulty) that needs no tool, or None if every category overlaps the tools."""
-    categories = [cat for cat, block in _NEGATIVE_BLOCKERS.items() if not block & tool_words]
-    if not categories:
-        return None
-    for _ in range(6):
-        cat = rng.choice(categories)
-        if cat == "arithmetic":
-            a, b = rng.randint(2, 99), rng.randint(2, 99)
-            op, word = rng.choice([("+", "plus"), ("-", "minus"), ("*", "times")])
-            answer = str({"+": a + b, "-": a - b, "*": a * b}[op])
-            query = rng.choice([f"What is {a} {word} {b}?", f"Quick math: {a} {word} {b}?",
-                                f"Can you work out {a} {word} {b} in your head?"])
-            result = (query, answer, "medium")
-        elif cat == "knowledge":
-            if rng.random() < 0.5:
-                country = rng.choice(sorted(_CAPITALS))
-                query = rng.choice([f"What is the capital of {country}?", f"Which city is the capital of {country}?"])
-                result = (query, _CAPITALS[country], "medium")
-            else:
-                query, answer = rng.choice(_FACTS)
-                result = (query, answer, "medium")
-        elif cat == "writing":
-            query = rng.choice(_WRITING).format(topic=rng.choice(TOPICS), word=rng.choice(WORDS),
-                                                sentence=rng.choice(SENTENCES), color=rng.choice(COLORS),
-                                                name=rng.choice(FIRST))
-            result = (query, "", "medium")
-        else:
-            result = (rng.choice(_SMALL_TALK).format(name=rng.choice(FIRST)), "", "easy")
-        # Skip a request that shares content words with the tools (e.g. "weather" small talk for a weather tool).
-        if not (set(words_of(result[0])) - STOP) & tool_words:
-            return result
-    return None
-
-
-def tool_vocabulary(tools: list[ToolSpec]) -> set[str]:
-    vocab: set[str] = set()
-    for tool in tools:
-        vocab |= set(words_of(tool.name)) | set(words_of(tool.description))
-        for key in tool.properties:
-            vocab |= set(words_of(key))
-    return {w for w in vocab if len(w) >= 3} - STOP
 
 
 def difficulty_of(calls: list[dict]) -> str:

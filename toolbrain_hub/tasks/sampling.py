@@ -15,16 +15,19 @@ from typing import Any
 
 from ..tools.checks import resolve_pointer
 from ..tools.schemas import ToolSpec
+from .spoken import date_format_of
 from .vocab import (
-    LANG_CODES,
+    CODE_POOLS,
+    COORDINATES,
+    MAKERS,
+    MONEY_WORDS,
     NUMBER_RULES,
-    STOP,
-    STRING_RULES,
-    TOPICS,
     WORDS,
     humanize,
+    pair_side,
     sample_email,
     sample_slug,
+    string_kind,
     words_of,
 )
 
@@ -133,6 +136,7 @@ class ArgumentSampler:
         for key, sub in props.items():
             if key in required or rng.random() < optional_p:
                 out[key] = self.value(sub, rng, name=key, root=root, depth=depth, optional_p=optional_p)
+        self._fit_siblings(out, props, rng, root=root, depth=depth, optional_p=optional_p)
         extra = schema.get("additionalProperties")
         want = int(schema.get("minProperties") or 0)
         i = 1
@@ -142,6 +146,37 @@ class ArgumentSampler:
                 optional_p=optional_p)
             i += 1
         return out
+
+    def _fit_siblings(self, out: dict, props: dict, rng: random.Random, **kw) -> None:
+        """Make an object's values fit together: two strings differ (not "from EUR to EUR"), the sides of a pair are
+        in order (start before end, min below max), a latitude and a longitude are one real place."""
+        keys = [k for k in out if isinstance(props.get(k), dict)]
+        for i, key in enumerate(keys):
+            for other in keys[:i]:
+                if isinstance(out[key], str) and out[key] == out[other]:
+                    for _ in range(10):  # draw again; an enum of one value keeps its value
+                        out[key] = self.value(props[key], rng, name=key, **kw)
+                        if out[key] != out[other]:
+                            break
+        sides = {k: pair_side(k) for k in keys}
+        for low in keys:
+            for high in keys:
+                a, b = sides[low], sides[high]
+                if not (a and b and a[1] == b[1] and (a[0], b[0]) in _ORDERED):
+                    continue
+                x, y = out[low], out[high]
+                if _is_number(x) and _is_number(y) and x > y:
+                    out[low], out[high] = y, x
+                elif isinstance(x, str) and isinstance(y, str):
+                    later = _later(x, y, rng)
+                    if later is not None:
+                        out[high] = later
+        lat = next((k for k in keys if set(words_of(k)) & {"latitude", "lat"}), None)
+        lon = next((k for k in keys if set(words_of(k)) & {"longitude", "lon", "lng"}), None)
+        if lat and lon and _is_number(out[lat]) and _is_number(out[lon]):
+            places = [(y, x) for _, y, x in COORDINATES if _within(props[lat], y) and _within(props[lon], x)]
+            if places:
+                out[lat], out[lon] = rng.choice(places)
 
     def array(self, schema: dict, rng: random.Random, name: str, description: str, *, root: Any, depth: int,
               optional_p: float) -> list:
@@ -211,6 +246,14 @@ class ArgumentSampler:
             if lo_i > hi_i:
                 raise SamplingError(f"{name or 'integer'}: no integer in [{lo}, {hi}]")
             return rng.randint(lo_i, hi_i)
+        if set(words_of(name)) & MONEY_WORDS:
+            # A sum of money as people give it: round (250) more often than with cents (49.99, 207.71).
+            roll = rng.random()
+            step = next((s for s in (100, 50, 25, 10, 5, 1) if hi - lo >= 4 * s), None)
+            if roll < 0.6 and step and -(-lo // step) <= hi // step:
+                return float(rng.randint(int(-(-lo // step)), int(hi // step)) * step)
+            if roll < 0.75 and int(hi) - 1 >= lo:
+                return rng.randint(int(-(-lo // 1)), int(hi) - 1) + 0.99
         value = round(rng.uniform(lo, hi), 4 if {"latitude", "lat", "longitude", "lon", "lng"} & set(words_of(name))
                       else 2)
         return min(max(value, lo), hi)
@@ -219,13 +262,11 @@ class ArgumentSampler:
         fmt = schema.get("format")
         pattern = schema.get("pattern")
         value = self._formatted(fmt, rng) if fmt else None
+        kind = None
         if value is None:
-            value = self._by_name(name, description, schema, rng)
+            value, kind = self._by_kind(name, description, schema, rng)
         if pattern and not _search(pattern, value):
-            value = sample_regex(pattern, rng)
-            examples = [e for e in schema.get("examples") or [] if isinstance(e, str) and _search(pattern, e)]
-            if examples and not _search(pattern, value):  # lookarounds the sampler ignores
-                value = rng.choice(examples)
+            value = self._fit_pattern(pattern, schema, kind, rng)
         lo, hi = int(schema.get("minLength") or 0), schema.get("maxLength")
         if hi is not None and len(value) > hi:
             value = value[: int(hi)].rstrip() or value[: int(hi)]
@@ -267,23 +308,74 @@ class ArgumentSampler:
                 return candidate
         return candidates[-1]
 
-    def _by_name(self, name: str, description: str, schema: dict, rng: random.Random) -> str:
+    def _by_kind(self, name: str, description: str, schema: dict, rng: random.Random) -> tuple[str, str | None]:
+        """A value that fits the parameter (a date in the layout its description asks for, an airport code where
+        it says IATA), and its kind (None for dates and times)."""
         name_words = set(words_of(name))
-        if name_words & {"date", "day", "birthday", "deadline", "checkin", "checkout"} or name.endswith("_on"):
-            return (self.base_date + dt.timedelta(days=rng.randint(0, 729))).isoformat()
-        if name_words & {"datetime", "timestamp"} or name.endswith("_at"):
-            return self._formatted("date-time", rng) or ""
-        if name_words & {"time"}:
-            return f"{rng.randint(7, 20):02d}:{rng.choice([0, 15, 30, 45]):02d}"
-        if name_words & {"language", "lang", "locale"} and (schema.get("maxLength") or 99) <= 5 or "code" in \
-                name_words and name_words & {"language", "lang"}:
-            return rng.choice(LANG_CODES)
-        desc_words = set(words_of(description)) - STOP
-        for words in (name_words, desc_words):
-            for keys, make in STRING_RULES:
-                if keys & words:
-                    return make(rng)
-        return f"{rng.choice(WORDS)} {rng.choice(WORDS)}" if rng.random() < 0.5 else rng.choice(TOPICS)
+        desc_words = set(words_of(description))
+        layout = date_format_of(f"{description} {schema.get('pattern') or ''}")
+        if name_words & {"datetime", "timestamp"} or name.endswith("_at") or desc_words & {"datetime", "timestamp"} \
+                or "date and time" in description.lower():
+            return self._formatted("date-time", rng) or "", None
+        if name_words & {"date", "day", "birthday", "deadline", "checkin", "checkout", "dob"} or \
+                name.endswith("_on") or layout or "check" in name_words and name_words & {"in", "out"}:
+            day = self.base_date + dt.timedelta(days=rng.randint(0, 729))
+            return day.strftime(layout or "%Y-%m-%d"), None
+        if name_words & {"time"} or "HH:MM" in description.upper():
+            return f"{rng.randint(7, 20):02d}:{rng.choice([0, 15, 30, 45]):02d}", None
+        kind = string_kind(name, description, schema)
+        return MAKERS[kind](rng), kind
+
+    def _fit_pattern(self, pattern: str, schema: dict, kind: str | None, rng: random.Random) -> str:
+        """A value matching `pattern`: an example, a code from the kind's pool or any pool (^[A-Z]{3}$ gets an
+        airport, currency or country code rather than random letters), else one drawn from the pattern."""
+        examples = [e for e in schema.get("examples") or [] if isinstance(e, str) and _search(pattern, e)]
+        day = self.base_date + dt.timedelta(days=rng.randint(0, 729))
+        clock = f"{rng.randint(7, 20):02d}:{rng.choice(['00', '15', '30', '45'])}"
+        for stamp in (f"{day}T{clock}", f"{day}T{clock}:00", f"{day}T{clock}:00Z", f"{day} {clock}", str(day),
+                      clock, f"{clock}:00"):  # a real day or time in the layout the pattern spells out
+            if _search(pattern, stamp) and re.search(r"\\d|\[0-9\]", pattern):
+                return stamp
+        pools = [CODE_POOLS[kind]] if kind in CODE_POOLS else []
+        pools += [pool for k, pool in CODE_POOLS.items() if k != kind]
+        for pool in pools:
+            fitting = [v for v in pool if _search(pattern, v)]
+            if fitting:
+                return rng.choice(fitting)
+        value = sample_regex(pattern, rng)
+        if examples and not _search(pattern, value):  # lookarounds the sampler ignores
+            value = rng.choice(examples)
+        return value
+
+
+_ORDERED = {("from", "to"), ("start", "end"), ("min", "max"), ("from", "end"), ("start", "to")}
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+def _later(start: str, end: str, rng: random.Random) -> str | None:
+    """An end that follows `start` in its layout: a stay or trip ends a few days later, a meeting an hour or two
+    later; None when the two are no ISO dates (or not real ones: a pattern may draw month 45)."""
+    try:
+        if _ISO_DAY.match(start) and _ISO_DAY.match(end):
+            return (dt.date.fromisoformat(start) + dt.timedelta(days=rng.randint(1, 14))).isoformat()
+        if _ISO_STAMP.match(start) and _ISO_STAMP.match(end):
+            later = dt.datetime.fromisoformat(start[:16]) + dt.timedelta(minutes=rng.choice([30, 45, 60, 90, 120]))
+            return later.strftime("%Y-%m-%dT%H:%M") + start[16:]
+    except ValueError:
+        return None
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _within(schema: dict, value: float) -> bool:
+    """`value` is inside a number schema's plain bounds (the exclusive ones count as plain: close enough here)."""
+    lo = [v for v in (schema.get("minimum"), schema.get("exclusiveMinimum")) if _is_number(v)]
+    hi = [v for v in (schema.get("maximum"), schema.get("exclusiveMaximum")) if _is_number(v)]
+    return all(value >= v for v in lo) and all(value <= v for v in hi)
 
 
 def _infer_type(schema: dict) -> str:

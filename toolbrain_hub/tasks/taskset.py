@@ -11,7 +11,7 @@ A task dataset is a `datasets.DatasetDict` ("train", and "test" when `test_size 
 | expected_calls | str | JSON list of `{"name", "arguments"}`, `[]` for none (extended form: `traces.parsing`) |
 | gold_answer | str | the final answer when it is determined without running tools, else "" |
 | difficulty | str | easy / medium / hard |
-| kind | str | single / multi (several calls) / parallel (several in one turn) / no_tool |
+| kind | str | single (one call) / parallel (several calls in one turn) / multi (calls in sequence) / no_tool |
 | split | str | train / test |
 | generator | str | "schema", the model that proposed the task, or "import:<format>" (`tasks.importers`) |
 
@@ -64,6 +64,8 @@ class GenerationReport:
     examples: list[str] = field(default_factory=list)  # a few rejection messages, to see what went wrong
     coverage: dict[str, Any] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    # the LLM paraphrase pass, when asked for: model, asked, rewritten, kept_original (by reason), examples
+    paraphrase: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
 
     @property
