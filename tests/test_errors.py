@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 INTERNAL = {
     # Caught inside the task generators: a failed draw becomes a rejected candidate's reason ("sampling_failed: ...").
     "toolbrain_hub.tasks.sampling.SamplingError",
+    # Caught by the dataset importer for each row: an unconvertible row is counted by its reason in the report.
+    "toolbrain_hub.tasks.formats.ImportProblem",
     # A tool backend's report of a failed call: the environment returns its message to the model as the tool result.
     "toolbrain_hub.environment.backends.ToolCallError",
 }
