@@ -499,16 +499,7 @@ def test_grpo_routed_prompts_show_only_the_rows_tools(tiny_model_dir, tmp_path):
     trainer = GRPOTrainer(model=str(tiny_model_dir), reward_funcs=[lambda completions, **kw: [0.0] * len(completions)],
                           args=_grpo_args(tmp_path, max_completion_length=8), train_dataset=dataset,
                           environment_factory=factories, processing_class=tokenizer)
-    rendered = []
-    tokenize = trainer._tokenize_prompts
-
-    def capture(prompts):
-        out = tokenize(prompts)
-        rendered.extend(trainer.processing_class.decode(ids) for ids in out[0])
-        return out
-
-    trainer._tokenize_prompts = capture
-    trainer.train()
+    rendered = _train_and_read_prompts(trainer)
     assert len(rendered) == 2
     assert all('"name": "get_weather"' in text and '"name": "stock_price"' not in text for text in rendered)
     (schema,) = factories[dataset[0]["environment"]].tool_schemas  # each row's own tools, whole
@@ -525,16 +516,7 @@ def test_grpo_renders_each_rows_own_definition_of_a_shared_tool_name(tiny_model_
     trainer = GRPOTrainer(model=str(tiny_model_dir), reward_funcs=[lambda completions, **kw: [0.0] * len(completions)],
                           args=_grpo_args(tmp_path, max_completion_length=8, per_device_train_batch_size=4),
                           train_dataset=dataset, environment_factory=factories)
-    rendered = []
-    tokenize = trainer._tokenize_prompts
-
-    def capture(prompts):
-        out = tokenize(prompts)
-        rendered.extend(trainer.processing_class.decode(ids) for ids in out[0])
-        return out
-
-    trainer._tokenize_prompts = capture
-    trainer.train()
+    rendered = _train_and_read_prompts(trainer)
     celsius = [text for text in rendered if "Paris in C?" in text]
     kelvin = [text for text in rendered if "Oslo in K?" in text]
     assert celsius and kelvin and len(celsius) + len(kelvin) == len(rendered)
@@ -567,3 +549,18 @@ def test_arguments_python_cannot_name_are_tools_arguments_all_the_same(tiny_mode
     prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Mail from Ann?"}], tools=[env.search_emails],
                                            tokenize=False)
     assert '"max-results"' in prompt and '"class"' in prompt and '"required": ["from"]' in prompt
+
+
+def _train_and_read_prompts(trainer) -> list[str]:
+    """Train, and return every prompt as the trainer tokenized it (decoded)."""
+    rendered = []
+    tokenize = trainer._tokenize_prompts
+
+    def capture(prompts):
+        out = tokenize(prompts)
+        rendered.extend(trainer.processing_class.decode(ids) for ids in out[0])
+        return out
+
+    trainer._tokenize_prompts = capture
+    trainer.train()
+    return rendered
