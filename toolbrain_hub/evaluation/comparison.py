@@ -16,7 +16,6 @@ In a run folder, each evaluation is kept whole in <run>/eval/before and <run>/ev
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from .metrics import (
     fmt_value,
     md_table,
     read_eval_file,
+    write_eval_file,
 )
 from .policies import source_spec
 
@@ -142,10 +142,7 @@ class Comparison:
         Returns:
             The folder.
         """
-        out = Path(folder)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / EVAL_FILE).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n",
-                                     encoding="utf-8")
+        out = write_eval_file(folder, self.to_dict())
         text = "## Evaluation: before vs after\n\n" + self.to_markdown()
         for key in ("kind", "difficulty"):
             table = self.breakdown_markdown(key)

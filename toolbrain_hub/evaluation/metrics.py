@@ -317,10 +317,7 @@ class EvalResult:
         Returns:
             The folder.
         """
-        out = Path(folder)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / EVAL_FILE).write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n",
-                                     encoding="utf-8")
+        out = write_eval_file(folder, self.to_dict())
         save_traces(self.traces, str(out / TRACES_FILE))
         (out / EVAL_MARKDOWN).write_text(self.to_markdown(title="Evaluation"), encoding="utf-8")
         return out
@@ -355,6 +352,19 @@ def current_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
         if old in out:
             value = out.pop(old)
             out.setdefault(new, value)
+    return out
+
+
+
+def write_eval_file(folder: str | Path, data: dict[str, Any]) -> Path:
+    """Write `data` as `folder`/eval.json (the file `read_eval_file` and `publish` read), creating the folder.
+
+    Returns:
+        The folder.
+    """
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / EVAL_FILE).write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     return out
 
 
