@@ -1,0 +1,1 @@
+"""Email search: a synthetic Enron-like corpus (demo) and ART-E questions."""
