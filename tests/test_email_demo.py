@@ -167,3 +167,12 @@ def test_bad_arguments_are_refused(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(DemoError, match="exists and is not a folder"):
         make_demo_corpus(tmp_path / "file")
+
+
+def test_a_maildir_that_no_demo_wrote_is_never_written_over(tmp_path):
+    real = tmp_path / "enron" / "maildir" / "allen-p" / "inbox"
+    real.mkdir(parents=True)
+    (real / "1.").write_text("Message-ID: <1.JavaMail.evans@thyme>\n\nkeep me\n")
+    with pytest.raises(DemoError, match="holds a maildir that is not a demo corpus"):
+        make_demo_corpus(tmp_path / "enron")
+    assert (real / "1.").read_text().endswith("keep me\n")

@@ -7,12 +7,11 @@ exit code 2: `cli.main` turns every ToolBrainError (ToolSchemaError, TaskError, 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
-from .common import positive_int
+from .common import fail, fraction, positive_int
 
 
 def register(subparsers) -> None:
@@ -32,7 +31,7 @@ def register(subparsers) -> None:
                      help="'schema' (offline, default), a model name/folder/Hub id, or an OpenAI-compatible URL "
                           "(URL#model to name the model; the endpoint token comes from $TOOLBRAIN_ENDPOINT_TOKEN)")
     gen.add_argument("--seed", type=int, default=0)
-    gen.add_argument("--test-size", type=_fraction, default=0.2, help="fraction in the test split (default 0.2)")
+    gen.add_argument("--test-size", type=fraction, default=0.2, help="fraction in the test split (default 0.2)")
     gen.add_argument("--out", required=True, help="output folder (data/*.parquet, tools.json, README.md card)")
     gen.add_argument("--push", metavar="REPO_ID", help="also push the folder to this Hub dataset repo")
     gen.add_argument("--private", action="store_true", help="create the pushed repo as private")
@@ -62,7 +61,7 @@ def register(subparsers) -> None:
                        help="add the imported tasks to this task dataset folder (e.g. generated tasks, so training on "
                             "it does not forget general tool use); the folder is rewritten")
     imp.add_argument("--limit", type=positive_int, metavar="N", help="keep at most N tasks")
-    imp.add_argument("--test-size", type=_fraction, default=0.2, help="fraction in the test split (default 0.2)")
+    imp.add_argument("--test-size", type=fraction, default=0.2, help="fraction in the test split (default 0.2)")
     imp.add_argument("--seed", type=int, default=0, help="seed of the split")
     imp.add_argument("--revision", help="branch or commit of a Hub dataset repo")
     imp.add_argument("--license", default="other",
@@ -81,19 +80,6 @@ def register(subparsers) -> None:
     push.add_argument("--private", action="store_true", help="create the repo as private")
     push.set_defaults(func=_push)
 
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
-    return value
-
-
-def _fail(message: str) -> int:
-    # Printed here rather than raised: one line, exit code 2, however the CLI was started.
-    print(f"error: {message}", file=sys.stderr)
-    return 2
 
 
 def _validate(args) -> int:
@@ -120,14 +106,14 @@ def _generate(args) -> int:
     specs = load_tools(args.tools)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        return _fail(f"--out {out}: exists and is not a folder")
+        return fail(f"--out {out}: exists and is not a folder")
     taskset = generate_tasks(specs, num=args.num, generator=args.generator, seed=args.seed, test_size=args.test_size,
                              max_retries=args.max_retries, temperature=args.temperature, workers=args.workers,
                              progress=not args.no_progress, token=endpoint_token(), paraphrase=args.paraphrase)
     report = taskset.report
     if report.kept == 0:
         reasons = ", ".join(f"{k} {v}" for k, v in report.rejected.items()) or "none"
-        return _fail(f"no valid task was generated in {report.attempts} attempts (rejected: {reasons})")
+        return fail(f"no valid task was generated in {report.attempts} attempts (rejected: {reasons})")
     save_tasks(taskset, out, license=args.license, repo_id=args.push)
     splits = ", ".join(f"{name} {len(split)}" for name, split in taskset.dataset.items())
     print(f"kept {report.kept}/{report.requested} tasks ({splits}) in {report.elapsed_s:.1f} s, "
@@ -156,7 +142,7 @@ def _import(args) -> int:
 
     target = Path(args.out or args.into)
     if args.out and target.exists() and not target.is_dir():
-        return _fail(f"--out {target}: exists and is not a folder")
+        return fail(f"--out {target}: exists and is not a folder")
     if args.into:
         check_task_folder(target)  # before reading the source: a wrong folder fails fast
     # A bad file or a source with no convertible row raises TaskError: `cli.main` prints it and exits with 2.
@@ -192,7 +178,7 @@ def _concat(args) -> int:
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        return _fail(f"--out {out}: exists and is not a folder")
+        return fail(f"--out {out}: exists and is not a folder")
     combined = concat_tasks(*args.folders)
     save_tasks(combined, out, license=args.license, replace=False)
     splits = ", ".join(f"{name} {len(split)}" for name, split in combined.dataset.items())

@@ -93,7 +93,8 @@ def make_demo_corpus(folder: str | Path, *, seed: int = 0, users: int = 5, per_u
         A DemoCorpus (also saved as demo_corpus.json).
 
     Raises:
-        DemoError: `users` or `per_user` out of range, or `folder` is a file.
+        DemoError: `users` or `per_user` out of range, `folder` is a file, or it holds a maildir that is not a demo
+            corpus (it is never written over).
     """
     if not 4 <= users <= 8:
         raise DemoError(f"users must be between 4 and 8, got {users}")
@@ -134,10 +135,13 @@ def make_demo_corpus(folder: str | Path, *, seed: int = 0, users: int = 5, per_u
 
 
 def _clear(root: Path) -> None:
-    """Remove what an earlier corpus wrote here (only its own files), so a rewrite is byte-identical."""
+    """Remove what an earlier demo corpus wrote here (only its own files), so a rewrite is byte-identical; a maildir
+    that no demo corpus wrote (the real Enron one...) is never touched."""
     import shutil
 
-    if (root / "maildir").is_dir():
+    if (root / "maildir").exists():
+        if not (root / MANIFEST_FILE).is_file():
+            raise DemoError(f"{root}: holds a maildir that is not a demo corpus; choose another folder")
         shutil.rmtree(root / "maildir")
     for name in (QUESTIONS_FILE, MANIFEST_FILE):
         (root / name).unlink(missing_ok=True)

@@ -1,0 +1,87 @@
+"""`toolbrain-hub email demo OUT_DIR [--seed N]` (the synthetic corpus and its questions) and `toolbrain-hub email
+questions SOURCE --out TASK_DIR` (ART-E question records as a task set).
+
+Bad input (a bad record, a folder that holds something else) ends with one line on stderr and exit code 2: `cli.main`
+turns every ToolBrainError (DemoError, QuestionError, HubError...) into that.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import fail, fraction, positive_int
+
+
+def register(subparsers) -> None:
+    email = subparsers.add_parser("email", help="the email-search agent: demo corpus, questions, index")
+    email_sub = email.add_subparsers(dest="email_command", metavar="ACTION", required=True)
+    _register_demo(email_sub)
+    _register_questions(email_sub)
+
+
+def _register_demo(email_sub) -> None:
+    demo = email_sub.add_parser(
+        "demo", help="write the synthetic Enron-like corpus (maildir) and its questions (questions.jsonl)",
+        description="A deterministic corpus of business mail in the CMU Enron maildir layout: several inboxes, "
+                    "threads, forwards, attachments, HTML parts and a few malformed files, with questions whose "
+                    "answers are in the cited emails. The same seed writes the same bytes.")
+    demo.add_argument("out", metavar="OUT_DIR", help="folder to write (maildir/, questions.jsonl, demo_corpus.json)")
+    demo.add_argument("--seed", type=int, default=0, help="seed of names, numbers, dates and wording (default 0)")
+    demo.add_argument("--users", type=positive_int, default=5, help="inboxes, 4 to 8 (default 5)")
+    demo.add_argument("--per-user", type=positive_int, default=70, help="about how many emails each (default 70)")
+    demo.set_defaults(func=_demo)
+
+
+def _register_questions(email_sub) -> None:
+    questions = email_sub.add_parser(
+        "questions", help="turn question records (ART-E layout) into a task dataset folder",
+        description="Records with question, answer, message_ids, inbox_address, query_date (and how_realistic, id, "
+                    "split) become email_search tasks: a system prompt naming the inbox and the date, the question, "
+                    "the three email tools, the answer as gold_answer.")
+    questions.add_argument("source", help="a .jsonl/.json/.parquet file, a folder of them (a demo corpus folder), or "
+                                          "a Hub dataset repo id such as corbt/enron_emails_sample_questions")
+    questions.add_argument("--out", required=True, help="new task dataset folder (data/*.parquet, tools.json, card)")
+    questions.add_argument("--test-size", type=fraction, default=None,
+                           help="fraction drawn into the test split (default: the records' own splits, else 0.2)")
+    questions.add_argument("--seed", type=int, default=0, help="seed of a drawn split")
+    questions.add_argument("--limit", type=positive_int, metavar="N", help="keep at most N records")
+    questions.add_argument("--min-realistic", type=float, default=0.0, metavar="X",
+                           help="keep only records whose how_realistic is at least X")
+    questions.add_argument("--revision", help="branch or commit of a Hub dataset repo")
+    questions.add_argument("--license", default="other",
+                           help="license in the dataset card (default 'other': check the source's license)")
+    questions.set_defaults(func=_questions)
+
+
+def _demo(args) -> int:
+    from ..email.demo import make_demo_corpus
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        return fail(f"{out}: exists and is not a folder")
+    corpus = make_demo_corpus(out, seed=args.seed, users=args.users, per_user=args.per_user)
+    splits = ", ".join(f"{name} {n}" for name, n in corpus.splits.items())
+    print(f"wrote {corpus.emails} emails in {len(corpus.inboxes)} inboxes ({len(corpus.malformed)} malformed on "
+          f"purpose) and {corpus.questions} questions ({splits}) to {out}")
+    for user, address in corpus.inboxes.items():
+        print(f"  {corpus.maildir / user}: {address}")
+    print(f"next: toolbrain-hub email questions {out} --out TASK_DIR")
+    return 0
+
+
+def _questions(args) -> int:
+    from ..email.questions import import_questions
+    from ..tasks.taskset import save_tasks
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        return fail(f"--out {out}: exists and is not a folder")
+    if not 0 <= args.min_realistic <= 1:
+        return fail(f"--min-realistic must be between 0 and 1, got {args.min_realistic}")
+    taskset = import_questions(args.source, test_size=args.test_size, seed=args.seed, limit=args.limit,
+                               min_realistic=args.min_realistic, revision=args.revision)
+    save_tasks(taskset, out, license=args.license)
+    splits = ", ".join(f"{name} {len(split)}" for name, split in taskset.dataset.items())
+    inboxes = len(set(taskset.train["inbox_address"]) | set(taskset.test["inbox_address"] if taskset.test else []))
+    print(f"{len(taskset)} questions over {inboxes} inboxes ({splits}) from {args.source}; saved to {out}")
+    return 0
