@@ -28,7 +28,7 @@ from ..errors import ToolBrainError
 from . import demo_stories as stories
 from .demo_mail import Mailbox
 
-__all__ = ["DemoCorpus", "DemoError", "make_demo_corpus"]
+__all__ = ["DemoCorpus", "DemoError", "demo_fingerprint", "make_demo_corpus"]
 
 QUESTIONS_FILE = "questions.jsonl"
 MANIFEST_FILE = "demo_corpus.json"
@@ -167,3 +167,17 @@ def _write_malformed(box: Mailbox, maildir: Path, problem: str) -> str:
     n = len(list(target.iterdir())) + 1
     (target / f"{n}.").write_bytes(stories.malformed_bytes(problem, box))
     return f"{box.owner.user}/inbox/{n}."
+
+
+def demo_fingerprint() -> str:
+    """A digest of the code that writes the demo corpus (this module, `demo_mail`, `demo_stories`): it changes
+    whenever the corpus a seed gives could, so a cached demo index (`email.tools`) can be keyed by it."""
+    import hashlib
+
+    from . import demo_mail
+
+    digest = hashlib.sha1()
+    for module in (demo_mail, stories):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()[:16]

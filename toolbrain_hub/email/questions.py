@@ -29,7 +29,7 @@ from ..tools.schemas import ToolSpec
 
 __all__ = ["EMAIL_KIND", "EMAIL_SYSTEM_PROMPT", "EXTRA_COLUMNS", "EmailQuestion", "QuestionError",
            "email_task_features", "import_questions", "load_questions", "normalize_date", "question_prompt",
-           "questions_to_tasks"]
+           "questions_to_tasks", "save_questions"]
 
 EMAIL_KIND = "email_search"
 EXTRA_COLUMNS = ["inbox_address", "query_date", "message_ids", "how_realistic"]
@@ -222,6 +222,19 @@ def load_questions(source: str | Path, *, min_realistic: float = 0.0, limit: int
     return questions
 
 
+def save_questions(questions: list[EmailQuestion], path: str | Path) -> Path:
+    """Write questions as JSON Lines, one record a line (what `load_questions` reads back).
+
+    Args:
+        questions: The questions.
+        path: The .jsonl file (its folder is created).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(q.to_dict(), ensure_ascii=False) + "\n" for q in questions), encoding="utf-8")
+    return path
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Task sets
 
@@ -254,7 +267,8 @@ def question_prompt(question: EmailQuestion, system_prompt: str = EMAIL_SYSTEM_P
 
 def questions_to_tasks(questions: list[EmailQuestion], *, test_size: float | None = None, seed: int = 0,
                        system_prompt: str = EMAIL_SYSTEM_PROMPT, tools: list[ToolSpec] | None = None,
-                       generator: str = "import:art-e", settings: dict[str, Any] | None = None) -> TaskSet:
+                       generator: str = "import:art-e", settings: dict[str, Any] | None = None,
+                       report: GenerationReport | None = None) -> TaskSet:
     """Questions as a task set that training and evaluation load like any other (`tasks.save_tasks`).
 
     Args:
@@ -266,6 +280,8 @@ def questions_to_tasks(questions: list[EmailQuestion], *, test_size: float | Non
         tools: The tools the tasks are run with (default: the three email tools, `email.tools.email_tool_specs`).
         generator: What made the questions (the report's and the rows' `generator`).
         settings: More to record in the report's settings (the source...).
+        report: The report of the generation that made the questions (`generate_questions`): its attempts,
+            rejections and settings are kept in the task set's report.
 
     Raises:
         QuestionError: no questions, a bad test_size, or a bad system prompt template.
@@ -299,13 +315,15 @@ def questions_to_tasks(questions: list[EmailQuestion], *, test_size: float | Non
         if part or name == "train":
             splits[name] = Dataset.from_dict({c: [r[c] for r in part] for c in features}, features=features)
     dataset = DatasetDict(splits)
-    report = GenerationReport(generator=generator, seed=seed, requested=len(questions), kept=len(rows),
-                              attempts=len(rows), settings={
-                                  "system_prompt": system_prompt, "kind": EMAIL_KIND,
-                                  "split": "records" if own else f"drawn, test_size {test_size or 0.2}",
-                                  **(settings or {})})
+    if report is None:
+        report = GenerationReport(generator=generator, seed=seed, requested=len(questions), attempts=len(rows))
+    else:
+        report = GenerationReport.from_dict(report.to_dict())  # a copy: the generation's own report stays as it was
+    report.kept = len(rows)
+    report.settings.update({"system_prompt": system_prompt, "kind": EMAIL_KIND,
+                            "split": "records" if own else f"drawn, test_size {test_size or 0.2}", **(settings or {})})
     report.coverage = coverage(dataset, tools)
-    report.elapsed_s = round(time.perf_counter() - start, 3)
+    report.elapsed_s = round(report.elapsed_s + time.perf_counter() - start, 3)
     return TaskSet(dataset=dataset, tools=tools, report=report)
 
 
