@@ -323,7 +323,7 @@ def _words(text: str) -> list[str]:
 
 def answer_supported(answer: str, texts: list[str]) -> bool:
     """Whether the emails state the answer: its words in a row (case and punctuation aside), or every key word of
-    it (all but filler such as "the", "at") somewhere in them.
+    it (all but filler such as "the", "at") somewhere in them. An answer without key words is never supported.
 
     Args:
         answer: The answer.
@@ -331,12 +331,10 @@ def answer_supported(answer: str, texts: list[str]) -> bool:
     """
     said = _words(answer)
     words = _words("\n".join(texts))
-    if not said or not words:
-        return False
-    if f" {' '.join(said)} " in f" {' '.join(words)} ":
-        return True
     key = [w for w in said if w not in _ANSWER_FILLER]
-    return bool(key) and set(key) <= set(words)
+    if not key or not words:  # an answer of filler words ("the") states nothing
+        return False
+    return f" {' '.join(said)} " in f" {' '.join(words)} " or set(key) <= set(words)
 
 
 def search_keywords(question: str, limit: int = 8) -> list[str]:
