@@ -187,3 +187,33 @@ def test_bad_settings_are_refused(demo):
         generate_questions(index, "http://127.0.0.1:9/v1", inboxes=["nobody@enron.com"], progress=False)
     with pytest.raises(QuestionError, match="must be at least 1"):
         generate_questions(index, "http://127.0.0.1:9/v1", num=0, progress=False)
+
+
+def _run_cli(*args: str):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "toolbrain_hub.cli", *args], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], env=env, timeout=300)
+
+
+def test_cli_email_generate(demo, tmp_path):
+    corpus, index, questions = demo
+    held_out = tmp_path / "held_out.jsonl"
+    held_out.write_text("".join(json.dumps(q.to_dict()) + "\n" for q in questions if q.split == "test"))
+    with ScriptedOpenAIServer(_proposer(questions)) as server:
+        done = _run_cli("email", "generate", "--index", str(index.path), "--model", server.url, "--num", "2",
+                        "--out", str(tmp_path / "new.jsonl"), "--exclude", str(held_out), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"kept 2/2 questions from \d+ proposals in \d+ requests", done.stdout)
+    assert "rejected: " in done.stdout and "unparseable 1" in done.stdout and "model_error 1" in done.stdout
+    made = load_questions(tmp_path / "new.jsonl")
+    assert len(made) == 2 and all(check_question(index, q) is None for q in made)
+    assert not {q.question for q in made} & {q.question for q in questions if q.split == "test"}
+    missing = _run_cli("email", "generate", "--index", str(tmp_path / "none.db"), "--model", server.url, "--out",
+                       str(tmp_path / "x.jsonl"))
+    assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "no email index there" in \
+        missing.stderr and len(missing.stderr.strip().splitlines()) == 1

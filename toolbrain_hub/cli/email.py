@@ -1,5 +1,6 @@
-"""`toolbrain-hub email demo OUT_DIR [--seed N]` (the synthetic corpus and its questions) and `toolbrain-hub email
-questions SOURCE --out TASK_DIR` (ART-E question records as a task set).
+"""`toolbrain-hub email demo OUT_DIR [--seed N]` (the synthetic corpus and its questions), `toolbrain-hub email
+questions SOURCE --out TASK_DIR` (ART-E question records as a task set) and `toolbrain-hub email generate --index DB
+--model M --out FILE` (new questions written by a model from the emails, checked against the index).
 
 Bad input (a bad record, a folder that holds something else) ends with one line on stderr and exit code 2: `cli.main`
 turns every ToolBrainError (DemoError, QuestionError, HubError...) into that.
@@ -17,6 +18,7 @@ def register(subparsers) -> None:
     email_sub = email.add_subparsers(dest="email_command", metavar="ACTION", required=True)
     _register_demo(email_sub)
     _register_questions(email_sub)
+    _register_generate(email_sub)
 
 
 def _register_demo(email_sub) -> None:
@@ -53,6 +55,28 @@ def _register_questions(email_sub) -> None:
     questions.set_defaults(func=_questions)
 
 
+def _register_generate(email_sub) -> None:
+    gen = email_sub.add_parser(
+        "generate", help="have a chat model write new questions from an index's emails (JSON Lines)",
+        description="A model reads a few emails of an inbox at a time and proposes questions with short answers; a "
+                    "proposal is kept only when its cited emails are in the inbox, sent before its date, state the "
+                    "answer and are found by a keyword search on the question. Rejections are counted by reason.")
+    gen.add_argument("--index", required=True, metavar="DB", help="the email index (`toolbrain-hub email index`)")
+    gen.add_argument("--model", required=True,
+                     help="a model name/folder/Hub id, or an OpenAI-compatible URL (URL#model to name the model; the "
+                          "endpoint token comes from $TOOLBRAIN_ENDPOINT_TOKEN)")
+    gen.add_argument("--out", required=True, metavar="FILE", help="the questions file to write (.jsonl)")
+    gen.add_argument("--num", type=positive_int, default=20, help="questions to keep (default 20)")
+    gen.add_argument("--inbox", action="append", metavar="ADDRESS", help="an inbox to ask about (repeat; default all)")
+    gen.add_argument("--exclude", metavar="SOURCE", help="question records never to generate again (held-out ones)")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--temperature", type=float, default=0.7, help="sampling temperature (default 0.7)")
+    gen.add_argument("--min-realistic", type=float, default=0.0, metavar="X",
+                     help="reject questions the model rates less realistic than X")
+    gen.add_argument("--no-progress", action="store_true", help="no progress bar")
+    gen.set_defaults(func=_generate)
+
+
 def _demo(args) -> int:
     from ..email.demo import make_demo_corpus
 
@@ -84,4 +108,32 @@ def _questions(args) -> int:
     splits = ", ".join(f"{name} {len(split)}" for name, split in taskset.dataset.items())
     inboxes = len(set(taskset.train["inbox_address"]) | set(taskset.test["inbox_address"] if taskset.test else []))
     print(f"{len(taskset)} questions over {inboxes} inboxes ({splits}) from {args.source}; saved to {out}")
+    return 0
+
+
+def _generate(args) -> int:
+    from ..email.generation import generate_questions
+    from ..email.questions import load_questions
+    from ..models.chat import endpoint_token
+
+    out = Path(args.out)
+    if out.is_dir():
+        return fail(f"--out {out}: is a folder; name a .jsonl file")
+    if not 0 <= args.min_realistic <= 1:
+        return fail(f"--min-realistic must be between 0 and 1, got {args.min_realistic}")
+    exclude = load_questions(args.exclude) if args.exclude else None
+    made = generate_questions(args.index, args.model, num=args.num, inboxes=args.inbox, seed=args.seed,
+                              temperature=args.temperature, min_realistic=args.min_realistic, exclude=exclude,
+                              token=endpoint_token(), progress=not args.no_progress)
+    report = made.report
+    if not made.questions:
+        reasons = ", ".join(f"{k} {v}" for k, v in report.rejected.items()) or "none"
+        return fail(f"no question was kept of {report.attempts} proposals (rejected: {reasons})")
+    made.save(out)
+    print(f"kept {report.kept}/{report.requested} questions from {report.attempts} proposals in "
+          f"{report.settings['prompts']} requests ({report.elapsed_s:.1f} s); saved to {out}")
+    if report.rejected:
+        print("rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(report.rejected.items(), key=lambda kv: -kv[1])))
+        for example in report.examples[:5]:
+            print(f"  {example}")
     return 0
