@@ -29,6 +29,7 @@ from typing import Any
 
 from ..models.chat import ChatModel, get_chat_model
 from ..traces.json_reply import extract_json, strip_think
+from ..traces.trace import Trace
 from .answer_ladder import JUDGE_LABELS, answer_ladder, answer_matches, format_problem, submitted_answer
 from .judge import JudgeError, JudgeStats, ask_with_retries, judgment_key, log_judge_stats, task_query
 from .registry import rows_from_trl, score, traces_from_trl
@@ -236,6 +237,27 @@ class AnswerJudge:
                              f"gold answers and {len(answers)} answers")
         return [self.label(q, g, a) for q, g, a in zip(questions, golds, answers, strict=True)]
 
+    def label_trace(self, trace: Trace, row: dict[str, Any], prompt: Any = None) -> AnswerLabel | None:
+        """Label the answer an episode submitted (`submitted_answer`) against its task's gold answer.
+
+        Args:
+            trace: The episode.
+            row: The task's columns: `gold_answer` (or `answer`), and the question as `query` or `question` (else
+                `prompt`, a chat prompt whose last user message is the question).
+            prompt: The prompt to read the question from when the row has no query or question column.
+
+        Returns:
+            The label, or None when the task has no gold answer (there is nothing to judge against).
+
+        Raises:
+            JudgeError: see `grade`.
+        """
+        gold = row.get("gold_answer", row.get("answer"))
+        if gold is None or not str(gold).strip():
+            return None
+        source = row if any(row.get(k) for k in ("query", "question")) or prompt is None else {"prompt": prompt}
+        return self.grade(task_query(source), str(gold), submitted_answer(trace)[0])
+
     def as_reward_func(self, name: str = "answer_judge") -> Callable[..., list[float]]:
         """A TRL reward function: the answer ladder (`rewards.answer_ladder`) with this judge's labels.
 
@@ -254,12 +276,8 @@ class AnswerJudge:
             before = self.stats.snapshot()
             labels: list[str | None] = []
             for trace, row, prompt in zip(traces, rows, prompts, strict=True):
-                gold = row.get("gold_answer", row.get("answer"))
-                if gold is None or not str(gold).strip() or format_problem(trace, row) is not None:
-                    labels.append(None)
-                    continue
-                question = task_query(row if any(row.get(k) for k in ("query", "question")) else {"prompt": prompt})
-                labels.append(self.label(question, str(gold), submitted_answer(trace)[0]))
+                graded = None if format_problem(trace, row) is not None else self.label_trace(trace, row, prompt)
+                labels.append(None if graded is None else graded.label)
             values = score(answer_ladder, traces, [{**row, "judge_label": label} for row, label in
                                                    zip(rows, labels, strict=True)], name=name)
             log_metric, log_extra = kwargs.get("log_metric"), kwargs.get("log_extra")
