@@ -1,10 +1,12 @@
 """Email-style task rows and the three email tools over a small in-memory inbox, for the tests of the answer ladder,
 the answer judge and evaluation with a judge (the task-row contract of issue 16: tasks.taskset columns plus
-inbox_address, query_date, message_ids (JSON list), how_realistic; kind "email_search"; expected_calls "[]")."""
+inbox_address, query_date, message_ids (JSON list), how_realistic; kind "email_search"; expected_calls "[]"), and a
+scripted answer judge for tests/openai_server.py."""
 
 from __future__ import annotations
 
 import json
+import re
 
 from toolbrain_hub.tools.schemas import load_tools
 
@@ -68,3 +70,25 @@ def email_row(question: str, gold: str, message_ids: list[str], *, row_id: str =
 ROWS = [email_row("When is the Q3 review?", "May 14, 2001", ["<1001.JavaMail.evans@thyme>"], row_id="e1"),
         email_row("What is the notional amount of the swap?", "$25 million", ["<1002.JavaMail.evans@thyme>"],
                   row_id="e2")]
+
+
+def judge_reply(label: str, why: str = "because") -> str:
+    """An answer judge's reply."""
+    return json.dumps({"label": label, "explanation": why})
+
+
+def asked(body: dict) -> dict[str, str]:
+    """The question, reference and agent's answer of an answer-judge request."""
+    user = body["messages"][1]["content"]
+    fields = dict(re.findall(r"^(Question|Reference answer|Agent's answer): (.*)$", user, re.MULTILINE))
+    return {"question": fields["Question"], "gold": fields["Reference answer"], "answer": fields["Agent's answer"]}
+
+
+def fair_judge(body: dict) -> str:
+    """A judge that reads the request: refusals NO_ANSWER, answers holding the reference CORRECT, others INCORRECT."""
+    from toolbrain_hub.rewards.answer_judge import REFUSALS
+
+    answer, gold = asked(body)["answer"], asked(body)["gold"]
+    if answer in REFUSALS or "don't know" in answer or "could not find" in answer:
+        return judge_reply("NO_ANSWER")
+    return judge_reply("CORRECT" if gold.lower() in answer.lower() else "INCORRECT")

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 
 import pytest
-from email_rows import ROWS
+from email_rows import ROWS, asked, fair_judge, judge_reply
 from openai_server import Scripted, ScriptedOpenAIServer
 
 from toolbrain_hub.rewards import LADDER_SCORES, AnswerJudge, JudgeAudit, audit_judge, parse_label
-from toolbrain_hub.rewards.answer_judge import REFUSALS
 from toolbrain_hub.rewards.answer_ladder import SOURCES_BONUS, TURNS_BONUS
 from toolbrain_hub.rewards.judge import JudgeError
 
@@ -22,25 +20,6 @@ RECORDS = [{"question": "When is the Q3 review?", "answer": "May 14, 2001"},
            {"question": "Who signed the ISDA agreement?", "answer": "Sara Shackleton"}]
 
 
-def _label(label: str, why: str = "because") -> str:
-    return json.dumps({"label": label, "explanation": why})
-
-
-def _asked(body: dict) -> dict[str, str]:
-    """The question, reference and agent's answer of a judge request."""
-    user = body["messages"][1]["content"]
-    fields = dict(re.findall(r"^(Question|Reference answer|Agent's answer): (.*)$", user, re.MULTILINE))
-    return {"question": fields["Question"], "gold": fields["Reference answer"], "answer": fields["Agent's answer"]}
-
-
-def fair_judge(body: dict) -> str:
-    """A judge that reads the request: refusals NO_ANSWER, answers holding the reference CORRECT, others INCORRECT."""
-    asked = _asked(body)
-    if asked["answer"] in REFUSALS or "don't know" in asked["answer"] or "could not find" in asked["answer"]:
-        return _label("NO_ANSWER")
-    return _label("CORRECT" if asked["gold"].lower() in asked["answer"].lower() else "INCORRECT")
-
-
 @pytest.fixture
 def server():
     with ScriptedOpenAIServer() as s:
@@ -48,13 +27,13 @@ def server():
 
 
 def test_a_label_over_http_with_the_question_gold_and_answer_in_the_prompt(server):
-    server.push(_label("CORRECT", "same date"))
+    server.push(judge_reply("CORRECT", "same date"))
     judge = AnswerJudge(server.url)
     graded = judge.grade(Q, GOLD, "The review was moved to May 14, 2001.")
     assert (graded.label, graded.explanation, graded.attempts, graded.cached) == ("CORRECT", "same date", 1, False)
     system, user = server.requests[0]["messages"]
     assert "CORRECT" in system["content"] and "NO_ANSWER" in system["content"] and "JSON" in system["content"]
-    assert _asked(server.requests[0]) == {"question": Q, "gold": GOLD,
+    assert asked(server.requests[0]) == {"question": Q, "gold": GOLD,
                                           "answer": "The review was moved to May 14, 2001."}
     assert judge.stats.calls == 1 and judge.stats.prompt_tokens > 0 and judge.label_counts["CORRECT"] == 1
 
@@ -84,7 +63,7 @@ def test_parse_label_names_the_problem(reply, problem):
 
 
 def test_garbage_is_retried_with_the_problem_shown_then_fatal_or_the_fallback(server, caplog):
-    server.push("Looks fine to me!", "CORRECT or INCORRECT", _label("INCORRECT"))
+    server.push("Looks fine to me!", "CORRECT or INCORRECT", judge_reply("INCORRECT"))
     judge = AnswerJudge(server.url, max_retries=2)
     graded = judge.grade(Q, GOLD, "June 3")
     assert graded.label == "INCORRECT" and graded.attempts == 3 and server.request_count == 3
@@ -112,7 +91,7 @@ def test_garbage_is_retried_with_the_problem_shown_then_fatal_or_the_fallback(se
 
 
 def test_cache_empty_answers_and_label_many(server):
-    server.push(_label("CORRECT"), _label("INCORRECT"))
+    server.push(judge_reply("CORRECT"), judge_reply("INCORRECT"))
     judge = AnswerJudge(server.url)
     labels = judge.label_many([Q, Q, Q, Q], [GOLD] * 4, ["May 14, 2001", "May 14, 2001", None, "June 3"])
     assert labels == ["CORRECT", "CORRECT", "NO_ANSWER", "INCORRECT"]
@@ -154,14 +133,14 @@ def test_reward_func_feeds_the_ladder_with_the_labels():
         assert values == pytest.approx([1.0 + SOURCES_BONUS + TURNS_BONUS, LADDER_SCORES["wrong"],
                                         LADDER_SCORES["no_answer"], LADDER_SCORES["format_error"]])
         assert server.request_count == 3  # the format error was not sent to the judge
-        assert _asked(server.requests[0])["question"] == row["query"]
+        assert asked(server.requests[0])["question"] == row["query"]
         assert extra["answer_judge_label"] == ["CORRECT", "INCORRECT", "NO_ANSWER", ""]
         assert metrics["answer_judge/calls"] == 3.0 and metrics["answer_judge/correct"] == pytest.approx(1 / 3)
         assert metrics["answer_judge/no_answer"] == pytest.approx(1 / 3)
 
         # The judge's label beats the text match: a hedge that holds the gold answer is wrong.
         hedge = _completion({"name": final, "arguments": {"answer": "May 14, 2001 or June 3", "sources": []}})
-        with ScriptedOpenAIServer([_label("INCORRECT")]) as strict_server:
+        with ScriptedOpenAIServer([judge_reply("INCORRECT")]) as strict_server:
             value = AnswerJudge(strict_server.url).as_reward_func()(prompts=[row["prompt"]], completions=[hedge],
                                                                     **{k: v[:1] for k, v in columns.items()})
         assert value == [LADDER_SCORES["wrong"]]
@@ -182,13 +161,13 @@ def test_audit_of_a_fair_judge_agrees_everywhere():
     assert audit.disagreements == []
     assert JudgeAudit.from_dict(json.loads(json.dumps(audit.to_dict()))) == audit
     # The reworded cases are the gold answer in other words, the other answers another question's gold.
-    answers = {(_asked(r)["question"], _asked(r)["answer"]) for r in server.requests}
+    answers = {(asked(r)["question"], asked(r)["answer"]) for r in server.requests}
     assert ("When is the Q3 review?", "$25 million") in answers
     assert any(q == "When is the Q3 review?" and a != GOLD and GOLD in a for q, a in answers)
 
 
 def test_audit_of_a_judge_that_always_says_correct_warns(caplog):
-    with ScriptedOpenAIServer(lambda body: _label("CORRECT")) as server:
+    with ScriptedOpenAIServer(lambda body: judge_reply("CORRECT")) as server:
         with caplog.at_level(logging.WARNING, logger="toolbrain_hub.rewards.answer_judge"):
             audit = audit_judge(AnswerJudge(server.url), RECORDS, warn_below=0.8)
     # Per record: 2 CORRECT cases right, the INCORRECT and the NO_ANSWER case wrong.
