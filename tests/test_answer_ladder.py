@@ -146,9 +146,11 @@ def test_reading_the_answer_and_refusals():
     assert submitted_answer(_trace(end="It is May 14.")) == ("It is May 14.", [])
     for text in ["I don't know.", "I couldn’t find any email about the review.", "There is no information about it",
                  "Unable to find the answer.", "No relevant emails were found.", "Unknown", "N/A",
-                 "The emails do not say; the date is not mentioned.", "I was not able to find it", ""]:
+                 "The emails do not say; the date is not mentioned.", "I was not able to find it", "",
+                 "I cannot answer that from the emails.", "I didn't find it.", "None of the emails say."]:
         assert says_no_answer(text), text
-    for text in ["May 14, 2001", "The review was moved because the room was not free.", "Known issue: none."]:
+    for text in ["May 14, 2001", "The review was moved because the room was not free.", "Known issue: none.",
+                 "He did not answer the call."]:
         assert not says_no_answer(text), text
     assert answer_matches("$25 million", "25 million") and answer_matches("25", "25.0")
     assert answer_matches("Shackleton, Sara", "Sara Shackleton") and answer_matches("14 May 2001", "May 14, 2001")

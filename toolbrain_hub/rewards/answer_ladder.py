@@ -18,6 +18,7 @@ turns (`TURNS_BONUS`, all of it for one turn, none from `TURN_BUDGET` turns on) 
 
 The answer and its sources are the `answer` and `sources` arguments of the episode's last `return_final_answer` call
 (`submitted_answer`); without one, the episode's final text. Right or wrong is decided by, in order:
+0. a format error stays one, and an episode that submitted no answer (or an empty one) has none, whatever else;
 1. the row's `judge_label` (CORRECT, INCORRECT or NO_ANSWER), when an answer judge labelled it
    (`rewards.answer_judge.AnswerJudge.as_reward_func` sets it);
 2. a refusal (`says_no_answer`: "I don't know", "could not find", "no information", "unable to find" ...): no answer;
@@ -65,14 +66,19 @@ ANSWER_F1_THRESHOLD = 0.5
 JUDGE_LABELS = {"CORRECT": "right", "INCORRECT": "wrong", "NO_ANSWER": "no_answer"}
 
 # How agents say they found no answer. Matched on the casefolded answer with straight apostrophes.
-_REFUSALS = re.compile(
-    r"\b(?:i\s+(?:do\s+not|don't|dont)\s+know|(?:could\s*not|couldn't|can\s*not|cannot|can't|unable\s+to|"
-    r"(?:was|am|were)\s+(?:not|n't)\s+able\s+to|wasn't\s+able\s+to|not\s+able\s+to|did\s*not|didn't|failed\s+to)\s+"
-    r"(?:find|locate|determine|identify|find\s+out|answer)|no\s+(?:relevant\s+)?(?:information|emails?|messages?|"
-    r"records?|mention|details?|data)\s+(?:about|on|regarding|found|available|was|were|that|in|is|mention|"
-    r"mentions)|(?:there\s+is|i\s+found|i\s+have|with)\s+no\s+(?:relevant\s+)?(?:information|emails?|mention|record)|"
-    r"(?:is|was|are|were)\s+not\s+(?:found|mentioned|available)|none\s+of\s+the\s+(?:emails|messages)|"
-    r"no\s+answer|not\s+enough\s+information|insufficient\s+information)\b")
+_NEGATION = (r"(?:could\s*not|couldn't|can\s*not|cannot|can't|unable\s+to|(?:was|am|were)\s+not\s+able\s+to|"
+             r"wasn't\s+able\s+to|not\s+able\s+to|did\s*not|didn't|failed\s+to)")
+_REFUSALS = re.compile(r"\b(?:" + "|".join([
+    r"i\s+(?:do\s+not|don't|dont)\s+know",
+    _NEGATION + r"\s+(?:find|locate|determine|identify)",
+    r"(?:cannot|can't|unable\s+to)\s+answer",
+    r"no\s+(?:relevant\s+)?(?:information|emails?|messages?|records?|mention|details?|data)\s+(?:about|on|regarding|"
+    r"found|available|was|were|that|in|is|mentions?)",
+    r"(?:there\s+is|i\s+found|i\s+have|with)\s+no\s+(?:relevant\s+)?(?:information|emails?|mention|record)",
+    r"(?:is|was|are|were)\s+not\s+(?:found|mentioned|available)",
+    r"none\s+of\s+the\s+(?:emails|messages)",
+    r"no\s+answer|not\s+enough\s+information|insufficient\s+information",
+]) + r")\b")
 _BARE_REFUSALS = {"unknown", "n/a", "na", "none", "nothing found", "not found", "no idea"}
 
 
