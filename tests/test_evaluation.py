@@ -1001,3 +1001,16 @@ def test_a_tiny_model_evaluated_with_a_judge_in_python_and_on_the_command_line(e
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["metrics"]["judged_hallucination_rate"] == 0.5 and printed["metrics"]["tasks"] == 2
+
+
+def test_a_local_model_named_as_the_judge_runs_here(tiny_model_dir):
+    from email_rows import IMPLEMENTATIONS
+
+    rows = _email_rows()[:1]
+    result = evaluate(ScriptedPolicy(rows, _email_agent), rows, progress=False, implementations=IMPLEMENTATIONS,
+                      max_turns=4, judge=str(tiny_model_dir), device="cpu")
+    # The random tiny model's replies are noise: labelled or counted as a failure, never a silent label.
+    label = result.rows[0]["judge_label"]
+    assert label in (None, "CORRECT", "INCORRECT", "NO_ANSWER")
+    assert result.info["judge_failures"] == (label is None) and result.info["judge"] == str(tiny_model_dir)
+    assert result.info["judge_stats"]["calls"] >= 1 and result.info["judge_stats"]["completion_tokens"] > 0

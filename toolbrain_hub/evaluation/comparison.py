@@ -285,7 +285,8 @@ def evaluate_before_after(agent: Any, baseline: Any, tasks: Any, *, labels: tupl
     """
     spec = source_spec(agent)  # read without loading weights: the baseline runs with the agent's limits
     if settings.get("judge") is not None:  # one judge for both: a local judge model loads once, its cache is shared
-        settings["judge"] = answer_judge(settings["judge"])
+        settings["judge"] = answer_judge(settings["judge"], **{k: settings[k] for k in ("device", "dtype", "threads")
+                                                               if k in settings})
     if spec is not None:
         settings["max_turns"] = settings.get("max_turns") or spec.max_turns
         settings["max_new_tokens"] = settings.get("max_new_tokens") or spec.max_new_tokens

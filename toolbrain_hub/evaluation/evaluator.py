@@ -351,7 +351,7 @@ def evaluate(model_or_agent: Any, tasks: Any, *, split: str = "test", limit: int
     if max_turns is not None and max_turns < 1:
         raise EvalError(f"max_turns must be at least 1, got {max_turns}")
     rows, source = _task_rows(tasks, split, limit)  # tasks first: a bad path fails before a model loads
-    judge = answer_judge(judge)
+    judge = answer_judge(judge, device=device, dtype=dtype, threads=threads)
     policy = load_policy(model_or_agent, device=device, dtype=dtype, threads=threads)
     check(should_stop, f"evaluation stopped after loading the model, before the first of {len(rows)} tasks")
     if spec is not None:
@@ -388,28 +388,30 @@ def evaluate(model_or_agent: Any, tasks: Any, *, split: str = "test", limit: int
     return result
 
 
-def answer_judge(judge: Any, *, timeout: float = 120.0) -> Any:
+def answer_judge(judge: Any, *, timeout: float = 120.0, **local: Any) -> Any:
     """The answer judge an evaluation uses: None, an `AnswerJudge` as given, or one made from a `ChatModel` or a spec
     (an endpoint "URL#model", sent $TOOLBRAIN_ENDPOINT_TOKEN when set; a model name, folder or Hub id, run here).
 
     Args:
         judge: None, an AnswerJudge, a ChatModel or a spec.
         timeout: Seconds per judge request (endpoints).
+        **local: For a judge run here: `models.chat.LocalChatModel`'s device, dtype, threads.
 
     Raises:
         EvalError: a spec that is not text.
     """
-    from ..models.chat import ChatModel, endpoint_token
+    from ..models.chat import ChatModel, endpoint_token, get_chat_model
     from ..rewards.answer_judge import AnswerJudge
 
     if judge is None or isinstance(judge, AnswerJudge):
         return judge
-    if isinstance(judge, ChatModel):
-        return AnswerJudge(judge, timeout=timeout)
-    if not isinstance(judge, str) or not judge.strip():
-        raise EvalError(f"judge must be an AnswerJudge, a chat model or a model or endpoint name, got {judge!r}")
-    token = endpoint_token() if judge.startswith(("http://", "https://")) else None
-    return AnswerJudge(judge.strip(), token=token, timeout=timeout)
+    if not isinstance(judge, ChatModel):
+        if not isinstance(judge, str) or not judge.strip():
+            raise EvalError(f"judge must be an AnswerJudge, a chat model or a model or endpoint name, got {judge!r}")
+        endpoint = judge.startswith(("http://", "https://"))
+        judge = get_chat_model(judge.strip(), token=endpoint_token() if endpoint else None, timeout=timeout,
+                               **({} if endpoint else local))
+    return AnswerJudge(judge, timeout=timeout)
 
 
 def _judge_traces(judge: Any, traces: list[Trace], rows: list[dict[str, Any]], *, progress: bool,
