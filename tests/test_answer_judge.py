@@ -192,3 +192,20 @@ def test_audit_counts_a_judge_that_never_answers_as_errors(caplog):
         audit_judge(AnswerJudge(server.url), [{"answer": "x"}])
     with pytest.raises(ValueError, match="has a label but no agent_answer"):
         audit_judge(AnswerJudge(server.url), [{"question": "q", "answer": "a", "label": "CORRECT"}])
+
+
+def test_a_config_names_the_answer_judge_and_training_rewards_by_its_labels(tmp_path):
+    from toolbrain_hub.config import JudgeSettings, TrainConfig
+    from toolbrain_hub.training.reward_setup import build_rewards
+
+    with ScriptedOpenAIServer(fair_judge) as server:
+        config = TrainConfig(algorithm="grpo", tasks=str(tmp_path), rewards={"format": 0.1},
+                             judge=JudgeSettings(kind="answer", model=server.url, weight=1.0, fallback="NO_ANSWER"))
+        setup = build_rewards(config)
+        assert isinstance(setup.judge, AnswerJudge) and setup.judge.fallback == "NO_ANSWER"
+        assert [f.__name__ for f in setup.funcs] == ["format", "answer_judge"] and setup.weights == [0.1, 1.0]
+        row = ROWS[0]
+        right = _completion({"name": "return_final_answer", "arguments": {"answer": "May 14, 2001", "sources": []}})
+        columns = {k: [row[k]] for k in ("query", "gold_answer", "message_ids", "kind", "tools", "id")}
+        assert setup.funcs[1](prompts=[row["prompt"]], completions=[right], **columns) == [1.0 + TURNS_BONUS]
+        assert server.request_count == 1
