@@ -172,11 +172,13 @@ class CorpusSource:
         if not path.exists():
             raise CorpusError(f"{path}: no such file or folder (expected a maildir folder or a CSV export)")
         if path.is_file():
-            columns = _csv_columns(path)
+            columns, rows = _csv_head(path)
             if not {"file", "message"} <= set(columns):
                 found = ", ".join(repr(c) for c in columns[:8]) or "none"
                 raise CorpusError(f"{path}: not an email CSV export: it needs the columns 'file' and 'message' "
                                   f"(found {found}); or give a maildir folder (maildir/<user>/<folder>/<n>.)")
+            if not rows:
+                raise CorpusError(f"{path}: the CSV export holds no rows")
             return cls("csv", path)
         if (path / "maildir").is_dir():
             path = path / "maildir"
@@ -235,12 +237,19 @@ class CorpusSource:
             csv.field_size_limit(limit)
 
 
-def _csv_columns(path: Path) -> list[str]:
+def _csv_head(path: Path) -> tuple[list[str], bool]:
+    """A CSV file's column names and whether a row follows them (both empty/False for what is no CSV)."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     try:
         with path.open(encoding="utf-8", errors="replace", newline="") as f:
-            return [c.strip() for c in next(csv.reader(f), [])]
+            reader = csv.reader(f)
+            columns = [c.strip() for c in next(reader, [])]
+            return columns, next(reader, None) is not None
     except (OSError, csv.Error):
-        return []
+        return [], False
+    finally:
+        csv.field_size_limit(limit)
 
 
 def _natural(name: str) -> list:

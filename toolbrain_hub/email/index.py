@@ -191,6 +191,10 @@ class EmailIndex:
                                   "`toolbrain-hub email index SOURCE --out FILE`")
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_file() and self.path.stat().st_size:
+            with self.path.open("rb") as f:
+                if f.read(16) != b"SQLite format 3\x00":  # SQLite would take a short file for an empty database
+                    raise EmailIndexError(f"{self.path}: not an email index (not an SQLite file)")
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, check_same_thread=False)
         try:
@@ -204,7 +208,8 @@ class EmailIndex:
         tables = {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "meta" not in tables:
             if tables or not create:
-                raise EmailIndexError(f"{self.path}: not an email index (a SQLite file with other tables)")
+                what = "an SQLite file with other tables" if tables else "an empty SQLite file"
+                raise EmailIndexError(f"{self.path}: not an email index ({what})")
             with self._conn:
                 self._conn.executescript(_SCHEMA)
                 self._conn.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
@@ -440,8 +445,6 @@ def build_index(source: str | os.PathLike, db_path: str | os.PathLike, *, progre
                 records = iter_emails(corpus, stats=stats, skip_paths=known, inboxes=inboxes, on_read=bar.update,
                                       workers=workers)
                 index._add_all(records, known, report)
-            if stats.read == 0:
-                raise CorpusError(f"{corpus.path}: the CSV export holds no rows")
             conn.execute("BEGIN")
             conn.executemany("INSERT OR IGNORE INTO mailboxes VALUES (?, ?)", sorted(inboxes.items()))
             conn.execute("COMMIT")
