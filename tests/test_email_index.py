@@ -197,15 +197,20 @@ def test_reindexing_skips_what_is_there_and_adds_what_is_new(tmp_path, maildir):
     again = build_index(maildir, db, progress=False)
     assert (again.read, again.indexed, again.total) == (12, 0, 8)
     assert again.skipped["already indexed"] == 9  # 8 messages + the duplicate copy: never read again
+    opened_before = EmailIndex(db)
     new = F.messages()["lay-k/inbox/1."].replace(F.LAY_SECRET.encode(), b"<3003.new@thyme>")
     (maildir / "lay-k" / "inbox" / "2.").write_bytes(new)
+    (maildir / "skilling-j" / "sent_items").mkdir(parents=True)
+    (maildir / "skilling-j" / "sent_items" / "1.").write_bytes(new.replace(b"<3003.", b"<3004."))
     grown = build_index(maildir, db, progress=False)
-    assert (grown.indexed, grown.total) == (1, 9)
+    assert (grown.indexed, grown.total, grown.inboxes) == (2, 10, 3)
+    assert opened_before.count("skilling-j") == opened_before.count(F.SKILLING) == 1  # a new inbox is seen
+    opened_before.close()
     # the CSV export of the same files names the same paths: nothing is read again
     csv_report = build_index(F.write_csv(tmp_path / "emails.csv"), db, progress=False)
-    assert (csv_report.kind, csv_report.indexed, csv_report.total) == ("csv", 0, 9)
+    assert (csv_report.kind, csv_report.indexed, csv_report.total) == ("csv", 0, 10)
     with EmailIndex(db) as index:
-        assert index.inboxes() == [F.LAY, F.ALLEN]
+        assert index.inboxes() == [F.SKILLING, F.LAY, F.ALLEN]
         assert {r["message_id"] for r in index.search(F.LAY, ["confidential"])} == {F.LAY_SECRET, "<3003.new@thyme>"}
 
 

@@ -34,14 +34,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC
 from email.header import decode_header
 from email.utils import getaddresses, parsedate_to_datetime
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 from ..errors import ToolBrainError
+from .htmltext import html_to_text
 
-__all__ = ["CorpusError", "CorpusSource", "CorpusStats", "Email", "html_to_text", "inbox_address", "iter_emails",
-           "parse_email", "read_corpus"]
+__all__ = ["CorpusError", "CorpusSource", "CorpusStats", "Email", "inbox_address", "iter_emails", "parse_email",
+           "read_corpus"]
 
 SENT_FOLDERS = frozenset({"sent", "sent_items", "_sent_mail", "_sent"})
 INBOX_FOLDER = "inbox"
@@ -540,47 +540,3 @@ def _charset(part: email.message.Message) -> str | None:
     # A regex on the raw header: Message.get_content_charset's full parameter parser is one of the slowest steps.
     match = _CHARSET.search(str(part.get("Content-Type") or ""))
     return match.group(1).lower() if match else None
-
-
-class _HTMLText(HTMLParser):
-    _BLOCK = frozenset({"p", "div", "br", "tr", "li", "ul", "ol", "table", "blockquote", "pre", "hr", "title", "h1",
-                        "h2", "h3", "h4", "h5", "h6"})
-    _HIDDEN = frozenset({"script", "style", "head"})
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.hidden = 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in self._HIDDEN:
-            self.hidden += 1
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-        elif tag == "td":
-            self.parts.append(" ")
-
-    def handle_endtag(self, tag):
-        if tag in self._HIDDEN:
-            self.hidden = max(0, self.hidden - 1)
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
-
-    def handle_data(self, data):
-        if not self.hidden:
-            self.parts.append(data)
-
-
-def html_to_text(html: str) -> str:
-    """The readable text of an HTML part: tags dropped, scripts and styles left out, entities decoded, one line per
-    block (paragraph, line break, list item, table row), spaces collapsed.
-
-    Args:
-        html: The HTML source.
-    """
-    parser = _HTMLText()
-    parser.feed(html)
-    parser.close()
-    lines = [" ".join(line.split()) for line in "".join(parser.parts).split("\n")]
-    text = "\n".join(lines)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()

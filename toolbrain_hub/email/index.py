@@ -244,12 +244,13 @@ class EmailIndex:
         Args:
             inbox: An address (`phillip.allen@enron.com`) or a maildir user folder (`allen-p`).
         """
-        if self._aliases is None:
+        key = str(inbox).strip().lower()
+        if self._aliases is None or key not in self._aliases:  # (re)read: the file may have grown since
             aliases = {address: address for address in self.inboxes()}
             aliases.update({user.lower(): address for user, address in self._query("SELECT user, address FROM "
                                                                                     "mailboxes")})
             self._aliases = aliases
-        return self._aliases.get(str(inbox).strip().lower())
+        return self._aliases.get(key)
 
     def count(self, inbox: str | None = None) -> int:
         """Messages in the index, or in one inbox.
@@ -302,8 +303,11 @@ class EmailIndex:
             where.append("e.id IN (SELECT email_id FROM recipients WHERE address "
                          + ("= ?)" if "@" in text else "LIKE ?)"))
             params.append(text if "@" in text else f"%{text}%")
-        limit = max(1, min(int(max_results), MAX_RESULTS))
-        match = _match_query(keywords)
+        try:
+            limit = max(1, min(int(max_results), MAX_RESULTS))
+        except (TypeError, ValueError):
+            raise EmailIndexError(f"max_results must be a number, got {max_results!r}") from None
+        match = _match_query(keywords or [])
         if match:
             sql = (f"SELECT e.message_id, e.subject, e.sender, e.date, e.body FROM emails_fts "
                    f"JOIN emails e ON e.id = emails_fts.rowid WHERE emails_fts MATCH ? AND {' AND '.join(where)} "

@@ -162,14 +162,11 @@ def search_emails(inbox: str, keywords: list[str], from_addr: str | None = None,
     before = _date_argument(sent_before, "sent_before")
     if today is not None:
         before = today if before is None else min(before, today)
-    if isinstance(keywords, str):
-        keywords = keywords.split()
     try:
-        limit = int(max_results)
-    except (TypeError, ValueError):
-        raise EmailToolError(f"max_results must be a number, got {max_results!r}") from None
-    return index.search(address, keywords, from_addr=from_addr, to_addr=to_addr, sent_after=after,
-                        sent_before=before, max_results=limit)
+        return index.search(address, keywords, from_addr=from_addr, to_addr=to_addr, sent_after=after,
+                             sent_before=before, max_results=max_results)
+    except ToolBrainError as e:
+        raise EmailToolError(str(e)) from None
 
 
 def read_email(message_id: str, *, task: dict | None = None) -> dict:
