@@ -238,6 +238,16 @@ def test_cli_indexes_and_reports(tmp_path, maildir, capsys):
     report = json.loads(capsys.readouterr().out)
     assert (report["kind"], report["indexed"], report["total"], report["skipped"]["already indexed"]) == \
            ("csv", 0, 8, 9)
+    # the CSV export parsed in two worker processes into a new index: the same index
+    fresh = tmp_path / "fresh.db"
+    assert main(["email", "index", str(tmp_path / "e.csv"), "--out", str(fresh), "--no-progress", "--workers", "2",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["workers"], report["indexed"], report["skipped"]) == \
+           (2, 8, {"no headers": 1, "unparseable date": 1, "binary file": 1, "duplicate": 1})
+    with EmailIndex(db) as first, EmailIndex(fresh) as second:
+        assert [first.read(r["message_id"]) for r in first.search(F.ALLEN, [], max_results=50)] == \
+               [second.read(r["message_id"]) for r in second.search(F.ALLEN, [], max_results=50)]
 
 
 def test_cli_bad_source_exits_2_with_one_line(tmp_path, capsys):

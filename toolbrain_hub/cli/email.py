@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+from .common import positive_int
+
 
 def register(subparsers) -> None:
     group = subparsers.add_parser("email", help="index email corpora (Enron maildir or CSV) for the email agent")
@@ -22,6 +24,8 @@ def register(subparsers) -> None:
     index.add_argument("source", help="a maildir folder (maildir/<user>/<folder>/<n>.) or a CSV export with the "
                                       "columns file and message")
     index.add_argument("--out", required=True, metavar="DB", help="the index file (created, or extended)")
+    index.add_argument("--workers", type=positive_int, metavar="N",
+                       help="processes parsing messages (default: one per CPU but one, up to 4, for a large corpus)")
     index.add_argument("--json", action="store_true", help="print the report as JSON")
     index.add_argument("--no-progress", action="store_true", help="no progress bar")
     index.set_defaults(func=_index)
@@ -30,7 +34,7 @@ def register(subparsers) -> None:
 def _index(args) -> int:
     from ..email.index import build_index
 
-    report = build_index(args.source, args.out, progress=not args.no_progress)
+    report = build_index(args.source, args.out, progress=not args.no_progress, workers=args.workers)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:

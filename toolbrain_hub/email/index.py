@@ -77,6 +77,7 @@ class IndexReport:
         inboxes: Inboxes in the index.
         total: Messages in the index.
         elapsed_s: Seconds the run took.
+        workers: Processes that parsed the messages.
     """
 
     source: str
@@ -90,6 +91,7 @@ class IndexReport:
     inboxes: int = 0
     total: int = 0
     elapsed_s: float = 0.0
+    workers: int = 1
 
     @property
     def emails_per_s(self) -> float:
@@ -108,8 +110,9 @@ class IndexReport:
 
     def summary(self) -> list[str]:
         """The report as a few lines of text (what `toolbrain-hub email index` prints)."""
+        parallel = f", {self.workers} parsing processes" if self.workers > 1 else ""
         lines = [f"read {self.read} emails from {self.kind} {self.source} in {self.elapsed_s:.1f} s "
-                 f"({self.emails_per_s:.0f} emails/s)",
+                 f"({self.emails_per_s:.0f} emails/s{parallel})",
                  f"indexed {self.indexed} into {self.db_path} ({self.total} emails in {self.inboxes} inboxes)"]
         if self.skipped:
             lines.append("skipped: " + ", ".join(f"{k} {v}" for k, v in sorted(self.skipped.items())))
@@ -407,7 +410,7 @@ class EmailIndex:
 
 
 def build_index(source: str | os.PathLike, db_path: str | os.PathLike, *, progress: bool = True,
-                workers: int = 1) -> IndexReport:
+                workers: int | None = 1) -> IndexReport:
     """Index a corpus into an SQLite file, adding to what it holds.
 
     Re-running on the same or a grown corpus reads only the files not indexed yet, and adds a message to an inbox
@@ -417,8 +420,9 @@ def build_index(source: str | os.PathLike, db_path: str | os.PathLike, *, progre
         source: A maildir folder (or a folder holding `maildir/`) or a CSV export (`file`, `message`).
         db_path: The index file (created with its folder when missing).
         progress: Show a tqdm progress bar.
-        workers: Processes parsing messages in parallel while this one writes the index (1: parse here too).
-            More than 1 starts fresh processes: a script calling this needs the `if __name__ == "__main__":` guard.
+        workers: Processes parsing messages in parallel while this one writes the index (1: parse here too;
+            None: one per CPU but one, up to 4, for a corpus of 5000 files or more). More than 1 starts processes:
+            a script calling this needs the `if __name__ == "__main__":` guard.
 
     Raises:
         CorpusError: the source is no corpus, or holds no file.
@@ -431,8 +435,12 @@ def build_index(source: str | os.PathLike, db_path: str | os.PathLike, *, progre
     total = len(corpus.files()) if corpus.kind == "maildir" else None
     if total == 0:
         raise CorpusError(f"{corpus.path}: the maildir folder holds no email files")
+    if workers is None:
+        large = (total or 0) >= 5000 or (corpus.kind == "csv" and corpus.path.stat().st_size >= 20_000_000)
+        # One core stays with this process (it writes the index); on two cores parsing here as well is as fast.
+        workers = max(1, min(4, (os.cpu_count() or 1) - 1)) if large else 1
     index = EmailIndex(db_path, create=True)
-    report = IndexReport(source=str(source), db_path=str(db_path), kind=corpus.kind)
+    report = IndexReport(source=str(source), db_path=str(db_path), kind=corpus.kind, workers=workers)
     try:
         known = {row[0] for row in index._query("SELECT path FROM seen")}
         inboxes = dict(index._query("SELECT user, address FROM mailboxes"))
