@@ -378,10 +378,11 @@ class EmailIndex:
                 "to": json.loads(recipients), "date": date, "body": body, "attachments": json.loads(attachments),
                 "in_reply_to": in_reply_to}
 
-    def _add_all(self, records, known: set[str], report: IndexReport) -> None:
+    def _add_all(self, records, report: IndexReport) -> None:
         """Insert records in batches of transactions; count "duplicate" / "already indexed"."""
         conn = self._conn
         added: set[tuple[str, str]] = set()
+        users: set[str] = set()
         pending = 0
         insert = f"INSERT OR IGNORE INTO emails({_COLUMNS}) VALUES ({', '.join('?' * 11)})"
         conn.execute("BEGIN")
@@ -399,8 +400,10 @@ class EmailIndex:
             else:
                 reason = "duplicate" if (e.message_id, e.inbox) in added else "already indexed"
                 report.skipped[reason] = report.skipped.get(reason, 0) + 1
-            if e.path not in known:
-                conn.execute("INSERT OR IGNORE INTO seen VALUES (?)", (e.path,))
+            conn.execute("INSERT OR IGNORE INTO seen VALUES (?)", (e.path,))
+            if e.user not in users:  # in the records' transaction: an interrupted build keeps each address
+                conn.execute("INSERT OR IGNORE INTO mailboxes VALUES (?, ?)", (e.user, e.inbox))
+                users.add(e.user)
             pending += 1
             if pending >= _BATCH:
                 conn.execute("COMMIT")
@@ -456,14 +459,10 @@ def build_index(source: str | os.PathLike, db_path: str | os.PathLike, *, progre
             with tqdm(total=total, unit="email", desc="indexing", disable=not progress) as bar:
                 records = iter_emails(corpus, stats=stats, skip_paths=known, inboxes=inboxes, on_read=bar.update,
                                       workers=workers)
-                index._add_all(records, known, report)
-            conn.execute("BEGIN")
-            conn.executemany("INSERT OR IGNORE INTO mailboxes VALUES (?, ?)", sorted(inboxes.items()))
-            conn.execute("COMMIT")
+                index._add_all(records, report)
             conn.execute("INSERT INTO emails_fts(emails_fts, rank) VALUES ('automerge', 4)")  # SQLite's default
             if report.indexed:
                 conn.execute("INSERT INTO emails_fts(emails_fts) VALUES ('optimize')")  # one b-tree: fast searches
-            conn.execute("PRAGMA synchronous = FULL")
         report.read = stats.read
         for reason, n in stats.skipped.items():
             report.skipped[reason] = report.skipped.get(reason, 0) + n
