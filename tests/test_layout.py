@@ -12,8 +12,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "toolbrain_hub"
 
 # Bottom to top. A module may import its own stage and the stages before it, never one after it.
-STAGES = ["errors", "stopping", "jsonl", "hub", "models", "traces", "runs", "tools", "tasks", "environment", "rewards",
-          "config", "agent", "evaluation", "publishing", "training", "jobs", "cli"]
+STAGES = ["errors", "stopping", "jsonl", "hub", "models", "traces", "runs", "tools", "tasks", "email", "environment",
+          "rewards", "config", "agent", "evaluation", "publishing", "training", "jobs", "cli"]
 
 
 def _module_name(path: Path) -> str:

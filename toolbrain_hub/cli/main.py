@@ -12,7 +12,7 @@ from ..errors import ToolBrainError
 # Modules with a `register(subparsers)` function; each adds its own subcommands.
 COMMAND_MODULES = ["toolbrain_hub.cli.models", "toolbrain_hub.cli.tasks", "toolbrain_hub.cli.train",
                    "toolbrain_hub.cli.agent",
-                   "toolbrain_hub.cli.evaluate"]
+                   "toolbrain_hub.cli.evaluate", "toolbrain_hub.cli.email"]
 
 
 # What `main` shows as `error: <message>` and exit code 2, never as a traceback: every user-facing error of the
