@@ -364,6 +364,15 @@ def test_an_agent_trained_before_full_schemas_keeps_its_training_prompt(tokenize
     assert seen_by_agent == seen_by_eval == [trained]
 
 
+def test_builtin_tools_are_recorded_only_for_the_librarys_own_tool_modules(tiny_model_dir, tokenizer):
+    plain = _spec(tokenizer, tiny_model_dir, builtin_tools="my_tools.py")
+    assert plain.builtin_tools is None
+    assert "builtin_tools" not in plain.to_dict()  # older toolbrain-hub versions still read the spec
+    email = _spec(tokenizer, tiny_model_dir, builtin_tools="toolbrain_hub.email.tools")
+    assert email.builtin_tools == "toolbrain_hub.email.tools"
+    assert AgentSpec.from_dict(email.to_dict()).builtin_tools == "toolbrain_hub.email.tools"
+
+
 def test_spec_errors_name_file_and_field(tmp_path, tiny_model_dir, tokenizer):
     spec = _spec(tokenizer, tiny_model_dir)
     with pytest.raises(AgentSpecError, match="no agent spec here"):
@@ -380,7 +389,12 @@ def test_spec_errors_name_file_and_field(tmp_path, tiny_model_dir, tokenizer):
              ({"tool_definitions": [{"name": "other"}]}, "field 'tool_definitions'"),
              ({"chat_template": ""}, "field 'chat_template'"),
              ({"base_model_source": {"kind": "cloud"}}, "field 'base_model_source'"),
-             ({"base_model_source": "Qwen/Qwen2.5"}, "field 'base_model_source'")]
+             ({"base_model_source": "Qwen/Qwen2.5"}, "field 'base_model_source'"),
+             # A spec is data from a repo: it may name only the library's own tool modules, by exact name, never
+             # another library module whose functions would become tools (toolbrain_hub.publish, hub.repos...).
+             ({"builtin_tools": "toolbrain_hub"}, "field 'builtin_tools'"),
+             ({"builtin_tools": "toolbrain_hub.hub.repos"}, "field 'builtin_tools'"),
+             ({"builtin_tools": "os"}, "field 'builtin_tools'")]
     for change, message in cases:
         (tmp_path / SPEC_FILE).write_text(json.dumps({**spec.to_dict(), **change}))
         with pytest.raises(AgentSpecError, match=message) as error:

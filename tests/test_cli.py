@@ -18,5 +18,5 @@ def test_usage_errors_exit_2_without_traceback(entry, tmp_path):
 
 def test_help_lists_every_command():
     out = subprocess.run(ENTRY_POINTS[0] + ["--help"], capture_output=True, text=True, check=True)
-    for command in ["models", "tools", "tasks", "train", "eval", "publish", "chat"]:
+    for command in ["models", "tools", "tasks", "train", "eval", "publish", "chat", "email"]:
         assert f"    {command}" in out.stdout

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from toolbrain_hub.email.demo import DemoCorpus, DemoError, make_demo_corpus
-from toolbrain_hub.email.demo_mail import html_to_text
+from toolbrain_hub.email.htmltext import html_to_text
 
 
 @pytest.fixture(scope="module")

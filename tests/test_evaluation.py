@@ -861,3 +861,156 @@ def test_default_model_calls_are_scored(default_model_dir, train_rows):
     assert result.metrics["invalid_call_rate"] is not None and result.metrics["avg_tool_calls"] >= 0.5
     called = [t for t in result.traces if t.calls]
     assert called and all(t.turns[0].format in ("tagged", "fenced", "bare") for t in called)
+
+
+# --------------------------------------------------------------------------------------------- email tasks, a judge
+
+
+def _email_agent(row, turn, messages):
+    """Searches, then answers: right for e1, wrong for e2, "I don't know" for e3, a guess for e4 (no gold)."""
+    from email_rows import INBOX
+
+    if turn == 0:
+        return _tagged([{"name": "search_emails", "arguments": {"inbox": INBOX, "keywords": row["query"].split()[:2]}}])
+    if turn == 1:
+        answer = {"e1": "The Q3 review is on May 14, 2001.", "e2": "$52 million", "e3": "I don't know."}.get(
+            row["id"], "Probably Houston.")
+        return _tagged([{"name": "return_final_answer", "arguments": {"answer": answer, "sources": []}}])
+    return "Done."
+
+
+def _email_rows():
+    from email_rows import ROWS, email_row
+
+    return [*ROWS, email_row("Who approved the budget?", "Sara Shackleton", [], row_id="e3"),
+            email_row("Where is the offsite?", "", [], row_id="e4")]
+
+
+def test_email_tasks_are_tool_tasks_scored_by_their_answer():
+    from email_rows import IMPLEMENTATIONS
+
+    rows = _email_rows()
+    result = evaluate(ScriptedPolicy(rows, _email_agent), rows, progress=False, implementations=IMPLEMENTATIONS,
+                      max_turns=4)
+    by_id = {r["id"]: r for r in result.rows}
+    assert all(r["needs_tools"] and r["expected"] == 0 and r["call_match_score"] is None for r in result.rows)
+    assert [by_id[i]["answer_rung"] for i in ("e1", "e2", "e3", "e4")] == ["right", "wrong", "no_answer", "wrong"]
+    assert by_id["e1"]["correct"] and by_id["e1"]["ast_correct"] and by_id["e1"]["answer_correct"]
+    assert by_id["e1"]["final_answer"] == "The Q3 review is on May 14, 2001."  # the submitted answer, not "Done."
+    assert not by_id["e3"]["attempted"] and by_id["e2"]["attempted"] and by_id["e4"]["answer_correct"] is None
+    m = result.metrics
+    assert m["no_tool_precision"] is None  # no email task counts as a no-tool task
+    assert m["call_match_score"] is None and m["tool_call_accuracy"] is None
+    assert m["correctness"] == m["ast_accuracy"] == 0.25 and m["no_answer_rate"] == 0.25
+    assert m["hallucination_rate"] == pytest.approx(2 / 3) and m["avg_turns"] == 3.0
+    assert not any(k.startswith("judged_") for k in m) and "judge_label" not in by_id["e1"]
+    assert "judged_" not in result.to_markdown() and "judge" not in result.info
+
+
+def test_evaluate_with_an_answer_judge_labels_every_answer(tmp_path):
+    from email_rows import IMPLEMENTATIONS, fair_judge
+    from openai_server import ScriptedOpenAIServer
+
+    rows = _email_rows()
+    policy = ScriptedPolicy(rows, _email_agent)
+    with ScriptedOpenAIServer(fair_judge) as server:
+        judged = evaluate(policy, rows, progress=False, implementations=IMPLEMENTATIONS, max_turns=4,
+                          judge=server.url)
+        assert server.request_count == 3  # e4 has no gold answer: nothing to judge against
+    labels = {r["id"]: r["judge_label"] for r in judged.rows}
+    assert labels == {"e1": "CORRECT", "e2": "INCORRECT", "e3": "NO_ANSWER", "e4": None}
+    assert [t.metadata["judge_label"] for t in judged.traces] == list(labels.values())
+    assert judged.traces[0].metadata["judge_explanation"] == "because"
+    m = judged.metrics
+    assert m["judged_tasks"] == 3 and m["judged_correct_rate"] == pytest.approx(1 / 3)
+    assert m["judged_hallucination_rate"] == 0.5 and m["judged_no_answer_rate"] == pytest.approx(1 / 3)
+    assert m["correctness"] == 0.25 and m["hallucination_rate"] == pytest.approx(2 / 3)  # unchanged by the judge
+    assert judged.breakdown["kind"]["email_search"]["judged_correct_rate"] == pytest.approx(1 / 3)
+    assert judged.info["judge"] == server.url and judged.info["judge_failures"] == 0
+    assert "| judged_hallucination_rate | 0.500 |" in judged.to_markdown()
+    # Saved and read back; compared with an evaluation without a judge, the judged rows have no "before".
+    judged.save(tmp_path / "judged")
+    loaded = EvalResult.load(tmp_path / "judged")
+    assert loaded.metrics == judged.metrics and loaded.traces[1].metadata["judge_label"] == "INCORRECT"
+    plain = evaluate(policy, rows, progress=False, implementations=IMPLEMENTATIONS, max_turns=4)
+    table = compare(plain, loaded)
+    rows_by_name = {r["metric"]: r for r in table.rows}
+    assert list(rows_by_name)[: len(METRICS)] == list(METRICS)
+    assert rows_by_name["judged_hallucination_rate"] == {"metric": "judged_hallucination_rate", "before": None,
+                                                         "after": 0.5, "delta": None, "better": "lower"}
+    assert [r["metric"] for r in compare(plain, plain).rows] == list(METRICS)
+
+
+def test_a_judge_that_gives_no_label_leaves_the_task_unlabelled(caplog):
+    import logging
+
+    from email_rows import IMPLEMENTATIONS, asked, fair_judge
+    from openai_server import ScriptedOpenAIServer
+
+    from toolbrain_hub.rewards import AnswerJudge
+
+    rows = _email_rows()[:2]
+
+    def flaky(body):
+        return "hmm, hard to say" if asked(body)["gold"] == "$25 million" else fair_judge(body)
+
+    with ScriptedOpenAIServer(flaky) as server, caplog.at_level(logging.WARNING):
+        result = evaluate(ScriptedPolicy(rows, _email_agent), rows, progress=False, implementations=IMPLEMENTATIONS,
+                          max_turns=4, judge=AnswerJudge(server.url, max_retries=1))
+    assert [r["judge_label"] for r in result.rows] == ["CORRECT", None]
+    assert result.info["judge_failures"] == 1 and "judge gave no label for task 'e2'" in caplog.text
+    assert result.metrics["judged_tasks"] == 1 and result.metrics["judged_hallucination_rate"] == 0.0
+    with pytest.raises(EvalError, match="judge must be"):
+        evaluate(ScriptedPolicy(rows, _email_agent), rows, progress=False, judge=42)
+
+
+@pytest.fixture(scope="module")
+def email_agent_dir(tmp_path_factory):
+    """A pinned tiny model that answers every email question "May 14, 2001" (citing the Q3 email), then "Done."."""
+    from toolbrain_hub.models.tiny import build_pinned_model
+
+    call = {"name": "return_final_answer", "arguments": {"answer": "May 14, 2001",
+                                                         "sources": ["<1001.JavaMail.evans@thyme>"]}}
+    return build_pinned_model(tmp_path_factory.mktemp("email-agent"), first_reply=_tagged([call]),
+                              after_tool_reply="Done.")
+
+
+def test_a_tiny_model_evaluated_with_a_judge_in_python_and_on_the_command_line(email_agent_dir, tmp_path, capsys):
+    from datasets import Dataset
+    from email_rows import IMPLEMENTATIONS, ROWS, fair_judge
+    from openai_server import ScriptedOpenAIServer
+
+    from toolbrain_hub.cli import main
+
+    with ScriptedOpenAIServer(fair_judge) as server:
+        result = evaluate(str(email_agent_dir), ROWS, progress=False, implementations=IMPLEMENTATIONS,
+                          judge=server.url, device="cpu")
+        # The same agent from the command line, on the rows saved as a task dataset, the tools from a file.
+        folder = tmp_path / "email-tasks"
+        (folder / "data").mkdir(parents=True)
+        Dataset.from_list([{**r, "split": "test", "generator": "test"} for r in ROWS]).to_parquet(
+            folder / "data" / "test-00000.parquet")
+        code = main(["eval", str(email_agent_dir), "--tasks", str(folder), "--judge", server.url, "--implementations",
+                     str(Path(__file__).with_name("email_rows.py")), "--device", "cpu", "--no-progress", "--json"])
+    assert [r["judge_label"] for r in result.rows] == ["CORRECT", "INCORRECT"]
+    assert [t.calls[0].name for t in result.traces] == ["return_final_answer"] * 2
+    assert [r["answer_rung"] for r in result.rows] == ["right", "wrong"]
+    m = result.metrics
+    assert (m["judged_correct_rate"], m["judged_hallucination_rate"], m["judged_no_answer_rate"]) == (0.5, 0.5, 0.0)
+    assert m["no_tool_precision"] is None and m["correctness"] == 0.5 and m["avg_turns"] == 2.0
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["metrics"]["judged_hallucination_rate"] == 0.5 and printed["metrics"]["tasks"] == 2
+
+
+def test_a_local_model_named_as_the_judge_runs_here(tiny_model_dir):
+    from email_rows import IMPLEMENTATIONS
+
+    rows = _email_rows()[:1]
+    result = evaluate(ScriptedPolicy(rows, _email_agent), rows, progress=False, implementations=IMPLEMENTATIONS,
+                      max_turns=4, judge=str(tiny_model_dir), device="cpu")
+    # The random tiny model's replies are noise: labelled or counted as a failure, never a silent label.
+    label = result.rows[0]["judge_label"]
+    assert label in (None, "CORRECT", "INCORRECT", "NO_ANSWER")
+    assert result.info["judge_failures"] == (label is None) and result.info["judge"] == str(tiny_model_dir)
+    assert result.info["judge_stats"]["calls"] >= 1 and result.info["judge_stats"]["completion_tokens"] > 0

@@ -115,8 +115,9 @@ def _schema_only(tool: ToolSpec, label: str):
 
 
 def _tool_implementations(spec: AgentSpec, folder: Path, label: str, tools: Any, trust_remote_code: bool):
-    """What `build_agent` runs the tools with: the caller's implementations by name, then (if trusted) the repo's
-    tools.py, then schema-only stand-ins. A ToolEnvironment or factory passes through unchanged."""
+    """What `build_agent` runs the tools with: the caller's implementations by name, then the library's own tool
+    module the agent was trained with (`spec.builtin_tools`), then (if trusted) the repo's tools.py, then schema-only
+    stand-ins. A ToolEnvironment or factory passes through unchanged."""
     if isinstance(tools, (ToolEnvironment, EnvironmentFactory)):
         return tools
     given = _named_implementations(tools) if tools is not None else {}
@@ -128,6 +129,13 @@ def _tool_implementations(spec: AgentSpec, folder: Path, label: str, tools: Any,
                  if (close := difflib.get_close_matches(name, spec.tool_names, n=1))]
         raise AgentError(f"tools=: {unknown} are not tools of the agent {label} (its tools: {spec.tool_names})"
                          + (f"; {', '.join(hints)}" if hints else ""))
+    if spec.builtin_tools:
+        # The library's own tool module (validated against the allowlist when the spec was read): no remote code.
+        from ..tools.implementations import load_implementations
+
+        missing = [name for name in spec.tool_names if name not in given]
+        if missing:
+            given.update(load_implementations(spec.builtin_tools, missing, partial=True))
     code = folder / TOOLS_FILE
     if code.is_file():
         missing = [name for name in spec.tool_names if name not in given]
@@ -222,7 +230,9 @@ def load_agent(repo_or_folder: str | os.PathLike, *, tools: Any = None, revision
     (`HF_HUB_OFFLINE=1`).
 
     No code from the repo runs unless `trust_remote_code=True`: only then is a `tools.py` shipped with the agent
-    imported for the tools you did not pass. Models load without remote code, adapters from safetensors only.
+    imported for the tools you did not pass. An agent trained with one of the library's own tool modules (the email
+    agent's `toolbrain_hub.email.tools`) gets those functions, since that code ships with toolbrain-hub. Models load
+    without remote code, adapters from safetensors only.
 
     Args:
         repo_or_folder: A Hub repo id ("user/name"), an agent folder (`publish(..., out_dir=...)`), or a training run

@@ -17,6 +17,7 @@ from typing import Any
 from ..environment.environment import ToolEnvironment, environment_class
 from ..environment.factories import EnvironmentFactory
 from ..errors import ToolBrainError
+from ..tools.implementations import BUILTIN_TOOL_MODULES
 from ..tools.schemas import ToolSpec, load_tools
 
 __all__ = [
@@ -72,6 +73,10 @@ class AgentSpec:
         top_p: Nucleus sampling at inference.
         tool_top_k: When set, only the k tools most relevant to the task are shown (embedding retrieval).
         retrieval_model: Embedder for `tool_top_k` (default: the offline all-MiniLM-L6-v2).
+        builtin_tools: A module of toolbrain_hub itself whose functions run the tools (e.g.
+            "toolbrain_hub.email.tools"): `load_agent` uses it without `trust_remote_code`, because that code ships
+            with the library, not with the agent. None for every other agent (its own implementations are never
+            recorded here).
         version: Format version of this spec.
     """
 
@@ -90,6 +95,7 @@ class AgentSpec:
     top_p: float = 1.0
     tool_top_k: int | None = None
     retrieval_model: str | None = None
+    builtin_tools: str | None = None
     version: int = SPEC_VERSION
 
     def __post_init__(self):
@@ -142,6 +148,9 @@ class AgentSpec:
             fail("tool_top_k", "must be null or an integer >= 1")
         if self.retrieval_model is not None and not isinstance(self.retrieval_model, str):
             fail("retrieval_model", "must be a string or null")
+        if self.builtin_tools is not None and not is_builtin_tools(self.builtin_tools):
+            fail("builtin_tools", f"{self.builtin_tools!r} is not one of toolbrain_hub's tool modules "
+                                  f"{list(BUILTIN_TOOL_MODULES)}")
 
     @property
     def tool_names(self) -> list[str]:
@@ -162,7 +171,10 @@ class AgentSpec:
         return messages + [{"role": "user", "content": task}]
 
     def to_dict(self) -> dict:
-        return {f.name: json.loads(json.dumps(getattr(self, f.name))) for f in fields(self)}
+        out = {f.name: json.loads(json.dumps(getattr(self, f.name))) for f in fields(self)}
+        if out["builtin_tools"] is None:
+            del out["builtin_tools"]  # specs without it stay readable by toolbrain-hub versions before the field
+        return out
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "agent spec") -> AgentSpec:
@@ -220,7 +232,7 @@ class AgentSpec:
                      base_model_source: dict | None = None, system_prompt: str | None = None, max_turns: int = 4,
                      max_new_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0,
                      chat_template_kwargs: dict | None = None, tool_top_k: int | None = None,
-                     retrieval_model: str | None = None) -> AgentSpec:
+                     retrieval_model: str | None = None, builtin_tools: str | None = None) -> AgentSpec:
         """The spec of a training run: the chat template TRL will train with and the tools as TRL renders them.
 
         Args:
@@ -235,6 +247,7 @@ class AgentSpec:
             max_new_tokens, temperature, top_p: Inference generation settings.
             chat_template_kwargs: The `GRPOConfig.chat_template_kwargs` of the run.
             tool_top_k, retrieval_model: Tool retrieval settings of the run.
+            builtin_tools: The run's `implementations` when it is one of toolbrain_hub's own tool modules.
         """
         specs = _training_tool_specs(tools)
         env_cls = environment_class(specs)
@@ -245,7 +258,17 @@ class AgentSpec:
                    chat_template=training_chat_template(tokenizer),
                    chat_template_kwargs=dict(chat_template_kwargs or {}),
                    max_turns=max_turns, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                   tool_top_k=tool_top_k, retrieval_model=retrieval_model)
+                   tool_top_k=tool_top_k, retrieval_model=retrieval_model,
+                   builtin_tools=builtin_tools if builtin_tools and is_builtin_tools(builtin_tools) else None)
+
+
+def is_builtin_tools(implementations: str) -> bool:
+    """Whether `implementations` (a config's .py file or module name) is one of toolbrain_hub's own tool modules.
+
+    An allowlist, not a prefix test: a spec comes from a repo, and binding tools by name to any library module would
+    let a spec expose e.g. `publish` to the model as a tool.
+    """
+    return implementations in BUILTIN_TOOL_MODULES
 
 
 def _major_version(version: Any) -> int | None:

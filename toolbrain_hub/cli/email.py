@@ -1,24 +1,46 @@
-"""`toolbrain-hub email demo OUT_DIR [--seed N]` (the synthetic corpus and its questions), `toolbrain-hub email
-questions SOURCE --out TASK_DIR` (ART-E question records as a task set) and `toolbrain-hub email generate --index DB
---model M --out FILE` (new questions written by a model from the emails, checked against the index).
+"""`toolbrain-hub email ...`: the email-search agent's commands.
 
-Bad input (a bad record, a folder that holds something else) ends with one line on stderr and exit code 2: `cli.main`
-turns every ToolBrainError (DemoError, QuestionError, HubError...) into that.
+- `email index SOURCE --out DB`: index an email corpus (a maildir folder or a CSV export) for the agent's tools;
+- `email demo OUT_DIR [--seed N]`: write the synthetic corpus (maildir) and its questions;
+- `email questions SOURCE --out TASK_DIR`: ART-E question records (a file, a folder, a Hub repo) as a task set;
+- `email generate --index DB --model M --out FILE`: new questions written by a model from the emails, checked against
+  the index.
+
+Bad input (a source that is no corpus, an `--out` that is something else, a bad question record, a folder that holds
+a real maildir) ends with one line on stderr and exit code 2 (`cli.main` turns every ToolBrainError into that).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from .common import fail, fraction, positive_int
 
 
 def register(subparsers) -> None:
-    email = subparsers.add_parser("email", help="the email-search agent: demo corpus, questions, index")
-    email_sub = email.add_subparsers(dest="email_command", metavar="ACTION", required=True)
-    _register_demo(email_sub)
-    _register_questions(email_sub)
-    _register_generate(email_sub)
+    group = subparsers.add_parser("email", help="the email-search agent: index a corpus, the demo corpus, questions")
+    sub = group.add_subparsers(dest="email_command", metavar="ACTION", required=True)
+    _register_index(sub)
+    _register_demo(sub)
+    _register_questions(sub)
+    _register_generate(sub)
+
+
+def _register_index(sub) -> None:
+    index = sub.add_parser(
+        "index", help="index a maildir folder or a CSV export into an SQLite full-text index",
+        description="Reads every message (headers decoded, multipart bodies, HTML turned into text) into an SQLite "
+                    "FTS5 index with one inbox per mailbox owner. Re-running on the same file adds only what is "
+                    "new. Files that cannot be used are skipped and counted by reason, never fatal.")
+    index.add_argument("source", help="a maildir folder (maildir/<user>/<folder>/<n>.) or a CSV export with the "
+                                      "columns file and message")
+    index.add_argument("--out", required=True, metavar="DB", help="the index file (created, or extended)")
+    index.add_argument("--workers", type=positive_int, metavar="N",
+                       help="processes parsing messages (default: one per CPU but one, up to 4, for a large corpus)")
+    index.add_argument("--json", action="store_true", help="print the report as JSON")
+    index.add_argument("--no-progress", action="store_true", help="no progress bar")
+    index.set_defaults(func=_index)
 
 
 def _register_demo(email_sub) -> None:
@@ -136,4 +158,15 @@ def _generate(args) -> int:
         print("rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(report.rejected.items(), key=lambda kv: -kv[1])))
         for example in report.examples[:5]:
             print(f"  {example}")
+    return 0
+
+
+def _index(args) -> int:
+    from ..email.index import build_index
+
+    report = build_index(args.source, args.out, progress=not args.no_progress, workers=args.workers)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(report.summary()))
     return 0

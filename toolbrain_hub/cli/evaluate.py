@@ -1,4 +1,5 @@
-"""`toolbrain-hub eval MODEL_OR_RUN --tasks REPO_OR_DIR [--baseline MODEL]`: evaluate an agent, print the table.
+"""`toolbrain-hub eval MODEL_OR_RUN --tasks REPO_OR_DIR [--baseline MODEL] [--judge MODEL_OR_URL]`: evaluate an agent,
+print the table.
 
 Bad input (a path that is no model, adapter or run; a folder or repo that is not a task dataset; a bad split) ends with
 one line on stderr and exit code 2.
@@ -41,6 +42,10 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=positive_int, default=8, help="episodes generated together (default 8)")
     p.add_argument("--implementations", metavar="FILE_OR_MODULE",
                    help="run the tools with these Python functions (runs the file's code) instead of schema-only")
+    p.add_argument("--judge", metavar="MODEL_OR_URL",
+                   help="label each answer CORRECT / INCORRECT / NO_ANSWER against the task's gold answer with this "
+                        "LLM judge (an OpenAI-compatible URL#model, sent $TOOLBRAIN_ENDPOINT_TOKEN, or a model name, "
+                        "folder or Hub id) and report the judged correct, hallucination and no-answer rates")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="device for local models")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
                    help="weights' dtype for local models (auto: bf16 on a GPU with it, else float32; bfloat16 is "
@@ -58,7 +63,7 @@ def _eval(args) -> int:
 
     settings = dict(split=args.split, limit=args.limit, max_turns=args.max_turns, max_new_tokens=args.max_new_tokens,
                     batch_size=args.batch_size, progress=not args.no_progress, implementations=args.implementations,
-                    device=args.device, dtype=args.dtype, threads=args.threads)
+                    device=args.device, dtype=args.dtype, threads=args.threads, judge=args.judge)
     run_dir = Path(args.model) if is_run_folder(args.model) else None
     out = Path(args.out) if args.out else (new_eval_folder(run_dir, args.tasks) if run_dir is not None else None)
     # A bad model, task set or implementation raises a ToolBrainError: `cli.main` prints it and exits with 2.

@@ -224,9 +224,12 @@ def module_names(name: str, value: Any) -> None:
 
 
 def fallback(name: str, value: Any) -> None:
-    """'mean' or a number in [0, 1] (None, checked by the caller, means no fallback)."""
-    if value != "mean" and (isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1):
-        raise ConfigError(f"{name} must be null, 'mean' or a number in [0, 1], got {value!r}")
+    """'mean', a number in [0, 1] (group judge) or an answer label (answer judge); None means no fallback."""
+    if value in ("mean", "CORRECT", "INCORRECT", "NO_ANSWER"):
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ConfigError(f"{name} must be null, 'mean', a number in [0, 1] or an answer label (CORRECT, INCORRECT, "
+                          f"NO_ANSWER), got {value!r}")
 
 
 def check_fields(obj: Any, *, prefix: str = "") -> None:

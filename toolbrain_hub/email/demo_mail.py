@@ -15,7 +15,9 @@ from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DemoMail", "Mailbox", "Person", "houston_date", "html_to_text", "render", "working_day"]
+from .htmltext import html_to_text
+
+__all__ = ["DemoMail", "Mailbox", "Person", "clock", "houston_date", "render", "working_day"]
 
 # Unix line ends, as in the CMU release; the policy folds long headers and encodes non-ASCII ones (RFC 2047).
 POLICY = _default_policy.clone(linesep="\n")
@@ -254,38 +256,10 @@ def working_day(day: date) -> date:
     return day + timedelta(days=(7 - day.weekday()) % 7 if day.weekday() >= 5 else 0)
 
 
+def clock(hour: int, minute: int = 0) -> str:
+    """A time of day the way the mail writes it: "2:30 PM"."""
+    return f"{hour % 12 or 12}:{minute:02d} {'AM' if hour < 12 else 'PM'}"
+
+
 def _clock(when: datetime) -> str:
-    return f"{when.hour % 12 or 12}:{when.minute:02d} {'AM' if when.hour < 12 else 'PM'}"
-
-
-def html_to_text(html: str) -> str:
-    """The text of an HTML part: tags dropped, block ends as line breaks, entities decoded."""
-    from html.parser import HTMLParser
-
-    class _Text(HTMLParser):
-        def __init__(self):
-            super().__init__(convert_charrefs=True)
-            self.parts: list[str] = []
-            self._skip = 0
-
-        def handle_starttag(self, tag, attrs):
-            if tag in ("style", "script"):
-                self._skip += 1
-            elif tag in ("br", "p", "tr", "div", "li", "h1", "h2", "h3", "table"):
-                self.parts.append("\n")
-            elif tag == "td":
-                self.parts.append(" ")
-
-        def handle_endtag(self, tag):
-            if tag in ("style", "script"):
-                self._skip = max(0, self._skip - 1)
-
-        def handle_data(self, data):
-            if not self._skip:
-                self.parts.append(data)
-
-    parser = _Text()
-    parser.feed(html)
-    parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
-    return "\n".join(line for line in lines if line)
+    return clock(when.hour, when.minute)

@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from .demo_mail import DemoMail, Mailbox, Person, houston_date, working_day
+from .demo_mail import DemoMail, Mailbox, Person, clock, houston_date, working_day
 
 FIRST = [("Sara", "sara"), ("Mark", "mark"), ("Jeff", "jeff"), ("Kay", "kay"), ("Louise", "louise"),
          ("Vince", "vince"), ("Tana", "tana"), ("Greg", "greg"), ("Kim", "kim"), ("Richard", "richard"),
@@ -72,10 +72,6 @@ def newcomer(box: Mailbox, company: str = "Enron") -> Person:
 
 def day(d: date) -> str:
     return f"{d:%A, %B} {d.day}"
-
-
-def clock(hour: int, minute: int = 0) -> str:
-    return f"{hour % 12 or 12}:{minute:02d} {'AM' if hour < 12 else 'PM'}"
 
 
 def ahead(box: Mailbox, when: datetime | date, low: int, high: int) -> date:

@@ -1,6 +1,8 @@
 """Tool backends: what runs an environment's validated tool calls.
 
-- `PythonTools`: Python implementations, `{name: callable}`;
+- `PythonTools`: Python implementations, `{name: callable}`; one that declares the keyword-only parameter
+  `task=None` (`tools.schemas.takes_task`) also receives the episode's task row, e.g. to limit what it shows to the
+  task's own data (the email tools: one inbox, before the question's date);
 - `MCPTools`: an MCP server (stdio command, streamable-HTTP URL, or an in-process server), listed into ToolSpecs and
   called through the `mcp` SDK;
 - `SimulatedTools`: schema-only; the call is answered from the task row's recorded results (column `tool_results`),
@@ -22,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ToolBrainError
-from ..tools.schemas import ToolSpec, load_tools
+from ..tools.schemas import TASK_PARAMETER, ToolSpec, load_tools, takes_task
 from ..traces.json_reply import extract_json
 
 __all__ = ["MCPTools", "PythonTools", "SimulatedTools", "ToolBackend", "ToolCallError", "ToolEnvironmentError",
@@ -66,6 +68,13 @@ class ToolBackend:
 class PythonTools(ToolBackend):
     """Real Python implementations, called with the arguments as keywords.
 
+    The task protocol: an implementation that declares the keyword-only parameter `task` with the default None
+    (`def search(query: str, *, task: dict | None = None)`, see `tools.schemas.takes_task`) is also passed the
+    episode's task row as `task` (a copy: every column of the row; `{"query": ..., "prompt": ...}` for a deployed
+    agent's request). Its schema leaves `task` out, and a `task` argument the model writes is replaced by the row,
+    so the model cannot widen what the tool shows. Only when the tool's schema itself declares a `task` argument
+    (schemas given as JSON) is `task` the model's argument.
+
     Args:
         implementations: `{tool name: callable}` (functions, bound methods, smolagents Tools...).
     """
@@ -77,8 +86,11 @@ class PythonTools(ToolBackend):
         if bad:
             raise ToolEnvironmentError(f"implementations for {bad} are not callable")
         self.implementations = dict(implementations)
+        self._takes_task = {name: takes_task(fn) for name, fn in self.implementations.items()}
 
     def call(self, spec, arguments, row, state):
+        if self._takes_task.get(spec.name) and TASK_PARAMETER not in spec.properties:
+            arguments = {**arguments, TASK_PARAMETER: dict(row)}
         return self.implementations[spec.name](**arguments), "python"
 
 

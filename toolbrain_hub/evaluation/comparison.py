@@ -23,9 +23,10 @@ from typing import Any
 
 from ..runs.folder import EVAL_AFTER, EVAL_BEFORE, EVAL_DIR, EVAL_FILE, EVAL_MARKDOWN, EVAL_PLOT, metric_value
 from ..stopping import Stopped
-from .evaluator import evaluate
+from .evaluator import answer_judge, evaluate
 from .metrics import (
     BREAKDOWN_METRICS,
+    JUDGED_METRICS,
     METRICS,
     RENAMED_METRICS,
     EvalError,
@@ -33,6 +34,7 @@ from .metrics import (
     current_metrics,
     fmt_value,
     md_table,
+    metric_direction,
     read_eval_file,
     write_eval_file,
 )
@@ -179,7 +181,7 @@ def _metric_values(data: Any) -> dict[str, Any]:
 def _row(name: str, before: float | None, after: float | None, better: Any = None) -> dict[str, Any]:
     return {"metric": name, "before": before, "after": after,
             "delta": None if after is None or before is None else after - before,
-            "better": better if better in ("higher", "lower", "neutral") else METRICS.get(name, "neutral")}
+            "better": better if better in ("higher", "lower", "neutral") else metric_direction(name)}
 
 
 def compare(before: Any, after: Any, *, labels: tuple[str, str] = ("before", "after"),
@@ -190,14 +192,14 @@ def compare(before: Any, after: Any, *, labels: tuple[str, str] = ("before", "af
         before: An EvalResult, its metrics dict, or a folder written by `EvalResult.save`.
         after: The same for the second evaluation.
         labels: Column names.
-        metrics: Metric names to include (default: `METRICS`, those present in either).
+        metrics: Metric names to include (default: `METRICS` and `JUDGED_METRICS`, those present in either).
 
     Returns:
         A Comparison: `.rows`, `.to_markdown()`, `.plot(path)`, `.figure()`, `.save(folder)`.
     """
     before_metrics, before_result = _metrics_of(before)
     after_metrics, after_result = _metrics_of(after)
-    names = metrics or [m for m in METRICS if m in before_metrics or m in after_metrics]
+    names = metrics or [m for m in (*METRICS, *JUDGED_METRICS) if m in before_metrics or m in after_metrics]
     rows = [_row(name, metric_value(before_metrics.get(name)), metric_value(after_metrics.get(name))) for name in names]
     return Comparison(rows=rows, labels=labels, before=before_result, after=after_result)
 
@@ -273,8 +275,8 @@ def evaluate_before_after(agent: Any, baseline: Any, tasks: Any, *, labels: tupl
         run_dir: Save into this run folder (<run>/eval, and the comparison in <run>/eval.json).
         on_start: Called before each evaluation with its index (0: the baseline, 1: the agent) and label.
         **settings: `evaluate`'s keyword arguments, the same for both (split, limit, max_turns, max_new_tokens,
-            batch_size, progress, implementations, mcp, device, dtype, threads, should_stop). Turn and token limits
-            not given are the agent's spec's, for both.
+            batch_size, progress, implementations, mcp, device, dtype, threads, should_stop, judge). Turn and token
+            limits not given are the agent's spec's, for both; a judge given as a name is made once for both.
 
     Raises:
         EvalError: a bad agent path is refused before the baseline runs; see `evaluate` for the rest.
@@ -282,6 +284,9 @@ def evaluate_before_after(agent: Any, baseline: Any, tasks: Any, *, labels: tupl
             stopped ("base model: evaluation stopped after 3 of 40 tasks"). Nothing is saved.
     """
     spec = source_spec(agent)  # read without loading weights: the baseline runs with the agent's limits
+    if settings.get("judge") is not None:  # one judge for both: a local judge model loads once, its cache is shared
+        settings["judge"] = answer_judge(settings["judge"], **{k: settings[k] for k in ("device", "dtype", "threads")
+                                                               if k in settings})
     if spec is not None:
         settings["max_turns"] = settings.get("max_turns") or spec.max_turns
         settings["max_new_tokens"] = settings.get("max_new_tokens") or spec.max_new_tokens

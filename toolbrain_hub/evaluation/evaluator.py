@@ -38,7 +38,7 @@ from .policies import _Policy, load_policy
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["evaluate"]
+__all__ = ["answer_judge", "evaluate"]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -300,7 +300,7 @@ def evaluate(model_or_agent: Any, tasks: Any, *, split: str = "test", limit: int
              max_turns: int | None = None, max_new_tokens: int | None = None, batch_size: int = 8,
              progress: bool = True, implementations: dict[str, Any] | str | None = None, mcp: Any = None,
              spec: Any = None, device: str = "auto", dtype: str = "auto", threads: int | None = None,
-             should_stop: Callable[[], bool] | None = None) -> EvalResult:
+             should_stop: Callable[[], bool] | None = None, judge: Any = None) -> EvalResult:
     """Run every task as a multi-turn episode and score the traces.
 
     Any agent runs on any task set: a task that lists its tools (its `tools` column) is run with exactly those,
@@ -331,6 +331,11 @@ def evaluate(model_or_agent: Any, tasks: Any, *, split: str = "test", limit: int
         threads: torch threads (None: torch's default).
         should_stop: Checked after loading the model, between generation batches and between generated tokens; once
             it returns True the evaluation ends with `stopping.Stopped` (nothing is scored or saved).
+        judge: An answer judge (`rewards.answer_judge.AnswerJudge`, or a model or endpoint spec to make one from:
+            "URL#model" with $TOOLBRAIN_ENDPOINT_TOKEN, a model name, folder or Hub id): each task with a gold answer
+            gets a label (CORRECT, INCORRECT or NO_ANSWER) in its per-task row and its trace's metadata, and the
+            metrics gain the judged rates (`metrics.JUDGED_METRICS`). A task the judge gives no label for (after its
+            retries) is left unlabelled, logged and counted in `info["judge_failures"]`. None: no judge, as before.
 
     Returns:
         An EvalResult (metrics, per-task rows, traces, breakdown by kind and difficulty).
@@ -346,6 +351,7 @@ def evaluate(model_or_agent: Any, tasks: Any, *, split: str = "test", limit: int
     if max_turns is not None and max_turns < 1:
         raise EvalError(f"max_turns must be at least 1, got {max_turns}")
     rows, source = _task_rows(tasks, split, limit)  # tasks first: a bad path fails before a model loads
+    judge = answer_judge(judge, device=device, dtype=dtype, threads=threads)
     policy = load_policy(model_or_agent, device=device, dtype=dtype, threads=threads)
     check(should_stop, f"evaluation stopped after loading the model, before the first of {len(rows)} tasks")
     if spec is not None:
@@ -374,10 +380,63 @@ def evaluate(model_or_agent: Any, tasks: Any, *, split: str = "test", limit: int
             "tools": _where_calls_ran(routed, factories), "tools_source": tools_source,
             "tool_sets": len(factories),
             "elapsed_s": round(elapsed, 3), "evaluated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if judge is not None:
+        info.update(_judge_traces(judge, traces, rows, progress=progress, should_stop=should_stop))
     result = EvalResult.from_traces(traces, rows, info=info)
     logger.info("evaluated %s on %d tasks in %.1f s: correctness %s", policy.name, len(rows), elapsed,
                 fmt_value(result.metrics["correctness"]))
     return result
+
+
+def answer_judge(judge: Any, *, timeout: float = 120.0, **local: Any) -> Any:
+    """The answer judge an evaluation uses: None, an `AnswerJudge` as given, or one made from a `ChatModel` or a spec
+    (an endpoint "URL#model", sent $TOOLBRAIN_ENDPOINT_TOKEN when set; a model name, folder or Hub id, run here).
+
+    Args:
+        judge: None, an AnswerJudge, a ChatModel or a spec.
+        timeout: Seconds per judge request (endpoints).
+        **local: For a judge run here: `models.chat.LocalChatModel`'s device, dtype, threads.
+
+    Raises:
+        EvalError: a spec that is not text.
+    """
+    from ..models.chat import ChatModel, endpoint_token, get_chat_model
+    from ..rewards.answer_judge import AnswerJudge
+
+    if judge is None or isinstance(judge, AnswerJudge):
+        return judge
+    if not isinstance(judge, ChatModel):
+        if not isinstance(judge, str) or not judge.strip():
+            raise EvalError(f"judge must be an AnswerJudge, a chat model or a model or endpoint name, got {judge!r}")
+        endpoint = judge.startswith(("http://", "https://"))
+        judge = get_chat_model(judge.strip(), token=endpoint_token() if endpoint else None, timeout=timeout,
+                               **({} if endpoint else local))
+    return AnswerJudge(judge, timeout=timeout)
+
+
+def _judge_traces(judge: Any, traces: list[Trace], rows: list[dict[str, Any]], *, progress: bool,
+                  should_stop: Callable[[], bool] | None) -> dict[str, Any]:
+    """Label each trace's answer with the judge (`metadata["judge_label"]`, None for a task without a gold answer or
+    one the judge gave no label for); returns what `info` records about the judge."""
+    from tqdm.auto import tqdm
+
+    from ..rewards.judge import JudgeError
+    from ..stopping import check
+
+    failures = 0
+    pairs = list(zip(traces, rows, strict=True))
+    for i, (trace, row) in enumerate(tqdm(pairs, desc="judge", unit="task", disable=not progress)):
+        check(should_stop, f"evaluation stopped while judging, after {i} of {len(rows)} answers")
+        try:
+            graded = judge.label_trace(trace, row)
+        except JudgeError as e:
+            failures += 1
+            logger.warning("judge gave no label for task %r: %s", row.get("id"), e)
+            graded = None
+        trace.metadata["judge_label"] = None if graded is None else graded.label
+        if graded is not None:
+            trace.metadata["judge_explanation"] = graded.explanation
+    return {"judge": judge.model_id, "judge_failures": failures, "judge_stats": judge.stats.to_dict()}
 
 
 def _where_calls_ran(rows: list[dict[str, Any]], factories: dict[str, Any]) -> str:

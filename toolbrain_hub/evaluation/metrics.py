@@ -23,6 +23,19 @@ Metrics (per task, then averaged; see `score_task` and `aggregate`):
 - native_format_rate: well-formed calls written in the chat template's native form (`<tool_call>` tags, "tagged" in
   the traces; not a ```json fence or bare JSON, which only the lenient parser reads) / well-formed calls.
 
+Open-ended tasks (kind email_search, `rewards.builtin.OPEN_ENDED_KINDS`: they need tools but name no reference calls)
+are tool tasks scored by their answer: the answer is the one `return_final_answer` submitted
+(`rewards.answer_ladder.submitted_answer`), correct (both rules) when the answer ladder's text match calls it right,
+attempted unless it gave no answer (said it could not find it, or ended without one); they add nothing to the
+expected-call counts and have no call_match_score. Per task, a row also holds `answer_rung` (the ladder's rung).
+
+With an answer judge (`evaluate(..., judge=...)`), each task with a gold answer is labelled CORRECT, INCORRECT or
+NO_ANSWER (the per-task row's `judge_label`, and the trace's `metadata["judge_label"]`), and over the labelled tasks:
+- judged_correct_rate: CORRECT / labelled; judged_no_answer_rate: NO_ANSWER / labelled;
+- judged_hallucination_rate: INCORRECT / (CORRECT + INCORRECT): confident wrong answers among the answers given;
+- judged_tasks: how many were labelled.
+Without a judge these keys are absent and nothing else changes.
+
 A metric with no denominator (e.g. no negatives in the tasks) is None. The same metrics are broken down by task kind
 (the rows' `kind`: single, multi, parallel, multi_turn, no_tool... each its own group) and difficulty. Per task, a row
 holds `correct` and `ast_correct` side by side.
@@ -41,8 +54,9 @@ from ..runs.folder import EVAL_FILE, EVAL_MARKDOWN, TRACES_FILE
 from ..traces.parsing import read_calls
 from ..traces.trace import Trace, load_traces, save_traces
 
-__all__ = ["BREAKDOWN_METRICS", "METRICS", "NATIVE_FORMATS", "RENAMED_METRICS", "EvalError", "EvalResult", "aggregate",
-           "current_metrics", "fmt_value", "md_table", "read_eval_file", "score_task"]
+__all__ = ["BREAKDOWN_METRICS", "JUDGED_METRICS", "METRICS", "NATIVE_FORMATS", "RENAMED_METRICS", "EvalError",
+           "EvalResult", "aggregate", "current_metrics", "fmt_value", "md_table", "metric_direction", "read_eval_file",
+           "score_task"]
 
 # How the traces name the chat template's native tool-call form (`traces.parsing.ParsedReply.format`).
 NATIVE_FORMATS = ("tagged",)
@@ -65,9 +79,20 @@ METRICS: dict[str, str] = {
     "avg_turns": "lower",
     "avg_tool_calls": "neutral",
 }
+# With an answer judge (`evaluate(..., judge=...)`), also these, over the tasks it labelled (those with a gold answer).
+JUDGED_METRICS: dict[str, str] = {
+    "judged_correct_rate": "higher",
+    "judged_hallucination_rate": "lower",
+    "judged_no_answer_rate": "lower",
+}
 # The metrics the tables by kind and by difficulty show, both rules side by side.
 BREAKDOWN_METRICS = ("correctness", "ast_accuracy", "tool_call_accuracy", "no_tool_precision", "invalid_call_rate",
                      "native_format_rate")
+
+
+def metric_direction(name: str) -> str:
+    """Which way a metric is better: "higher", "lower" or "neutral" (`METRICS`, `JUDGED_METRICS`; else neutral)."""
+    return METRICS.get(name) or JUDGED_METRICS.get(name) or "neutral"
 
 
 class EvalError(ToolBrainError, ValueError):
@@ -79,24 +104,25 @@ class EvalError(ToolBrainError, ValueError):
 # Scoring
 
 
-def _answer_contains(answer: str | None, gold: str) -> bool:
-    """The answer states the gold answer: equal after normalization (numbers as numbers, as `rewards.answer_match`),
-    or the normalized gold appears in it as a whole-word sequence ("The capital of Italy is Rome." holds "Rome")."""
-    from ..rewards.builtin import answer_match, normalize_answer
-
-    if answer is None or not answer.strip():
-        return False
-    if answer_match(Trace(final_answer=answer), gold_answer=gold) == 1.0:
-        return True
-    words, want = normalize_answer(answer).split(), normalize_answer(gold).split()
-    return bool(want) and any(words[i : i + len(want)] == want for i in range(len(words) - len(want) + 1))
-
-
 def _needs_tools(row: dict[str, Any], expected: list) -> bool:
+    from ..rewards.builtin import is_open_ended
+
     kind = str(row.get("kind") or "").replace("-", "_").lower()
     if kind in ("no_tool", "no_tools", "none"):
         return False
-    return bool(expected)
+    return bool(expected) or is_open_ended(row)
+
+
+def _open_ended_rung(trace: Trace, row: dict[str, Any]) -> str:
+    """Where an open-ended task's episode lands on the answer ladder by the text match (never a judge's label):
+    "format_error", "wrong", "no_answer" or "right"; "wrong" for an answer to a task without a gold answer."""
+    from ..rewards.answer_ladder import grade_answer
+    from ..rewards.registry import RewardError
+
+    try:
+        return grade_answer(trace, {k: v for k, v in row.items() if k != "judge_label"}).rung
+    except RewardError:  # no gold answer: an answer cannot be shown right
+        return "wrong"
 
 
 def score_task(trace: Trace, row: dict[str, Any]) -> dict[str, Any]:
@@ -111,7 +137,8 @@ def score_task(trace: Trace, row: dict[str, Any]) -> dict[str, Any]:
         name_matched, wrong_calls, call_match_score, answer_correct, attempted, correct, ast_matched, ast_correct,
         turns, native_calls, final_answer.
     """
-    from ..rewards.builtin import expected_calls_match, schema_valid_rate
+    from ..rewards.answer_ladder import submitted_answer
+    from ..rewards.builtin import answer_contains, expected_calls_match, is_open_ended, schema_valid_rate
     from ..rewards.matching import ast_match, call_similarity, match_calls, tool_specs
 
     try:
@@ -143,12 +170,19 @@ def score_task(trace: Trace, row: dict[str, Any]) -> dict[str, Any]:
     ast_matched = len(match_calls(len(calls), len(expected), lambda i, j: ast_match(
         calls[i], expected[j], specs.get(expected[j].name))))
     needs_tools = _needs_tools(row, expected)
+    open_ended = is_open_ended(row)
     gold = str(row.get("gold_answer") or "").strip()
-    answer = trace.final_answer
-    answer_correct = _answer_contains(answer, gold) if gold else None
+    answer = submitted_answer(trace)[0] if open_ended else trace.final_answer
+    answer_correct = answer_contains(answer, gold) if gold else None
     has_answer = answer is not None and bool(answer.strip())
     attempted = attempts > 0 or has_answer
-    if needs_tools:
+    rung = None
+    if open_ended:  # no reference calls: the answer decides (the ladder's text match; a judge's label apart)
+        rung = _open_ended_rung(trace, row)
+        correct = ast_correct = rung == "right"
+        attempted = rung != "no_answer"
+        match_score = None
+    elif needs_tools:
         correct = exact == len(expected) and wrong == 0 and malformed == 0
         ast_correct = ast_matched == len(expected) == attempts
         match_score = expected_calls_match(trace, **row)
@@ -177,6 +211,8 @@ def score_task(trace: Trace, row: dict[str, Any]) -> dict[str, Any]:
         "turns": totals["turns"],
         "native_calls": sum(len(t.calls) for t in trace.model_turns if t.format in NATIVE_FORMATS),
         "final_answer": answer,
+        **({"answer_rung": rung} if open_ended else {}),
+        **({"judge_label": trace.metadata.get("judge_label")} if "judge_label" in trace.metadata else {}),
     }
 
 
@@ -208,7 +244,7 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "ast_accuracy": _mean([float(r["ast_correct"]) for r in rows]),
         "tool_call_accuracy": _ratio(sum(r["exact_matched"] for r in tool_rows), sum(r["expected"] for r in tool_rows)),
         "tool_name_accuracy": _ratio(sum(r["name_matched"] for r in tool_rows), sum(r["expected"] for r in tool_rows)),
-        "call_match_score": _mean([r["call_match_score"] for r in tool_rows]),
+        "call_match_score": _mean([r["call_match_score"] for r in tool_rows if r["call_match_score"] is not None]),
         "no_tool_precision": _mean([float(r["attempts"] == 0) for r in negatives]),
         "answer_accuracy": _mean([float(r["answer_correct"]) for r in gold_rows]),
         "hallucination_rate": _ratio(sum(1 for r in attempted if not r["correct"]), len(attempted)),
@@ -217,7 +253,20 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "native_format_rate": _ratio(sum(r["native_calls"] for r in rows), calls),
         "avg_turns": _mean([float(r["turns"]) for r in rows]),
         "avg_tool_calls": _mean([float(r["calls"]) for r in rows]),
+        **_judged(rows),
     }
+
+
+def _judged(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """`JUDGED_METRICS` over the rows an answer judge labelled; {} when no judge ran (no row has a `judge_label`)."""
+    if not any("judge_label" in r for r in rows):
+        return {}
+    labels = Counter(r["judge_label"] for r in rows if r.get("judge_label"))
+    judged = sum(labels.values())
+    return {"judged_tasks": judged,
+            "judged_correct_rate": _ratio(labels["CORRECT"], judged),
+            "judged_hallucination_rate": _ratio(labels["INCORRECT"], labels["CORRECT"] + labels["INCORRECT"]),
+            "judged_no_answer_rate": _ratio(labels["NO_ANSWER"], judged)}
 
 
 def _breakdown(rows: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
@@ -301,7 +350,8 @@ class EvalResult:
                          f"{' (' + str(self.info['split']) + ')' if self.info.get('split') else ''}\n")
         if self.info.get("tools_source"):  # whose tools the tasks were run with, and where their calls ran
             parts.append(f"Tools: from the {self.info['tools_source']} · calls: {self.info.get('tools')}\n")
-        parts.append(md_table(["metric", "value"], [[name, self.metrics.get(name)] for name in METRICS]))
+        shown = [*METRICS, *(name for name in JUDGED_METRICS if name in self.metrics)]
+        parts.append(md_table(["metric", "value"], [[name, self.metrics.get(name)] for name in shown]))
         for key, groups in self.breakdown.items():
             if len(groups) < 2:
                 continue

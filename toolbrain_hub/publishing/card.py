@@ -19,7 +19,8 @@ __all__ = ["CONFIG_OUT", "CURVE_PNG", "render_model_card"]
 CONFIG_OUT = "training_config.yaml"
 CURVE_PNG = "reward_curve.png"
 _ALGORITHM_NAMES = {"grpo": "GRPO", "dpo": "DPO", "sft": "supervised fine-tuning", "distill": "distillation"}
-# Readable names of `evaluation.METRICS` for the card's model-index (the metric type stays the metric's own name).
+# Readable names of `evaluation.METRICS` and `JUDGED_METRICS` for the card's model-index (the metric type stays the
+# metric's own name).
 _METRIC_NAMES = {
     "correctness": "correctness (exact match)", "ast_accuracy": "accuracy (standard AST rule)",
     "tool_call_accuracy": "tool-call accuracy",
@@ -28,6 +29,9 @@ _METRIC_NAMES = {
     "hallucination_rate": "hallucination rate (wrong / attempted)", "no_answer_rate": "no-answer rate",
     "invalid_call_rate": "invalid-call rate", "native_format_rate": "native tool-call format rate",
     "avg_turns": "average turns", "avg_tool_calls": "average tool calls",
+    "judged_correct_rate": "correct rate (LLM judge)",
+    "judged_hallucination_rate": "hallucination rate (LLM judge: incorrect / answered)",
+    "judged_no_answer_rate": "no-answer rate (LLM judge)",
 }
 
 

@@ -47,12 +47,15 @@ from .registry import RewardError, register_reward
 
 __all__ = [
     "FORMAT_SCORES",
+    "OPEN_ENDED_KINDS",
+    "answer_contains",
     "answer_exact",
     "answer_match",
     "calls_ran_validly",
     "expected_calls_match",
     "format_reward",
     "invented_tool_penalty",
+    "is_open_ended",
     "normalize_answer",
     "schema_valid_rate",
     "step_efficiency",
@@ -72,6 +75,10 @@ PARTIAL_CREDIT = 0.5
 # A call the environment rejected keeps this share of its similarity to the expected call it resembles most, so it
 # never earns more than a valid call of the same tool, whatever the arguments of either.
 REJECTED_SHARE = 0.5
+# Task kinds whose calls are open-ended: the task needs tools, but the right searches are many, so it names no
+# reference calls (`expected_calls` "[]") and is scored by its answer (`answer_ladder`, the answer judge).
+# `expected_calls` and `step_efficiency` do not read its empty expected calls as "use no tool".
+OPEN_ENDED_KINDS = frozenset({"email_search"})
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -130,11 +137,26 @@ def calls_ran_validly(turn: Turn, specs: dict[str, Any] | None) -> list[bool]:
     return out
 
 
+def _kind(row: dict[str, Any]) -> str:
+    kind = row.get("kind")
+    return kind.replace("-", "_").lower() if isinstance(kind, str) else ""
+
+
+def is_open_ended(row: dict[str, Any]) -> bool:
+    """Whether the task's tool calls are open-ended (its kind is one of `OPEN_ENDED_KINDS`): it needs tools, but
+    names no reference calls (its `expected_calls` is "[]"), and is scored by its answer, never as a no-tool task.
+
+    Args:
+        row: The task's columns.
+    """
+    return _kind(row) in OPEN_ENDED_KINDS
+
+
 def _needs_no_tool(row: dict[str, Any]) -> bool | None:
     """True for a task that should be answered without tools, False if it needs tools, None if the row can't say."""
-    kind = row.get("kind")
-    if isinstance(kind, str) and kind:
-        return kind.replace("-", "_").lower() in ("no_tool", "none", "no_tools")
+    kind = _kind(row)
+    if kind:
+        return kind in ("no_tool", "none", "no_tools")
     if "expected_calls" in row:
         try:
             return not read_calls(row["expected_calls"])
@@ -162,6 +184,22 @@ def normalize_answer(text: str) -> str:
     """Lowercase, drop punctuation and articles, collapse whitespace (the usual QA normalization)."""
     text = _ARTICLES.sub(" ", str(text).casefold().translate(_PUNCT))
     return " ".join(text.split())
+
+
+def answer_contains(answer: str | None, gold: str) -> bool:
+    """Whether an answer states the gold answer: equal after normalization (numbers as numbers, as `answer_match`),
+    or the normalized gold appears in it as a whole-word sequence ("The capital of Italy is Rome." holds "Rome").
+
+    Args:
+        answer: The answer given (None: no answer).
+        gold: The reference answer.
+    """
+    if answer is None or not answer.strip():
+        return False
+    if answer_match(Trace(final_answer=answer), gold_answer=gold) == 1.0:
+        return True
+    words, want = normalize_answer(answer).split(), normalize_answer(gold).split()
+    return bool(want) and any(words[i : i + len(want)] == want for i in range(len(words) - len(want) + 1))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -207,11 +245,14 @@ def expected_calls_match(trace: Trace, **row: Any) -> float:
     arguments the other half; a call that did not run validly keeps `REJECTED_SHARE` of that); the sum is divided
     by the larger of the expected and attempted counts, so missing, extra or repeated calls and malformed attempts
     all lower it. The gap between partial and full credit is what keeps a rejected or wrong call, in its best format,
-    below a right one in any format. A task with no expected calls scores 1.0 when no call was attempted, else 0.0.
+    below a right one in any format. A task with no expected calls scores 1.0 when no call was attempted, else 0.0;
+    an open-ended task (`is_open_ended`: its calls are not known in advance) scores 0.0 whatever it does.
     """
     expected = _expected(row, "expected_calls")
     made = trace.calls
     attempts = len(made) + trace.totals()["invalid_calls"]
+    if not expected and is_open_ended(row):
+        return 0.0  # no reference calls to compare with: a constant, which moves no GRPO advantage
     if not expected:
         return float(attempts == 0)
     if attempts == 0:
@@ -279,9 +320,10 @@ def tool_success_rate(trace: Trace, **row: Any) -> float:
 @register_reward("step_efficiency", value_range=(0.0, 1.0))
 def step_efficiency(trace: Trace, **row: Any) -> float:
     """1 / (1 + wasted calls), in (0, 1]. With `expected_calls`, wasted = attempts beyond the expected number (the
-    default model's habit of repeating a call after its result); without, the score is 1 / number of model turns."""
+    default model's habit of repeating a call after its result); without (or on an open-ended task, whose calls are
+    not known in advance), the score is 1 / number of model turns."""
     attempts = len(trace.calls) + trace.totals()["invalid_calls"]
-    if "expected_calls" in row:
+    if "expected_calls" in row and not is_open_ended(row):
         extra = max(0, attempts - len(_expected(row, "step_efficiency")))
         return 1.0 / (1 + extra)
     return 1.0 / max(1, len(trace.model_turns))

@@ -25,7 +25,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..errors import ToolBrainError
@@ -106,6 +106,10 @@ class JudgeStats:
     score_sum: float = 0.0  # over valid (judged) scores, for the "mean" fallback
     score_count: int = 0
 
+    def snapshot(self) -> JudgeStats:
+        """A copy of the counters now (to log what one batch cost: `log_judge_stats`)."""
+        return JudgeStats(**asdict(self))
+
     @property
     def mean_latency_s(self) -> float:
         return self.latency_s / self.calls if self.calls else 0.0
@@ -116,6 +120,126 @@ class JudgeStats:
 
     def to_dict(self) -> dict:
         return {**asdict(self), "mean_latency_s": self.mean_latency_s, "mean_score": self.mean_score}
+
+
+# The counters a judge's TRL reward function logs per batch, as `<name>/<counter>`.
+LOGGED_STATS = ("calls", "retries", "timeouts", "failures", "fallbacks", "cache_hits", "prompt_tokens",
+                "completion_tokens", "latency_s")
+
+
+def log_judge_stats(log_metric: Any, name: str, before: JudgeStats, after: JudgeStats) -> None:
+    """Log what a batch cost the judge (`after` - `before` of each of `LOGGED_STATS`) through TRL's `log_metric`.
+
+    Args:
+        log_metric: TRL's `log_metric(key, value)` reward argument; nothing is logged when it is not callable.
+        name: The reward's name (the metrics' prefix).
+        before: The judge's counters before the batch (`JudgeStats.snapshot`).
+        after: Its counters now.
+    """
+    if callable(log_metric):
+        for field_name in LOGGED_STATS:
+            log_metric(f"{name}/{field_name}", float(getattr(after, field_name) - getattr(before, field_name)))
+
+
+def judgment_key(version: str, model_id: str, temperature: float, messages: list[dict]) -> str:
+    """The cache key of one judgment: a hash of the prompt version, the judge model and exactly what it is asked.
+
+    Args:
+        version: The judge's prompt version (bumped when its prompt or reply format changes).
+        model_id: The judge model's id.
+        temperature: Its sampling temperature.
+        messages: The prompt.
+    """
+    payload = json.dumps([version, model_id, temperature, messages], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass
+class Asked:
+    """What asking a judge model with retries gave (`ask_with_retries`).
+
+    Args:
+        value: The parsed reply of the attempt that succeeded; None when none did (`ok` is False).
+        ok: Whether an attempt gave a valid reply.
+        attempts: Requests sent.
+        latency_s: Seconds from the first request to the end.
+        prompt_tokens: Prompt tokens over all attempts.
+        completion_tokens: Reply tokens over all attempts.
+        errors: Why each failed attempt failed ("attempt 2: invalid reply: ..."), for the error or fallback message.
+    """
+
+    value: Any = None
+    ok: bool = False
+    attempts: int = 0
+    latency_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def ask_with_retries(model: ChatModel, messages: list[dict], parse: Callable[[str], Any],
+                     retry_prompt: Callable[[str], str], *, stats: JudgeStats, max_retries: int, max_new_tokens: int,
+                     temperature: float, timeout: float | None, model_id: str) -> Asked:
+    """Ask a judge model until `parse` accepts its reply, at most `1 + max_retries` times; the one retry loop of
+    every judge (the group judge, the answer judge).
+
+    A timeout or an endpoint error is retried with the same prompt; an invalid reply (`parse` raised ValueError) is
+    shown back to the model with `retry_prompt(problem)` as the next user message. Each attempt is logged and
+    counted in `stats` (calls, retries, timeouts, latency, tokens); failures are not counted there (the caller
+    decides: raise, or use a fallback).
+
+    Args:
+        model: The judge model.
+        messages: The prompt.
+        parse: Reads a reply; raises ValueError naming what is wrong with it.
+        retry_prompt: The message that asks again after an invalid reply, given the problem.
+        stats: The judge's counters, updated in place.
+        max_retries: Extra attempts after the first.
+        max_new_tokens: Reply budget.
+        temperature: Sampling temperature.
+        timeout: Seconds per request (endpoints).
+        model_id: The judge's name in log messages.
+    """
+    asked = Asked()
+    conversation = list(messages)
+    start = time.perf_counter()
+    for attempt in range(1, max_retries + 2):
+        if attempt > 1:
+            stats.retries += 1
+        stats.calls += 1
+        asked.attempts = attempt
+        call_start = time.perf_counter()
+        try:
+            reply = model.chat(conversation, max_new_tokens=max_new_tokens, temperature=temperature, timeout=timeout)
+        except ChatTimeout as e:
+            stats.timeouts += 1
+            stats.latency_s += time.perf_counter() - call_start
+            asked.errors.append(f"attempt {attempt}: timed out ({e})")
+            logger.warning("Judge %s: attempt %d timed out", model_id, attempt)
+            continue
+        except ChatError as e:
+            stats.latency_s += time.perf_counter() - call_start
+            asked.errors.append(f"attempt {attempt}: endpoint error ({e})")
+            logger.warning("Judge %s: attempt %d failed: %s", model_id, attempt, e)
+            continue
+        stats.latency_s += reply.latency_s or time.perf_counter() - call_start
+        stats.prompt_tokens += reply.prompt_tokens
+        stats.completion_tokens += reply.completion_tokens
+        asked.prompt_tokens += reply.prompt_tokens
+        asked.completion_tokens += reply.completion_tokens
+        try:
+            asked.value = parse(reply.text)
+        except ValueError as e:
+            asked.errors.append(f"attempt {attempt}: invalid reply: {e}")
+            logger.warning("Judge %s: attempt %d gave an invalid reply: %s", model_id, attempt, e)
+            # Show the judge its own reply and what was wrong with it, then ask again.
+            conversation = [*messages, {"role": "assistant", "content": reply.text},
+                            {"role": "user", "content": retry_prompt(str(e))}]
+            continue
+        asked.ok = True
+        break
+    asked.latency_s = time.perf_counter() - start
+    return asked
 
 
 def render_trace(trace: Any, max_chars: int | None = None, query: str | None = None) -> str:
@@ -302,8 +426,7 @@ class GroupJudge:
 
     def cache_key(self, messages: list[dict]) -> str:
         """Hash of the judge model id and exactly what it is asked (rubric, task and traces are in the prompt)."""
-        payload = json.dumps([PROMPT_VERSION, self.model_id, self.temperature, messages], sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()
+        return judgment_key(PROMPT_VERSION, self.model_id, self.temperature, messages)
 
     def score_group(self, task: Any, traces: list[Any]) -> JudgeResult:
         """Score every trace of one task's group.
@@ -331,54 +454,27 @@ class GroupJudge:
                            latency_s=0.0, prompt_tokens=0, completion_tokens=0, cached=True)
 
         ids = [str(i) for i in range(1, len(traces) + 1)]
-        budget = self.max_new_tokens or 64 + 64 * len(traces)
-        conversation = list(messages)
-        prompt_tokens = completion_tokens = 0
-        start = time.perf_counter()
-        errors: list[str] = []
-        for attempt in range(1, self.max_retries + 2):
-            if attempt > 1:
-                self.stats.retries += 1
-            self.stats.calls += 1
-            call_start = time.perf_counter()
-            try:
-                reply = self.model.chat(conversation, max_new_tokens=budget, temperature=self.temperature,
-                                        timeout=self.timeout)
-            except ChatTimeout as e:
-                self.stats.timeouts += 1
-                self.stats.latency_s += time.perf_counter() - call_start
-                errors.append(f"attempt {attempt}: timed out ({e})")
-                logger.warning("Judge %s: attempt %d timed out", self.model_id, attempt)
-                continue
-            except ChatError as e:
-                self.stats.latency_s += time.perf_counter() - call_start
-                errors.append(f"attempt {attempt}: endpoint error ({e})")
-                logger.warning("Judge %s: attempt %d failed: %s", self.model_id, attempt, e)
-                continue
-            self.stats.latency_s += reply.latency_s or time.perf_counter() - call_start
-            self.stats.prompt_tokens += reply.prompt_tokens
-            self.stats.completion_tokens += reply.completion_tokens
-            prompt_tokens += reply.prompt_tokens
-            completion_tokens += reply.completion_tokens
-            try:
-                scores, reasons = parse_scores(reply.text, ids)
-            except ValueError as e:
-                errors.append(f"attempt {attempt}: invalid reply: {e}")
-                logger.warning("Judge %s: attempt %d gave an invalid reply: %s", self.model_id, attempt, e)
-                # Show the judge its own reply and what was wrong with it, then ask again.
-                conversation = [*messages, {"role": "assistant", "content": reply.text}, {"role": "user", "content": (
-                    f"Your reply was rejected: {e}. Reply again with only the JSON object, with exactly "
-                    f"{len(ids)} entries (trace ids {', '.join(ids)}), each score a number from 0 to 1.")}]
-                continue
-            result = JudgeResult(scores=scores, reasons=reasons, attempts=attempt,
-                                 latency_s=time.perf_counter() - start, prompt_tokens=prompt_tokens,
-                                 completion_tokens=completion_tokens, model_id=self.model_id)
+
+        def retry_prompt(problem: str) -> str:
+            return (f"Your reply was rejected: {problem}. Reply again with only the JSON object, with exactly "
+                    f"{len(ids)} entries (trace ids {', '.join(ids)}), each score a number from 0 to 1.")
+
+        asked = ask_with_retries(self.model, messages, lambda text: parse_scores(text, ids), retry_prompt,
+                                 stats=self.stats, max_retries=self.max_retries, timeout=self.timeout,
+                                 max_new_tokens=self.max_new_tokens or 64 + 64 * len(traces),
+                                 temperature=self.temperature, model_id=self.model_id)
+        prompt_tokens, completion_tokens, errors = asked.prompt_tokens, asked.completion_tokens, asked.errors
+        if asked.ok:
+            scores, reasons = asked.value
+            result = JudgeResult(scores=scores, reasons=reasons, attempts=asked.attempts, latency_s=asked.latency_s,
+                                 prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                                 model_id=self.model_id)
             self.stats.score_sum += sum(scores)
             self.stats.score_count += len(scores)
             if self.cache_enabled:
                 self._cache[key] = result
             logger.info("Judge %s scored %d traces in %.2f s (%d attempt(s), %d+%d tokens)", self.model_id,
-                        len(traces), result.latency_s, attempt, prompt_tokens, completion_tokens)
+                        len(traces), result.latency_s, asked.attempts, prompt_tokens, completion_tokens)
             return result
 
         self.stats.failures += 1
@@ -395,7 +491,7 @@ class GroupJudge:
         logger.warning("%s. Using the configured fallback (%s): %.3f for every trace (fallback #%d).", summary,
                        self.fallback, value, self.stats.fallbacks)
         return JudgeResult(scores=[value] * len(traces), reasons=["fallback: judge failed"] * len(traces),
-                           attempts=attempts, latency_s=time.perf_counter() - start, prompt_tokens=prompt_tokens,
+                           attempts=attempts, latency_s=asked.latency_s, prompt_tokens=prompt_tokens,
                            completion_tokens=completion_tokens, fallback_used=True, error=summary,
                            model_id=self.model_id)
 
@@ -417,7 +513,7 @@ class GroupJudge:
             columns = {k: v for k, v in kwargs.items() if k not in skip and isinstance(v, list) and len(v) == n}
             scores: list[float] = [0.0] * n
             reasons: list[str] = [""] * n
-            before = JudgeStats(**asdict(self.stats))
+            before = self.stats.snapshot()
             start = 0
             while start < n:
                 end = start + 1
@@ -431,11 +527,7 @@ class GroupJudge:
                 reasons[start:end] = result.reasons
                 start = end
             log_metric, log_extra = kwargs.get("log_metric"), kwargs.get("log_extra")
-            if callable(log_metric):
-                for field_name in ("calls", "retries", "timeouts", "failures", "fallbacks", "cache_hits",
-                                   "prompt_tokens", "completion_tokens", "latency_s"):
-                    log_metric(f"{name}/{field_name}", float(getattr(self.stats, field_name)
-                                                             - getattr(before, field_name)))
+            log_judge_stats(log_metric, name, before, self.stats)
             if callable(log_extra):
                 log_extra(f"{name}_reason", reasons)
             return scores

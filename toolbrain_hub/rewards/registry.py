@@ -40,6 +40,7 @@ __all__ = [
     "register_reward",
     "reward_name",
     "reward_range",
+    "rows_from_trl",
     "score",
     "to_trl_reward",
     "to_trl_rewards",
@@ -280,6 +281,18 @@ def traces_from_trl(prompts: list, completions: list, **kwargs: Any) -> list[Tra
     return traces
 
 
+def rows_from_trl(n: int, **kwargs: Any) -> list[dict[str, Any]]:
+    """The dataset rows of a batch of `n` completions from TRL's reward arguments: each column TRL passes (a list of
+    `n` values) split by row, without TRL's own arguments (trainer_state, log_metric, completion_ids...).
+
+    Args:
+        n: The number of completions.
+        **kwargs: TRL's reward keyword arguments.
+    """
+    columns = {k: v for k, v in kwargs.items() if k not in _TRL_EXTRAS and isinstance(v, list) and len(v) == n}
+    return [{k: v[i] for k, v in columns.items()} for i in range(n)]
+
+
 def to_trl_reward(func: str | Callable, name: str | None = None) -> Callable[..., list[float]]:
     """Wrap a reward into TRL's reward-function signature `(prompts, completions, **kwargs) -> list[float]`.
 
@@ -294,9 +307,7 @@ def to_trl_reward(func: str | Callable, name: str | None = None) -> Callable[...
     name = name or reward_name(func)
 
     def reward(prompts: list, completions: list, **kwargs: Any) -> list[float]:
-        n = len(completions)
-        columns = {k: v for k, v in kwargs.items() if k not in _TRL_EXTRAS and isinstance(v, list) and len(v) == n}
-        rows = [{k: v[i] for k, v in columns.items()} for i in range(n)]
+        rows = rows_from_trl(len(completions), **kwargs)
         return score(func, traces_from_trl(prompts, completions, **kwargs), rows, name=name)
 
     reward.__name__ = reward.__qualname__ = name

@@ -10,6 +10,10 @@ from typing import Any
 
 from ..errors import ConfigError
 
+# Tool modules that ship with the library: an agent trained with one records it (`AgentSpec.builtin_tools`) and
+# `load_agent` binds it without trust_remote_code. Only these, by exact name (a spec is data from a repo).
+BUILTIN_TOOL_MODULES = ("toolbrain_hub.email.tools",)
+
 
 def load_implementations(source: str, names: list[str], *, partial: bool = False) -> dict[str, Any]:
     """The Python functions implementing the tools: from a .py file or an importable module, by tool name.

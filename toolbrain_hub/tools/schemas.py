@@ -6,6 +6,8 @@ Accepted inputs (`load_tools`):
 - an MCP `tools/list` result: `{"tools": [{name, description, inputSchema, outputSchema?}]}`, also wrapped in a
   JSON-RPC response `{"result": {"tools": [...]}}`;
 - in the library only: Python functions with type hints and a Google-style docstring, and smolagents `Tool`s.
+  A function's keyword-only parameter `task` (`*, task: dict | None = None`) is not a tool argument: it is how the
+  implementation receives the episode's task row (`environment.backends.PythonTools`), so its schema leaves it out.
 
 A file or JSON text is DATA: it is parsed with `json` and checked against the JSON Schema meta-schema, never
 evaluated. Problems raise `ToolSchemaError` naming the file, the tool (name or index) and the field; every tool of
@@ -16,6 +18,7 @@ is refused with what was expected.
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import re
 from collections.abc import Callable
@@ -43,6 +46,9 @@ EXPECTED_TOOLS = ('a list of tools, {"tools": [...]} (OpenAI or an MCP tools/lis
                   '(OpenAI {"type": "function", "function": {...}} or MCP {"name", "description", "inputSchema"})')
 # Keys that make a JSON object a tool (possibly a broken one) rather than something else entirely.
 _TOOL_KEYS = {"name", "function", "description", "parameters", "inputSchema", "input_schema", "type"}
+# The keyword-only parameter through which an implementation receives the episode's task row (a dict): never part of
+# the tool's schema, never set by the model (environment.backends.PythonTools passes it).
+TASK_PARAMETER = "task"
 
 
 @dataclass
@@ -87,6 +93,16 @@ class ToolSpec:
     def from_dict(cls, data: dict) -> ToolSpec:
         """Inverse of `to_dict`; validates like `load_tools` does."""
         return load_tools([data])[0]
+
+    @classmethod
+    def from_function(cls, func: Callable) -> ToolSpec:
+        """The spec of a Python function (type hints + Google-style docstring), as `load_tools` reads it; a
+        keyword-only `task` parameter (see `takes_task`) is left out of the schema.
+
+        Args:
+            func: The function.
+        """
+        return load_tools([func], name=getattr(func, "__name__", None))[0]
 
     def validate_arguments(self, arguments: Any) -> list[str]:
         """Problems with `arguments` for this tool (empty list: valid), one readable line each."""
@@ -432,12 +448,45 @@ def _to_spec(item: Any, index: int, label: str, prefix: str) -> ToolSpec:
                     output_schema=copy.deepcopy(output) if isinstance(output, dict) else None)
 
 
+def takes_task(func: Callable) -> bool:
+    """Whether an implementation receives the episode's task row: it declares the keyword-only parameter `task`
+    with the default None (`def f(query: str, *, task: dict | None = None)`), so a direct call works without one.
+
+    Args:
+        func: The implementation.
+    """
+    try:
+        parameter = inspect.signature(func).parameters.get(TASK_PARAMETER)
+    except (TypeError, ValueError):  # builtins and some callables have no signature
+        return False
+    return parameter is not None and parameter.kind is inspect.Parameter.KEYWORD_ONLY and parameter.default is None
+
+
+def _without_task(func: Callable) -> Callable:
+    """A stand-in for `func` with its name, docstring, signature and type hints minus `task`, to build the schema
+    from."""
+    import typing
+
+    hints = typing.get_type_hints(func)  # resolved here: the stand-in has no module globals to resolve names in
+    signature = inspect.signature(func)
+
+    def stand_in(*args, **kwargs):
+        raise NotImplementedError("a schema stand-in; call the implementation itself")
+
+    stand_in.__name__ = stand_in.__qualname__ = getattr(func, "__name__", "operation")
+    stand_in.__doc__ = inspect.getdoc(func)
+    stand_in.__signature__ = signature.replace(
+        parameters=[p for p in signature.parameters.values() if p.name != TASK_PARAMETER])
+    stand_in.__annotations__ = {k: v for k, v in hints.items() if k != TASK_PARAMETER}
+    return stand_in
+
+
 def _from_function(func: Callable, index: int, label: str) -> ToolSpec:
     from transformers.utils import get_json_schema
 
     name = getattr(func, "__name__", f"at index {index}")
     try:
-        schema = get_json_schema(func)
+        schema = get_json_schema(_without_task(func) if takes_task(func) else func)
     except Exception as e:  # noqa: BLE001 - transformers raises several types for missing hints/docs
         raise ToolSchemaError(f"cannot build a schema from this function: {shorten(str(e))}", file=label,
                               tool=repr(name), field="docstring/type hints") from None

@@ -99,7 +99,7 @@ def make_agent_spec(config: TrainConfig, tokenizer, data: TaskData, source):
         config.model, tokenizer, data.environment_factory, revision=source.revision,
         base_model_source=model_provenance(source), system_prompt=data.system_prompt,
         max_turns=config.max_turns + 1, max_new_tokens=config.max_completion_length, temperature=0.0,
-        top_p=1.0, tool_top_k=config.tool_top_k)
+        top_p=1.0, tool_top_k=config.tool_top_k, builtin_tools=config.implementations)
 
 
 def save_adapter(trainer, run: RunFolder, spec) -> Path:

@@ -70,18 +70,29 @@ def build_rewards(config: TrainConfig, extra: dict[Any, float] | None = None) ->
     judge = None
     if config.judge is not None:
         from ..models.chat import get_chat_model
-        from ..rewards.judge import GroupJudge
 
         settings = config.judge
         model = get_chat_model(settings.model, token=config_token(settings.token_env, "judge.token_env"),
                                timeout=settings.timeout)
-        judge = GroupJudge(model, settings.rubric, max_retries=settings.max_retries, fallback=settings.fallback,
-                           timeout=settings.timeout)
-        funcs.append(judge.as_reward_func("llm_judge"))
+        judge = _make_judge(settings, model)
+        funcs.append(judge.as_reward_func("llm_judge" if settings.kind == "group" else "answer_judge"))
         weights.append(float(settings.weight))
     if not funcs:
         raise ConfigError("rewards: no reward function (give rewards or a judge)")
     return RewardSetup(funcs=funcs, weights=weights, judge=judge)
+
+
+def _make_judge(settings, model):
+    """The judge a config's `judge` section asks for (`JudgeSettings` checked that its fallback fits its kind)."""
+    if settings.kind == "answer":
+        from ..rewards.answer_judge import AnswerJudge
+
+        return AnswerJudge(model, max_retries=settings.max_retries, fallback=settings.fallback,
+                           timeout=settings.timeout)
+    from ..rewards.judge import GroupJudge
+
+    return GroupJudge(model, settings.rubric, max_retries=settings.max_retries, fallback=settings.fallback,
+                      timeout=settings.timeout)
 
 
 def config_token(env: str | None, field: str) -> str | None:
