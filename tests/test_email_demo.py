@@ -48,8 +48,9 @@ def _messages(corpus: DemoCorpus) -> dict[str, dict]:
 def test_same_seed_writes_byte_identical_files_and_another_seed_does_not(tmp_path, corpus):
     again = make_demo_corpus(tmp_path / "again", seed=3)
     assert _tree(again.root) == _tree(corpus.root)
+    (again.root / "index.db").write_bytes(b"an index of the corpus written before")
     make_demo_corpus(again.root, seed=3)  # written over itself: still the same bytes, nothing left over
-    assert _tree(again.root) == _tree(corpus.root)
+    assert _tree(again.root) == _tree(corpus.root)  # the old corpus's index went with it
     other = make_demo_corpus(tmp_path / "other", seed=4)
     assert _tree(other.maildir) != _tree(corpus.maildir)
     questions = [json.loads(line) for line in corpus.questions_path.read_text().splitlines()]

@@ -100,7 +100,7 @@ def _register_generate(email_sub) -> None:
 
 
 def _demo(args) -> int:
-    from ..email.demo import make_demo_corpus
+    from ..email.demo import INDEX_FILE, make_demo_corpus
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -111,7 +111,8 @@ def _demo(args) -> int:
           f"purpose) and {corpus.questions} questions ({splits}) to {out}")
     for user, address in corpus.inboxes.items():
         print(f"  {corpus.maildir / user}: {address}")
-    print(f"next: toolbrain-hub email questions {out} --out TASK_DIR")
+    print(f"next: toolbrain-hub email index {corpus.maildir} --out {out / INDEX_FILE}\n"
+          f"      toolbrain-hub email questions {out} --out TASK_DIR")
     return 0
 
 

@@ -32,6 +32,7 @@ __all__ = ["DemoCorpus", "DemoError", "demo_fingerprint", "make_demo_corpus"]
 
 QUESTIONS_FILE = "questions.jsonl"
 MANIFEST_FILE = "demo_corpus.json"
+INDEX_FILE = "index.db"  # where `toolbrain-hub email demo` suggests indexing it; removed with the corpus it indexed
 TEST_SHARE = 0.3  # questions of each inbox in the "test" split (at least one)
 
 
@@ -83,7 +84,8 @@ def make_demo_corpus(folder: str | Path, *, seed: int = 0, users: int = 5, per_u
     """Write the synthetic corpus: `folder/maildir/...`, `folder/questions.jsonl` and `folder/demo_corpus.json`.
 
     Args:
-        folder: Where to write (created; the files of an earlier corpus with other settings are removed first).
+        folder: Where to write (created; the files of an earlier demo corpus there, and its index.db, are removed
+            first).
         seed: Seed of everything: names, numbers, dates, wording. Same seed, same bytes.
         users: Inboxes (4 to 8).
         per_user: About how many messages each inbox gets (at least 40; the stories take about 30, office chatter
@@ -127,7 +129,7 @@ def make_demo_corpus(folder: str | Path, *, seed: int = 0, users: int = 5, per_u
         splits[r["split"]] = splits.get(r["split"], 0) + 1
     corpus = DemoCorpus(root=root, maildir=maildir, questions_path=questions_path, seed=seed,
                         inboxes={b.owner.user: b.owner.address for b in boxes}, emails=written, malformed=malformed,
-                        questions=len(records), splits=dict(sorted(splits.items())))
+                        questions=len(records), splits=dict(sorted(splits.items(), key=lambda kv: kv[0] != "train")))
     manifest = {**corpus.to_dict(), "root": ".", "maildir": "maildir", "questions_path": QUESTIONS_FILE,
                 "settings": {"users": users, "per_user": per_user}}
     (root / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -143,6 +145,8 @@ def _clear(root: Path) -> None:
         if not (root / MANIFEST_FILE).is_file():
             raise DemoError(f"{root}: holds a maildir that is not a demo corpus; choose another folder")
         shutil.rmtree(root / "maildir")
+    if (root / MANIFEST_FILE).is_file():  # an index of the old corpus would skip the new files (same paths)
+        (root / INDEX_FILE).unlink(missing_ok=True)
     for name in (QUESTIONS_FILE, MANIFEST_FILE):
         (root / name).unlink(missing_ok=True)
     root.mkdir(parents=True, exist_ok=True)
