@@ -11,15 +11,9 @@ import re
 import pytest
 from openai_server import Scripted, ScriptedOpenAIServer
 
+from toolbrain_hub.email.checks import answer_supported, check_question, search_keywords
 from toolbrain_hub.email.demo import make_demo_corpus
-from toolbrain_hub.email.generation import (
-    REJECTION_REASONS,
-    answer_supported,
-    check_question,
-    generate_questions,
-    inbox_listing,
-    search_keywords,
-)
+from toolbrain_hub.email.generation import REJECTION_REASONS, generate_questions, inbox_listing
 from toolbrain_hub.email.index import EmailIndex, build_index
 from toolbrain_hub.email.questions import EMAIL_KIND, EmailQuestion, load_questions
 from toolbrain_hub.models.chat import ChatError, get_chat_model
@@ -217,3 +211,31 @@ def test_cli_email_generate(demo, tmp_path):
                        str(tmp_path / "x.jsonl"))
     assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "no email index there" in \
         missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_loaded_questions_can_be_checked_against_the_index(demo, tmp_path):
+    """ART-E records whose emails the index does not confirm are dropped and counted (a real corpus lacks some)."""
+    from toolbrain_hub.email.questions import QuestionError, import_questions
+
+    corpus, index, questions = demo
+    good = [q.to_dict() for q in questions[:6]]
+    bad = [{**good[0], "id": "gone", "message_ids": ["<0.0.JavaMail.nobody@nowhere>"]},
+           {**good[1], "id": "early", "query_date": "2000-01-03"},
+           {**good[2], "id": "wrong", "answer": "Zanzibar Quartz"}]
+    source = tmp_path / "records.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in good + bad))
+    tasks = import_questions(source, check=index.path, test_size=0)
+    assert sorted(tasks.train["id"]) == sorted(f"email-{r['id']}" for r in good)
+    assert tasks.report.rejected == {"unknown_message": 1, "after_date": 1, "unsupported": 1}
+    assert tasks.report.requested == 9 and tasks.report.kept == 6
+    assert tasks.report.settings["checked_against"] == str(index.path)
+    assert "question gone: unknown_message" in tasks.report.examples[0]
+    only_bad = tmp_path / "bad.jsonl"
+    only_bad.write_text("".join(json.dumps(r) + "\n" for r in bad))
+    with pytest.raises(QuestionError, match=r"bad.jsonl: no question is confirmed by the email index .*"
+                                            r"\(unknown_message 1, after_date 1, unsupported 1\)"):
+        import_questions(only_bad, check=index)
+    done = _run_cli("email", "questions", str(source), "--out", str(tmp_path / "tasks"), "--check", str(index.path))
+    assert done.returncode == 0, done.stderr
+    assert "6 questions over" in done.stdout
+    assert "dropped 3 that" in done.stderr and "unknown_message 1, after_date 1, unsupported 1" in done.stderr

@@ -13,6 +13,7 @@ a real maildir) ends with one line on stderr and exit code 2 (`cli.main` turns e
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from .common import fail, fraction, positive_int
@@ -71,6 +72,11 @@ def _register_questions(email_sub) -> None:
     questions.add_argument("--limit", type=positive_int, metavar="N", help="keep at most N records")
     questions.add_argument("--min-realistic", type=float, default=0.0, metavar="X",
                            help="keep only records whose how_realistic is at least X")
+    questions.add_argument("--check", metavar="DB",
+                           help="keep only the questions this email index confirms (cited emails in the inbox, sent "
+                                "before the date, stating the answer, found by a keyword search); count the others")
+    questions.add_argument("--no-search-check", action="store_true",
+                           help="with --check, do not require a keyword search to find a cited email")
     questions.add_argument("--revision", help="branch or commit of a Hub dataset repo")
     questions.add_argument("--license", default="other",
                            help="license in the dataset card (default 'other': check the source's license)")
@@ -126,11 +132,18 @@ def _questions(args) -> int:
     if not 0 <= args.min_realistic <= 1:
         return fail(f"--min-realistic must be between 0 and 1, got {args.min_realistic}")
     taskset = import_questions(args.source, test_size=args.test_size, seed=args.seed, limit=args.limit,
-                               min_realistic=args.min_realistic, revision=args.revision)
+                               min_realistic=args.min_realistic, check=args.check,
+                               search=not args.no_search_check, revision=args.revision)
     save_tasks(taskset, out, license=args.license)
     splits = ", ".join(f"{name} {len(split)}" for name, split in taskset.dataset.items())
     inboxes = len(set(taskset.train["inbox_address"]) | set(taskset.test["inbox_address"] if taskset.test else []))
     print(f"{len(taskset)} questions over {inboxes} inboxes ({splits}) from {args.source}; saved to {out}")
+    report = taskset.report
+    if report.rejected:
+        print(f"dropped {sum(report.rejected.values())} that {args.check} does not confirm ("
+              + ", ".join(f"{k} {v}" for k, v in report.rejected.items()) + "); first:", file=sys.stderr)
+        for example in report.examples[:5]:
+            print(f"  {example}", file=sys.stderr)
     return 0
 
 

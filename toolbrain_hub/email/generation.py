@@ -30,23 +30,17 @@ from ..stopping import StopCheck
 from ..stopping import check as check_stop
 from ..tasks.generators import normalize_query
 from ..tasks.taskset import GenerationReport
+from .checks import CHECK_REASONS, check_question, text_words
 from .index import EmailIndex
 from .questions import EmailQuestion, QuestionError, normalize_date, questions_to_tasks, save_questions
 
-__all__ = ["REJECTION_REASONS", "QuestionGeneration", "answer_supported", "check_question", "generate_questions",
-           "search_keywords"]
+__all__ = ["REJECTION_REASONS", "QuestionGeneration", "generate_questions", "inbox_listing"]
 
 REJECTION_REASONS = ("model_error", "unparseable", "missing_field", "bad_date", "too_long", "unrealistic",
-                     "unknown_message", "wrong_inbox", "after_date", "unsupported", "not_findable", "duplicate")
+                     *CHECK_REASONS, "duplicate")
 MAX_ANSWER_WORDS = 20
 BODY_CHARS = 1500  # of each email shown to the model
 _EXAMPLES = 10
-# Words a search on a question leaves out: how people ask, not what they ask about.
-_QUESTION_WORDS = frozenset("""a an the what whats when where who whom whose which why how much many is are was were
-be been do does did i me my mine we our us you your to of for in on at by with from about and or it its this that
-these those there their they them he she his her will would should could can may might am has have had any some
-scheduled agree agreed tell know please time day date""".split())
-_ANSWER_FILLER = frozenset("a an the at on of in is it was to and by for per with".split())
 SYSTEM = ("You write questions that the owner of an email inbox might ask an assistant about their own email, each "
           "answered by a short fact stated in the emails. Reply with JSON only.")
 INSTRUCTIONS = """Write up to {n} questions the owner of the inbox {inbox} might really ask about these emails. Each
@@ -284,77 +278,6 @@ def _question(proposal: Any, inbox: str, emails: list[dict], rng: random.Random,
                          extra={"generator": model_id, "shown": shown}), None
 
 
-# ----------------------------------------------------------------------------------------------------------------
-# Checks against the index
-
-
-def check_question(index: EmailIndex, question: EmailQuestion, *, search: bool = True) -> str | None:
-    """Why a question cannot be answered from its inbox before its date ("reason: detail"), or None when it can.
-
-    Works on any question (loaded ART-E records too): the cited messages exist, are in the inbox, were sent before
-    the question's date, state the answer, and (with `search`) a keyword search on the question finds one of them.
-
-    Args:
-        index: The email index.
-        question: The question.
-        search: Also require a keyword search to find a cited email.
-    """
-    texts = []
-    for mid in question.message_ids:
-        if index.get(mid) is None:
-            return f"unknown_message: {mid} is not in the email index"
-        if index.read(mid, inbox=question.inbox_address) is None:
-            return f"wrong_inbox: {mid} is not in the inbox {question.inbox_address}"
-        found = index.read(mid, inbox=question.inbox_address, before=question.query_date)
-        if found is None:
-            sent = index.read(mid, inbox=question.inbox_address)["date"]
-            return f"after_date: {mid} was sent {sent}, not before the question's date {question.query_date}"
-        texts.append(f"{found['subject']}\n{found['body']}")
-    if not answer_supported(question.answer, texts):
-        return f"unsupported: the answer {question.answer[:80]!r} is not stated in the cited emails"
-    if search and not findable(index, question):
-        return f"not_findable: no keyword search on {question.question[:80]!r} finds a cited email"
-    return None
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+", text.lower())
-
-
-def answer_supported(answer: str, texts: list[str]) -> bool:
-    """Whether the emails state the answer: its words in a row (case and punctuation aside), or every key word of
-    it (all but filler such as "the", "at") somewhere in them. An answer without key words is never supported.
-
-    Args:
-        answer: The answer.
-        texts: The cited emails' subjects and bodies.
-    """
-    said = _words(answer)
-    words = _words("\n".join(texts))
-    key = [w for w in said if w not in _ANSWER_FILLER]
-    if not key or not words:  # an answer of filler words ("the") states nothing
-        return False
-    return f" {' '.join(said)} " in f" {' '.join(words)} " or set(key) <= set(words)
-
-
-def search_keywords(question: str, limit: int = 8) -> list[str]:
-    """The words of a question a search looks for: what it is about, not how it is asked."""
-    words = [w for w in dict.fromkeys(_words(question)) if w not in _QUESTION_WORDS and len(w) > 1]
-    return sorted(words, key=len, reverse=True)[:limit]
-
-
-def findable(index: EmailIndex, question: EmailQuestion) -> bool:
-    """Whether a search in the question's inbox before its date finds a cited email: with all its keywords, else
-    with any one of them (the index matches all keywords of a search)."""
-    cited = {m.strip("<>") for m in question.message_ids}
-    keywords = search_keywords(question.question)
-    for words in [keywords, *([w] for w in keywords)] if keywords else []:
-        hits = index.search(question.inbox_address, words, sent_before=question.query_date, max_results=50)
-        if any(h["message_id"].strip("<>") in cited for h in hits):
-            return True
-    return False
-
-
 class _Seen:
     """Questions (per inbox, normalized) and facts (answer and cited messages) already kept or excluded."""
 
@@ -366,7 +289,8 @@ class _Seen:
     @staticmethod
     def _keys(q: EmailQuestion) -> tuple[tuple, tuple]:
         return ((q.inbox_address, normalize_query(q.question)),
-                (q.inbox_address, " ".join(_words(q.answer)), tuple(sorted(m.strip("<>") for m in q.message_ids))))
+                (q.inbox_address, " ".join(text_words(q.answer)),
+                 tuple(sorted(m.strip("<>") for m in q.message_ids))))
 
     def problem(self, q: EmailQuestion) -> str | None:
         if any(k in self.keys for k in self._keys(q)):

@@ -338,8 +338,8 @@ def _row(q: EmailQuestion, tools: list[ToolSpec], system_prompt: str, generator:
 
 def import_questions(source: str | Path, *, test_size: float | None = None, seed: int = 0,
                      min_realistic: float = 0.0, limit: int | None = None, system_prompt: str = EMAIL_SYSTEM_PROMPT,
-                     tools: list[ToolSpec] | None = None, token: str | None = None,
-                     revision: str | None = None) -> TaskSet:
+                     tools: list[ToolSpec] | None = None, check: Any = None, search: bool = True,
+                     token: str | None = None, revision: str | None = None) -> TaskSet:
     """`load_questions` then `questions_to_tasks`: question records (a file, a folder, a Hub repo) as a task set.
 
     Args:
@@ -350,10 +350,40 @@ def import_questions(source: str | Path, *, test_size: float | None = None, seed
         limit: Keep at most this many records.
         system_prompt: The system message template.
         tools: The tools (default: the three email tools).
+        check: An email index (an `EmailIndex` or its file): keep only the questions it confirms
+            (`email.checks.check_question`: cited messages in the inbox, sent before the date, stating the answer);
+            the others are counted by reason in the report.
+        search: With `check`, also require a keyword search on the question to find a cited email.
         token: A token for a private or gated Hub repo.
         revision: A branch or commit of the Hub repo.
+
+    Raises:
+        QuestionError: see `load_questions`; or no question passed the check.
     """
     questions = load_questions(source, min_realistic=min_realistic, limit=limit, token=token, revision=revision)
+    settings = {"source": str(source), **({"min_realistic": min_realistic} if min_realistic else {})}
+    report = GenerationReport(generator="import:art-e", seed=seed, requested=len(questions),
+                              attempts=len(questions))
+    if check is not None:
+        from .checks import check_question
+        from .index import EmailIndex
+
+        index = check if isinstance(check, EmailIndex) else EmailIndex(check)
+        kept = []
+        for q in questions:
+            problem = check_question(index, q, search=search)
+            if problem is None:
+                kept.append(q)
+                continue
+            reason = problem.split(":", 1)[0]
+            report.rejected[reason] = report.rejected.get(reason, 0) + 1
+            if len(report.examples) < 10:
+                report.examples.append(f"question {q.id}: {problem}"[:300])
+        if not kept:
+            reasons = ", ".join(f"{k} {v}" for k, v in report.rejected.items())
+            raise QuestionError(f"{source}: no question is confirmed by the email index {index.path} ({reasons}); "
+                                f"first: {report.examples[0]}")
+        questions = kept
+        settings["checked_against"] = str(index.path)
     return questions_to_tasks(questions, test_size=test_size, seed=seed, system_prompt=system_prompt, tools=tools,
-                              settings={"source": str(source), **({"min_realistic": min_realistic}
-                                                                  if min_realistic else {})})
+                              settings=settings, report=report)
