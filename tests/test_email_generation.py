@@ -239,3 +239,28 @@ def test_loaded_questions_can_be_checked_against_the_index(demo, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "6 questions over" in done.stdout
     assert "dropped 3 that" in done.stderr and "unknown_message 1, after_date 1, unsupported 1" in done.stderr
+
+
+def test_every_demo_task_is_answerable_with_the_email_tools_under_its_own_limits(demo):
+    """The task rows carry what the tools need: each cited email is readable with the row as the task (its inbox,
+    before its date), states the answer, and a search the row allows finds it."""
+    from toolbrain_hub.email import tools
+    from toolbrain_hub.email.questions import questions_to_tasks
+
+    corpus, index, questions = demo
+    taskset = questions_to_tasks(questions)
+    tools.use_index(index)
+    try:
+        for split in taskset.dataset.values():
+            for row in split:
+                cited = json.loads(row["message_ids"])
+                read = [tools.read_email(mid, task=row) for mid in cited]
+                assert all("error" not in r for r in read), row["query"]
+                assert answer_supported(row["gold_answer"], [f"{r['subject']}\n{r['body']}" for r in read])
+                found = [h["message_id"] for words in [[w] for w in search_keywords(row["query"])]
+                         for h in tools.search_emails(row["inbox_address"], words, max_results=50, task=row)]
+                assert set(cited) & set(found), row["query"]
+                newest = tools.search_emails(row["inbox_address"], [], max_results=1, task=row)[0]
+                assert newest["date"] < row["query_date"]  # nothing from the question's day or later
+    finally:
+        tools.use_index(None)
