@@ -176,7 +176,7 @@ def test_a_drawn_split_and_a_custom_prompt(tmp_path):
     assert questions_to_tasks(questions, seed=3).test["id"] == first.test["id"]
     assert questions_to_tasks(questions, seed=4).test["id"] != first.test["id"]
     tasks = questions_to_tasks(questions, test_size=0, system_prompt="Inbox {inbox_address}, today {query_date}.")
-    assert "test" not in tasks.dataset
+    assert "test" not in tasks.dataset and tasks.report.settings["split"] == "drawn, test_size 0"
     assert tasks.train[0]["prompt"][0]["content"] == "Inbox kay.mann@enron.com, today 2001-05-14."
     with pytest.raises(QuestionError, match=r"system_prompt: only \{inbox_address\} and \{query_date\}"):
         questions_to_tasks(questions, system_prompt="Inbox {inbox}")

@@ -108,8 +108,15 @@ def generate_questions(index: EmailIndex | str | Path, model: Any, *, num: int =
 
     if num < 1 or emails_per_prompt < 1 or questions_per_prompt < 1 or batch_size < 1:
         raise QuestionError("num, emails_per_prompt, questions_per_prompt and batch_size must be at least 1")
-    idx = index if isinstance(index, EmailIndex) else EmailIndex(index)
     chat = model if hasattr(model, "chat") else get_chat_model(str(model), token=token)
+    if not isinstance(index, EmailIndex):
+        with EmailIndex(index) as opened:
+            return generate_questions(opened, chat, num=num, inboxes=inboxes, seed=seed,
+                                      emails_per_prompt=emails_per_prompt, questions_per_prompt=questions_per_prompt,
+                                      max_prompts=max_prompts, batch_size=batch_size, temperature=temperature,
+                                      max_new_tokens=max_new_tokens, min_realistic=min_realistic, exclude=exclude,
+                                      progress=progress, should_stop=should_stop)
+    idx = index
     names = inboxes or idx.inboxes()
     addresses = [idx.resolve_inbox(name) for name in names]
     unknown = [n for n, a in zip(names, addresses, strict=True) if a is None]

@@ -300,13 +300,14 @@ def questions_to_tasks(questions: list[EmailQuestion], *, test_size: float | Non
     question_prompt(questions[0], system_prompt)  # a bad template fails here, naming the setting
     rows = [_row(q, tools, system_prompt, generator) for q in questions]
     own = test_size is None and all(q.split for q in questions)
+    share = 0.2 if test_size is None else test_size
     if own:
         for row, q in zip(rows, questions, strict=True):
             row["split"] = "test" if q.split in _TEST_SPLITS else "train"
     else:
         order = list(range(len(rows)))
         random.Random(seed).shuffle(order)
-        for i in order[: round(len(rows) * (0.2 if test_size is None else test_size))]:
+        for i in order[: round(len(rows) * share)]:
             rows[i]["split"] = "test"
     features = email_task_features()
     splits = {}
@@ -321,7 +322,7 @@ def questions_to_tasks(questions: list[EmailQuestion], *, test_size: float | Non
         report = GenerationReport.from_dict(report.to_dict())  # a copy: the generation's own report stays as it was
     report.kept = len(rows)
     report.settings.update({"system_prompt": system_prompt, "kind": EMAIL_KIND,
-                            "split": "records" if own else f"drawn, test_size {test_size or 0.2}", **(settings or {})})
+                            "split": "records" if own else f"drawn, test_size {share}", **(settings or {})})
     report.coverage = coverage(dataset, tools)
     report.elapsed_s = round(report.elapsed_s + time.perf_counter() - start, 3)
     return TaskSet(dataset=dataset, tools=tools, report=report)
