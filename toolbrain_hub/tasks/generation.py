@@ -25,7 +25,16 @@ from .generators import (
 )
 from .phrasing import difficulty_of
 from .spoken import ungrounded_values
-from .taskset import COLUMNS, DEFAULT_SYSTEM_PROMPT, GenerationReport, TaskError, TaskSet, coverage, task_features
+from .taskset import (
+    COLUMNS,
+    DEFAULT_SYSTEM_PROMPT,
+    OPTIONAL_COLUMNS,
+    GenerationReport,
+    TaskError,
+    TaskSet,
+    coverage,
+    task_features,
+)
 
 DEFAULT_MIX = {"single": 0.5, "parallel": 0.15, "multi": 0.2, "no_tool": 0.15}
 
@@ -346,11 +355,14 @@ def _split(rows: list[dict], test_size: float, seed: int):
     rng.shuffle(test)
     for r in test:
         r["split"] = "test"
-    features = task_features()
+    # An optional column (imported rows' `tool_results`) is kept when the rows have it.
+    optional = [c for c in OPTIONAL_COLUMNS if rows and c in rows[0]]
+    columns = COLUMNS + optional
+    features = task_features(optional)
 
     def build(rows: list[dict]):
         # from_dict with every column keeps the schema even when no task survived.
-        return Dataset.from_dict({c: [r[c] for r in rows] for c in COLUMNS}, features=features)
+        return Dataset.from_dict({c: [r[c] for r in rows] for c in columns}, features=features)
 
     splits = {"train": build(train)}
     if test:
