@@ -95,6 +95,9 @@ def test_stated_values_map_to_the_other_schema_values_the_words_support(tools):
     # the request writes the values as they are: nothing else is supported (no other date or time form)
     call = extended_call(tools["book_table"], args, "Book Nopa on 2025-03-14 at 19:30 for 4 guests.")
     assert call["acceptable"] == {"guests": ["4"], "seating": ["no_preference", "No Preference"]}
+    # a time with seconds or a zone: its spoken form would lose them
+    call = extended_call(tools["book_table"], {**args, "time": "19:30Z"}, "Book Nopa on 2025-03-14 at 7:30 pm UTC.")
+    assert "time" not in call["acceptable"]
     # a count given as a string of digits is also right as the number
     call = extended_call(tools["book_table"], {**args, "guests": "4"}, "Book Nopa on 2025-03-14 at 19:30 for 4.")
     assert call["acceptable"]["guests"] == [4]

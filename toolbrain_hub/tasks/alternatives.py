@@ -10,7 +10,7 @@
   other ones that form equally supports:
   - a date where the schema takes any text (no format, pattern or layout in its description): the ISO day and each
     written form of that day the request uses ("March 14, 2025");
-  - a time likewise ("2:30 pm" for 14:30);
+  - a time (hours and minutes, no zone) likewise ("2:30 pm" for 14:30);
   - an enum value another member of the enum names too: the same words ("premium_economy", "Premium Economy") or a
     synonym ("celsius", "C");
   - a number the schema also takes as a string ("2", and "two" when the request writes it so), and a numeric string
@@ -116,7 +116,8 @@ def _alternatives(value: Any, schema: dict, query: str) -> list:
     number = _number(value)
     if number is not None:
         return [number] if _takes(schema, "integer" if isinstance(number, int) else "number") else []
-    if not _free_text(schema):
+    clock = CLOCK.match(value)
+    if not _free_text(schema) or clock and (clock[3] or clock[4]):  # "2:30 pm" would lose the seconds or the zone
         return []
     forms = stated_forms(value, query)
     if forms and not CLOCK.match(value):  # a date the request states: its ISO day too
