@@ -180,6 +180,192 @@ def test_toolace_conversations_become_tasks():
     _assert_calls_validate(taskset)
 
 
+# ------------------------------------------------------------------------------------------- recorded tool results
+
+_GLAIVE_SYSTEM = ("SYSTEM: You are a helpful assistant with access to the following functions. Use them if required -\n"
+                  + json.dumps({"name": "get_stock_price", "description": "Get the current stock price",
+                                "parameters": {"type": "object", "properties": {
+                                    "symbol": {"type": "string", "description": "The stock symbol, e.g. AAPL"}},
+                                    "required": ["symbol"]}}, indent=4) + "\n\n"
+                  + json.dumps({"name": "calculate_tip", "description": "Calculate the tip for a bill",
+                                "parameters": {"type": "object", "properties": {
+                                    "bill_amount": {"type": "number", "description": "The total bill"},
+                                    "tip_percentage": {"type": "number", "description": "The tip in percent"}},
+                                    "required": ["bill_amount", "tip_percentage"]}}, indent=4))
+
+
+def _glaive_row(*turns: str) -> dict:
+    return {"system": _GLAIVE_SYSTEM, "chat": "\n\n\n".join(turns) + "\n\n\n"}
+
+
+def _glaive_call(name: str, arguments: dict) -> str:
+    return f"ASSISTANT: <functioncall> {{\"name\": \"{name}\", \"arguments\": '{json.dumps(arguments)}'}} <|endoftext|>"
+
+
+def test_glaive_function_responses_answer_the_call_before_them():
+    row = _glaive_row("USER: Hi, can you tell me the current stock price of Apple?",
+                      _glaive_call("get_stock_price", {"symbol": "AAPL"}),
+                      'FUNCTION RESPONSE: {"stock_price": 150.75}',
+                      "ASSISTANT: The current stock price of Apple (AAPL) is $150.75. <|endoftext|>",
+                      "USER: What about Microsoft?",
+                      _glaive_call("get_stock_price", {"symbol": "MSFT"}),
+                      'FUNCTION RESPONSE: {"stock_price": 216.54}')
+    task = convert_row(row, "glaive")
+    # only the first request is the task: the later MSFT call and its response belong to another request
+    assert task["results"] == [({"name": "get_stock_price", "arguments": {"symbol": "AAPL"}},
+                                {"stock_price": 150.75})]
+    # two calls of one tool over turns, each answered by the response right after it
+    row = _glaive_row("USER: What do Apple and Microsoft trade at?",
+                      _glaive_call("get_stock_price", {"symbol": "AAPL"}),
+                      'FUNCTION RESPONSE: {"stock_price": 150.75}',
+                      _glaive_call("get_stock_price", {"symbol": "MSFT"}),
+                      'FUNCTION RESPONSE: {"stock_price": 216.54}',
+                      "ASSISTANT: Apple trades at $150.75 and Microsoft at $216.54. <|endoftext|>")
+    task = convert_row(row, "glaive")
+    assert task["kind"] == "multi" and [r for _, r in task["results"]] == [{"stock_price": 150.75},
+                                                                           {"stock_price": 216.54}]
+    # a response that is not JSON (Glaive has Python-style dicts and plain text) is kept as its text
+    row = _glaive_row("USER: I need a 15% tip on a $85.50 bill.",
+                      _glaive_call("calculate_tip", {"bill_amount": 85.5, "tip_percentage": 15}),
+                      "FUNCTION RESPONSE: {'tip_amount': 12.83",
+                      "ASSISTANT: The tip is $12.83. <|endoftext|>")
+    assert convert_row(row, "glaive")["results"][0][1] == "{'tip_amount': 12.83"
+    # a call whose response the chat does not record: no result, the call still counts
+    row = _glaive_row("USER: Tip of 20% on $40 please.",
+                      _glaive_call("calculate_tip", {"bill_amount": 40, "tip_percentage": 20}))
+    task = convert_row(row, "glaive")
+    assert task["kind"] == "single" and task["results"] == []
+
+
+def test_imported_results_fill_the_tool_results_column_the_schema_only_backend_answers_from(tmp_path):
+    from toolbrain_hub.environment import make_environment_factory
+
+    source = tmp_path / "glaive.jsonl"
+    rows = [_glaive_row("USER: What do Apple and Microsoft trade at?",
+                        _glaive_call("get_stock_price", {"symbol": "AAPL"}),
+                        'FUNCTION RESPONSE: {"stock_price": 150.75}',
+                        _glaive_call("get_stock_price", {"symbol": "MSFT"}),
+                        'FUNCTION RESPONSE: {"stock_price": 216.54}'),
+            _glaive_row("USER: How much should I tip on $85.50 at 15%?",
+                        _glaive_call("calculate_tip", {"bill_amount": 85.5, "tip_percentage": 15}),
+                        "FUNCTION RESPONSE: The tip is 12.83 dollars"),
+            _glaive_row("USER: Tip of 20% on $40 please.",
+                        _glaive_call("calculate_tip", {"bill_amount": 40, "tip_percentage": 20}))]
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    taskset = import_tasks(source, "glaive", test_size=0)
+    by_query = {r["query"]: r for r in taskset.train}
+    stocks = by_query["What do Apple and Microsoft trade at?"]
+    # one tool called twice: each entry names the arguments of the call it answers
+    assert json.loads(stocks["tool_results"]) == [
+        {"name": "get_stock_price", "arguments": {"symbol": "AAPL"}, "result": {"stock_price": 150.75}},
+        {"name": "get_stock_price", "arguments": {"symbol": "MSFT"}, "result": {"stock_price": 216.54}}]
+    tip = by_query["How much should I tip on $85.50 at 15%?"]
+    assert json.loads(tip["tool_results"]) == [{"name": "calculate_tip", "result": "The tip is 12.83 dollars"}]
+    assert by_query["Tip of 20% on $40 please."]["tool_results"] == ""
+    # the environment answers the calls with the dataset's results, and falls back to the echo without them
+    env = make_environment_factory(taskset.tools)()
+    env.reset(**stocks)
+    assert json.loads(env.get_stock_price(symbol="MSFT")) == {"stock_price": 216.54}
+    assert json.loads(env.get_stock_price(symbol="AAPL")) == {"stock_price": 150.75}
+    env.reset(**tip)
+    assert env.calculate_tip(bill_amount=85.5, tip_percentage=15) == "The tip is 12.83 dollars"
+    env.reset(**by_query["Tip of 20% on $40 please."])
+    assert json.loads(env.calculate_tip(bill_amount=40, tip_percentage=20))["status"] == "ok"
+    assert [c.source for c in env.calls] == ["echo"]
+
+
+_TOOLACE_SYSTEM = ("You are an expert in composing functions. You are given a question and a set of possible "
+                   "functions.\nHere is a list of functions in JSON format that you can invoke:\n" + json.dumps([
+                       {"name": "Get Exchange Rate", "description": "Latest exchange rate between two currencies.",
+                        "parameters": {"type": "dict", "properties": {
+                            "base": {"type": "string", "description": "Base currency code"},
+                            "target": {"type": "string", "description": "Target currency code"}},
+                            "required": ["base", "target"]}, "required": None},
+                       {"name": "Weather Forecast", "description": "Daily weather forecast for a city.",
+                        "parameters": {"type": "dict", "properties": {
+                            "city": {"type": "string", "description": "City name"},
+                            "days": {"type": "int", "description": "Number of days"}},
+                            "required": ["city"]}, "required": None}])
+                   + ". Should you decide to return the function call(s), put them in the format of "
+                   "[func1(params_name=params_value, params_name2=params_value2...), func2(params)]")
+
+
+def _toolace_row(*turns: tuple[str, str]) -> dict:
+    return {"system": _TOOLACE_SYSTEM, "conversations": [{"from": who, "value": text} for who, text in turns]}
+
+
+def test_toolace_tool_turns_answer_the_calls_of_the_turn_before_them():
+    # the tool turn lists one {"name", "results"} per call, not necessarily in call order: matched by name
+    row = _toolace_row(("user", "What's the euro to dollar rate, and the 3-day forecast for Lyon?"),
+                       ("assistant", '[Get Exchange Rate(base="EUR", target="USD"), Weather Forecast(city="Lyon", '
+                                     'days=3)]'),
+                       ("tool", json.dumps([{"name": "Weather Forecast", "results": {"days": ["sun", "rain", "sun"]}},
+                                            {"name": "Get Exchange Rate", "results": {"rate": 1.0842}}])),
+                       ("assistant", "The rate is 1.0842; Lyon: sun, rain, sun."))
+    task = convert_row(row, "toolace")
+    assert task["kind"] == "parallel"
+    assert task["results"] == [
+        ({"name": "Get_Exchange_Rate", "arguments": {"base": "EUR", "target": "USD"}}, {"rate": 1.0842}),
+        ({"name": "Weather_Forecast", "arguments": {"city": "Lyon", "days": 3}}, {"days": ["sun", "rain", "sun"]})]
+    # one tool twice in one turn: its entries answer its calls in order
+    row = _toolace_row(("user", "Forecasts for Oslo and Bergen, please."),
+                       ("assistant", '[Weather Forecast(city="Oslo"), Weather Forecast(city="Bergen")]'),
+                       ("tool", json.dumps([{"name": "Weather Forecast", "results": {"today": "snow"}},
+                                            {"name": "Weather Forecast", "results": {"today": "rain"}}])))
+    assert [(c["arguments"]["city"], r) for c, r in convert_row(row, "toolace")["results"]] == [
+        ("Oslo", {"today": "snow"}), ("Bergen", {"today": "rain"})]
+    # "function" and "observation" turns too; a result that is not JSON is kept as its text; an entry naming a
+    # tool the turn did not call answers nothing
+    row = _toolace_row(("user", "USD to JPY?"), ("assistant", '[Get Exchange Rate(base="USD", target="JPY")]'),
+                       ("observation", "Rate: 151.2 (source: ECB)"))
+    assert convert_row(row, "toolace")["results"][0][1] == "Rate: 151.2 (source: ECB)"
+    row = _toolace_row(("user", "USD to JPY?"), ("assistant", '[Get Exchange Rate(base="USD", target="JPY")]'),
+                       ("function", json.dumps([{"name": "Weather Forecast", "results": {"today": "sun"}}])))
+    assert convert_row(row, "toolace")["results"] == []
+    # calls over two turns, each answered; the user speaking again ends the task
+    row = _toolace_row(("user", "Rate of GBP to EUR, then the forecast for Paris."),
+                       ("assistant", '[Get Exchange Rate(base="GBP", target="EUR")]'),
+                       ("tool", json.dumps([{"name": "Get Exchange Rate", "results": {"rate": 1.17}}])),
+                       ("assistant", '[Weather Forecast(city="Paris")]'),
+                       ("tool", json.dumps([{"name": "Weather Forecast", "results": {"today": "cloudy"}}])),
+                       ("user", "And Rome?"), ("assistant", '[Weather Forecast(city="Rome")]'),
+                       ("tool", json.dumps([{"name": "Weather Forecast", "results": {"today": "sun"}}])))
+    task = convert_row(row, "toolace")
+    assert task["kind"] == "multi" and [r for _, r in task["results"]] == [{"rate": 1.17}, {"today": "cloudy"}]
+    # no tool turn: no result
+    row = _toolace_row(("user", "USD to JPY?"), ("assistant", '[Get Exchange Rate(base="USD", target="JPY")]'))
+    assert convert_row(row, "toolace")["results"] == []
+
+
+def test_recorded_results_survive_saving_and_mixing(tmp_path):
+    toolace = import_tasks(TOOLACE, "toolace", test_size=0.25)
+    xlam = import_tasks(XLAM, "xlam", test_size=0)
+    generated = generate_tasks(DATA / "weather_openai.json", num=6, seed=2, progress=False)
+    assert "tool_results" not in generated.train.column_names
+    # xLAM records no results: its rows have the column, empty
+    assert set(xlam.train["tool_results"]) == {""}
+    rows = _rows(toolace)
+    boeing = json.loads(rows["Check the news on Boeing, then get its stock price."]["tool_results"])
+    assert boeing == [{"name": "Market_News", "result": {"items": []}},
+                      {"name": "Get_Stock_Quote", "result": {"price": 171.0}}]
+    # a task set saved before the column existed (no tool_results) still loads and mixes
+    old = save_tasks(generated, tmp_path / "old")
+    mixed = concat_tasks(old, toolace, xlam)
+    saved = load_taskset(save_tasks(mixed, tmp_path / "mixed"))
+    for split in saved.dataset.values():
+        for row in split:
+            if row["generator"] == "import:toolace":
+                assert row["tool_results"] == rows[row["query"]]["tool_results"]
+            else:
+                assert row["tool_results"] == ""
+    assert len(saved) == len(generated) + len(toolace) + len(xlam)
+    assert "| `tool_results` |" in (tmp_path / "mixed" / "README.md").read_text()
+    assert "| `tool_results` |" not in (tmp_path / "old" / "README.md").read_text()
+    # sets without the column mix without it
+    assert "tool_results" not in concat_tasks(old, generate_tasks(DATA / "weather_openai.json", num=4, seed=3,
+                                                                  progress=False)).train.column_names
+
+
 # -------------------------------------------------------------------------------------------------------- sources
 
 

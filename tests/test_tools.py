@@ -427,3 +427,19 @@ def test_a_long_fault_list_is_cut_in_the_message_but_kept_whole():
     with pytest.raises(ToolSchemaError) as e:
         load_tools([{"name": f"t{i}"} for i in range(30)], name="many.json")
     assert len(e.value.faults) == 30 and str(e.value).endswith("; and 10 more")
+
+
+def test_an_optional_python_argument_accepts_null():
+    def search(query: str, author: str | None = None) -> str:
+        """Search.
+
+        Args:
+            query: The words.
+            author: Only by this author.
+        """
+        return query
+
+    spec = load_tools([search])[0]
+    assert spec.properties["author"]["type"] == ["string", "null"] and "nullable" not in spec.properties["author"]
+    assert spec.validate_arguments({"query": "x", "author": None}) == []
+    assert spec.validate_arguments({"query": None}) != []

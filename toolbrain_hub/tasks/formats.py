@@ -1,5 +1,7 @@
 """The layouts of public function-calling datasets: each row read into its first user request, the tools it offers
-(as tool definitions with JSON Schemas) and the calls of each assistant turn until the user speaks again.
+(as tool definitions with JSON Schemas) and the calls of each assistant turn until the user speaks again, each call
+with the result the dataset recorded for it when it has one (Glaive's "FUNCTION RESPONSE:" after a `<functioncall>`,
+ToolACE's tool turn after an assistant's calls; xLAM records none).
 
 `reader(format)` gives the reader of a layout; `tasks.importers` turns what it reads into tasks.
 """
@@ -12,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["FORMATS", "ImportProblem", "reader"]
+__all__ = ["FORMATS", "ImportProblem", "reader", "result_value"]
 
 FORMATS = ("xlam", "glaive", "toolace")
 
@@ -35,6 +37,19 @@ def _json_value(row: dict, column: str) -> Any:
         except json.JSONDecodeError as e:
             raise ImportProblem("invalid_json", f"column {column!r} is not valid JSON ({e.msg})") from None
     return value
+
+
+def result_value(text: str) -> Any:
+    """A recorded tool result: its JSON value, or the text itself when it is not JSON (kept, never dropped).
+
+    Args:
+        text: The result as the dataset wrote it.
+    """
+    text = text.strip()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def _call(name: Any, arguments: Any) -> dict:
@@ -192,11 +207,17 @@ def _glaive(row: dict) -> tuple[Any, list, list[list[dict]]]:
     if first is None:
         raise ImportProblem("missing_query", "the chat has no USER turn")
     calls: list[list[dict]] = []
+    waiting: dict | None = None  # the call of the turn just before: a FUNCTION RESPONSE now answers it
     for role, text in turns[first + 1:]:
         if role == "USER":
             break
         if role == "ASSISTANT" and "<functioncall>" in text:
-            calls.append([_glaive_call(text.split("<functioncall>", 1)[1])])
+            waiting = _glaive_call(text.split("<functioncall>", 1)[1])
+            calls.append([waiting])
+            continue
+        if role == "FUNCTION RESPONSE" and waiting is not None and text:
+            waiting["result"] = result_value(text)
+        waiting = None
     return turns[first][1], tools, calls
 
 
@@ -252,14 +273,35 @@ def _toolace(row: dict) -> tuple[Any, list, list[list[dict]]]:
     if first is None:
         raise ImportProblem("missing_query", "the conversation has no user turn")
     calls: list[list[dict]] = []
+    waiting: list[dict] | None = None  # the calls of the turn just before: a tool turn now answers them
     for role, text in turns[first + 1:]:
         if role == "user":
             break
         if role == "assistant":
-            turn = _python_calls(text, names)
-            if turn is not None:
-                calls.append(turn)
+            waiting = _python_calls(text, names)
+            if waiting is not None:
+                calls.append(waiting)
+            continue
+        if role == "tool" and waiting and text.strip():
+            _answer(waiting, result_value(text))
+        waiting = None
     return turns[first][1], tools, calls
+
+
+def _answer(calls: list[dict], value: Any) -> None:
+    """Give the calls of one assistant turn the results of the tool turn after it: ToolACE writes one
+    `{"name", "results"}` per call (matched by name, in order); any other value answers a turn of one call."""
+    entries = value if isinstance(value, list) else [value]
+    if entries and all(isinstance(e, dict) and isinstance(e.get("name"), str) and ("results" in e or "result" in e)
+                       for e in entries):
+        unanswered = list(calls)
+        for entry in entries:
+            call = next((c for c in unanswered if c["name"] == entry["name"]), None)
+            if call is not None:
+                call["result"] = entry["results"] if "results" in entry else entry["result"]
+                unanswered.remove(call)
+    elif len(calls) == 1:
+        calls[0]["result"] = value
 
 
 def _tool_list(system: str) -> list[Any]:
@@ -351,6 +393,7 @@ def _python_calls(text: str, names: list[str]) -> list[dict] | None:
 
 def reader(format: str) -> Callable[[dict], tuple[Any, list, list[list[dict]]]]:
     """The reader of a layout: `row -> (query, tools as dicts, calls of each assistant turn)`, raising ImportProblem.
+    A call is `{"name", "arguments"}`, with `"result"` when the dataset recorded the tool's answer to it.
 
     Args:
         format: "xlam", "glaive" or "toolace".

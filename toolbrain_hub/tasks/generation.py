@@ -14,6 +14,7 @@ from typing import Any
 from ..stopping import StopCheck
 from ..stopping import check as check_stop
 from ..tools.schemas import ToolSpec, load_tools
+from .alternatives import extended_calls
 from .generators import (
     KINDS,
     Candidate,
@@ -25,7 +26,16 @@ from .generators import (
 )
 from .phrasing import difficulty_of
 from .spoken import ungrounded_values
-from .taskset import COLUMNS, DEFAULT_SYSTEM_PROMPT, GenerationReport, TaskError, TaskSet, coverage, task_features
+from .taskset import (
+    COLUMNS,
+    DEFAULT_SYSTEM_PROMPT,
+    OPTIONAL_COLUMNS,
+    GenerationReport,
+    TaskError,
+    TaskSet,
+    coverage,
+    task_features,
+)
 
 DEFAULT_MIX = {"single": 0.5, "parallel": 0.15, "multi": 0.2, "no_tool": 0.15}
 
@@ -157,6 +167,11 @@ def generate_tasks(tools: Any, *, num: int = 100, generator: Any = "schema", see
     if paraphraser is not None:
         _paraphrase(kept, paraphraser, random.Random(f"paraphrase-{seed}"), batch_size, should_stop, progress)
         report.paraphrase = paraphraser.report()
+    if gen.name == "schema":
+        # The schema generator knows which values its requests state: optional arguments and other right values
+        # (read off the final request text, after any paraphrase).
+        for cand in kept:
+            cand.expected_calls = extended_calls(cand.expected_calls, by_name, cand.query)
     report.elapsed_s = round(time.perf_counter() - start, 3)
     report.kept = len(kept)
     dataset = _split([_row(c, specs, gen.name, system_prompt) for c in kept], test_size, seed)
@@ -311,13 +326,15 @@ class _Dedup:
 def _row(cand: Candidate, tools: list[ToolSpec], generator: str, system_prompt: str) -> dict:
     calls = [{"name": c["name"], "arguments": c.get("arguments") or {}} for c in cand.expected_calls]
     calls_json = json.dumps(calls, ensure_ascii=False)
+    # The id hashes the reference calls only: the extended form's fields do not change which task it is.
     digest = hashlib.sha1(f"{cand.query}\n{calls_json}".encode()).hexdigest()[:12]
     return {
         "id": f"task-{digest}",
         "query": cand.query,
         "prompt": [{"role": "system", "content": system_prompt}, {"role": "user", "content": cand.query}],
         "tools": json.dumps([t.to_openai() for t in tools], ensure_ascii=False),
-        "expected_calls": calls_json,
+        "expected_calls": json.dumps([{**c, "arguments": c.get("arguments") or {}} for c in cand.expected_calls],
+                                     ensure_ascii=False),
         "gold_answer": cand.gold_answer or "",
         "difficulty": cand.difficulty or difficulty_of(calls),
         "kind": _kind_of(cand),
@@ -346,11 +363,14 @@ def _split(rows: list[dict], test_size: float, seed: int):
     rng.shuffle(test)
     for r in test:
         r["split"] = "test"
-    features = task_features()
+    # An optional column (imported rows' `tool_results`) is kept when the rows have it.
+    optional = [c for c in OPTIONAL_COLUMNS if rows and c in rows[0]]
+    columns = COLUMNS + optional
+    features = task_features(optional)
 
     def build(rows: list[dict]):
         # from_dict with every column keeps the schema even when no task survived.
-        return Dataset.from_dict({c: [r[c] for r in rows] for c in COLUMNS}, features=features)
+        return Dataset.from_dict({c: [r[c] for r in rows] for c in columns}, features=features)
 
     splits = {"train": build(train)}
     if test:

@@ -11,10 +11,12 @@
 
 A row becomes one task: its first user request, the tools it offers (turned into JSON Schemas and validated by
 `tools.load_tools`; names that cannot be tool names or environment methods, such as "Get Stock Quote", are rewritten
-the same way in the tools and the calls), and the calls the assistant makes before the user speaks again, which must
-validate against those tools. Its kind follows from the calls: none `no_tool`, one `single`, several in one turn
-`parallel`, several over turns `multi`. A row that cannot be converted is counted by reason, and the first reasons
-are kept with the row's place in the file (`GenerationReport.rejected` and `.examples`): never dropped silently.
+the same way in the tools and the calls), the calls the assistant makes before the user speaks again, which must
+validate against those tools, and the results the dataset recorded for those calls (column `tool_results`, the form
+the schema-only backend answers calls from; a result that is not JSON is kept as its text). Its kind follows from
+the calls: none `no_tool`, one `single`, several in one turn `parallel`, several over turns `multi`. A row that
+cannot be converted is counted by reason, and the first reasons are kept with the row's place in the file
+(`GenerationReport.rejected` and `.examples`): never dropped silently.
 
 Sources: a .json (a list of rows, or JSON Lines), .jsonl or .parquet file, a folder of them, or a Hub dataset repo.
 """
@@ -60,8 +62,10 @@ def import_tasks(source: str | Path, format: str, *, limit: int | None = None, t
         revision: A branch or commit of the Hub repo.
 
     Returns:
-        A TaskSet: each row's own tools in its `tools` column; `tools` (tools.json) one definition per name of all
-        of them; the report counts the rows read, kept and rejected by reason, with the first reasons.
+        A TaskSet: each row's own tools in its `tools` column, and in its `tool_results` column the results the
+        dataset recorded for its calls ("" for none: the schema-only backend then answers as it does without);
+        `tools` (tools.json) one definition per name of all of them; the report counts the rows read, kept and
+        rejected by reason, with the first reasons.
 
     Raises:
         TaskError: an unknown format, a bad limit or split size, a source with no data files, a file that is not
@@ -88,7 +92,7 @@ def import_tasks(source: str | Path, format: str, *, limit: int | None = None, t
         try:
             task = convert_row(raw, format)
             row = task_row(task["query"], task["calls"], task["tools"], kind=task["kind"],
-                           generator=report.generator, system_prompt=system_prompt)
+                           generator=report.generator, system_prompt=system_prompt, tool_results=task["results"])
             if row["id"] in ids:
                 raise ImportProblem("duplicate", "the same request with the same calls is an earlier row")
         except ImportProblem as e:
@@ -210,7 +214,8 @@ def _read_text(path: Path) -> str:
 
 
 def convert_row(row: Any, format: str) -> dict[str, Any]:
-    """One dataset row as a task: `{"query", "tools" (ToolSpecs), "calls", "kind", "renamed" ({old: new name})}`.
+    """One dataset row as a task: `{"query", "tools" (ToolSpecs), "calls", "kind", "results" ((call, result) pairs
+    of the calls the dataset recorded a result for), "renamed" ({old: new name})}`.
 
     Args:
         row: The row (a dict).
@@ -225,7 +230,7 @@ def convert_row(row: Any, format: str) -> dict[str, Any]:
     if not isinstance(query, str) or not query.strip():
         raise ImportProblem("missing_query", "no user request")
     specs, names = _tool_specs(raw_tools)
-    calls = []
+    calls, results = [], []
     for turn in turns:
         for call in turn:
             name = names.get(call["name"])
@@ -236,9 +241,11 @@ def convert_row(row: Any, format: str) -> dict[str, Any]:
             if problems:
                 raise ImportProblem("invalid_call", f"{call['name']}: {problems[0]}")
             calls.append({"name": name, "arguments": call["arguments"]})
+            if "result" in call:
+                results.append((calls[-1], call["result"]))
     calling_turns = sum(1 for turn in turns if turn)
     kind = "no_tool" if not calls else "single" if len(calls) == 1 else "parallel" if calling_turns == 1 else "multi"
-    return {"query": query.strip(), "tools": specs, "calls": calls, "kind": kind,
+    return {"query": query.strip(), "tools": specs, "calls": calls, "kind": kind, "results": results,
             "renamed": {old: new for old, new in names.items() if old != new}}
 
 

@@ -124,7 +124,7 @@ def build_clause(tool: ToolSpec, arguments: dict, chooser: Chooser) -> Clause:
     if obj and not re.match(rf"{_DETERMINERS}\b|[A-Z0-9]|for\b", obj) and not _plural(obj):
         # from a tool name: "get weather" -> "get the weather", "create event" -> "create an event"
         obj = f"the {obj}" if base in _RETRIEVAL else f"{article(obj)} {obj}"
-    properties = {k: _resolved(tool.parameters, v) for k, v in tool.properties.items()}
+    properties = {k: resolved_schema(tool.parameters, v) for k, v in tool.properties.items()}
     skip: set[str] = set()
     obj = _amount_into_object(obj, arguments, properties, chooser, skip)
     for key, value in arguments.items():  # "cancel an event" + event_id -> "cancel event EV-0042"
@@ -174,7 +174,13 @@ def build_clause(tool: ToolSpec, arguments: dict, chooser: Chooser) -> Clause:
     return Clause(verb, obj, parts, base=base)
 
 
-def _resolved(root: dict, schema: Any) -> dict:
+def resolved_schema(root: dict, schema: Any) -> dict:
+    """A parameter's schema with a `$ref` at its top resolved against the tool's parameters (`{}` for no schema).
+
+    Args:
+        root: The tool's parameters schema.
+        schema: The parameter's schema.
+    """
     if isinstance(schema, dict) and isinstance(schema.get("$ref"), str):
         return {**(resolve_pointer(root, schema["$ref"]) or {}), **{k: v for k, v in schema.items() if k != "$ref"}}
     return schema if isinstance(schema, dict) else {}

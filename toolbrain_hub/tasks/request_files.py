@@ -37,7 +37,15 @@ from typing import Any
 from ..tools.checks import ToolSchemaError
 from ..tools.schemas import ToolSpec, load_tools
 from .phrasing import difficulty_of
-from .taskset import DEFAULT_SYSTEM_PROMPT, GenerationReport, TaskError, TaskSet, coverage, task_features
+from .taskset import (
+    DEFAULT_SYSTEM_PROMPT,
+    GenerationReport,
+    TaskError,
+    TaskSet,
+    coverage,
+    recorded_results,
+    task_features,
+)
 
 __all__ = ["REQUEST_KINDS", "REQUEST_GENERATOR", "is_request_file", "is_request_folder", "load_request_file",
            "load_request_files", "read_request_file"]
@@ -168,7 +176,7 @@ def _read_request(request: Any, where: str, by_name: dict[str, ToolSpec], tool_s
         "tools": json.dumps([by_name[n].to_openai() for n in names], ensure_ascii=False),
         "expected_calls": json.dumps(expected, ensure_ascii=False),
         "gold_answer": gold.strip(), "difficulty": difficulty_of(expected), "kind": kind, "split": "test",
-        "generator": REQUEST_GENERATOR, "tool_results": _recorded(results), "tool_set": tool_set,
+        "generator": REQUEST_GENERATOR, "tool_results": recorded_results(results), "tool_set": tool_set,
     }
 
 
@@ -242,19 +250,6 @@ def _check_kind(kind: str, names: list[str], calls: list[dict], where: str) -> N
                             "call uses it)")
 
 
-def _recorded(results: list[tuple[dict[str, Any], Any]]) -> str:
-    """The `tool_results` column: a tool called once answers any call of it; a tool called several times answers
-    each call with the canonical arguments (see `environment.backends.SimulatedTools`)."""
-    if not results:
-        return ""
-    counts: dict[str, int] = {}
-    for call, _ in results:
-        counts[call["name"]] = counts.get(call["name"], 0) + 1
-    entries = [{"name": call["name"], "result": result} if counts[call["name"]] == 1 else
-               {"name": call["name"], "arguments": call["arguments"], "result": result} for call, result in results]
-    return json.dumps(entries, ensure_ascii=False)
-
-
 def _same_json(a: Any, b: Any) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
@@ -285,7 +280,7 @@ def load_request_files(paths: str | Path | list[str | Path]) -> TaskSet:
     Raises:
         TaskError: a fault in a file, no request files, or two files defining one tool name differently.
     """
-    from datasets import Dataset, DatasetDict, Value
+    from datasets import Dataset, DatasetDict
 
     if isinstance(paths, (str, Path)) and Path(paths).is_dir():
         folder = Path(paths)
@@ -311,9 +306,7 @@ def load_request_files(paths: str | Path | list[str | Path]) -> TaskSet:
                 raise TaskError(f"{path}: request id {row['id']!r} is also used in {ids[row['id']]}")
             ids[row["id"]] = path
         rows += file_rows
-    features = task_features()
-    for column in EXTRA_COLUMNS:
-        features[column] = Value("string")
+    features = task_features(EXTRA_COLUMNS)
     dataset = DatasetDict({"test": Dataset.from_list(rows, features=features)})
     specs = [spec for spec, _ in tools.values()]
     report = GenerationReport(generator=REQUEST_GENERATOR, seed=0, requested=len(rows), kept=len(rows),

@@ -200,6 +200,24 @@ def _string_found(value: str, text: str) -> bool:
     return any(_found(form, text) for day in dates_in(value) for form in date_forms(day))
 
 
+def stated_forms(value: str, query: str) -> list[str]:
+    """The forms in which a request states a date or a time value ("14 March 2025" for 2025-03-14, "2:30 pm" for
+    14:30): the value itself, its ISO day, then in the order of `date_forms` / `time_forms`; [] for other values, a
+    date the request does not state, or one whose layout reads as two days (03/04/2025).
+
+    Args:
+        value: A date (ISO, or another layout of `DATE_FORMATS` read as one day) or a time ("HH:MM").
+        query: The request.
+    """
+    text = query.lower()
+    if CLOCK.match(value):
+        return [form for form in dict.fromkeys(time_forms(value)) if _found(form, text)]
+    days = dates_in(value)
+    if len(days) != 1:  # not a date, or one read as two days (03/04/2025)
+        return []
+    return [form for form in dict.fromkeys((value, days[0].isoformat(), *date_forms(days[0]))) if _found(form, text)]
+
+
 def ungrounded_values(query: str, arguments: Any) -> list[Any]:
     """Argument values a request does not state (strings and numbers; booleans are phrased too freely to check).
 

@@ -15,6 +15,13 @@ A task dataset is a `datasets.DatasetDict` ("train", and "test" when `test_size 
 | split | str | train / test |
 | generator | str | "schema", the model that proposed the task, or "import:<format>" (`tasks.importers`) |
 
+Optional columns (`OPTIONAL_COLUMNS`, strings; a task set without them loads and trains as before):
+
+| column | meaning |
+|---|---|
+| tool_results | results recorded for the expected calls (`recorded_results`), read by the schema-only backend |
+| tool_set | the tool set a hand-written request belongs to (`tasks.request_files`) |
+
 On disk (a folder or a Hub dataset repo): `data/<split>-00000-of-00001.parquet`, `tools.json`,
 `generation_report.json` and a `README.md` dataset card whose YAML `configs` let plain
 `datasets.load_dataset(folder_or_repo_id)` read it.
@@ -40,6 +47,8 @@ DEFAULT_SYSTEM_PROMPT = ("You are a helpful assistant that can call tools. When 
                          "arguments that follow its schema; when no tool is needed, answer directly.")
 COLUMNS = ["id", "query", "prompt", "tools", "expected_calls", "gold_answer", "difficulty", "kind", "split",
            "generator"]
+# Columns a task set may have besides COLUMNS (see the module docstring); concat_tasks keeps them.
+OPTIONAL_COLUMNS = ("tool_results", "tool_set")
 # tools.json of a task set whose rows carry their own tools lists every one of them: thousands for an imported set.
 CATALOG_MAX_TOOLS = 100_000
 CATALOG_MAX_BYTES = 256 * 1024 * 1024
@@ -143,8 +152,12 @@ class TaskSet:
         return TaskSet(dataset=dataset, tools=self.tools, report=report)
 
 
-def task_features():
-    """The `datasets.Features` of a task dataset."""
+def task_features(optional: tuple[str, ...] | list[str] = ()):
+    """The `datasets.Features` of a task dataset.
+
+    Args:
+        optional: Optional columns it also has (names from `OPTIONAL_COLUMNS`; each a string).
+    """
     from datasets import Features, List, Value
 
     return Features({
@@ -152,7 +165,7 @@ def task_features():
         "prompt": List({"role": Value("string"), "content": Value("string")}),
         "tools": Value("string"), "expected_calls": Value("string"), "gold_answer": Value("string"),
         "difficulty": Value("string"), "kind": Value("string"), "split": Value("string"),
-        "generator": Value("string"),
+        "generator": Value("string"), **{column: Value("string") for column in optional},
     })
 
 
@@ -387,7 +400,8 @@ def load_taskset(repo_id_or_folder: str | Path, *, token: str | None = None) -> 
 
 
 def task_row(query: str, calls: list[dict], tools: list[ToolSpec], *, kind: str, generator: str,
-             system_prompt: str = DEFAULT_SYSTEM_PROMPT, gold_answer: str = "", difficulty: str | None = None) -> dict:
+             system_prompt: str = DEFAULT_SYSTEM_PROMPT, gold_answer: str = "", difficulty: str | None = None,
+             tool_results: list[tuple[dict, Any]] | None = None) -> dict:
     """One task dataset row (the documented columns), its id a hash of the query and the expected calls.
 
     Args:
@@ -399,19 +413,43 @@ def task_row(query: str, calls: list[dict], tools: list[ToolSpec], *, kind: str,
         system_prompt: The system message of its `prompt`.
         gold_answer: The final answer when known without running tools.
         difficulty: easy / medium / hard (default: from the calls).
+        tool_results: (call, result) pairs the source recorded: given (even empty), the row gets the optional
+            `tool_results` column (`recorded_results`).
     """
     from .phrasing import difficulty_of
 
     calls = [{"name": c["name"], "arguments": c.get("arguments") or {}} for c in calls]
     calls_json = json.dumps(calls, ensure_ascii=False)
     digest = hashlib.sha1(f"{query}\n{calls_json}".encode()).hexdigest()[:12]
-    return {
+    row = {
         "id": f"task-{digest}", "query": query,
         "prompt": [{"role": "system", "content": system_prompt}, {"role": "user", "content": query}],
         "tools": json.dumps([t.to_openai() for t in tools], ensure_ascii=False), "expected_calls": calls_json,
         "gold_answer": gold_answer, "difficulty": difficulty or difficulty_of(calls), "kind": kind, "split": "train",
         "generator": generator,
     }
+    if tool_results is not None:
+        row["tool_results"] = recorded_results(tool_results)
+    return row
+
+
+def recorded_results(results: list[tuple[dict, Any]]) -> str:
+    """The `tool_results` column: the JSON list of `{"name", "arguments", "result"}` the schema-only backend reads
+    (`environment.backends.SimulatedTools`); "" for none. A tool called once answers any call of it (its entry has
+    no "arguments"); a tool called several times answers each call with that call's arguments.
+
+    Args:
+        results: (call `{"name", "arguments"}`, the result the source recorded for it) pairs, in call order.
+    """
+    if not results:
+        return ""
+    counts: dict[str, int] = {}
+    for call, _ in results:
+        counts[call["name"]] = counts.get(call["name"], 0) + 1
+    entries = [{"name": call["name"], "result": result} if counts[call["name"]] == 1 else
+               {"name": call["name"], "arguments": call.get("arguments") or {}, "result": result}
+               for call, result in results]
+    return json.dumps(entries, ensure_ascii=False)
 
 
 def tool_catalog(datasets: Any, first: list[ToolSpec] | None = None) -> list[ToolSpec]:
@@ -459,13 +497,20 @@ def concat_tasks(*sources: Any, token: str | None = None) -> TaskSet:
     if len(sources) < 2:
         raise TaskError("concat_tasks needs at least two task sets")
     sets = [s if isinstance(s, TaskSet) else load_taskset(s, token=token) for s in sources]
-    features = task_features()
+    # An optional column one set has is kept for all ("" in the rows of the sets without it).
+    optional = [c for c in OPTIONAL_COLUMNS
+                if any(c in split.column_names for s in sets for split in s.dataset.values())]
+    columns = COLUMNS + optional
+    features = task_features(optional)
     seen: set[str] = set()
     parts: dict[str, list] = {}
     duplicates = 0
     for taskset in sets:
         for name, split in taskset.dataset.items():
-            split = split.select_columns(COLUMNS) if split.column_names != COLUMNS else split
+            for column in optional:
+                if column not in split.column_names:
+                    split = split.add_column(column, [""] * len(split))
+            split = split.select_columns(columns) if split.column_names != columns else split
             split = split.cast(features) if split.features != features else split
             keep = [i for i, task_id in enumerate(split["id"]) if task_id not in seen]
             duplicates += len(split) - len(keep)

@@ -491,6 +491,11 @@ def _from_function(func: Callable, index: int, label: str) -> ToolSpec:
         raise ToolSchemaError(f"cannot build a schema from this function: {shorten(str(e))}", file=label,
                               tool=repr(name), field="docstring/type hints") from None
     fn = schema["function"]
+    for prop in (fn.get("parameters") or {}).get("properties", {}).values():
+        # transformers marks `x: str | None = None` with a "nullable" flag that JSON Schema does not know, so a call
+        # passing null for it would be rejected: say it in JSON Schema instead.
+        if isinstance(prop, dict) and prop.pop("nullable", False) and isinstance(prop.get("type"), str):
+            prop["type"] = [prop["type"], "null"]
     return _to_spec({"name": fn["name"], "description": fn.get("description"),
                      "parameters": fn.get("parameters"), "output_schema": fn.get("return")}, index, label, "")
 
