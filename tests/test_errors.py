@@ -25,6 +25,8 @@ INTERNAL = {
     "toolbrain_hub.tasks.formats.ImportProblem",
     # A tool backend's report of a failed call: the environment returns its message to the model as the tool result.
     "toolbrain_hub.environment.backends.ToolCallError",
+    # Caught by the email corpus reader for each file: a file it cannot use is counted by its reason, never fatal.
+    "toolbrain_hub.email.corpus._Skip",
 }
 
 # Optional extras (GPU, MCP, retrieval, the default model) a module may need at import; without them it is skipped.
