@@ -18,6 +18,7 @@ import pytest
 from toolbrain_hub.email.demo import make_demo_corpus
 from toolbrain_hub.email.questions import (
     EMAIL_KIND,
+    EMAIL_SYSTEM_PROMPT,
     EXTRA_COLUMNS,
     EmailQuestion,
     QuestionError,
@@ -155,9 +156,10 @@ def test_questions_become_an_email_task_set_that_loads_like_any_other(tmp_path, 
     assert row["id"] == f"email-{question.id}" and json.loads(row["message_ids"]) == question.message_ids
     assert row["inbox_address"] == question.inbox_address and row["query_date"] == question.query_date
     system, user = row["prompt"]
-    assert user == {"role": "user", "content": question.question}
-    assert question.inbox_address in system["content"] and f"Today's date is {question.query_date}" in \
-        system["content"] and "return_final_answer" in system["content"]
+    assert user == {"role": "user", "content": row["query"]} and row["query"].endswith(question.question)
+    assert f"Inbox: {question.inbox_address}" in user["content"]
+    assert f"Today's date: {question.query_date}" in user["content"]
+    assert system["content"] == EMAIL_SYSTEM_PROMPT and "return_final_answer" in system["content"]
     assert json.loads(row["tools"]) == [t.to_openai() for t in email_tool_specs()]
     assert taskset.report.coverage["kind"][EMAIL_KIND] == len(questions)
     folder = save_tasks(taskset, tmp_path / "tasks")
@@ -175,11 +177,14 @@ def test_a_drawn_split_and_a_custom_prompt(tmp_path):
     assert len(first.test) == 2 and first.report.settings["split"] == "drawn, test_size 0.2"
     assert questions_to_tasks(questions, seed=3).test["id"] == first.test["id"]
     assert questions_to_tasks(questions, seed=4).test["id"] != first.test["id"]
-    tasks = questions_to_tasks(questions, test_size=0, system_prompt="Inbox {inbox_address}, today {query_date}.")
+    tasks = questions_to_tasks(questions, test_size=0, system_prompt="Answer from the emails.")
     assert "test" not in tasks.dataset and tasks.report.settings["split"] == "drawn, test_size 0"
-    assert tasks.train[0]["prompt"][0]["content"] == "Inbox kay.mann@enron.com, today 2001-05-14."
-    with pytest.raises(QuestionError, match=r"system_prompt: only \{inbox_address\} and \{query_date\}"):
-        questions_to_tasks(questions, system_prompt="Inbox {inbox}")
+    # One system prompt for all (an agent has one); the inbox and date are in the user's message, which is the query
+    # an evaluation with the agent's spec prompts with.
+    system, user = tasks.train[0]["prompt"]
+    assert system["content"] == "Answer from the emails."
+    assert user["content"] == tasks.train[0]["query"] == (
+        f"Inbox: kay.mann@enron.com\nToday's date: 2001-05-14\n\n{questions[0].question}")
     with pytest.raises(QuestionError, match="test_size must be in"):
         questions_to_tasks(questions, test_size=1.5)
     with pytest.raises(QuestionError, match="no questions"):

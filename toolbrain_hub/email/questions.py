@@ -27,7 +27,7 @@ from typing import Any
 from ..tasks.taskset import GenerationReport, TaskError, TaskSet, coverage, task_features, task_row
 from ..tools.schemas import ToolSpec
 
-__all__ = ["EMAIL_KIND", "EMAIL_SYSTEM_PROMPT", "EXTRA_COLUMNS", "EmailQuestion", "QuestionError",
+__all__ = ["EMAIL_KIND", "EMAIL_SYSTEM_PROMPT", "EXTRA_COLUMNS", "EmailQuestion", "QuestionError", "email_request",
            "email_task_features", "import_questions", "load_questions", "normalize_date", "question_prompt",
            "questions_to_tasks", "save_questions"]
 
@@ -35,13 +35,15 @@ EMAIL_KIND = "email_search"
 EXTRA_COLUMNS = ["inbox_address", "query_date", "message_ids", "how_realistic"]
 REQUIRED = ("question", "answer", "message_ids", "inbox_address", "query_date")
 QUESTIONS_FILE = "questions.jsonl"  # what a folder of questions (the demo corpus) holds
+# One system prompt for every question: an agent has one (its spec stores it, and `load_agent` prompts with it), so
+# what differs per question (the inbox, today's date) is said in the user's message, `email_request`.
 EMAIL_SYSTEM_PROMPT = (
-    "You are an email research assistant for the owner of the inbox {inbox_address}. Today's date is {query_date}. "
-    "Answer the user's question from the emails in this inbox that were sent before today. Search with "
-    "search_emails (pass inbox=\"{inbox_address}\" and a few keywords; from_addr, to_addr, sent_after and "
-    "sent_before narrow it down), read a promising email in full with read_email, and when you know the answer call "
-    "return_final_answer with a short answer and the message ids of the emails that state it. If the emails do not "
-    "say, call return_final_answer with \"I don't know\" and no sources rather than guessing.")
+    "You are an email research assistant. The user's message names their inbox and today's date, then asks a "
+    "question. Answer it from the emails in that inbox sent before today. Search with search_emails (pass the inbox "
+    "address and a few keywords; from_addr, to_addr, sent_after and sent_before narrow it down), read a promising "
+    "email in full with read_email, and when you know the answer call return_final_answer with a short answer and "
+    "the message ids of the emails that state it. If the emails do not say, call return_final_answer with \"I don't "
+    "know\" and no sources rather than guessing.")
 _TEST_SPLITS = {"test", "validation", "valid", "eval", "dev"}
 
 
@@ -247,22 +249,19 @@ def email_task_features():
                      "message_ids": Value("string"), "how_realistic": Value("float64")})
 
 
+def email_request(question: EmailQuestion) -> str:
+    """The user's message of a question: their inbox and today's date, then the question (the task's `query`)."""
+    return f"Inbox: {question.inbox_address}\nToday's date: {question.query_date}\n\n{question.question}"
+
+
 def question_prompt(question: EmailQuestion, system_prompt: str = EMAIL_SYSTEM_PROMPT) -> list[dict[str, str]]:
-    """The chat prompt of a question: the system message (inbox and date filled in), then the question.
+    """The chat prompt of a question: the system message, then the user's message (`email_request`).
 
     Args:
         question: The question.
-        system_prompt: A template that may use {inbox_address} and {query_date}.
-
-    Raises:
-        QuestionError: the template names another field or has a stray brace.
+        system_prompt: The agent's system message (the same for every question).
     """
-    try:
-        system = system_prompt.format(inbox_address=question.inbox_address, query_date=question.query_date)
-    except (KeyError, IndexError, ValueError) as e:
-        raise QuestionError(f"system_prompt: only {{inbox_address}} and {{query_date}} can be filled in "
-                            f"({type(e).__name__}: {e}); double a literal brace: {{{{ }}}}") from None
-    return [{"role": "system", "content": system}, {"role": "user", "content": question.question}]
+    return [{"role": "system", "content": system_prompt}, {"role": "user", "content": email_request(question)}]
 
 
 def questions_to_tasks(questions: list[EmailQuestion], *, test_size: float | None = None, seed: int = 0,
@@ -276,7 +275,7 @@ def questions_to_tasks(questions: list[EmailQuestion], *, test_size: float | Non
         test_size: Fraction in "test", drawn with `seed`. None: the records' own splits when every record has one
             ("validation", "eval" and "dev" count as test), else 0.2.
         seed: Seed of the drawn split.
-        system_prompt: The system message template ({inbox_address} and {query_date} are filled in).
+        system_prompt: The system message of every task (the inbox and date are in each user message).
         tools: The tools the tasks are run with (default: the three email tools, `email.tools.email_tool_specs`).
         generator: What made the questions (the report's and the rows' `generator`).
         settings: More to record in the report's settings (the source...).
@@ -284,7 +283,7 @@ def questions_to_tasks(questions: list[EmailQuestion], *, test_size: float | Non
             rejections and settings are kept in the task set's report.
 
     Raises:
-        QuestionError: no questions, a bad test_size, or a bad system prompt template.
+        QuestionError: no questions or a bad test_size.
     """
     from datasets import Dataset, DatasetDict
 
@@ -297,7 +296,6 @@ def questions_to_tasks(questions: list[EmailQuestion], *, test_size: float | Non
 
         tools = email_tool_specs()
     start = time.perf_counter()
-    question_prompt(questions[0], system_prompt)  # a bad template fails here, naming the setting
     rows = [_row(q, tools, system_prompt, generator) for q in questions]
     own = test_size is None and all(q.split for q in questions)
     share = 0.2 if test_size is None else test_size
@@ -329,7 +327,7 @@ def questions_to_tasks(questions: list[EmailQuestion], *, test_size: float | Non
 
 
 def _row(q: EmailQuestion, tools: list[ToolSpec], system_prompt: str, generator: str) -> dict[str, Any]:
-    row = task_row(q.question, [], tools, kind=EMAIL_KIND, generator=generator, gold_answer=q.answer,
+    row = task_row(email_request(q), [], tools, kind=EMAIL_KIND, generator=generator, gold_answer=q.answer,
                    difficulty="easy" if len(q.message_ids) == 1 else "medium" if len(q.message_ids) == 2 else "hard")
     row.update(id=f"email-{q.id}", prompt=question_prompt(q, system_prompt), inbox_address=q.inbox_address,
                query_date=q.query_date, message_ids=json.dumps(q.message_ids, ensure_ascii=False),
