@@ -67,19 +67,25 @@ def test_train_evaluate_publish_and_load_the_email_agent(corpus, pinned_email_mo
     monkeypatch.setenv(INDEX_ENV, str(corpus["db"]))
     target, test = corpus["target"], corpus["test"]
     run_dir = tmp_path / "run"
-    result = train({"model": str(pinned_email_model), "tasks": str(corpus["tasks"]), "output_dir": str(run_dir),
-                    "implementations": EMAIL_TOOLS_MODULE, "rewards": {"answer_ladder": 1.0, "format": 0.1},
-                    "max_steps": 2, "num_generations": 2, "per_device_train_batch_size": 2, "max_turns": 2,
-                    "max_completion_length": 1024, "learning_rate": 1e-5, "threads": 1, "seed": 0, "save_steps": 0,
-                    "eval_steps": 0, "lora": {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}},
-                   progress=False)
+    with ScriptedOpenAIServer(fair_judge) as judge:
+        result = train({"model": str(pinned_email_model), "tasks": str(corpus["tasks"]), "output_dir": str(run_dir),
+                        "implementations": EMAIL_TOOLS_MODULE, "rewards": {"format": 0.1},
+                        "judge": {"kind": "answer", "model": judge.url, "audit": 3},
+                        "max_steps": 2, "num_generations": 2, "per_device_train_batch_size": 2, "max_turns": 2,
+                        "max_completion_length": 1024, "learning_rate": 1e-5, "threads": 1, "seed": 0,
+                        "save_steps": 0, "eval_steps": 0,
+                        "lora": {"r": 4, "alpha": 8, "target_modules": ["q_proj", "v_proj"]}},
+                       progress=False)
     assert result.steps == 2
+    # The answer judge was audited before it became the reward: 3 questions x 4 cases of known label, all agreed.
+    audit = json.loads((run_dir / "judge_audit.json").read_text())
+    assert audit["cases"] == 12 and audit["agreement"] == 1.0 and audit["trusted"] is True
     spec = AgentSpec.load(run_dir / "adapter")
     assert spec.builtin_tools == EMAIL_TOOLS_MODULE
     assert sorted(spec.tool_names) == ["read_email", "return_final_answer", "search_emails"]
     # The rollouts ran the real tools: the ladder's reward was logged for every step.
     metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    assert sum(1 for m in metrics if "rewards/answer_ladder/mean" in m) == 2
+    assert sum(1 for m in metrics if "rewards/answer_judge/mean" in m) == 2
     rollouts = [json.loads(line)["trace"] for line in (run_dir / "traces.jsonl").read_text().splitlines()]
     # Each rollout searched the pinned inbox; the tool refused it for a question of another inbox (an agent only
     # sees its own), answered it for a question of that inbox. Then the pinned answer ended the episode.

@@ -64,6 +64,9 @@ class JudgeSettings:
             raise ConfigError(f"judge.fallback: the group judge falls back to 'mean' or a number in [0, 1], got "
                               f"{self.fallback!r} (labels are for judge.kind: answer)")
     timeout: float = setting(120.0, help="Seconds per judge request.", check=checks.positive)
+    audit: int = setting(8, help="Answer judge: before training, check its labels on this many training questions "
+                                 "(cases whose right label is known; the result goes to judge_audit.json and a "
+                                 "warning when agreement is low); 0: no audit.", check=checks.whole(0))
     token_env: str | None = setting(
         None, help="Environment variable holding the endpoint's token (default: TOOLBRAIN_ENDPOINT_TOKEN); the token "
                    "itself never goes in a config.", check=checks.env_name)

@@ -55,6 +55,7 @@ EVAL_AFTER = "after"
 # Written beside the training's files by the data phases and by the app's launchers and registry.
 PAIRS_FILE = "dpo_pairs.jsonl"  # DPO's on-policy pairs, so a resumed run trains on the same pairs
 TEACHER_FILE = "teacher_traces.jsonl"  # distillation's kept teacher traces
+JUDGE_AUDIT_FILE = "judge_audit.json"  # the answer judge's audit before training (`rewards.answer_judge.audit_judge`)
 NATIVE_FILE = "native_format_traces.jsonl"  # GRPO's native-format warm-up: the policy's kept own episodes
 RECORD_FILE = "run.json"  # the registry's record of the run (`jobs.registry.RunRecord`)
 LAUNCHER_LOG = "launcher.log"  # a local run's process output

@@ -32,7 +32,7 @@ from ..traces.parsing import parse_tool_calls
 from .callbacks import ProgressBar, RunCallback, ZeroVarianceMonitor, install_callbacks
 from .phases import run_single_phase
 from .policy import trainer_args
-from .reward_setup import RewardSetup, build_rewards
+from .reward_setup import RewardSetup, audit_answer_judge, build_rewards
 from .task_data import TaskData
 
 logger = logging.getLogger("toolbrain_hub.training")
@@ -197,6 +197,7 @@ def run_grpo(config: TrainConfig, run: RunFolder, *, extra_rewards: dict | None 
     def build(policy, data, evaluate):
         logger.info("GRPO: %d tasks, %d tools, rewards %s (weights %s), backend %s", len(data.train),
                     len(data.tool_specs), rewards.names, rewards.weights, policy.backend)
+        audit_answer_judge(rewards, config, data.train, run)
         return build_trainer(config, run, model=policy.model, tokenizer=policy.tokenizer,
                              peft_config=policy.peft_config, data=data, rewards=rewards, evaluate=evaluate,
                              progress=progress)

@@ -1,14 +1,19 @@
 """The run's rewards: built-in, "module:function" and Python rewards and the LLM judge as TRL reward functions with
-their weights (`build_rewards`), and the tokens of the endpoints a config names (`config_token`).
+their weights (`build_rewards`), the answer judge's audit before training (`audit_answer_judge`), and the tokens of
+the endpoints a config names (`config_token`).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from ..config.base import TrainConfig
 from ..errors import ConfigError
+
+logger = logging.getLogger("toolbrain_hub.training")
 
 
 @dataclass
@@ -93,6 +98,29 @@ def _make_judge(settings, model):
 
     return GroupJudge(model, settings.rubric, max_retries=settings.max_retries, fallback=settings.fallback,
                       timeout=settings.timeout)
+
+
+def audit_answer_judge(rewards: RewardSetup, config: TrainConfig, rows: Any, run: Any) -> None:
+    """Before an answer judge becomes a reward: check it on `judge.audit` training questions whose right labels are
+    known (`rewards.answer_judge.audit_judge`), log the agreement (a warning when it is low) and keep the audit in
+    the run folder. Once per run: a resumed run keeps its first audit."""
+    from ..rewards.answer_judge import AnswerJudge, audit_judge
+    from ..runs.folder import JUDGE_AUDIT_FILE
+
+    path = run.root / JUDGE_AUDIT_FILE
+    if not isinstance(rewards.judge, AnswerJudge) or not config.judge.audit or path.exists():
+        return
+    records = [{"query": row["query"], "gold_answer": row["gold_answer"]} for row in rows
+               if str(row.get("gold_answer") or "").strip()][: config.judge.audit]
+    if len(records) < 2:  # a wrong-answer case borrows another question's answer
+        logger.warning("judge.audit: fewer than 2 training tasks with a gold answer; the answer judge is not audited")
+        return
+    audit = audit_judge(rewards.judge, records)
+    logger.info("answer judge audit on %d questions: agreement %.2f (%s)", len(records), audit.agreement or 0.0,
+                ", ".join(f"{label} {share:.2f}" for label, share in audit.per_label.items()
+                          if share is not None))
+    if run.main_process:
+        path.write_text(json.dumps(audit.to_dict(), indent=2) + "\n", encoding="utf-8")
 
 
 def config_token(env: str | None, field: str) -> str | None:
